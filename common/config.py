@@ -1,0 +1,167 @@
+"""Settings from the environment, as data with their help text.
+
+Every field's description is its help text; `README.md` must mention every environment
+variable (a test checks). `load_settings()` turns a validation failure into one line that
+names the setting.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import ConfigError
+
+DIMENSIONS: tuple[str, ...] = ("product_knowledge", "discovery", "objections", "engagement")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # -- storage -------------------------------------------------------------------------
+    database_url: str = Field(
+        description="Postgres connection URL (Neon or any Postgres 15+). Required.",
+    )
+    s3_bucket: str = Field(
+        "sales-coach", description="Bucket for raw transcripts and weekly reports."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint; unset for AWS S3 itself."
+    )
+    aws_region: str = Field("us-east-1", description="Region of the bucket.")
+    retention_years: int = Field(
+        5, ge=1, description="Years coaching data, usage and events are kept."
+    )
+
+    # -- Gong ----------------------------------------------------------------------------
+    gong_base_url: str = Field(
+        "https://api.gong.io", description="Your Gong API base URL (e.g. https://us-NNNNN.api.gong.io)."
+    )
+    gong_access_key: SecretStr | None = Field(None, description="Gong API access key.")
+    gong_access_key_secret: SecretStr | None = Field(
+        None, description="Gong API access key secret."
+    )
+    gong_requests_per_second: float = Field(
+        3.0, gt=0, description="Client-side cap on Gong API requests per second."
+    )
+    gong_moment_url_template: str = Field(
+        "{call_url}&highlights=%5B%7B%22type%22%3A%22SHARE%22%2C%22from%22%3A{seconds}%7D%5D",
+        description="Link to a moment in a Gong call; {call_url} and {seconds} are filled in.",
+    )
+
+    # -- webhook -------------------------------------------------------------------------
+    webhook_auth_modes: str = Field(
+        "jwt", description="Comma-separated delivery checks to accept: jwt, hmac."
+    )
+    gong_webhook_public_keys: str = Field(
+        "", description="Comma-separated public keys of your Gong rules (base64 DER or PEM)."
+    )
+    gong_webhook_url: str = Field(
+        "", description="The public URL Gong posts to; must equal the JWT's webhook_url claim."
+    )
+    webhook_hmac_secret: SecretStr | None = Field(
+        None, description="Shared secret for HMAC-SHA256 of the raw body (hmac mode)."
+    )
+    webhook_hmac_header: str = Field(
+        "X-Signature-SHA256", description="Header carrying the hex HMAC (hmac mode)."
+    )
+    webhook_max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Largest accepted webhook body; larger gets 413."
+    )
+    webhook_inline_dispatch: bool = Field(
+        False, description="Also try to start the flow right after storing (short timeout)."
+    )
+
+    # -- Prefect -------------------------------------------------------------------------
+    analyze_deployment: str = Field(
+        "analyze-call/analyze-call", description="Deployment the dispatcher starts per call."
+    )
+    dispatch_batch_size: int = Field(50, gt=0, description="Events claimed per dispatch pass.")
+
+    # -- Claude --------------------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = Field(None, description="Anthropic API key.")
+    anthropic_base_url: str | None = Field(
+        None, description="Anthropic API base URL; the local stand-in in tests and the demo."
+    )
+    claude_model: str = Field("claude-sonnet-5-5", description="Default model for scoring.")
+    claude_models_by_dimension: str = Field(
+        "", description="Per-dimension models, e.g. 'engagement=claude-haiku-5-5,discovery=...'."
+    )
+    claude_max_output_tokens: int = Field(
+        4096, gt=0, description="max_tokens of each scoring request."
+    )
+    claude_max_retries: int = Field(
+        4, ge=0, description="Retries on 429/529/5xx/connection errors (exponential, jitter)."
+    )
+    claude_concurrency: int = Field(
+        4, gt=0, description="Simultaneous Claude requests (Prefect tag concurrency limit)."
+    )
+    claude_cache_ttl: Literal["5m", "1h"] = Field(
+        "5m", description="Prompt-cache TTL of the static prefix and transcript."
+    )
+    chunk_max_tokens: int = Field(
+        80_000, gt=1000, description="Transcripts above this many tokens are chunked."
+    )
+    chunk_overlap: float = Field(0.2, ge=0, lt=0.5, description="Overlap between chunks.")
+    token_scale: float = Field(
+        1.3, gt=0, description="Claude tokens per cl100k token (newer tokenizer ~30% more)."
+    )
+    monthly_budget_usd: float = Field(
+        500.0, ge=0, description="Month-to-date Claude spend above which analyses are refused."
+    )
+    rubrics_dir: Path = Field(ROOT / "rubrics", description="Folder of rubric YAML files.")
+    prices_file: Path = Field(
+        ROOT / "common" / "prices.csv", description="Model price table (CSV, effective dates)."
+    )
+
+    # -- logging -------------------------------------------------------------------------
+    log_level: str = Field("INFO", description="Log level of the services.")
+
+    @field_validator("webhook_auth_modes")
+    @classmethod
+    def _known_modes(cls, value: str) -> str:
+        modes = {m.strip() for m in value.split(",") if m.strip()}
+        unknown = modes - {"jwt", "hmac"}
+        if unknown or not modes:
+            raise ValueError(f"must be jwt and/or hmac, got {value!r}")
+        return value
+
+    @property
+    def auth_modes(self) -> set[str]:
+        return {m.strip() for m in self.webhook_auth_modes.split(",") if m.strip()}
+
+    def model_for(self, dimension: str) -> str:
+        for pair in self.claude_models_by_dimension.split(","):
+            name, _, model = pair.partition("=")
+            if name.strip() == dimension and model.strip():
+                return model.strip()
+        return self.claude_model
+
+
+def env_var_names() -> list[str]:
+    """Every environment variable the settings read, upper-case."""
+    return [name.upper() for name in Settings.model_fields]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a missing or invalid one raises ConfigError naming it in one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        help_text = Settings.model_fields.get(name.lower())
+        hint = f" ({help_text.description})" if help_text and help_text.description else ""
+        reason = "is required" if first["type"] == "missing" else f"is invalid: {first['msg']}"
+        raise ConfigError(f"{name} {reason}{hint}") from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings (cached; tests build their own with load_settings)."""
+    return load_settings()

@@ -1,0 +1,99 @@
+"""Postgres access: pools, schema application, retention. Queries live beside their domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from common.config import ROOT
+
+SCHEMA_FILE = ROOT / "schema.sql"
+_SCHEMA_LOCK = 7_311_001  # advisory lock id: one schema application at a time
+
+Row = dict[str, Any]
+
+
+def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
+    """Apply schema.sql (idempotent), serialised across processes by an advisory lock."""
+    sql = schema_file.read_text()
+    with psycopg.connect(database_url, autocommit=False) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        conn.execute(sql)  # type: ignore[arg-type]
+        conn.commit()
+
+
+def connect(database_url: str) -> psycopg.Connection[Row]:
+    """One connection with dict rows; the caller closes it (use as a context manager)."""
+    return psycopg.connect(database_url, row_factory=dict_row)
+
+
+def make_pool(database_url: str, max_size: int = 10) -> ConnectionPool[psycopg.Connection[Row]]:
+    pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row},
+        open=False,
+    )
+    pool.open(wait=True)
+    return pool
+
+
+async def make_async_pool(
+    database_url: str, min_size: int = 2, max_size: int = 10
+) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row},
+        open=False,
+    )
+    await pool.open(wait=True)
+    return pool
+
+
+@contextmanager
+def transaction(database_url: str) -> Iterator[psycopg.Connection[Row]]:
+    """A connection in one transaction: committed on success, rolled back on error."""
+    with connect(database_url) as conn, conn.transaction():
+        yield conn
+
+
+def apply_retention(conn: psycopg.Connection[Row], years: int) -> dict[str, int]:
+    """Drop quarterly session partitions and delete rows older than `years` years."""
+    removed: dict[str, int] = {}
+    old_partitions = conn.execute(
+        """
+        SELECT c.relname AS name
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'coaching_sessions'::regclass
+          AND c.relname ~ '^coaching_sessions_[0-9]{4}q[1-4]$'
+          AND make_date(substr(c.relname, 19, 4)::int,
+                        (substr(c.relname, 24, 1)::int - 1) * 3 + 1, 1)
+              + interval '3 months' <= now() - make_interval(years => %s)
+        """,
+        (years,),
+    ).fetchall()
+    for row in old_partitions:
+        conn.execute(f'DROP TABLE "{row["name"]}"')
+    removed["session_partitions"] = len(old_partitions)
+    for table, column in (
+        ("coaching_sessions_default", "created_at"),
+        ("claude_usage", "at"),
+        ("claude_errors", "at"),
+        ("cache_lookups", "at"),
+        ("webhook_events", "received_at"),
+    ):
+        cur = conn.execute(
+            f"DELETE FROM {table} WHERE {column} < now() - make_interval(years => %s)",
+            (years,),
+        )
+        removed[table] = cur.rowcount
+    return removed

@@ -1,0 +1,158 @@
+"""Verifying and parsing Gong webhook deliveries.
+
+Gong's automation rules sign each delivery with a JWT (RS256) in the `Authorization` header,
+with or without a `Bearer ` prefix. Its claims bind it to the delivery: `body_sha256` (hex
+SHA-256 of the raw body), `webhook_url` (where Gong posted) and `exp`. Each rule has its own
+key, shown in Gong as bare base64 DER; we accept several. Proxies that re-sign use an
+HMAC-SHA256 of the raw body in a configurable header instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from common.errors import PayloadInvalid, SignatureInvalid
+
+
+class CallMetaData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+    url: str | None = None
+    title: str | None = None
+    started: str | None = None
+    duration: float | None = None
+    primaryUserId: str | None = None
+
+
+class CallData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    metaData: CallMetaData
+    parties: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class WebhookPayload(BaseModel):
+    """Gong's automation-rule payload; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    callData: CallData
+    isTest: bool = False
+
+    @property
+    def call_id(self) -> str:
+        return self.callData.metaData.id
+
+    @property
+    def idempotency_key(self) -> str:
+        """The Gong call id: deliveries carry no event id. Test deliveries are kept apart."""
+        return f"test:{self.call_id}" if self.isTest else self.call_id
+
+
+def load_public_key(text: str) -> RSAPublicKey:
+    """A Gong rule's public key: bare base64 DER as Gong shows it, or PEM."""
+    text = text.strip()
+    key = (
+        load_pem_public_key(text.encode())
+        if text.startswith("-----BEGIN")
+        else load_der_public_key(base64.b64decode(text))
+    )
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("Gong webhook keys are RSA public keys")
+    return key
+
+
+@dataclass(frozen=True)
+class DeliveryVerifier:
+    """Checks a delivery's JWT or HMAC against the configured keys and secret."""
+
+    modes: frozenset[str]
+    public_keys: tuple[RSAPublicKey, ...] = ()
+    webhook_url: str = ""
+    hmac_secret: bytes | None = None
+    hmac_header: str = "X-Signature-SHA256"
+    leeway_s: float = 30.0
+
+    def verify(self, body: bytes, headers: dict[str, str]) -> str:
+        """Return the mode that accepted the delivery, or raise SignatureInvalid."""
+        reasons: list[str] = []
+        if "hmac" in self.modes and headers.get(self.hmac_header.lower()):
+            try:
+                self._verify_hmac(body, headers[self.hmac_header.lower()])
+                return "hmac"
+            except SignatureInvalid as exc:
+                reasons.append(str(exc))
+        if "jwt" in self.modes and headers.get("authorization"):
+            try:
+                self._verify_jwt(body, headers["authorization"])
+                return "jwt"
+            except SignatureInvalid as exc:
+                reasons.append(str(exc))
+        raise SignatureInvalid("; ".join(reasons) or "missing signature")
+
+    def _verify_hmac(self, body: bytes, given: str) -> None:
+        if not self.hmac_secret:
+            raise SignatureInvalid("hmac mode has no secret configured")
+        expected = hmac.new(self.hmac_secret, body, hashlib.sha256).hexdigest()
+        given = given.strip().removeprefix("sha256=")
+        if not hmac.compare_digest(expected, given.lower()):
+            raise SignatureInvalid("HMAC does not match the body")
+
+    def _verify_jwt(self, body: bytes, header: str) -> None:
+        token = header.strip()
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        claims = self._decode(token)
+        body_hash = hashlib.sha256(body).hexdigest()
+        if not hmac.compare_digest(str(claims.get("body_sha256", "")).lower(), body_hash):
+            raise SignatureInvalid("JWT body_sha256 does not match the body")
+        if self.webhook_url and claims.get("webhook_url") != self.webhook_url:
+            raise SignatureInvalid("JWT webhook_url is not this endpoint")
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        if not self.public_keys:
+            raise SignatureInvalid("jwt mode has no public key configured")
+        error = "JWT signature invalid"
+        for key in self.public_keys:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    key=key,
+                    algorithms=["RS256"],
+                    options={"require": ["exp", "body_sha256"], "verify_aud": False},
+                    leeway=self.leeway_s,
+                )
+                return claims
+            except jwt.ExpiredSignatureError:
+                raise SignatureInvalid("JWT expired") from None
+            except jwt.MissingRequiredClaimError as exc:
+                raise SignatureInvalid(f"JWT {exc}") from None
+            except jwt.InvalidTokenError as exc:
+                error = f"JWT invalid: {exc}"
+        raise SignatureInvalid(error)
+
+
+def parse_payload(body: bytes) -> WebhookPayload:
+    """Parse a delivery body; PayloadInvalid says what is wrong."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PayloadInvalid("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise PayloadInvalid("body is not a JSON object")
+    call_data = data.get("callData")
+    meta = call_data.get("metaData") if isinstance(call_data, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("id"), int):
+        meta["id"] = str(meta["id"])
+    try:
+        return WebhookPayload.model_validate(data)
+    except ValidationError:
+        raise PayloadInvalid("payload has no callData.metaData.id (the Gong call id)") from None

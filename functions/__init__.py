@@ -1,0 +1,1 @@
+"""Thin entry points (HTTP webhook, MCP server) that call into common/."""

@@ -1,0 +1,113 @@
+"""The Gong webhook: verify, store once, answer.
+
+`POST /webhooks/gong` verifies the delivery (JWT and/or HMAC), parses it, stores it in
+`webhook_events` (idempotent on the Gong call id) and answers 200 once the row is durable.
+Nothing else happens in the request unless inline dispatch is configured; the dispatcher starts
+the analysis later. Run it with `uvicorn functions.webhook:app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from common import outbox
+from common.config import Settings, load_settings
+from common.db import make_async_pool
+from common.errors import WebhookRejected
+from common.ingest import DeliveryVerifier, load_public_key, parse_payload
+from common.runs import start_analysis_run
+
+log = logging.getLogger("sales_coach.webhook")
+INLINE_DISPATCH_TIMEOUT_S = 2.0
+
+
+def build_verifier(s: Settings) -> DeliveryVerifier:
+    keys = tuple(load_public_key(k) for k in s.gong_webhook_public_keys.split(",") if k.strip())
+    secret = s.webhook_hmac_secret.get_secret_value().encode() if s.webhook_hmac_secret else None
+    return DeliveryVerifier(
+        modes=frozenset(s.auth_modes),
+        public_keys=keys,
+        webhook_url=s.gong_webhook_url,
+        hmac_secret=secret,
+        hmac_header=s.webhook_hmac_header,
+    )
+
+
+def create_app(s: Settings | None = None) -> Starlette:
+    s = s or load_settings()
+    verifier = build_verifier(s)
+    state: dict[str, AsyncConnectionPool] = {}  # type: ignore[type-arg]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state["pool"] = await make_async_pool(s.database_url)
+        try:
+            yield
+        finally:
+            await state["pool"].close()
+
+    async def receive_gong(request: Request) -> JSONResponse:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            verifier.verify(body, headers)
+            payload = parse_payload(body)
+        except WebhookRejected as exc:
+            log.info("webhook rejected (%s): %s", exc.status_code, exc)
+            return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+        async with state["pool"].connection() as conn:
+            stored = await outbox.store_event(conn, payload, json.loads(body))
+        if stored and s.webhook_inline_dispatch and not payload.isTest:
+            await _dispatch_inline(s, payload.call_id)
+        status = "test" if payload.isTest else ("stored" if stored else "duplicate")
+        return JSONResponse({"status": status, "call_id": payload.call_id})
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with state["pool"].connection() as conn:
+                await conn.execute("SELECT 1")
+        except Exception as exc:
+            return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    routes = [
+        Route(
+            "/webhooks/gong",
+            receive_gong,
+            methods=["POST"],
+            max_body_size=s.webhook_max_body_bytes,
+        ),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _dispatch_inline(s: Settings, call_id: str) -> None:
+    """Best effort: start the run now; on any failure the dispatcher starts it later.
+
+    The event row stays 'pending' either way; the dispatcher's start uses the same
+    idempotency key, so Prefect returns this run instead of starting a second one.
+    """
+    start = partial(start_analysis_run, s.analyze_deployment, call_id, f"analyze-call:{call_id}")
+    try:
+        await asyncio.wait_for(asyncio.to_thread(start), INLINE_DISPATCH_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("inline dispatch of call %s failed: %s", call_id, type(exc).__name__)
+
+
+def __getattr__(name: str) -> Starlette:
+    """`uvicorn functions.webhook:app` builds the app from the environment on first use."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,135 @@
+"""A Gong API v2 stand-in serving the sample calls, with Gong's pagination and rate limits.
+
+Checks Basic auth, pages with `records.cursor`, answers 429 with `Retry-After` above the
+configured rate, and lets tests add calls, shrink pages or force 429s through `/_admin`.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from local.samples import USERS, sample_calls
+
+
+class GongState:
+    def __init__(self, access_key: str, secret: str, rate_per_s: float = 3.0) -> None:
+        self.auth = "Basic " + base64.b64encode(f"{access_key}:{secret}".encode()).decode()
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.transcripts: dict[str, dict[str, Any]] = {}
+        self.users = list(USERS)
+        self.page_size = 100
+        self.rate_per_s = rate_per_s
+        self.force_429 = 0  # answer the next N requests with 429
+        self.retry_after_s = 1
+        self.requests: list[str] = []
+        self._window: list[float] = []
+        self._lock = threading.Lock()
+        for sample in sample_calls():
+            self.add(sample["call"], sample["transcript"])
+
+    def add(self, call: dict[str, Any], transcript: dict[str, Any] | None) -> None:
+        self.calls[str(call["metaData"]["id"])] = call
+        if transcript is not None:
+            self.transcripts[str(transcript["callId"])] = transcript
+
+    def admit(self) -> bool:
+        """False when this request must get a 429 (forced, or over the rate)."""
+        with self._lock:
+            if self.force_429 > 0:
+                self.force_429 -= 1
+                return False
+            now = time.monotonic()
+            self._window = [t for t in self._window if now - t < 0.95]
+            if len(self._window) >= self.rate_per_s + 1e-9:
+                return False
+            self._window.append(now)
+            return True
+
+
+def _page(records: list[Any], cursor: str | None, size: int) -> tuple[list[Any], dict[str, Any]]:
+    start = int(cursor or 0)
+    page = records[start : start + size]
+    meta: dict[str, Any] = {
+        "totalRecords": len(records),
+        "currentPageSize": len(page),
+        "currentPageNumber": start // size,
+    }
+    if start + size < len(records):
+        meta["cursor"] = str(start + size)
+    return page, meta
+
+
+def create_app(state: GongState) -> Starlette:
+    def guard(request: Request) -> JSONResponse | None:
+        state.requests.append(request.url.path)
+        if request.headers.get("authorization") != state.auth:
+            return JSONResponse({"errors": ["Invalid credentials"]}, status_code=401)
+        if not state.admit():
+            return JSONResponse(
+                {"errors": ["Too many requests"]},
+                status_code=429,
+                headers={"Retry-After": str(state.retry_after_s)},
+            )
+        return None
+
+    async def extensive(request: Request) -> JSONResponse:
+        if (refused := guard(request)) is not None:
+            return refused
+        body = await request.json()
+        flt = body.get("filter") or {}
+        calls = list(state.calls.values())
+        if flt.get("callIds"):
+            wanted = {str(i) for i in flt["callIds"]}
+            calls = [c for c in calls if c["metaData"]["id"] in wanted]
+        if flt.get("fromDateTime"):
+            calls = [c for c in calls if c["metaData"]["started"] >= flt["fromDateTime"]]
+        if flt.get("toDateTime"):
+            calls = [c for c in calls if c["metaData"]["started"] < flt["toDateTime"]]
+        if not calls:
+            return JSONResponse({"errors": ["No calls found corresponding to the provided filters"]}, status_code=404)
+        calls.sort(key=lambda c: c["metaData"]["started"])
+        page, meta = _page(calls, body.get("cursor"), state.page_size)
+        return JSONResponse({"requestId": "stand-in", "records": meta, "calls": page})
+
+    async def transcript(request: Request) -> JSONResponse:
+        if (refused := guard(request)) is not None:
+            return refused
+        body = await request.json()
+        ids = [str(i) for i in (body.get("filter") or {}).get("callIds") or []]
+        found = [state.transcripts[i] for i in ids if i in state.transcripts]
+        if not found:
+            return JSONResponse({"errors": ["No transcripts found"]}, status_code=404)
+        page, meta = _page(found, body.get("cursor"), state.page_size)
+        return JSONResponse({"requestId": "stand-in", "records": meta, "callTranscripts": page})
+
+    async def users(request: Request) -> JSONResponse:
+        if (refused := guard(request)) is not None:
+            return refused
+        page, meta = _page(state.users, request.query_params.get("cursor"), state.page_size)
+        return JSONResponse({"requestId": "stand-in", "records": meta, "users": page})
+
+    async def admin(request: Request) -> JSONResponse:
+        body = await request.json()
+        for key in ("page_size", "force_429", "retry_after_s", "rate_per_s"):
+            if key in body:
+                setattr(state, key, body[key])
+        for item in body.get("calls", []):
+            state.add(item["call"], item.get("transcript"))
+        return JSONResponse({"ok": True, "requests": len(state.requests)})
+
+    return Starlette(
+        routes=[
+            Route("/v2/calls/extensive", extensive, methods=["POST"]),
+            Route("/v2/calls/transcript", transcript, methods=["POST"]),
+            Route("/v2/users", users, methods=["GET"]),
+            Route("/_admin", admin, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,78 @@
+"""Real servers for the tests: embedded Postgres, moto's S3 server, the Gong stand-in."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from common.config import Settings, load_settings
+from common.db import apply_schema
+from local.gong_server import GongState
+from local.gong_server import create_app as gong_app
+from local.serve import serve
+from local.signing import GongSigner
+from local.stack import GONG_KEY, GONG_SECRET, create_database, start_postgres
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+WEBHOOK_URL = "https://coach.example.com/webhooks/gong"
+TEMPLATE_DB = "coach_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri = start_postgres(Path(tmp_path_factory.mktemp("pg")) / "data")
+    template = create_database(uri, TEMPLATE_DB)
+    apply_schema(template)
+    return uri
+
+
+@pytest.fixture
+def db_url(pg_admin_uri: str) -> str:
+    """A fresh database with the schema applied, cloned from a template."""
+    return create_database(pg_admin_uri, f"t_{uuid.uuid4().hex[:12]}", template=TEMPLATE_DB)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def gong() -> Iterator[tuple[GongState, str]]:
+    state = GongState(GONG_KEY, GONG_SECRET, rate_per_s=1000)
+    server = serve(gong_app(state))
+    yield state, server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def signer() -> GongSigner:
+    return GongSigner()
+
+
+@pytest.fixture
+def settings(db_url: str, s3_endpoint: str, gong: tuple[GongState, str], signer: GongSigner) -> Settings:
+    return load_settings(
+        database_url=db_url,
+        s3_endpoint_url=s3_endpoint,
+        s3_bucket=f"coach-{uuid.uuid4().hex[:8]}",
+        gong_base_url=gong[1],
+        gong_access_key=GONG_KEY,
+        gong_access_key_secret=GONG_SECRET,
+        gong_requests_per_second=50,
+        webhook_auth_modes="jwt,hmac",
+        gong_webhook_public_keys=signer.public_key_b64_der,
+        gong_webhook_url=WEBHOOK_URL,
+        webhook_hmac_secret="hmac-test-secret",
+    )

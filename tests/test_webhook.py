@@ -1,0 +1,131 @@
+"""The webhook function over real HTTP (uvicorn) against real Postgres."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from common.config import Settings
+from functions.webhook import create_app
+from local.samples import sample_calls, webhook_payload
+from local.serve import serve
+from local.signing import GongSigner, hmac_signature
+from tests.conftest import WEBHOOK_URL
+
+
+@pytest.fixture
+def webhook(settings: Settings) -> Iterator[str]:
+    server = serve(create_app(settings))
+    yield server.url
+    server.stop()
+
+
+def _body(call_index: int = 0, **extra: object) -> bytes:
+    return json.dumps({**webhook_payload(sample_calls()[call_index]["call"]), **extra}).encode()
+
+
+def _rows(db_url: str) -> list[tuple[str, str, bool]]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT idempotency_key, status, is_test FROM webhook_events ORDER BY id"
+        ).fetchall()
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{url}/webhooks/gong", content=body, headers=headers, timeout=10)
+
+
+def test_signed_delivery_is_stored_once(webhook: str, signer: GongSigner, db_url: str) -> None:
+    body = _body()
+    auth = {"Authorization": f"Bearer {signer.jwt(body, WEBHOOK_URL)}"}
+    first = post(webhook, body, auth)
+    second = post(webhook, body, auth)
+    assert first.status_code == 200 and first.json()["status"] == "stored"
+    assert second.status_code == 200 and second.json()["status"] == "duplicate"
+    assert _rows(db_url) == [("7001001", "pending", False)]
+
+
+def test_jwt_without_bearer_prefix_is_accepted(webhook: str, signer: GongSigner, db_url: str) -> None:
+    body = _body(1)
+    assert post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)}).status_code == 200
+    assert [r[0] for r in _rows(db_url)] == ["7001002"]
+
+
+def test_hmac_delivery_is_accepted(webhook: str, db_url: str) -> None:
+    body = _body(2)
+    sig = hmac_signature("hmac-test-secret", body)
+    assert post(webhook, body, {"X-Signature-SHA256": sig}).status_code == 200
+    assert [r[0] for r in _rows(db_url)] == ["7001003"]
+
+
+def test_test_delivery_is_acknowledged_and_marked(webhook: str, signer: GongSigner, db_url: str) -> None:
+    body = _body(isTest=True)
+    response = post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)})
+    assert response.json()["status"] == "test"
+    assert _rows(db_url) == [("test:7001001", "test", True)]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["no_signature", "bad_signature", "other_key", "expired", "wrong_body_hash", "wrong_url", "bad_hmac"],
+)
+def test_bad_signatures_get_401_and_nothing_stored(
+    case: str, webhook: str, signer: GongSigner, db_url: str
+) -> None:
+    body = _body()
+    good = signer.jwt(body, WEBHOOK_URL)
+    headers = {
+        "no_signature": {},
+        "bad_signature": {"Authorization": f"Bearer {good[:-6]}AAAAAA"},
+        "other_key": {"Authorization": GongSigner().jwt(body, WEBHOOK_URL)},
+        "expired": {"Authorization": signer.jwt(body, WEBHOOK_URL, ttl_s=-120)},
+        "wrong_body_hash": {"Authorization": signer.jwt(body + b" ", WEBHOOK_URL)},
+        "wrong_url": {"Authorization": signer.jwt(body, "https://evil.example/hook")},
+        "bad_hmac": {"X-Signature-SHA256": hmac_signature("not-the-secret", body)},
+    }[case]
+    response = post(webhook, body, headers)
+    assert response.status_code == 401, response.text
+    assert "error" in response.json()
+    assert _rows(db_url) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not JSON"),
+        (b'["a list"]', "not a JSON object"),
+        (json.dumps({"callData": {"metaData": {"title": "no id"}}}).encode(), "call id"),
+    ],
+)
+def test_bad_payloads_get_400_with_a_message(
+    body: bytes, message: str, webhook: str, signer: GongSigner, db_url: str
+) -> None:
+    response = post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)})
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert _rows(db_url) == []
+
+
+def test_oversize_body_gets_413(webhook: str, signer: GongSigner, db_url: str) -> None:
+    body = _body(padding="x" * 1_100_000)
+    response = post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)})
+    assert response.status_code == 413
+    assert _rows(db_url) == []
+
+
+def test_unknown_fields_are_ignored(webhook: str, signer: GongSigner, db_url: str) -> None:
+    payload = webhook_payload(sample_calls()[3]["call"])
+    payload["callData"]["metaData"]["brandNewField"] = {"nested": True}
+    payload["somethingElse"] = [1, 2]
+    body = json.dumps(payload).encode()
+    assert post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)}).status_code == 200
+    assert [r[0] for r in _rows(db_url)] == ["7001004"]
+
+
+def test_healthz_checks_the_database(webhook: str) -> None:
+    response = httpx.get(f"{webhook}/healthz")
+    assert response.status_code == 200 and response.json() == {"ok": True}
