@@ -93,9 +93,15 @@ class User(_Model):
 class RateLimiter:
     """At most `rate` acquisitions per second across threads (evenly spaced)."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = 1.0 / rate
         self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -105,7 +111,7 @@ class RateLimiter:
             wait = self._next - now
             self._next = max(now, self._next) + self.interval
         if wait > 0:
-            time.sleep(wait)
+            self._sleep(wait)
 
 
 class GongClient:
@@ -142,6 +148,12 @@ class GongClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> GongClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- transport -----------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -83,8 +83,11 @@ def mark_dispatched(conn: psycopg.Connection[Row], event_id: int, flow_run_id: s
 def mark_retry(
     conn: psycopg.Connection[Row], event: PendingEvent, error: str, max_attempts: int = 20
 ) -> None:
-    """Keep the event pending with exponential backoff (capped at 15 min), or fail it."""
-    delay_s = min(2 ** (event.attempts + 1), 900)
+    """Keep the event pending with exponential backoff (30 s doubling, capped at 15 min).
+
+    After `max_attempts` the event is marked failed and shows up in the event counts.
+    """
+    delay_s = min(30 * 2**event.attempts, 900)
     conn.execute(
         """
         UPDATE webhook_events

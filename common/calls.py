@@ -1,0 +1,124 @@
+"""Calls and users: fetching from Gong, storing transcripts, and their queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from common.db import Row
+from common.gong import Call, CallTranscript, GongClient, User
+from common.metrics import ConversationMetrics
+from common.storage import ObjectStore
+from common.transcript import Utterance, canonical_hash, utterances
+
+
+@dataclass(frozen=True)
+class FetchedCall:
+    call: Call
+    transcript: CallTranscript
+    transcript_hash: str
+    transcript_key: str
+
+    @property
+    def utterances(self) -> list[Utterance]:
+        return utterances(self.transcript, self.call.parties)
+
+
+def transcript_key(call_id: str) -> str:
+    return f"transcripts/{call_id}.json.gz"
+
+
+def fetch_call(gong: GongClient, store: ObjectStore, call_id: str) -> FetchedCall:
+    """Fetch metadata and transcript from Gong; keep the raw transcript gzipped in S3."""
+    call = gong.call(call_id)
+    transcript, raw = gong.transcript(call_id)
+    key = transcript_key(call_id)
+    store.put_json_gz(key, raw)
+    return FetchedCall(call, transcript, canonical_hash(transcript), key)
+
+
+def load_stored_call(conn: psycopg.Connection[Row], store: ObjectStore, call_id: str) -> FetchedCall | None:
+    """The call as stored earlier (no Gong request), or None if it has no transcript yet."""
+    row = conn.execute(
+        "SELECT id, url, title, started_at, duration_s, primary_user_id, parties, transcript_key,"
+        " transcript_hash FROM calls WHERE id = %s AND transcript_key IS NOT NULL",
+        (call_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    call = Call.model_validate({
+        "metaData": {
+            "id": row["id"], "url": row["url"], "title": row["title"],
+            "started": row["started_at"], "duration": row["duration_s"],
+            "primaryUserId": row["primary_user_id"],
+        },
+        "parties": row["parties"],
+    })
+    transcript = CallTranscript.model_validate(store.get_json_gz(row["transcript_key"]))
+    return FetchedCall(call, transcript, row["transcript_hash"], row["transcript_key"])
+
+
+def upsert_call(
+    conn: psycopg.Connection[Row], fetched: FetchedCall, metrics: ConversationMetrics, tokens: int
+) -> None:
+    meta = fetched.call.metaData
+    conn.execute(
+        """
+        INSERT INTO calls (id, title, url, started_at, duration_s, primary_user_id, parties,
+                           transcript_key, transcript_hash, transcript_tokens, metrics)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (id) DO UPDATE SET
+            title = EXCLUDED.title, url = EXCLUDED.url, started_at = EXCLUDED.started_at,
+            duration_s = EXCLUDED.duration_s, primary_user_id = EXCLUDED.primary_user_id,
+            parties = EXCLUDED.parties, transcript_key = EXCLUDED.transcript_key,
+            transcript_hash = EXCLUDED.transcript_hash,
+            transcript_tokens = EXCLUDED.transcript_tokens, metrics = EXCLUDED.metrics,
+            updated_at = now()
+        """,
+        (
+            meta.id, meta.title or "", meta.url, meta.started,
+            int(meta.duration) if meta.duration is not None else None, meta.primaryUserId,
+            Jsonb([p.model_dump() for p in fetched.call.parties]), fetched.transcript_key,
+            fetched.transcript_hash, tokens, Jsonb(metrics.model_dump()),
+        ),
+    )
+
+
+def upsert_users(conn: psycopg.Connection[Row], users: list[User]) -> int:
+    """Sync Gong users; roles are ours (kept), managers are linked once all users exist."""
+    for u in users:
+        conn.execute(
+            """
+            INSERT INTO users (id, email, name, title, active)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name,
+                title = EXCLUDED.title, active = EXCLUDED.active, updated_at = now()
+            """,
+            (u.id, u.emailAddress, u.name, u.title, u.active),
+        )
+    for u in users:
+        conn.execute(
+            "UPDATE users SET manager_id = %s WHERE id = %s AND %s IN (SELECT id FROM users)",
+            (u.managerId, u.id, u.managerId),
+        )
+    conn.execute(
+        "UPDATE users SET role = 'manager' WHERE role = 'rep'"
+        " AND id IN (SELECT manager_id FROM users WHERE manager_id IS NOT NULL)"
+    )
+    return len(users)
+
+
+def ensure_rep(conn: psycopg.Connection[Row], call: Call) -> None:
+    """Make sure the call's primary rep exists as a user (before the next user sync)."""
+    rep_id = call.metaData.primaryUserId
+    if not rep_id:
+        return
+    party = next((p for p in call.parties if p.userId == rep_id), None)
+    conn.execute(
+        "INSERT INTO users (id, email, name, title) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (id) DO NOTHING",
+        (rep_id, party.emailAddress if party else None, party.name if party else "",
+         party.title if party else None),
+    )

@@ -1,0 +1,1 @@
+"""Prefect flows and tasks: analysis, dispatch, backfill, weekly review."""

@@ -1,0 +1,104 @@
+"""The Gong client against the Gong stand-in server over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from common.errors import GongError, GongNotFound
+from common.gong import GongClient, RateLimiter
+from local.gong_server import GongState
+from local.samples import sample_calls
+from local.stack import GONG_KEY, GONG_SECRET
+
+
+def client(url: str, sleeps: list[float] | None = None, max_retries: int = 5) -> GongClient:
+    record = sleeps.append if sleeps is not None else (lambda s: None)
+    c = GongClient(url, GONG_KEY, GONG_SECRET, requests_per_second=100, sleep=record,
+                   max_retries=max_retries)
+    _OPEN.append(c)
+    return c
+
+
+_OPEN: list[GongClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def test_429_is_retried_after_retry_after(gong: tuple[GongState, str]) -> None:
+    state, url = gong
+    state.force_429, state.retry_after_s = 2, 7
+    sleeps: list[float] = []
+    call = client(url, sleeps).call("7001001")
+    assert call.metaData.title == "Acme Logistics - Discovery"
+    assert sleeps == [7.0, 7.0]
+    assert state.requests.count("/v2/calls/extensive") == 3
+
+
+def test_429_forever_gives_a_clear_error(gong: tuple[GongState, str]) -> None:
+    state, url = gong
+    state.force_429 = 100
+    with pytest.raises(GongError, match="429 after retries"):
+        client(url, [], max_retries=2).call("7001001")
+
+
+def test_pagination_is_followed_to_the_end(gong: tuple[GongState, str]) -> None:
+    state, url = gong
+    state.page_size = 2
+    extra = []
+    for i in range(7):
+        call = {"metaData": {"id": f"88{i:02d}", "started": f"2026-10-0{i + 1}T10:00:00+00:00",
+                             "title": f"extra {i}"}, "parties": []}
+        extra.append(call)
+        state.add(call, None)
+    c = client(url)
+    ids = [call.metaData.id for call in c.calls()]
+    assert len(ids) == len(sample_calls()) + 7 == len(set(ids))
+    assert c.requests_made == -(-len(ids) // 2)
+    users = list(c.users())
+    assert len(users) == 5 and users[2].name == "Dana Lee"
+
+
+def test_transcript_and_parties(gong: tuple[GongState, str]) -> None:
+    _, url = gong
+    c = client(url)
+    transcript, raw = c.transcript("7001003")
+    assert transcript.callId == "7001003" and raw["callId"] == "7001003"
+    speakers = {p.speakerId: p.affiliation for p in c.call("7001003").parties}
+    assert {m.speakerId for m in transcript.transcript} <= set(speakers)
+    assert set(speakers.values()) == {"Internal", "External"}
+
+
+def test_missing_call_and_bad_credentials(gong: tuple[GongState, str]) -> None:
+    _, url = gong
+    with pytest.raises(GongNotFound):
+        client(url).transcript("404404")
+    with GongClient(url, "wrong", "creds", sleep=lambda s: None) as bad, pytest.raises(
+        GongError, match="401"
+    ):
+        bad.call("7001001")
+
+
+def test_rate_limiter_spaces_requests() -> None:
+    now = [0.0]
+    waits: list[float] = []
+    limiter = RateLimiter(3.0, clock=lambda: now[0], sleep=waits.append)
+    for _ in range(4):
+        limiter.acquire()
+    now[0] = 5.0  # idle long enough: no wait, no burst credit beyond one slot
+    limiter.acquire()
+    assert [round(w, 3) for w in waits] == [0.333, 0.667, 1.0]
+
+
+def test_connection_errors_are_retried_then_reported() -> None:
+    sleeps: list[float] = []
+    with GongClient("http://127.0.0.1:9", "k", "s", sleep=sleeps.append, max_retries=2) as c:
+        with pytest.raises(GongError, match="ConnectError"):
+            c.call("1")
+    assert len(sleeps) == 2
