@@ -1,0 +1,117 @@
+"""Claude through the official anthropic SDK: structured output, retries, usage.
+
+Cost arithmetic of the prompt layout (`common.prompts`), for a 60-minute call on
+claude-sonnet-5-5 ($2/M input, $2.50/M 5-minute cache write, $0.10/M cache read, $10/M output):
+
+    static prefix P ~ 4K tokens (instructions, knowledge base, four rubrics)
+    transcript    T ~ 16K tokens, dimension instruction ~ 100 tokens, output O ~ 1K per dimension
+
+    dimension 1: writes P+T once (when P is already cached by another call it only writes T):
+                 (P+T) x $2.50/M = 20K x 2.5 = $0.050
+    dimensions 2-4 read P+T:      3 x 20K x $0.10/M = $0.006
+    instructions: 4 x 100 x $2/M ~ $0.001;  output: 4 x 1K x $10/M = $0.040
+    total ~ $0.097 per call, against $0.16 for four uncached requests' input alone
+    (4 x 20K x $2/M) plus the same output. The transcript is paid about 1.25x + 3 x 0.05x = 1.4x
+    its plain input price instead of 4x.
+
+This only holds if dimension 1's response has begun before 2-4 are sent: a cache entry is
+readable once the response that writes it has begun, so four requests started together would
+all pay for the write. The analysis flow therefore runs the first dimension alone, then the
+other three in parallel. A `max_tokens: 0` pre-warm would let all four start together, but
+the API refuses it with `output_config.format`, so it would be a fifth request (one more write
+of P+T at no output cost); measured against our layout it saves latency, not money, so it is
+not used.
+
+We use `messages.create` with `output_config.format` (the schema built by the SDK's
+`transform_schema` from the pydantic model) and validate ourselves rather than
+`messages.parse`: when parsing fails, `parse` raises and the billed response's usage is lost,
+and every response must reach the cost ledger.
+
+Retries: the SDK retries 408/409/429/5xx/529 and connection errors with exponential backoff
+and jitter, honouring `retry-after`/`retry-after-ms` (`max_retries`). Other 4xx are not
+retried and surface as `ClaudeRequestRejected` with the API's message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import anthropic
+from pydantic import BaseModel
+
+from common.config import Settings
+from common.costs import Usage
+from common.errors import ClaudeError, ClaudeRequestRejected
+
+
+@dataclass(frozen=True)
+class ClaudeResponse:
+    text: str
+    usage: Usage
+    request_id: str | None
+    model: str
+    stop_reason: str | None
+
+
+@lru_cache(maxsize=8)
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema for `output_config.format`, as the SDK's parse helper builds it."""
+    return anthropic.transform_schema(model)
+
+
+class ClaudeClient:
+    def __init__(
+        self, api_key: str | None, base_url: str | None, max_retries: int = 4, timeout_s: float = 300.0
+    ) -> None:
+        self.sdk = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s
+        )
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ClaudeClient:
+        key = s.anthropic_api_key.get_secret_value() if s.anthropic_api_key else None
+        return cls(key, s.anthropic_base_url, s.claude_max_retries)
+
+    def close(self) -> None:
+        self.sdk.close()
+
+    def structured(
+        self, *, model: str, system: list[dict[str, Any]], messages: list[dict[str, Any]],
+        max_tokens: int, schema: type[BaseModel],
+    ) -> ClaudeResponse:
+        """One request with structured output; the text is not validated here."""
+        try:
+            msg = self.sdk.messages.create(
+                model=model,
+                max_tokens=max_tokens,
+                system=system,  # type: ignore[arg-type]
+                messages=messages,  # type: ignore[arg-type]
+                output_config={"format": {"type": "json_schema", "schema": output_schema(schema)}},
+            )
+        except anthropic.APIStatusError as exc:
+            if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409, 429):
+                raise ClaudeRequestRejected(exc.status_code, _api_message(exc)) from None
+            raise ClaudeError(f"Claude API {exc.status_code} after retries: {_api_message(exc)}") from None
+        except anthropic.APIConnectionError as exc:
+            raise ClaudeError(f"Claude API unreachable after retries: {type(exc).__name__}") from None
+        text = "".join(b.text for b in msg.content if b.type == "text")
+        return ClaudeResponse(
+            text=text, usage=Usage.from_api(msg.usage), request_id=msg._request_id,
+            model=msg.model, stop_reason=msg.stop_reason,
+        )
+
+    def count_tokens(self, *, model: str, system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> int:
+        """Anthropic's free count_tokens endpoint (use only with a real key)."""
+        result = self.sdk.messages.count_tokens(model=model, system=system, messages=messages)  # type: ignore[arg-type]
+        return result.input_tokens
+
+
+def _api_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+    return str(exc.message)

@@ -1,0 +1,80 @@
+"""The prompt layout, built for prompt caching.
+
+    system   = instructions + knowledge base + all four rubrics     <- breakpoint 1
+    user[0]  = call header + transcript (or one chunk of it)        <- breakpoint 2
+    user[1]  = this dimension's instruction (+ metrics as facts)       (not cached)
+
+All four dimension requests of a call (or chunk) share everything up to breakpoint 2, and every
+call shares breakpoint 1. Only the short dimension instruction differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.metrics import ConversationMetrics
+from common.rubrics import RubricSet
+from common.transcript import Utterance, format_ts
+
+INSTRUCTIONS = """You are an experienced B2B sales coach reviewing recorded sales calls for \
+Northwind Analytics, which sells the Beacon product-analytics platform. You score one coaching \
+dimension at a time against the rubric given for it, using only what the transcript shows.
+
+How to score:
+- Score every criterion of the requested dimension from 1 to 5, using the rubric's level \
+descriptions (2 and 4 fall between the described levels). Score the internal speakers (our reps); \
+external speakers are the customer.
+- Support each criterion score with up to three evidence quotes copied verbatim from the \
+transcript (a sentence or part of one) together with the timestamp of the line they come from. \
+Never paraphrase inside a quote; never quote the customer as if the rep said it.
+- When the transcript is one part of a longer call, judge only what this part shows.
+- For product knowledge, check the rep's claims against the knowledge base; a wrong claim weighs \
+more than a missing one.
+- Strengths and improvements must be specific and actionable, in a manager's words.
+- Answer with the JSON object only."""
+
+
+def system_blocks(rubrics: RubricSet, ttl: str) -> list[dict[str, Any]]:
+    rubric_text = "\n\n".join(r.render() for r in rubrics.rubrics.values())
+    text = (
+        f"{INSTRUCTIONS}\n\n# Product knowledge base (v{rubrics.kb_version})\n\n"
+        f"{rubrics.render_knowledge()}\n\n# Rubrics\n\n{rubric_text}"
+    )
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}]
+
+
+def transcript_block(
+    title: str, started: str, utts: list[Utterance], part: int, parts: int, ttl: str
+) -> dict[str, Any]:
+    speakers = sorted({u.speaker.label for u in utts})
+    header = [f"Call: {title}", f"Date: {started}", "Participants: " + "; ".join(speakers)]
+    if parts > 1:
+        header.append(
+            f"This is part {part + 1} of {parts} of a long call, from"
+            f" {format_ts(utts[0].start_ms)} to {format_ts(utts[-1].end_ms)}."
+        )
+    lines = "\n".join(u.line() for u in utts)
+    text = "<call>\n" + "\n".join(header) + "\n</call>\n<transcript>\n" + lines + "\n</transcript>"
+    return {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}
+
+
+def dimension_block(rubrics: RubricSet, dimension: str, metrics: ConversationMetrics | None) -> dict[str, Any]:
+    rubric = rubrics.rubrics[dimension]
+    parts = [f"Score the dimension `{dimension}` ({rubric.title}) of this call."]
+    if metrics is not None and dimension in ("engagement", "discovery"):
+        parts.append("Conversation metrics measured from the transcript (facts, do not re-estimate):")
+        parts.append(metrics.as_facts())
+    parts.append("Criterion ids: " + ", ".join(c.id for c in rubric.criteria))
+    return {"type": "text", "text": "\n".join(parts)}
+
+
+def repair_messages(messages: list[dict[str, Any]], bad_output: str, problems: str) -> list[dict[str, Any]]:
+    """The same prefix (so it is read from cache), the bad answer, and what to fix."""
+    return [
+        *messages,
+        {"role": "assistant", "content": [{"type": "text", "text": bad_output or "{}"}]},
+        {"role": "user", "content": [{"type": "text", "text": (
+            "That answer failed validation: " + problems[:1500]
+            + "\nReturn the corrected JSON object only, following the schema and the rubric."
+        )}]},
+    ]

@@ -1,0 +1,172 @@
+"""Versioned rubrics (one YAML per dimension) and the product knowledge base (markdown).
+
+`rubric_version(dimension)` covers that dimension's rubric and the knowledge base, so a bump
+of either re-analyses what depends on it (tier-1 cache keys change). A file whose content
+changed without a version bump is refused when synced to Postgres.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from common.config import DIMENSIONS
+from common.db import Row
+from common.errors import RubricError
+
+SEMVER = r"^\d+\.\d+\.\d+$"
+
+
+class Criterion(BaseModel):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    weight: float = Field(gt=0, le=1)
+    description: str
+    levels: dict[int, str]
+
+    @model_validator(mode="after")
+    def _levels(self) -> Criterion:
+        if set(self.levels) != {1, 3, 5}:
+            raise ValueError(f"criterion {self.id}: levels must describe 1, 3 and 5")
+        return self
+
+
+class Rubric(BaseModel):
+    dimension: str
+    version: str = Field(pattern=SEMVER)
+    title: str
+    description: str
+    criteria: list[Criterion] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> Rubric:
+        total = sum(c.weight for c in self.criteria)
+        if abs(total - 1.0) > 0.01:
+            raise ValueError(f"criterion weights sum to {total:.2f}, not 1")
+        return self
+
+    def content_hash(self) -> str:
+        return _digest(self.model_dump(exclude={"version"}))
+
+    def render(self) -> str:
+        lines = [f"## Rubric: {self.title} (`{self.dimension}`, v{self.version})", self.description.strip()]
+        for c in self.criteria:
+            lines.append(f"### {c.id} - {c.name} (weight {c.weight:.2f})")
+            lines.append(c.description.strip())
+            lines.extend(f"- Score {level}: {text}" for level, text in sorted(c.levels.items()))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class KnowledgeDoc:
+    name: str
+    version: str
+    body: str
+
+    def content_hash(self) -> str:
+        return _digest(self.body)
+
+
+@dataclass(frozen=True)
+class RubricSet:
+    rubrics: dict[str, Rubric]
+    knowledge: tuple[KnowledgeDoc, ...]
+
+    @property
+    def kb_version(self) -> str:
+        """A short digest of every knowledge-base document's name and version."""
+        return _digest(sorted((d.name, d.version) for d in self.knowledge))[:10]
+
+    def rubric_version(self, dimension: str) -> str:
+        return f"{self.rubrics[dimension].version}+kb.{self.kb_version}"
+
+    def render_knowledge(self) -> str:
+        return "\n\n".join(d.body.strip() for d in self.knowledge)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+
+
+def load_knowledge_doc(path: Path) -> KnowledgeDoc:
+    text = path.read_text()
+    match = _FRONT_MATTER.match(text)
+    meta = yaml.safe_load(match.group(1)) if match else None
+    version = str(meta.get("version", "")) if isinstance(meta, dict) else ""
+    if not re.match(SEMVER, version):
+        raise RubricError(f"{path}: front matter needs 'version: X.Y.Z'")
+    return KnowledgeDoc(path.stem, version, text[match.end() :] if match else text)
+
+
+def load_rubric(path: Path) -> Rubric:
+    try:
+        rubric = Rubric.model_validate(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise RubricError(f"{path}: invalid rubric: {exc}") from None
+    if rubric.dimension != path.stem:
+        raise RubricError(f"{path}: dimension {rubric.dimension!r} does not match the file name")
+    return rubric
+
+
+def load(directory: Path) -> RubricSet:
+    """Load the four rubrics and the knowledge base from `directory`."""
+    rubrics = {}
+    for dimension in DIMENSIONS:
+        path = directory / f"{dimension}.yaml"
+        if not path.exists():
+            raise RubricError(f"missing rubric {path}")
+        rubrics[dimension] = load_rubric(path)
+    docs = tuple(load_knowledge_doc(p) for p in sorted((directory / "knowledge_base").glob("*.md")))
+    return RubricSet(rubrics, docs)
+
+
+def sync(conn: psycopg.Connection[Row], rubric_set: RubricSet) -> None:
+    """Record every version in Postgres; refuse content changed without a version bump."""
+    for rubric in rubric_set.rubrics.values():
+        _record(
+            conn, "rubrics", "dimension", rubric.dimension, rubric.version, rubric.content_hash(),
+            f"rubrics/{rubric.dimension}.yaml", Jsonb(rubric.model_dump(mode="json")),
+        )
+    for doc in rubric_set.knowledge:
+        _record(
+            conn, "knowledge_base_versions", "name", doc.name, doc.version, doc.content_hash(),
+            f"rubrics/knowledge_base/{doc.name}.md", None,
+        )
+
+
+def _record(
+    conn: psycopg.Connection[Row], table: str, key_col: str, key: str, version: str,
+    content_hash: str, path: str, content: Jsonb | None,
+) -> None:
+    row = conn.execute(
+        f"SELECT content_hash FROM {table} WHERE {key_col} = %s AND version = %s", (key, version)
+    ).fetchone()
+    if row is None:
+        if content is None:
+            conn.execute(
+                f"INSERT INTO {table} ({key_col}, version, content_hash) VALUES (%s, %s, %s)",
+                (key, version, content_hash),
+            )
+        else:
+            conn.execute(
+                f"INSERT INTO {table} ({key_col}, version, content_hash, content)"
+                " VALUES (%s, %s, %s, %s)",
+                (key, version, content_hash, content),
+            )
+    elif row["content_hash"] != content_hash:
+        raise RubricError(
+            f"{path} changed since version {version} was recorded: bump its version"
+            " (cached analyses would otherwise be reused for the new content)"
+        )

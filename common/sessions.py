@@ -1,0 +1,91 @@
+"""coaching_sessions queries and the tier-1 analysis cache.
+
+The cache key is `sha256(f"{dimension}:{transcript_hash}:{rubric_version}")`: the same
+transcript under the same rubric (and knowledge base) is never scored twice, whatever the
+call id. Every lookup is recorded in `cache_lookups`, so hit rates are queryable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from common.analysis import DimensionResult
+from common.db import Row
+
+
+def cache_key(dimension: str, transcript_hash: str, rubric_version: str) -> str:
+    return hashlib.sha256(f"{dimension}:{transcript_hash}:{rubric_version}".encode()).hexdigest()
+
+
+def find_cached(conn: psycopg.Connection[Row], key: str, transcript_hash: str, rubric_version: str) -> Row | None:
+    """The newest completed session with this key (any call), or None."""
+    return conn.execute(
+        """
+        SELECT * FROM coaching_sessions
+        WHERE cache_key = %s AND transcript_hash = %s AND rubric_version = %s
+          AND status = 'completed'
+        ORDER BY created_at DESC LIMIT 1
+        """,
+        (key, transcript_hash, rubric_version),
+    ).fetchone()
+
+
+def record_lookup(conn: psycopg.Connection[Row], call_id: str, dimension: str, key: str, hit: bool) -> None:
+    conn.execute(
+        "INSERT INTO cache_lookups (call_id, dimension, cache_key, hit) VALUES (%s, %s, %s, %s)",
+        (call_id, dimension, key, hit),
+    )
+
+
+def insert_session(
+    conn: psycopg.Connection[Row], *, call_id: str, rep_id: str | None, dimension: str, model: str,
+    key: str, transcript_hash: str, rubric_version: str, result: DimensionResult | None,
+    error: str | None = None, cached_from: int | None = None,
+) -> int:
+    row = conn.execute(
+        """
+        INSERT INTO coaching_sessions (call_id, rep_id, dimension, model, cache_key,
+            transcript_hash, rubric_version, status, overall_score, result, chunk_count,
+            quotes_dropped, cached_from, error)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        RETURNING id
+        """,
+        (
+            call_id, rep_id, dimension, model, key, transcript_hash, rubric_version,
+            "completed" if result else "failed",
+            result.overall_score if result else None,
+            Jsonb(result.model_dump(mode="json")) if result else None,
+            result.chunks if result else 1, result.quotes_dropped if result else 0,
+            cached_from, error,
+        ),
+    ).fetchone()
+    assert row is not None
+    session_id: int = row["id"]
+    return session_id
+
+
+def copy_session(conn: psycopg.Connection[Row], source: Row, call_id: str, rep_id: str | None) -> int:
+    """Reuse a cached session for another call with the same transcript (no request)."""
+    return insert_session(
+        conn, call_id=call_id, rep_id=rep_id, dimension=source["dimension"], model=source["model"],
+        key=source["cache_key"], transcript_hash=source["transcript_hash"],
+        rubric_version=source["rubric_version"],
+        result=DimensionResult.model_validate(source["result"]), cached_from=source["id"],
+    )
+
+
+def latest_for_call(conn: psycopg.Connection[Row], call_id: str) -> dict[str, Any]:
+    """The newest completed session per dimension of a call."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT ON (dimension) * FROM coaching_sessions
+        WHERE call_id = %s AND status = 'completed'
+        ORDER BY dimension, created_at DESC
+        """,
+        (call_id,),
+    ).fetchall()
+    return {r["dimension"]: r for r in rows}
