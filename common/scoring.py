@@ -61,8 +61,6 @@ class Scorer:
         key = sessions.cache_key(dimension, call.transcript_hash, version)
         if not force and (hit := self._from_cache(call, dimension, key, version)) is not None:
             return hit
-        with transaction(self.s.database_url) as conn:
-            sessions.record_lookup(conn, call.call_id, dimension, key, hit=False)
         model = self.s.model_for(dimension)
         parts, requests = [], 0
         try:

@@ -32,9 +32,14 @@ from common.storage import ObjectStore
 from common.tokens import estimate_many
 
 
+_scorer_instances: list[Scorer] = []
+
+
 @lru_cache(maxsize=4)
 def _scorer(s: Settings) -> Scorer:
-    return Scorer(s, ClaudeClient.from_settings(s), _rubrics(s))
+    scorer = Scorer(s, ClaudeClient.from_settings(s), _rubrics(s))
+    _scorer_instances.append(scorer)
+    return scorer
 
 
 @lru_cache(maxsize=4)
@@ -43,6 +48,18 @@ def _rubrics(s: Settings) -> RubricSet:
     with transaction(s.database_url) as conn:
         sync(conn, rubric_set)
     return rubric_set
+
+
+def reset_runtime() -> None:
+    """Close clients and forget memoised settings-bound objects (tests, config reloads)."""
+    if _scorer.cache_info().currsize:
+        for scorer in _scorer_instances:
+            scorer.claude.close()
+        _scorer_instances.clear()
+    _scorer.cache_clear()
+    _rubrics.cache_clear()
+    _prepared.clear()
+    settings.cache_clear()
 
 
 def prepare(s: Settings, call_id: str) -> PreparedCall:

