@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         3.0, gt=0, description="Client-side cap on Gong API requests per second."
     )
     gong_moment_url_template: str = Field(
-        "{call_url}&highlights=%5B%7B%22type%22%3A%22SHARE%22%2C%22from%22%3A{seconds}%7D%5D",
+        "{call_url}&t={seconds}",
         description="Link to a moment in a Gong call; {call_url} and {seconds} are filled in.",
     )
 

@@ -1,0 +1,107 @@
+"""`sales-coach`: operator commands (database, backfill, users, analysis, costs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from common.config import settings
+from common.errors import CoachError
+
+
+def _init_db(args: argparse.Namespace) -> Any:
+    from common.db import apply_schema
+
+    apply_schema(settings().database_url)
+    return {"schema": "applied"}
+
+
+def _retention(args: argparse.Namespace) -> Any:
+    from common.db import apply_retention, transaction
+
+    s = settings()
+    with transaction(s.database_url) as conn:
+        return apply_retention(conn, s.retention_years)
+
+
+def _backfill(args: argparse.Namespace) -> Any:
+    from flows.backfill import queue_calls
+
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
+    return queue_calls(settings(), start, end)
+
+
+def _sync_users(args: argparse.Namespace) -> Any:
+    from common.calls import upsert_users
+    from common.db import transaction
+    from common.gong import GongClient
+
+    s = settings()
+    with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
+        return {"users": upsert_users(conn, list(gong.users()))}
+
+
+def _analyze(args: argparse.Namespace) -> Any:
+    from flows.analyze_call import analyze_call
+
+    return analyze_call(args.call_id, dimensions=args.dimension or None, force=args.force,
+                        override_budget=args.override_budget)
+
+
+def _costs(args: argparse.Namespace) -> Any:
+    from common.costs import month_to_date
+    from common.db import connect
+
+    with connect(settings().database_url) as conn:
+        return month_to_date(conn)
+
+
+def _dispatch(args: argparse.Namespace) -> Any:
+    from flows.dispatcher import dispatch_once, run_forever
+
+    if args.loop:
+        run_forever(settings(), interval_s=args.interval)
+    return dispatch_once(settings()).__dict__
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sales-coach", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", help="apply schema.sql (idempotent)").set_defaults(func=_init_db)
+    sub.add_parser("retention", help="drop data older than RETENTION_YEARS").set_defaults(func=_retention)
+    b = sub.add_parser("backfill", help="queue Gong calls of a date range for analysis")
+    b.add_argument("--from", dest="start", required=True, help="ISO date, inclusive")
+    b.add_argument("--to", dest="end", required=True, help="ISO date, exclusive")
+    b.set_defaults(func=_backfill)
+    sub.add_parser("sync-users", help="sync users and managers from Gong").set_defaults(func=_sync_users)
+    a = sub.add_parser("analyze", help="analyse one call now, in this process")
+    a.add_argument("call_id")
+    a.add_argument("--dimension", action="append", help="repeat for several (default: all)")
+    a.add_argument("--force", action="store_true", help="bypass the analysis cache (admins)")
+    a.add_argument("--override-budget", action="store_true", help="ignore the monthly budget (admins)")
+    a.set_defaults(func=_analyze)
+    sub.add_parser("costs", help="month-to-date spend and hit rates").set_defaults(func=_costs)
+    d = sub.add_parser("dispatch", help="start runs for pending webhook events")
+    d.add_argument("--loop", action="store_true", help="keep dispatching (local dispatcher)")
+    d.add_argument("--interval", type=float, default=5.0)
+    d.set_defaults(func=_dispatch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except CoachError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from common.config import ROOT
+from common.costs import PriceTable, Usage
+from common.errors import ConfigError
+
+PRICES = PriceTable.load(ROOT / "common" / "prices.csv")
+
+
+def test_sonnet_5_5_cache_read_price_changes_on_2026_10_07() -> None:
+    usage = Usage(input_tokens=0, output_tokens=0, cache_read_tokens=1_000_000)
+    assert PRICES.cost("claude-sonnet-5-5", usage, date(2026, 10, 6)) == Decimal("0.20")
+    assert PRICES.cost("claude-sonnet-5-5", usage, date(2026, 10, 7)) == Decimal("0.10")
+
+
+def test_every_token_kind_is_priced() -> None:
+    usage = Usage(input_tokens=1000, output_tokens=2000, cache_read_tokens=10_000,
+                  cache_write_5m_tokens=20_000, cache_write_1h_tokens=5000)
+    expected = (1000 * 2 + 2000 * 10 + 10_000 * 0.10 + 20_000 * 2.5 + 5000 * 4) / 1e6
+    assert float(PRICES.cost("claude-sonnet-5-5", usage, date(2026, 11, 24))) == pytest.approx(expected)
+
+
+def test_batch_is_half_price() -> None:
+    usage = Usage(input_tokens=123_456, output_tokens=7890, cache_read_tokens=5000)
+    day = date(2026, 11, 24)
+    assert PRICES.cost("claude-sonnet-5-5", usage, day, batch=True) * 2 == pytest.approx(
+        PRICES.cost("claude-sonnet-5-5", usage, day), abs=Decimal("0.000002"))
+
+
+def test_haiku_5_5_long_prompt_band() -> None:
+    day = date(2026, 11, 24)
+    short = Usage(input_tokens=100_000, output_tokens=0)
+    long = Usage(input_tokens=60_000, output_tokens=0, cache_read_tokens=40_001)
+    assert PRICES.cost("claude-haiku-5-5", short, day) == Decimal("0.010000")
+    assert PRICES.cost("claude-haiku-5-5", long, day) == Decimal("0.030000") + Decimal("0.002000")
+
+
+def test_unknown_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no price for model claude-nonexistent"):
+        PRICES.cost("claude-nonexistent", Usage(1, 1), date(2026, 11, 24))

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from common.config import ROOT
+from common.errors import RubricError
+from common.rubrics import load, sync
+
+
+@pytest.fixture
+def rubric_dir(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "rubrics", tmp_path / "rubrics")
+    return tmp_path / "rubrics"
+
+
+def test_shipped_rubrics_load_with_weights_summing_to_one() -> None:
+    rubrics = load(ROOT / "rubrics")
+    assert set(rubrics.rubrics) == {"product_knowledge", "discovery", "objections", "engagement"}
+    for r in rubrics.rubrics.values():
+        assert abs(sum(c.weight for c in r.criteria) - 1) < 0.01
+    assert {d.name for d in rubrics.knowledge} >= {"product", "pricing", "security", "competitors"}
+
+
+def test_rubric_version_covers_knowledge_base(rubric_dir: Path) -> None:
+    before = load(rubric_dir)
+    kb = rubric_dir / "knowledge_base" / "pricing.md"
+    kb.write_text(kb.read_text().replace("version: 1.0.0", "version: 1.0.1"))
+    after = load(rubric_dir)
+    assert before.rubric_version("discovery") != after.rubric_version("discovery")
+    assert after.rubric_version("discovery").startswith("1.0.0+kb.")
+
+
+def test_content_change_without_bump_is_refused(rubric_dir: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        sync(conn, load(rubric_dir))
+        kb = rubric_dir / "knowledge_base" / "security.md"
+        kb.write_text(kb.read_text().replace("ISO 27001", "ISO 27001 and FedRAMP"))
+        with pytest.raises(RubricError, match=r"security.md changed since version 1.0.0.*bump"):
+            sync(conn, load(rubric_dir))
+        sync(conn, load(ROOT / "rubrics"))  # unchanged files sync again without complaint
+        assert conn.execute("SELECT count(*) AS n FROM rubrics").fetchone()["n"] == 4  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("version: 1.0.0", "version: one", "version"),
+        ("weight: 0.3\n", "weight: 0.9\n", "weights sum"),
+        ("      5: Open questions", "      4: Open questions", "levels must describe 1, 3 and 5"),
+    ],
+)
+def test_invalid_rubrics_are_refused(rubric_dir: Path, old: str, new: str, message: str) -> None:
+    path = rubric_dir / "discovery.yaml"
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(RubricError, match=message):
+        load(rubric_dir)
