@@ -99,11 +99,15 @@ class Grounder:
                 start_s = utt.start_ms // 1000
                 link = (
                     self.moment_template.format(call_url=self.call_url, seconds=start_s)
-                    if self.call_url else None
+                    if self.call_url
+                    else None
                 )
                 return GroundedEvidence(
-                    quote=quote.strip(), timestamp=format_ts(utt.start_ms),
-                    speaker=utt.speaker.name, start_s=start_s, link=link,
+                    quote=quote.strip(),
+                    timestamp=format_ts(utt.start_ms),
+                    speaker=utt.speaker.name,
+                    start_s=start_s,
+                    link=link,
                 )
         return None
 
@@ -114,7 +118,9 @@ class ChunkResult:
     weight: int  # new tokens this chunk covers
 
 
-def aggregate(dimension: str, rubric: Rubric, parts: list[ChunkResult], grounder: Grounder) -> DimensionResult:
+def aggregate(
+    dimension: str, rubric: Rubric, parts: list[ChunkResult], grounder: Grounder
+) -> DimensionResult:
     """Fold chunk assessments into one result: scores weighted by coverage, quotes grounded.
 
     Evidence repeated in the overlap of two chunks is counted once.
@@ -139,10 +145,16 @@ def aggregate(dimension: str, rubric: Rubric, parts: list[ChunkResult], grounder
                 elif normalise(found.quote) not in seen:
                     seen.add(normalise(found.quote))
                     evidence.append(found)
-        criteria.append(CriterionResult(
-            criterion_id=crit.id, name=crit.name, weight=crit.weight, score=round(score, 2),
-            rationale=rationale, evidence=evidence,
-        ))
+        criteria.append(
+            CriterionResult(
+                criterion_id=crit.id,
+                name=crit.name,
+                weight=crit.weight,
+                score=round(score, 2),
+                rationale=rationale,
+                evidence=evidence,
+            )
+        )
     main = max(parts, key=lambda p: p.weight).assessment
     return DimensionResult(
         dimension=dimension,

@@ -39,7 +39,9 @@ def fetch_call(gong: GongClient, store: ObjectStore, call_id: str) -> FetchedCal
     return FetchedCall(call, transcript, canonical_hash(transcript), key)
 
 
-def load_stored_call(conn: psycopg.Connection[Row], store: ObjectStore, call_id: str) -> FetchedCall | None:
+def load_stored_call(
+    conn: psycopg.Connection[Row], store: ObjectStore, call_id: str
+) -> FetchedCall | None:
     """The call as stored earlier (no Gong request), or None if it has no transcript yet."""
     row = conn.execute(
         "SELECT id, url, title, started_at, duration_s, primary_user_id, parties, transcript_key,"
@@ -48,14 +50,19 @@ def load_stored_call(conn: psycopg.Connection[Row], store: ObjectStore, call_id:
     ).fetchone()
     if row is None:
         return None
-    call = Call.model_validate({
-        "metaData": {
-            "id": row["id"], "url": row["url"], "title": row["title"],
-            "started": row["started_at"], "duration": row["duration_s"],
-            "primaryUserId": row["primary_user_id"],
-        },
-        "parties": row["parties"],
-    })
+    call = Call.model_validate(
+        {
+            "metaData": {
+                "id": row["id"],
+                "url": row["url"],
+                "title": row["title"],
+                "started": row["started_at"],
+                "duration": row["duration_s"],
+                "primaryUserId": row["primary_user_id"],
+            },
+            "parties": row["parties"],
+        }
+    )
     transcript = CallTranscript.model_validate(store.get_json_gz(row["transcript_key"]))
     return FetchedCall(call, transcript, row["transcript_hash"], row["transcript_key"])
 
@@ -78,10 +85,17 @@ def upsert_call(
             updated_at = now()
         """,
         (
-            meta.id, meta.title or "", meta.url, meta.started,
-            int(meta.duration) if meta.duration is not None else None, meta.primaryUserId,
-            Jsonb([p.model_dump() for p in fetched.call.parties]), fetched.transcript_key,
-            fetched.transcript_hash, tokens, Jsonb(metrics.model_dump()),
+            meta.id,
+            meta.title or "",
+            meta.url,
+            meta.started,
+            int(meta.duration) if meta.duration is not None else None,
+            meta.primaryUserId,
+            Jsonb([p.model_dump() for p in fetched.call.parties]),
+            fetched.transcript_key,
+            fetched.transcript_hash,
+            tokens,
+            Jsonb(metrics.model_dump()),
         ),
     )
 
@@ -119,6 +133,10 @@ def ensure_rep(conn: psycopg.Connection[Row], call: Call) -> None:
     conn.execute(
         "INSERT INTO users (id, email, name, title) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (id) DO NOTHING",
-        (rep_id, party.emailAddress if party else None, party.name if party else "",
-         party.title if party else None),
+        (
+            rep_id,
+            party.emailAddress if party else None,
+            party.name if party else "",
+            party.title if party else None,
+        ),
     )

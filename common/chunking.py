@@ -43,7 +43,9 @@ def split(token_counts: list[int], max_tokens: int, overlap: float = 0.2) -> lis
         if end >= n:
             return chunks
         next_start, kept = end, 0
-        while next_start - 1 > start and kept + token_counts[next_start - 1] <= overlap * max_tokens:
+        while (
+            next_start - 1 > start and kept + token_counts[next_start - 1] <= overlap * max_tokens
+        ):
             next_start -= 1
             kept += token_counts[next_start]
         start, new_from = next_start, end

@@ -39,6 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 import anthropic
+from anthropic.types import OutputConfigParam
 from pydantic import BaseModel
 
 from common.config import Settings
@@ -63,7 +64,11 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 class ClaudeClient:
     def __init__(
-        self, api_key: str | None, base_url: str | None, max_retries: int = 4, timeout_s: float = 300.0
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        max_retries: int = 4,
+        timeout_s: float = 300.0,
     ) -> None:
         self.sdk = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s
@@ -78,31 +83,48 @@ class ClaudeClient:
         self.sdk.close()
 
     def structured(
-        self, *, model: str, system: list[dict[str, Any]], messages: list[dict[str, Any]],
-        max_tokens: int, schema: type[BaseModel],
+        self,
+        *,
+        model: str,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        schema: type[BaseModel],
     ) -> ClaudeResponse:
         """One request with structured output; the text is not validated here."""
         try:
+            output_config: OutputConfigParam = {
+                "format": {"type": "json_schema", "schema": output_schema(schema)}
+            }
             msg = self.sdk.messages.create(
                 model=model,
                 max_tokens=max_tokens,
                 system=system,  # type: ignore[arg-type]
                 messages=messages,  # type: ignore[arg-type]
-                output_config={"format": {"type": "json_schema", "schema": output_schema(schema)}},
+                output_config=output_config,
             )
         except anthropic.APIStatusError as exc:
             if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409, 429):
                 raise ClaudeRequestRejected(exc.status_code, _api_message(exc)) from None
-            raise ClaudeError(f"Claude API {exc.status_code} after retries: {_api_message(exc)}") from None
+            raise ClaudeError(
+                f"Claude API {exc.status_code} after retries: {_api_message(exc)}"
+            ) from None
         except anthropic.APIConnectionError as exc:
-            raise ClaudeError(f"Claude API unreachable after retries: {type(exc).__name__}") from None
+            raise ClaudeError(
+                f"Claude API unreachable after retries: {type(exc).__name__}"
+            ) from None
         text = "".join(b.text for b in msg.content if b.type == "text")
         return ClaudeResponse(
-            text=text, usage=Usage.from_api(msg.usage), request_id=msg._request_id,
-            model=msg.model, stop_reason=msg.stop_reason,
+            text=text,
+            usage=Usage.from_api(msg.usage),
+            request_id=msg._request_id,
+            model=msg.model,
+            stop_reason=msg.stop_reason,
         )
 
-    def count_tokens(self, *, model: str, system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> int:
+    def count_tokens(
+        self, *, model: str, system: list[dict[str, Any]], messages: list[dict[str, Any]]
+    ) -> int:
         """Anthropic's free count_tokens endpoint (use only with a real key)."""
         result = self.sdk.messages.count_tokens(model=model, system=system, messages=messages)  # type: ignore[arg-type]
         return result.input_tokens

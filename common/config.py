@@ -40,7 +40,8 @@ class Settings(BaseSettings):
 
     # -- Gong ----------------------------------------------------------------------------
     gong_base_url: str = Field(
-        "https://api.gong.io", description="Your Gong API base URL (e.g. https://us-NNNNN.api.gong.io)."
+        "https://api.gong.io",
+        description="Your Gong API base URL (e.g. https://us-NNNNN.api.gong.io).",
     )
     gong_access_key: SecretStr | None = Field(None, description="Gong API access key.")
     gong_access_key_secret: SecretStr | None = Field(

@@ -76,27 +76,31 @@ class Usage:
 
 class PriceTable:
     def __init__(self, prices: list[Price]) -> None:
-        self._prices = sorted(prices, key=lambda p: (p.model, p.effective_from, p.min_prompt_tokens))
+        self._prices = sorted(
+            prices, key=lambda p: (p.model, p.effective_from, p.min_prompt_tokens)
+        )
 
     @classmethod
     def load(cls, path: Path) -> PriceTable:
         with path.open() as f:
             rows = list(csv.DictReader(f))
-        return cls([
-            Price(
-                model=r["model"],
-                effective_from=date.fromisoformat(r["effective_from"]),
-                min_prompt_tokens=int(r["min_prompt_tokens"]),
-                input=Decimal(r["input"]),
-                output=Decimal(r["output"]),
-                cache_write_5m=Decimal(r["cache_write_5m"]),
-                cache_write_1h=Decimal(r["cache_write_1h"]),
-                cache_read=Decimal(r["cache_read"]),
-                context_window=int(r["context_window"]),
-                max_output=int(r["max_output"]),
-            )
-            for r in rows
-        ])
+        return cls(
+            [
+                Price(
+                    model=r["model"],
+                    effective_from=date.fromisoformat(r["effective_from"]),
+                    min_prompt_tokens=int(r["min_prompt_tokens"]),
+                    input=Decimal(r["input"]),
+                    output=Decimal(r["output"]),
+                    cache_write_5m=Decimal(r["cache_write_5m"]),
+                    cache_write_1h=Decimal(r["cache_write_1h"]),
+                    cache_read=Decimal(r["cache_read"]),
+                    context_window=int(r["context_window"]),
+                    max_output=int(r["max_output"]),
+                )
+                for r in rows
+            ]
+        )
 
     @property
     def models(self) -> set[str]:
@@ -104,13 +108,16 @@ class PriceTable:
 
     def price(self, model: str, on: date, prompt_tokens: int = 0) -> Price:
         candidates = [
-            p for p in self._prices
+            p
+            for p in self._prices
             if p.model == model and p.effective_from <= on and p.min_prompt_tokens <= prompt_tokens
         ]
         if not candidates:
             raise ConfigError(f"no price for model {model} on {on} in the price file")
         latest = max(p.effective_from for p in candidates)
-        return max((p for p in candidates if p.effective_from == latest), key=lambda p: p.min_prompt_tokens)
+        return max(
+            (p for p in candidates if p.effective_from == latest), key=lambda p: p.min_prompt_tokens
+        )
 
     def cost(self, model: str, usage: Usage, on: date, batch: bool = False) -> Decimal:
         p = self.price(model, on, usage.prompt_tokens)
@@ -131,10 +138,19 @@ def price_table(path: Path) -> PriceTable:
 
 # -- the ledger ---------------------------------------------------------------------------
 
+
 def record_usage(
-    conn: psycopg.Connection[Row], *, model: str, usage: Usage, usd: Decimal,
-    call_id: str | None, dimension: str | None, chunk_index: int | None = None,
-    purpose: str = "score", request_id: str | None = None, batch: bool = False,
+    conn: psycopg.Connection[Row],
+    *,
+    model: str,
+    usage: Usage,
+    usd: Decimal,
+    call_id: str | None,
+    dimension: str | None,
+    chunk_index: int | None = None,
+    purpose: str = "score",
+    request_id: str | None = None,
+    batch: bool = False,
 ) -> None:
     conn.execute(
         """
@@ -143,15 +159,32 @@ def record_usage(
             cache_write_1h_tokens, usd, is_batch)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
-        (request_id, model, call_id, dimension, chunk_index, purpose, usage.input_tokens,
-         usage.output_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens,
-         usage.cache_write_1h_tokens, usd, batch),
+        (
+            request_id,
+            model,
+            call_id,
+            dimension,
+            chunk_index,
+            purpose,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_5m_tokens,
+            usage.cache_write_1h_tokens,
+            usd,
+            batch,
+        ),
     )
 
 
 def record_error(
-    conn: psycopg.Connection[Row], *, model: str, call_id: str | None, dimension: str | None,
-    status_code: int | None, message: str,
+    conn: psycopg.Connection[Row],
+    *,
+    model: str,
+    call_id: str | None,
+    dimension: str | None,
+    status_code: int | None,
+    message: str,
 ) -> None:
     conn.execute(
         "INSERT INTO claude_errors (model, call_id, dimension, status_code, message)"
@@ -220,7 +253,9 @@ def check_budget(
         )
 
 
-def alert_on_low_hit_rate(conn: psycopg.Connection[Row], threshold: float = 0.5, min_requests: int = 8) -> float | None:
+def alert_on_low_hit_rate(
+    conn: psycopg.Connection[Row], threshold: float = 0.5, min_requests: int = 8
+) -> float | None:
     """Log a warning when today's prompt-cache hit rate is under `threshold`."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     spend = _spend(conn, "at >= %s", (today,))
@@ -228,6 +263,9 @@ def alert_on_low_hit_rate(conn: psycopg.Connection[Row], threshold: float = 0.5,
     if rate is not None and spend["requests"] >= min_requests and rate < threshold:
         log.warning(
             "prompt-cache hit rate today is %.0f%% (under %.0f%%) over %d requests:"
-            " check that the static prefix is stable", rate * 100, threshold * 100, spend["requests"]
+            " check that the static prefix is stable",
+            rate * 100,
+            threshold * 100,
+            spend["requests"],
         )
     return float(rate) if rate is not None else None

@@ -175,7 +175,9 @@ class GongClient:
             if response.status_code == 404:
                 raise GongNotFound(f"Gong {path}: not found")
             if response.status_code >= 400:
-                raise GongError(f"Gong {path}: HTTP {response.status_code}: {_error_text(response)}")
+                raise GongError(
+                    f"Gong {path}: HTTP {response.status_code}: {_error_text(response)}"
+                )
             data: dict[str, Any] = response.json()
             return data
         raise GongError(f"Gong {path}: retries exhausted")  # pragma: no cover
@@ -191,7 +193,9 @@ class GongClient:
     def _backoff(attempt: int) -> float:
         return float(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
 
-    def _paged(self, method: str, path: str, key: str, body: dict[str, Any] | None = None) -> Iterator[Any]:
+    def _paged(
+        self, method: str, path: str, key: str, body: dict[str, Any] | None = None
+    ) -> Iterator[Any]:
         """Yield every record of `key` across pages, repeating the request with the cursor."""
         cursor: str | None = None
         while True:
@@ -199,15 +203,22 @@ class GongClient:
                 params = {"cursor": cursor} if cursor else {}
                 page = self._request("GET", path, params=params)
             else:
-                page = self._request("POST", path, json={**(body or {}), **({"cursor": cursor} if cursor else {})})
+                page = self._request(
+                    "POST", path, json={**(body or {}), **({"cursor": cursor} if cursor else {})}
+                )
             yield from page.get(key) or []
             cursor = (page.get("records") or {}).get("cursor")
             if not cursor:
                 return
 
     # -- endpoints -----------------------------------------------------------------------
-    def calls(self, *, call_ids: list[str] | None = None, from_dt: datetime | None = None,
-              to_dt: datetime | None = None) -> Iterator[Call]:
+    def calls(
+        self,
+        *,
+        call_ids: list[str] | None = None,
+        from_dt: datetime | None = None,
+        to_dt: datetime | None = None,
+    ) -> Iterator[Call]:
         """`POST /v2/calls/extensive` with parties, by ids or by date range."""
         flt: dict[str, Any] = {}
         if call_ids:

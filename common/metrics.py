@@ -6,6 +6,8 @@ They are stored with the call and given to the engagement and discovery prompts 
 
 from __future__ import annotations
 
+import itertools
+
 from pydantic import BaseModel
 
 from common.transcript import Utterance
@@ -61,9 +63,16 @@ def _turns(utts: list[Utterance]) -> list[tuple[Utterance, float]]:
 def compute(utts: list[Utterance]) -> ConversationMetrics:
     if not utts:
         return ConversationMetrics(
-            duration_s=0, talk_ratio_rep=0, talk_by_speaker=[], longest_monologue_s=0,
-            longest_monologue_speaker=None, longest_customer_story_s=0, rep_questions=0,
-            interactivity_switches_per_min=0, patience_s=0, rep_words_per_minute=0,
+            duration_s=0,
+            talk_ratio_rep=0,
+            talk_by_speaker=[],
+            longest_monologue_s=0,
+            longest_monologue_speaker=None,
+            longest_customer_story_s=0,
+            rep_questions=0,
+            interactivity_switches_per_min=0,
+            patience_s=0,
+            rep_words_per_minute=0,
         )
     talk: dict[str, float] = {}
     names: dict[str, tuple[str, bool | None]] = {}
@@ -79,7 +88,7 @@ def compute(utts: list[Utterance]) -> ConversationMetrics:
     customer = [d for u, d in turns if u.speaker.internal is False]
     pauses = [
         max(0.0, (b.start_ms - a.end_ms) / 1000)
-        for a, b in zip(utts, utts[1:], strict=False)
+        for a, b in itertools.pairwise(utts)
         if a.speaker.internal is False and b.speaker.internal is True
     ]
     rep_words = sum(len(u.text.split()) for u in utts if u.speaker.internal)
@@ -87,7 +96,9 @@ def compute(utts: list[Utterance]) -> ConversationMetrics:
         duration_s=round(duration_s, 1),
         talk_ratio_rep=round(rep_talk / total_talk, 3),
         talk_by_speaker=[
-            SpeakerShare(speaker=names[sid][0], internal=names[sid][1], talk_share=round(t / total_talk, 3))
+            SpeakerShare(
+                speaker=names[sid][0], internal=names[sid][1], talk_share=round(t / total_talk, 3)
+            )
             for sid, t in sorted(talk.items(), key=lambda kv: -kv[1])
         ],
         longest_monologue_s=round(longest[1], 1),

@@ -26,7 +26,9 @@ RETURNING id
 """
 
 
-async def store_event(conn: psycopg.AsyncConnection[Row], payload: WebhookPayload, raw: Any) -> bool:
+async def store_event(
+    conn: psycopg.AsyncConnection[Row], payload: WebhookPayload, raw: Any
+) -> bool:
     """Store a delivery; False when it was already stored (a duplicate)."""
     status = "test" if payload.isTest else "pending"
     cur = await conn.execute(
@@ -100,7 +102,9 @@ def mark_retry(
     )
 
 
-def dispatch_pending(conn: psycopg.Connection[Row], start_run: RunStarter, limit: int) -> DispatchResult:
+def dispatch_pending(
+    conn: psycopg.Connection[Row], start_run: RunStarter, limit: int
+) -> DispatchResult:
     """Claim pending events and start one flow run each, in the caller's transaction."""
     result = DispatchResult(started=[], failed=[])
     for event in claim_pending(conn, limit):
@@ -116,5 +120,7 @@ def dispatch_pending(conn: psycopg.Connection[Row], start_run: RunStarter, limit
 
 
 def event_counts(conn: psycopg.Connection[Row]) -> dict[str, int]:
-    rows = conn.execute("SELECT status, count(*) AS n FROM webhook_events GROUP BY status").fetchall()
+    rows = conn.execute(
+        "SELECT status, count(*) AS n FROM webhook_events GROUP BY status"
+    ).fetchall()
     return {r["status"]: r["n"] for r in rows}

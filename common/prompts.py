@@ -58,23 +58,38 @@ def transcript_block(
     return {"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}
 
 
-def dimension_block(rubrics: RubricSet, dimension: str, metrics: ConversationMetrics | None) -> dict[str, Any]:
+def dimension_block(
+    rubrics: RubricSet, dimension: str, metrics: ConversationMetrics | None
+) -> dict[str, Any]:
     rubric = rubrics.rubrics[dimension]
     parts = [f"Score the dimension `{dimension}` ({rubric.title}) of this call."]
     if metrics is not None and dimension in ("engagement", "discovery"):
-        parts.append("Conversation metrics measured from the transcript (facts, do not re-estimate):")
+        parts.append(
+            "Conversation metrics measured from the transcript (facts, do not re-estimate):"
+        )
         parts.append(metrics.as_facts())
     parts.append("Criterion ids: " + ", ".join(c.id for c in rubric.criteria))
     return {"type": "text", "text": "\n".join(parts)}
 
 
-def repair_messages(messages: list[dict[str, Any]], bad_output: str, problems: str) -> list[dict[str, Any]]:
+def repair_messages(
+    messages: list[dict[str, Any]], bad_output: str, problems: str
+) -> list[dict[str, Any]]:
     """The same prefix (so it is read from cache), the bad answer, and what to fix."""
     return [
         *messages,
         {"role": "assistant", "content": [{"type": "text", "text": bad_output or "{}"}]},
-        {"role": "user", "content": [{"type": "text", "text": (
-            "That answer failed validation: " + problems[:1500]
-            + "\nReturn the corrected JSON object only, following the schema and the rubric."
-        )}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": (
+                        "That answer failed validation: "
+                        + problems[:1500]
+                        + "\nReturn the corrected JSON object only, following the schema and the rubric."
+                    ),
+                }
+            ],
+        },
     ]

@@ -58,7 +58,10 @@ class Rubric(BaseModel):
         return _digest(self.model_dump(exclude={"version"}))
 
     def render(self) -> str:
-        lines = [f"## Rubric: {self.title} (`{self.dimension}`, v{self.version})", self.description.strip()]
+        lines = [
+            f"## Rubric: {self.title} (`{self.dimension}`, v{self.version})",
+            self.description.strip(),
+        ]
         for c in self.criteria:
             lines.append(f"### {c.id} - {c.name} (weight {c.weight:.2f})")
             lines.append(c.description.strip())
@@ -136,19 +139,37 @@ def sync(conn: psycopg.Connection[Row], rubric_set: RubricSet) -> None:
     """Record every version in Postgres; refuse content changed without a version bump."""
     for rubric in rubric_set.rubrics.values():
         _record(
-            conn, "rubrics", "dimension", rubric.dimension, rubric.version, rubric.content_hash(),
-            f"rubrics/{rubric.dimension}.yaml", Jsonb(rubric.model_dump(mode="json")),
+            conn,
+            "rubrics",
+            "dimension",
+            rubric.dimension,
+            rubric.version,
+            rubric.content_hash(),
+            f"rubrics/{rubric.dimension}.yaml",
+            Jsonb(rubric.model_dump(mode="json")),
         )
     for doc in rubric_set.knowledge:
         _record(
-            conn, "knowledge_base_versions", "name", doc.name, doc.version, doc.content_hash(),
-            f"rubrics/knowledge_base/{doc.name}.md", None,
+            conn,
+            "knowledge_base_versions",
+            "name",
+            doc.name,
+            doc.version,
+            doc.content_hash(),
+            f"rubrics/knowledge_base/{doc.name}.md",
+            None,
         )
 
 
 def _record(
-    conn: psycopg.Connection[Row], table: str, key_col: str, key: str, version: str,
-    content_hash: str, path: str, content: Jsonb | None,
+    conn: psycopg.Connection[Row],
+    table: str,
+    key_col: str,
+    key: str,
+    version: str,
+    content_hash: str,
+    path: str,
+    content: Jsonb | None,
 ) -> None:
     row = conn.execute(
         f"SELECT content_hash FROM {table} WHERE {key_col} = %s AND version = %s", (key, version)

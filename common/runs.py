@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 
@@ -18,4 +19,5 @@ def start_analysis_run(deployment: str, call_id: str, idempotency_key: str) -> s
         timeout=0,
         as_subflow=False,
     )
+    assert isinstance(run, FlowRun)  # the synchronous call path
     return str(run.id)

@@ -14,7 +14,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from common import costs, prompts, sessions
-from common.analysis import ChunkResult, DimensionAssessment, DimensionResult, Grounder, aggregate, check_against_rubric
+from common.analysis import (
+    ChunkResult,
+    DimensionAssessment,
+    DimensionResult,
+    Grounder,
+    aggregate,
+    check_against_rubric,
+)
 from common.chunking import Chunk
 from common.claude import ClaudeClient, ClaudeResponse
 from common.config import Settings
@@ -71,49 +78,85 @@ class Scorer:
         except (InvalidAnalysis, ClaudeRequestRejected) as exc:
             with transaction(self.s.database_url) as conn:
                 sessions.insert_session(
-                    conn, call_id=call.call_id, rep_id=call.rep_id, dimension=dimension, model=model,
-                    key=key, transcript_hash=call.transcript_hash, rubric_version=version,
-                    result=None, error=str(exc)[:2000],
+                    conn,
+                    call_id=call.call_id,
+                    rep_id=call.rep_id,
+                    dimension=dimension,
+                    model=model,
+                    key=key,
+                    transcript_hash=call.transcript_hash,
+                    rubric_version=version,
+                    result=None,
+                    error=str(exc)[:2000],
                 )
             raise
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         result = aggregate(dimension, self.rubrics.rubrics[dimension], parts, grounder)
         if result.quotes_dropped:
-            log.info("call %s %s: dropped %d ungrounded quotes", call.call_id, dimension, result.quotes_dropped)
+            log.info(
+                "call %s %s: dropped %d ungrounded quotes",
+                call.call_id,
+                dimension,
+                result.quotes_dropped,
+            )
         with transaction(self.s.database_url) as conn:
             session_id = sessions.insert_session(
-                conn, call_id=call.call_id, rep_id=call.rep_id, dimension=dimension, model=model,
-                key=key, transcript_hash=call.transcript_hash, rubric_version=version, result=result,
+                conn,
+                call_id=call.call_id,
+                rep_id=call.rep_id,
+                dimension=dimension,
+                model=model,
+                key=key,
+                transcript_hash=call.transcript_hash,
+                rubric_version=version,
+                result=result,
             )
         return Outcome(dimension, session_id, False, result.overall_score, requests)
 
-    def _from_cache(self, call: PreparedCall, dimension: str, key: str, version: str) -> Outcome | None:
+    def _from_cache(
+        self, call: PreparedCall, dimension: str, key: str, version: str
+    ) -> Outcome | None:
         with transaction(self.s.database_url) as conn:
             row = sessions.find_cached(conn, key, call.transcript_hash, version)
             sessions.record_lookup(conn, call.call_id, dimension, key, hit=row is not None)
             if row is None:
                 return None
             session_id = (
-                row["id"] if row["call_id"] == call.call_id
+                row["id"]
+                if row["call_id"] == call.call_id
                 else sessions.copy_session(conn, row, call.call_id, call.rep_id)
             )
         return Outcome(dimension, session_id, True, float(row["overall_score"]), 0)
 
-    def _assess_chunk(self, call: PreparedCall, chunk: Chunk, dimension: str, model: str) -> tuple[DimensionAssessment, int]:
+    def _assess_chunk(
+        self, call: PreparedCall, chunk: Chunk, dimension: str, model: str
+    ) -> tuple[DimensionAssessment, int]:
         ttl = self.s.claude_cache_ttl
         system = prompts.system_blocks(self.rubrics, ttl)
         utts = call.utterances[chunk.start : chunk.end]
-        messages: list[dict[str, Any]] = [{"role": "user", "content": [
-            prompts.transcript_block(call.title, call.started, utts, chunk.index, len(call.chunks), ttl),
-            prompts.dimension_block(self.rubrics, dimension, call.metrics),
-        ]}]
+        messages: list[dict[str, Any]] = [
+            {
+                "role": "user",
+                "content": [
+                    prompts.transcript_block(
+                        call.title, call.started, utts, chunk.index, len(call.chunks), ttl
+                    ),
+                    prompts.dimension_block(self.rubrics, dimension, call.metrics),
+                ],
+            }
+        ]
         response = self._request(call, dimension, chunk, model, system, messages, "score")
         assessment, problems = self._validate(response, dimension)
         if assessment is not None:
             return assessment, 1
         repaired = self._request(
-            call, dimension, chunk, model, system,
-            prompts.repair_messages(messages, response.text, problems), "repair",
+            call,
+            dimension,
+            chunk,
+            model,
+            system,
+            prompts.repair_messages(messages, response.text, problems),
+            "repair",
         )
         assessment, problems = self._validate(repaired, dimension)
         if assessment is None:
@@ -121,47 +164,75 @@ class Scorer:
         return assessment, 2
 
     def _request(
-        self, call: PreparedCall, dimension: str, chunk: Chunk, model: str,
-        system: list[dict[str, Any]], messages: list[dict[str, Any]], purpose: str,
+        self,
+        call: PreparedCall,
+        dimension: str,
+        chunk: Chunk,
+        model: str,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        purpose: str,
     ) -> ClaudeResponse:
         try:
             response = self.claude.structured(
-                model=model, system=system, messages=messages,
-                max_tokens=self.s.claude_max_output_tokens, schema=DimensionAssessment,
+                model=model,
+                system=system,
+                messages=messages,
+                max_tokens=self.s.claude_max_output_tokens,
+                schema=DimensionAssessment,
             )
         except ClaudeRequestRejected as exc:
             with transaction(self.s.database_url) as conn:
-                costs.record_error(conn, model=model, call_id=call.call_id, dimension=dimension,
-                                   status_code=exc.status_code, message=exc.message)
+                costs.record_error(
+                    conn,
+                    model=model,
+                    call_id=call.call_id,
+                    dimension=dimension,
+                    status_code=exc.status_code,
+                    message=exc.message,
+                )
             raise
         usd = self.prices.cost(response.model, response.usage, datetime.now(UTC).date())
         with transaction(self.s.database_url) as conn:
             costs.record_usage(
-                conn, model=response.model, usage=response.usage, usd=usd, call_id=call.call_id,
-                dimension=dimension, chunk_index=chunk.index, purpose=purpose,
+                conn,
+                model=response.model,
+                usage=response.usage,
+                usd=usd,
+                call_id=call.call_id,
+                dimension=dimension,
+                chunk_index=chunk.index,
+                purpose=purpose,
                 request_id=response.request_id,
             )
         return response
 
-    def _validate(self, response: ClaudeResponse, dimension: str) -> tuple[DimensionAssessment | None, str]:
+    def _validate(
+        self, response: ClaudeResponse, dimension: str
+    ) -> tuple[DimensionAssessment | None, str]:
         if response.stop_reason == "max_tokens":
             return None, "the answer was cut off at max_tokens; be more concise"
         try:
             assessment = DimensionAssessment.model_validate_json(response.text)
         except ValidationError as exc:
-            return None, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
+            return None, "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
+            )
         problems = check_against_rubric(assessment, self.rubrics.rubrics[dimension])
         return (None, "; ".join(problems)) if problems else (assessment, "")
 
 
-def estimate_cost(s: Settings, call: PreparedCall, dimensions: int, prefix_tokens: int = 4000) -> float:
+def estimate_cost(
+    s: Settings, call: PreparedCall, dimensions: int, prefix_tokens: int = 4000
+) -> float:
     """A pessimistic estimate of one analysis (first write, reads, output) for the budget guard."""
     prices = costs.price_table(s.prices_file)
     prompt = prefix_tokens + sum(c.tokens for c in call.chunks)
     p = prices.price(s.claude_model, datetime.now(UTC).date(), prompt)
     per_chunk_output = 1500 * dimensions * len(call.chunks)
     dollars = (
-        prompt * float(p.cache_write_5m) + prompt * (dimensions - 1) * float(p.cache_read)
+        prompt * float(p.cache_write_5m)
+        + prompt * (dimensions - 1) * float(p.cache_read)
         + per_chunk_output * float(p.output)
     ) / 1e6
     return round(dollars, 4)

@@ -21,7 +21,9 @@ def cache_key(dimension: str, transcript_hash: str, rubric_version: str) -> str:
     return hashlib.sha256(f"{dimension}:{transcript_hash}:{rubric_version}".encode()).hexdigest()
 
 
-def find_cached(conn: psycopg.Connection[Row], key: str, transcript_hash: str, rubric_version: str) -> Row | None:
+def find_cached(
+    conn: psycopg.Connection[Row], key: str, transcript_hash: str, rubric_version: str
+) -> Row | None:
     """The newest completed session with this key (any call), or None."""
     return conn.execute(
         """
@@ -34,7 +36,9 @@ def find_cached(conn: psycopg.Connection[Row], key: str, transcript_hash: str, r
     ).fetchone()
 
 
-def record_lookup(conn: psycopg.Connection[Row], call_id: str, dimension: str, key: str, hit: bool) -> None:
+def record_lookup(
+    conn: psycopg.Connection[Row], call_id: str, dimension: str, key: str, hit: bool
+) -> None:
     conn.execute(
         "INSERT INTO cache_lookups (call_id, dimension, cache_key, hit) VALUES (%s, %s, %s, %s)",
         (call_id, dimension, key, hit),
@@ -42,9 +46,18 @@ def record_lookup(conn: psycopg.Connection[Row], call_id: str, dimension: str, k
 
 
 def insert_session(
-    conn: psycopg.Connection[Row], *, call_id: str, rep_id: str | None, dimension: str, model: str,
-    key: str, transcript_hash: str, rubric_version: str, result: DimensionResult | None,
-    error: str | None = None, cached_from: int | None = None,
+    conn: psycopg.Connection[Row],
+    *,
+    call_id: str,
+    rep_id: str | None,
+    dimension: str,
+    model: str,
+    key: str,
+    transcript_hash: str,
+    rubric_version: str,
+    result: DimensionResult | None,
+    error: str | None = None,
+    cached_from: int | None = None,
 ) -> int:
     row = conn.execute(
         """
@@ -55,12 +68,20 @@ def insert_session(
         RETURNING id
         """,
         (
-            call_id, rep_id, dimension, model, key, transcript_hash, rubric_version,
+            call_id,
+            rep_id,
+            dimension,
+            model,
+            key,
+            transcript_hash,
+            rubric_version,
             "completed" if result else "failed",
             result.overall_score if result else None,
             Jsonb(result.model_dump(mode="json")) if result else None,
-            result.chunks if result else 1, result.quotes_dropped if result else 0,
-            cached_from, error,
+            result.chunks if result else 1,
+            result.quotes_dropped if result else 0,
+            cached_from,
+            error,
         ),
     ).fetchone()
     assert row is not None
@@ -68,13 +89,21 @@ def insert_session(
     return session_id
 
 
-def copy_session(conn: psycopg.Connection[Row], source: Row, call_id: str, rep_id: str | None) -> int:
+def copy_session(
+    conn: psycopg.Connection[Row], source: Row, call_id: str, rep_id: str | None
+) -> int:
     """Reuse a cached session for another call with the same transcript (no request)."""
     return insert_session(
-        conn, call_id=call_id, rep_id=rep_id, dimension=source["dimension"], model=source["model"],
-        key=source["cache_key"], transcript_hash=source["transcript_hash"],
+        conn,
+        call_id=call_id,
+        rep_id=rep_id,
+        dimension=source["dimension"],
+        model=source["model"],
+        key=source["cache_key"],
+        transcript_hash=source["transcript_hash"],
         rubric_version=source["rubric_version"],
-        result=DimensionResult.model_validate(source["result"]), cached_from=source["id"],
+        result=DimensionResult.model_validate(source["result"]),
+        cached_from=source["id"],
     )
 
 

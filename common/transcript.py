@@ -105,5 +105,5 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 def normalise(text: str) -> str:
     """Lower-case, punctuation removed, whitespace folded: for matching evidence quotes."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
     return " ".join(_PUNCT.sub(" ", text).split())

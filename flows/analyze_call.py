@@ -31,7 +31,6 @@ from common.scoring import PreparedCall, Scorer, estimate_cost
 from common.storage import ObjectStore
 from common.tokens import estimate_many
 
-
 _scorer_instances: list[Scorer] = []
 
 
@@ -79,10 +78,15 @@ def prepare(s: Settings, call_id: str) -> PreparedCall:
         upsert_call(conn, fetched, metrics, sum(tokens))
     meta = fetched.call.metaData
     return PreparedCall(
-        call_id=call_id, rep_id=meta.primaryUserId, title=meta.title or "",
-        started=meta.started.isoformat() if meta.started else "", url=meta.url,
-        transcript_hash=fetched.transcript_hash, utterances=utts,
-        chunks=split(tokens, s.chunk_max_tokens, s.chunk_overlap), metrics=metrics,
+        call_id=call_id,
+        rep_id=meta.primaryUserId,
+        title=meta.title or "",
+        started=meta.started.isoformat() if meta.started else "",
+        url=meta.url,
+        transcript_hash=fetched.transcript_hash,
+        utterances=utts,
+        chunks=split(tokens, s.chunk_max_tokens, s.chunk_overlap),
+        metrics=metrics,
     )
 
 
@@ -102,8 +106,11 @@ def prepare_call(call_id: str) -> dict[str, Any]:
     s = settings()
     _prepared.pop((s.database_url, call_id), None)
     call = prepared(s, call_id)
-    return {"transcript_hash": call.transcript_hash, "chunks": len(call.chunks),
-            "tokens": sum(c.new_tokens for c in call.chunks)}
+    return {
+        "transcript_hash": call.transcript_hash,
+        "chunks": len(call.chunks),
+        "tokens": sum(c.new_tokens for c in call.chunks),
+    }
 
 
 @task(name="plan-dimensions")
@@ -121,7 +128,9 @@ def plan(call_id: str, dimensions: list[str], force: bool, override_budget: bool
                     missing.append(d)
     if missing:
         with transaction(s.database_url) as conn:
-            costs.check_budget(conn, s.monthly_budget_usd, estimate_cost(s, call, len(missing)), override_budget)
+            costs.check_budget(
+                conn, s.monthly_budget_usd, estimate_cost(s, call, len(missing)), override_budget
+            )
     return missing
 
 
@@ -136,18 +145,30 @@ def _retryable(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="score-dimension", tags=["claude"], retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=_retryable)
+@task(
+    name="score-dimension",
+    tags=["claude"],
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=_retryable,
+)
 def score_dimension(call_id: str, dimension: str, force: bool) -> dict[str, Any]:
     s = settings()
     outcome = _scorer(s).score(prepared(s, call_id), dimension, force)
-    return {"dimension": dimension, "session_id": outcome.session_id, "cached": outcome.cached,
-            "overall_score": outcome.overall_score, "requests": outcome.requests}
+    return {
+        "dimension": dimension,
+        "session_id": outcome.session_id,
+        "cached": outcome.cached,
+        "overall_score": outcome.overall_score,
+        "requests": outcome.requests,
+    }
 
 
 @flow(name="analyze-call")
 def analyze_call(
-    call_id: str, dimensions: list[str] | None = None, force: bool = False,
+    call_id: str,
+    dimensions: list[str] | None = None,
+    force: bool = False,
     override_budget: bool = False,
 ) -> dict[str, Any]:
     dims = list(dimensions or DIMENSIONS)
@@ -174,8 +195,13 @@ def analyze_call(
     with transaction(s.database_url) as conn:
         spend = costs.call_cost(conn, call_id)
         costs.alert_on_low_hit_rate(conn)
-    summary = {"call_id": call_id, "dimensions": results, "failed": failed,
-               "usd": float(spend["usd"]), "requests": spend["requests"]}
+    summary = {
+        "call_id": call_id,
+        "dimensions": results,
+        "failed": failed,
+        "usd": float(spend["usd"]),
+        "requests": spend["requests"],
+    }
     if failed:
         raise ClaudeError(f"call {call_id}: dimensions failed: {failed} (others were saved)")
     return summary

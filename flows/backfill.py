@@ -22,7 +22,11 @@ def queue_calls(s: Settings, start: datetime, end: datetime) -> dict[str, int]:
     queued = existing = 0
     with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
         for call in gong.calls(from_dt=start, to_dt=end):
-            payload = {"callData": json.loads(call.model_dump_json()), "isTest": False, "source": "backfill"}
+            payload = {
+                "callData": json.loads(call.model_dump_json()),
+                "isTest": False,
+                "source": "backfill",
+            }
             cur = conn.execute(
                 "INSERT INTO webhook_events (idempotency_key, call_id, payload) VALUES (%s, %s, %s)"
                 " ON CONFLICT (idempotency_key) DO NOTHING",

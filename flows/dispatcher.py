@@ -23,7 +23,9 @@ log = logging.getLogger("sales_coach.dispatcher")
 
 
 def dispatch_once(s: Settings, start_run: RunStarter | None = None) -> DispatchResult:
-    starter = start_run or (lambda call_id, key: start_analysis_run(s.analyze_deployment, call_id, key))
+    starter = start_run or (
+        lambda call_id, key: start_analysis_run(s.analyze_deployment, call_id, key)
+    )
     with transaction(s.database_url) as conn:
         conn.execute("SELECT ensure_session_partitions(current_date, 5)")  # next quarters exist
         result = dispatch_pending(conn, starter, s.dispatch_batch_size)

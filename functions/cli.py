@@ -48,8 +48,12 @@ def _sync_users(args: argparse.Namespace) -> Any:
 def _analyze(args: argparse.Namespace) -> Any:
     from flows.analyze_call import analyze_call
 
-    return analyze_call(args.call_id, dimensions=args.dimension or None, force=args.force,
-                        override_budget=args.override_budget)
+    return analyze_call(
+        args.call_id,
+        dimensions=args.dimension or None,
+        force=args.force,
+        override_budget=args.override_budget,
+    )
 
 
 def _costs(args: argparse.Namespace) -> Any:
@@ -72,17 +76,23 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sales-coach", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("init-db", help="apply schema.sql (idempotent)").set_defaults(func=_init_db)
-    sub.add_parser("retention", help="drop data older than RETENTION_YEARS").set_defaults(func=_retention)
+    sub.add_parser("retention", help="drop data older than RETENTION_YEARS").set_defaults(
+        func=_retention
+    )
     b = sub.add_parser("backfill", help="queue Gong calls of a date range for analysis")
     b.add_argument("--from", dest="start", required=True, help="ISO date, inclusive")
     b.add_argument("--to", dest="end", required=True, help="ISO date, exclusive")
     b.set_defaults(func=_backfill)
-    sub.add_parser("sync-users", help="sync users and managers from Gong").set_defaults(func=_sync_users)
+    sub.add_parser("sync-users", help="sync users and managers from Gong").set_defaults(
+        func=_sync_users
+    )
     a = sub.add_parser("analyze", help="analyse one call now, in this process")
     a.add_argument("call_id")
     a.add_argument("--dimension", action="append", help="repeat for several (default: all)")
     a.add_argument("--force", action="store_true", help="bypass the analysis cache (admins)")
-    a.add_argument("--override-budget", action="store_true", help="ignore the monthly budget (admins)")
+    a.add_argument(
+        "--override-budget", action="store_true", help="ignore the monthly budget (admins)"
+    )
     a.set_defaults(func=_analyze)
     sub.add_parser("costs", help="month-to-date spend and hit rates").set_defaults(func=_costs)
     d = sub.add_parser("dispatch", help="start runs for pending webhook events")

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from common import outbox
 from common.config import Settings, load_settings
-from common.db import make_async_pool
+from common.db import Row, make_async_pool
 from common.errors import WebhookRejected
 from common.ingest import DeliveryVerifier, load_public_key, parse_payload
 from common.runs import start_analysis_run
@@ -47,7 +48,7 @@ def build_verifier(s: Settings) -> DeliveryVerifier:
 def create_app(s: Settings | None = None) -> Starlette:
     s = s or load_settings()
     verifier = build_verifier(s)
-    state: dict[str, AsyncConnectionPool] = {}  # type: ignore[type-arg]
+    state: dict[str, AsyncConnectionPool[AsyncConnection[Row]]] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -27,7 +27,14 @@ from starlette.routing import Route
 
 from common.tokens import estimate
 from local.claude_output import context_from_prompt, generate
-from local.claude_rules import ApiError, PromptCache, check_breakpoints, invalid, prompt_blocks, validate
+from local.claude_rules import (
+    ApiError,
+    PromptCache,
+    check_breakpoints,
+    invalid,
+    prompt_blocks,
+    validate,
+)
 
 
 @dataclass
@@ -61,8 +68,11 @@ class StandInState:
 
 
 def _error(exc: ApiError) -> JSONResponse:
-    body = {"type": "error", "error": {"type": exc.kind, "message": exc.message},
-            "request_id": f"req_{uuid.uuid4().hex[:20]}"}
+    body = {
+        "type": "error",
+        "error": {"type": exc.kind, "message": exc.message},
+        "request_id": f"req_{uuid.uuid4().hex[:20]}",
+    }
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
@@ -72,7 +82,9 @@ def _prompt_text(body: dict[str, Any]) -> str:
     parts.extend([system] if isinstance(system, str) else [b.get("text", "") for b in system or []])
     for msg in body.get("messages", []):
         content = msg.get("content")
-        parts.extend([content] if isinstance(content, str) else [b.get("text", "") for b in content])
+        parts.extend(
+            [content] if isinstance(content, str) else [b.get("text", "") for b in content]
+        )
     return "\n".join(parts)
 
 
@@ -83,8 +95,10 @@ def answer(state: StandInState, body: dict[str, Any], *, batch: bool = False) ->
     points = check_breakpoints(body, blocks)
     prompt_tokens = sum(b.tokens for b in blocks)
     if prompt_tokens + body["max_tokens"] > spec.context:
-        raise invalid(f"prompt is too long: {prompt_tokens} tokens + max_tokens"
-                      f" {body['max_tokens']} > {spec.context} maximum")
+        raise invalid(
+            f"prompt is too long: {prompt_tokens} tokens + max_tokens"
+            f" {body['max_tokens']} > {spec.context} maximum"
+        )
     account = state.cache.account(body["model"], spec, blocks, points)
     text, stop = "", "end_turn"
     if body["max_tokens"] > 0:
@@ -97,17 +111,31 @@ def answer(state: StandInState, body: dict[str, Any], *, batch: bool = False) ->
         "output_tokens": output_tokens,
         "cache_creation_input_tokens": account.write_5m + account.write_1h,
         "cache_read_input_tokens": account.read,
-        "cache_creation": {"ephemeral_5m_input_tokens": account.write_5m,
-                           "ephemeral_1h_input_tokens": account.write_1h},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": account.write_5m,
+            "ephemeral_1h_input_tokens": account.write_1h,
+        },
         "service_tier": "batch" if batch else "standard",
     }
     with state.lock:
-        state.responses.append({"model": body["model"], "batch": batch, **usage,
-                                "prompt_tokens": account.prompt, "stream": bool(body.get("stream"))})
+        state.responses.append(
+            {
+                "model": body["model"],
+                "batch": batch,
+                **usage,
+                "prompt_tokens": account.prompt,
+                "stream": bool(body.get("stream")),
+            }
+        )
     return {
-        "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-        "model": body["model"], "content": [{"type": "text", "text": text}] if text else [],
-        "stop_reason": stop, "stop_sequence": None, "usage": usage,
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}] if text else [],
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage,
     }
 
 
@@ -117,7 +145,9 @@ def _output(state: StandInState, body: dict[str, Any]) -> str:
     seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16)
     if not fmt:
         return "This is the local stand-in: placeholder text, not a model's answer."
-    ctx = context_from_prompt(prompt, seed, state.roll(state.hallucinate_rate), state.roll(state.invalid_rate))
+    ctx = context_from_prompt(
+        prompt, seed, state.roll(state.hallucinate_rate), state.roll(state.invalid_rate)
+    )
     return json.dumps(generate(fmt["schema"], fmt["schema"], ctx))
 
 
@@ -126,7 +156,12 @@ def _inject_failure(state: StandInState) -> ApiError | None:
         return None
     headers = {"retry-after": "1", "retry-after-ms": str(state.retry_after_ms)}
     if state.roll(0.5):
-        return ApiError(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", headers)
+        return ApiError(
+            429,
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+            headers,
+        )
     return ApiError(529, "overloaded_error", "Overloaded", headers)
 
 
@@ -155,15 +190,30 @@ def _sse(message: dict[str, Any]) -> AsyncIterator[bytes]:
         return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
 
     async def stream() -> AsyncIterator[bytes]:
-        start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
         yield event("message_start", {"message": start})
-        yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        yield event(
+            "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+        )
         for i in range(0, len(text), 400):
-            yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text[i : i + 400]}})
+            yield event(
+                "content_block_delta",
+                {"index": 0, "delta": {"type": "text_delta", "text": text[i : i + 400]}},
+            )
             await asyncio.sleep(0)
         yield event("content_block_stop", {"index": 0})
-        yield event("message_delta", {"delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                      "usage": {"output_tokens": usage["output_tokens"]}})
+        yield event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
         yield event("message_stop", {})
 
     return stream()
@@ -212,13 +262,32 @@ def create_app(state: StandInState) -> Starlette:
         for item in requests:
             try:
                 message = answer(state, item["params"], batch=True)
-                results.append({"custom_id": item["custom_id"], "result": {"type": "succeeded", "message": message}})
+                results.append(
+                    {
+                        "custom_id": item["custom_id"],
+                        "result": {"type": "succeeded", "message": message},
+                    }
+                )
             except ApiError as exc:
-                results.append({"custom_id": item["custom_id"], "result": {"type": "errored", "error": {
-                    "type": "error", "error": {"type": exc.kind, "message": exc.message}}}})
+                results.append(
+                    {
+                        "custom_id": item["custom_id"],
+                        "result": {
+                            "type": "errored",
+                            "error": {
+                                "type": "error",
+                                "error": {"type": exc.kind, "message": exc.message},
+                            },
+                        },
+                    }
+                )
         created = datetime.now(UTC)
-        state.batches[batch_id] = {"created": created, "results": results, "polls": 0,
-                                   "base": str(request.base_url).rstrip("/")}
+        state.batches[batch_id] = {
+            "created": created,
+            "results": results,
+            "polls": 0,
+            "base": str(request.base_url).rstrip("/"),
+        }
         return JSONResponse(_batch_view(batch_id, state.batches[batch_id]))
 
     async def get_batch(request: Request) -> Response:
@@ -246,18 +315,25 @@ def create_app(state: StandInState) -> Starlette:
 
     async def stats(request: Request) -> Response:
         with state.lock:
-            return JSONResponse({"requests": state.requests, "errors": state.errors,
-                                 "responses": list(state.responses)})
+            return JSONResponse(
+                {
+                    "requests": state.requests,
+                    "errors": state.errors,
+                    "responses": list(state.responses),
+                }
+            )
 
-    return Starlette(routes=[
-        Route("/v1/messages", messages, methods=["POST"]),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
-        Route("/v1/messages/batches", create_batch, methods=["POST"]),
-        Route("/v1/messages/batches/{batch_id}", get_batch, methods=["GET"]),
-        Route("/v1/messages/batches/{batch_id}/results", batch_results, methods=["GET"]),
-        Route("/_control", control, methods=["POST"]),
-        Route("/_stats", stats, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+            Route("/v1/messages/batches", create_batch, methods=["POST"]),
+            Route("/v1/messages/batches/{batch_id}", get_batch, methods=["GET"]),
+            Route("/v1/messages/batches/{batch_id}/results", batch_results, methods=["GET"]),
+            Route("/_control", control, methods=["POST"]),
+            Route("/_stats", stats, methods=["GET"]),
+        ]
+    )
 
 
 def _batch_view(batch_id: str, batch: dict[str, Any]) -> dict[str, Any]:
@@ -267,14 +343,20 @@ def _batch_view(batch_id: str, batch: dict[str, Any]) -> dict[str, Any]:
     succeeded = sum(r["result"]["type"] == "succeeded" for r in results)
     created: datetime = batch["created"]
     return {
-        "id": batch_id, "type": "message_batch",
+        "id": batch_id,
+        "type": "message_batch",
         "processing_status": "ended" if ended else "in_progress",
-        "request_counts": {"processing": 0 if ended else len(results),
-                           "succeeded": succeeded if ended else 0,
-                           "errored": len(results) - succeeded if ended else 0,
-                           "canceled": 0, "expired": 0},
-        "created_at": created.isoformat(), "expires_at": (created + timedelta(hours=24)).isoformat(),
+        "request_counts": {
+            "processing": 0 if ended else len(results),
+            "succeeded": succeeded if ended else 0,
+            "errored": len(results) - succeeded if ended else 0,
+            "canceled": 0,
+            "expired": 0,
+        },
+        "created_at": created.isoformat(),
+        "expires_at": (created + timedelta(hours=24)).isoformat(),
         "ended_at": datetime.now(UTC).isoformat() if ended else None,
-        "cancel_initiated_at": None, "archived_at": None,
+        "cancel_initiated_at": None,
+        "archived_at": None,
         "results_url": f"{batch['base']}/v1/messages/batches/{batch_id}/results" if ended else None,
     }

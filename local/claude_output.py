@@ -114,4 +114,7 @@ def _array(schema: dict[str, Any], root: dict[str, Any], ctx: Context, name: str
         return out
     b = _bounds(schema)
     low, high = b.get("minItems", 1), b.get("maxItems", 3)
-    return [generate(items, root, ctx, name) for _ in range(ctx.rng.randint(low, max(low, min(high, 3))))]
+    return [
+        generate(items, root, ctx, name)
+        for _ in range(ctx.rng.randint(low, max(low, min(high, 3))))
+    ]

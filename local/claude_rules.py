@@ -123,7 +123,9 @@ def prompt_blocks(body: dict[str, Any]) -> list[Block]:
 def _check_schema(node: Any, path: str = "schema") -> None:
     if isinstance(node, dict):
         if node.get("type") == "object" and node.get("additionalProperties") is not False:
-            raise invalid(f"output_config.format.{path}: objects must set additionalProperties: false")
+            raise invalid(
+                f"output_config.format.{path}: objects must set additionalProperties: false"
+            )
         for key, value in node.items():
             _check_schema(value, f"{path}.{key}")
     elif isinstance(node, list):
@@ -147,11 +149,15 @@ def validate(body: dict[str, Any], *, batch: bool = False) -> ModelSpec:
         raise invalid(f"max_tokens: must be an integer from 0 to {spec.max_output}")
     fmt = (body.get("output_config") or {}).get("format")
     if max_tokens == 0 and (fmt or body.get("stream") or batch or _forced(body)):
-        raise invalid("max_tokens: 0 cannot be combined with output_config.format, a forced"
-                      " tool_choice, streaming or batches")
+        raise invalid(
+            "max_tokens: 0 cannot be combined with output_config.format, a forced"
+            " tool_choice, streaming or batches"
+        )
     if _forced(body) and not spec.forced_tool_use:
-        raise invalid(f"tool_choice: forced tool use is not supported on {body['model']};"
-                      " use output_config.format")
+        raise invalid(
+            f"tool_choice: forced tool use is not supported on {body['model']};"
+            " use output_config.format"
+        )
     if fmt is not None:
         if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
             raise invalid("output_config.format: type must be json_schema with a schema")
@@ -173,9 +179,11 @@ def check_breakpoints(body: dict[str, Any], blocks: list[Block]) -> list[int]:
             blocks[-1].ttl = ttl
             points.append(len(blocks) - 1)
     if len(points) > 4:
-        raise invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {len(points)}.")
+        raise invalid(
+            f"A maximum of 4 blocks with cache_control may be provided. Found {len(points)}."
+        )
     ttls = [blocks[i].ttl for i in points]
-    if "5m" in ttls and "1h" in ttls[ttls.index("5m"):]:
+    if "5m" in ttls and "1h" in ttls[ttls.index("5m") :]:
         raise invalid("cache_control: a ttl='1h' entry must not come after a ttl='5m' entry")
     return points
 
@@ -199,7 +207,9 @@ class PromptCache:
     entries: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def account(self, model: str, spec: ModelSpec, blocks: list[Block], points: list[int]) -> CacheAccount:
+    def account(
+        self, model: str, spec: ModelSpec, blocks: list[Block], points: list[int]
+    ) -> CacheAccount:
         prefix_tokens, keys, digest = [], [], hashlib.sha256(model.encode())
         running = 0
         for block in blocks:

@@ -16,15 +16,15 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
-import httpx  # noqa: E402
+import httpx
 
-from common import costs, sessions  # noqa: E402
-from common.config import Settings, settings  # noqa: E402
-from common.db import connect  # noqa: E402
-from local.samples import sample_calls, webhook_payload  # noqa: E402
-from local.serve import free_port, serve  # noqa: E402
-from local.signing import GongSigner  # noqa: E402
-from local.stack import DATA_DIR, Stack, local_stack  # noqa: E402
+from common import costs, sessions
+from common.config import Settings, settings
+from common.db import connect
+from local.samples import sample_calls, webhook_payload
+from local.serve import free_port, serve
+from local.signing import GongSigner
+from local.stack import DATA_DIR, Stack, local_stack
 
 BANNER = """
 ==============================================================================
@@ -42,13 +42,17 @@ def post_deliveries(url: str, signer: GongSigner, public_url: str) -> None:
         (c["call"]["metaData"]["title"], webhook_payload(c["call"]), True) for c in calls
     ]
     deliveries.append(("duplicate of the first call", webhook_payload(calls[0]["call"]), True))
-    deliveries.append(("Gong 'Test now' delivery", webhook_payload(calls[1]["call"], is_test=True), True))
+    deliveries.append(
+        ("Gong 'Test now' delivery", webhook_payload(calls[1]["call"], is_test=True), True)
+    )
     deliveries.append(("forged delivery (bad signature)", webhook_payload(calls[2]["call"]), False))
     for label, payload, sign in deliveries:
         body = json.dumps(payload).encode()
         signer_used = signer if sign else GongSigner()
-        headers = {"Authorization": f"Bearer {signer_used.jwt(body, public_url)}",
-                   "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {signer_used.jwt(body, public_url)}",
+            "Content-Type": "application/json",
+        }
         r = httpx.post(f"{url}/webhooks/gong", content=body, headers=headers, timeout=10)
         outcome = r.json().get("status") or r.json().get("error")
         print(f"   {r.status_code}  {outcome:<10} {label}")
@@ -57,8 +61,12 @@ def post_deliveries(url: str, signer: GongSigner, public_url: str) -> None:
 def show_events(s: Settings) -> None:
     print("\n2. What landed in webhook_events (the outbox)")
     with connect(s.database_url) as conn:
-        for row in conn.execute("SELECT idempotency_key, status, received_at FROM webhook_events ORDER BY id"):
-            print(f"   {row['idempotency_key']:<14} {row['status']:<10} {row['received_at']:%H:%M:%S}")
+        for row in conn.execute(
+            "SELECT idempotency_key, status, received_at FROM webhook_events ORDER BY id"
+        ):
+            print(
+                f"   {row['idempotency_key']:<14} {row['status']:<10} {row['received_at']:%H:%M:%S}"
+            )
 
 
 def run_in_process(call_id: str, key: str) -> str:
@@ -70,23 +78,33 @@ def run_in_process(call_id: str, key: str) -> str:
 
 def show_call(s: Settings, call_id: str) -> None:
     with connect(s.database_url) as conn:
-        call = conn.execute("SELECT title, metrics, transcript_tokens FROM calls WHERE id = %s", (call_id,)).fetchone()
+        call = conn.execute(
+            "SELECT title, metrics, transcript_tokens FROM calls WHERE id = %s", (call_id,)
+        ).fetchone()
         latest = sessions.latest_for_call(conn, call_id)
         spend = costs.call_cost(conn, call_id)
     assert call is not None
     m = call["metrics"]
     print(f"\n   {call['title']}  ({call['transcript_tokens']:,} transcript tokens)")
-    print(f"   talk ratio rep {m['talk_ratio_rep']:.0%} | rep questions {m['rep_questions']} | "
-          f"longest monologue {m['longest_monologue_s']:.0f}s | patience {m['patience_s']:.2f}s | "
-          f"{m['rep_words_per_minute']:.0f} wpm")
+    print(
+        f"   talk ratio rep {m['talk_ratio_rep']:.0%} | rep questions {m['rep_questions']} | "
+        f"longest monologue {m['longest_monologue_s']:.0f}s | patience {m['patience_s']:.2f}s | "
+        f"{m['rep_words_per_minute']:.0f} wpm"
+    )
     for dimension, row in sorted(latest.items()):
         result = row["result"]
         evidence = next((e for c in result["criteria"] for e in c["evidence"]), None)
-        quote = f'[{evidence["timestamp"]}] {evidence["speaker"]}: "{evidence["quote"][:70]}"' if evidence else "(no grounded quote)"
+        quote = (
+            f'[{evidence["timestamp"]}] {evidence["speaker"]}: "{evidence["quote"][:70]}"'
+            if evidence
+            else "(no grounded quote)"
+        )
         chunks = f" over {result['chunks']} chunks" if result["chunks"] > 1 else ""
         print(f"     {dimension:<18} {result['overall_score']:.1f}/5{chunks}  {quote}")
-    print(f"   cost ${float(spend['usd']):.4f} in {spend['requests']} requests "
-          f"(prompt-cache hit rate {spend['prompt_cache_hit_rate'] or 0:.0%})")
+    print(
+        f"   cost ${float(spend['usd']):.4f} in {spend['requests']} requests "
+        f"(prompt-cache hit rate {spend['prompt_cache_hit_rate'] or 0:.0%})"
+    )
 
 
 def run(stack: Stack) -> None:
@@ -118,12 +136,16 @@ def run(stack: Stack) -> None:
         before = stack.anthropic.requests
         again = [analyze_call(c) for c in result.started]
         cached = sum(d["cached"] for r in again for d in r["dimensions"].values())
-        print(f"   {cached} of {4 * len(again)} dimensions from cache, "
-              f"{stack.anthropic.requests - before} Claude requests, $0.00")
+        print(
+            f"   {cached} of {4 * len(again)} dimensions from cache, "
+            f"{stack.anthropic.requests - before} Claude requests, $0.00"
+        )
         with connect(s.database_url) as conn:
             mtd = costs.month_to_date(conn)
-        print(f"\n   month to date: ${float(mtd['usd']):.4f} over {mtd['requests']} requests; "
-              f"tier-1 hit rate {mtd['tier1_hit_rate']:.0%}; prompt-cache hit rate {mtd['prompt_cache_hit_rate']:.0%}")
+        print(
+            f"\n   month to date: ${float(mtd['usd']):.4f} over {mtd['requests']} requests; "
+            f"tier-1 hit rate {mtd['tier1_hit_rate']:.0%}; prompt-cache hit rate {mtd['prompt_cache_hit_rate']:.0%}"
+        )
     finally:
         server.stop()
 

@@ -94,7 +94,10 @@ def create_app(state: GongState) -> Starlette:
         if flt.get("toDateTime"):
             calls = [c for c in calls if c["metaData"]["started"] < flt["toDateTime"]]
         if not calls:
-            return JSONResponse({"errors": ["No calls found corresponding to the provided filters"]}, status_code=404)
+            return JSONResponse(
+                {"errors": ["No calls found corresponding to the provided filters"]},
+                status_code=404,
+            )
         calls.sort(key=lambda c: c["metaData"]["started"])
         page, meta = _page(calls, body.get("cursor"), state.page_size)
         return JSONResponse({"requestId": "stand-in", "records": meta, "calls": page})

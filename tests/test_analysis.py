@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 from common.analysis import (
-    ChunkResult, CriterionAssessment, DimensionAssessment, Evidence, Grounder, aggregate,
+    ChunkResult,
+    CriterionAssessment,
+    DimensionAssessment,
+    Evidence,
+    Grounder,
+    aggregate,
     check_against_rubric,
 )
 from common.config import ROOT
@@ -11,7 +16,9 @@ from common.transcript import Speaker, Utterance
 RUBRIC = load(ROOT / "rubrics").rubrics["objections"]
 REP = Speaker("1", "Dana Lee", "AE", True)
 UTTS = [
-    Utterance(REP, 61_000, 70_000, ("I hear you on price.", "Can I ask what you're comparing it against?")),
+    Utterance(
+        REP, 61_000, 70_000, ("I hear you on price.", "Can I ask what you're comparing it against?")
+    ),
     Utterance(REP, 3_700_000, 3_710_000, ("Let's agree on the steps and owners now.",)),
 ]
 GROUNDER = Grounder(UTTS, "https://app.gong.io/call?id=42", "{call_url}&t={seconds}")
@@ -20,10 +27,18 @@ GROUNDER = Grounder(UTTS, "https://app.gong.io/call?id=42", "{call_url}&t={secon
 def assessment(score: int, quotes: list[str], overall: int | None = None) -> DimensionAssessment:
     return DimensionAssessment(
         overall_score=overall or score,
-        criteria=[CriterionAssessment(criterion_id=c.id, score=score, rationale=f"r{score}",
-                                      evidence=[Evidence(quote=q, timestamp="00:00") for q in quotes])
-                  for c in RUBRIC.criteria],
-        strengths=["Acknowledged the concern"], improvements=["Trade concessions"], coaching_note="n",
+        criteria=[
+            CriterionAssessment(
+                criterion_id=c.id,
+                score=score,
+                rationale=f"r{score}",
+                evidence=[Evidence(quote=q, timestamp="00:00") for q in quotes],
+            )
+            for c in RUBRIC.criteria
+        ],
+        strengths=["Acknowledged the concern"],
+        improvements=["Trade concessions"],
+        coaching_note="n",
     )
 
 
@@ -55,5 +70,5 @@ def test_aggregate_weights_by_coverage_and_counts_overlap_evidence_once() -> Non
 def test_rubric_check_demands_each_criterion_once() -> None:
     good = assessment(3, [])
     assert check_against_rubric(good, RUBRIC) == []
-    bad = good.model_copy(update={"criteria": good.criteria[:-1] + [good.criteria[0]]})
+    bad = good.model_copy(update={"criteria": [*good.criteria[:-1], good.criteria[0]]})
     assert "each once" in check_against_rubric(bad, RUBRIC)[0]

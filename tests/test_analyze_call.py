@@ -27,13 +27,18 @@ def rows(db_url: str, sql: str, *params: object) -> list[dict]:  # type: ignore[
 
 def test_second_run_makes_no_api_requests(engine_env: Settings, claude: StandInState) -> None:
     first = analyze_call(NEGOTIATION)
-    assert sorted(first["dimensions"]) == sorted(["product_knowledge", "discovery", "objections", "engagement"])
+    assert sorted(first["dimensions"]) == sorted(
+        ["product_knowledge", "discovery", "objections", "engagement"]
+    )
     assert claude.requests == 4 and first["requests"] == 4
     second = analyze_call(NEGOTIATION)
     assert claude.requests == 4
     assert all(d["cached"] for d in second["dimensions"].values())
     assert rows(engine_env.database_url, "SELECT count(*) AS n FROM coaching_sessions")[0]["n"] == 4
-    hits = rows(engine_env.database_url, "SELECT hit, count(*) AS n FROM cache_lookups GROUP BY hit ORDER BY hit")
+    hits = rows(
+        engine_env.database_url,
+        "SELECT hit, count(*) AS n FROM cache_lookups GROUP BY hit ORDER BY hit",
+    )
     assert [(r["hit"], r["n"]) for r in hits] == [(False, 4), (True, 4)]
 
 
@@ -45,7 +50,9 @@ def test_dimensions_share_the_cached_prefix(engine_env: Settings, claude: StandI
     readers = [u for u in usage if u["cache_read_tokens"] > 0]
     assert len(writers) == 1 and writers[0]["cache_read_tokens"] == 0
     assert len(readers) == 3
-    transcript_tokens = rows(engine_env.database_url, "SELECT transcript_tokens FROM calls")[0]["transcript_tokens"]
+    transcript_tokens = rows(engine_env.database_url, "SELECT transcript_tokens FROM calls")[0][
+        "transcript_tokens"
+    ]
     assert all(r["cache_read_tokens"] > transcript_tokens for r in readers)
     assert all(r["input_tokens"] < 500 for r in usage)  # only the dimension instruction is uncached
 
@@ -59,15 +66,21 @@ def test_bumped_rubric_reanalyses_only_that_dimension(
     rubrics = tmp_path / "rubrics"
     shutil.copytree(ROOT / "rubrics", rubrics)
     path = rubrics / "discovery.yaml"
-    path.write_text(path.read_text().replace("version: 1.0.0", "version: 1.1.0").replace(
-        "Open, layered questions", "Open and layered questions"))
+    path.write_text(
+        path.read_text()
+        .replace("version: 1.0.0", "version: 1.1.0")
+        .replace("Open, layered questions", "Open and layered questions")
+    )
     monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
     module.reset_runtime()
     before = claude.requests
     result = analyze_call(NEGOTIATION)
     assert claude.requests - before == 1
     assert [d for d, r in result["dimensions"].items() if not r["cached"]] == ["discovery"]
-    versions = rows(engine_env.database_url, "SELECT rubric_version FROM coaching_sessions WHERE dimension = 'discovery' ORDER BY id")
+    versions = rows(
+        engine_env.database_url,
+        "SELECT rubric_version FROM coaching_sessions WHERE dimension = 'discovery' ORDER BY id",
+    )
     assert [v["rubric_version"].split("+")[0] for v in versions] == ["1.0.0", "1.1.0"]
 
 
@@ -80,17 +93,26 @@ def test_rubric_changed_without_version_bump_is_refused(
     rubrics = tmp_path / "rubrics"
     shutil.copytree(ROOT / "rubrics", rubrics)
     path = rubrics / "objections.yaml"
-    path.write_text(path.read_text().replace("weight: 0.3\n    description: >\n      Pauses", "weight: 0.3\n    description: >\n      Stops"))
+    path.write_text(
+        path.read_text().replace(
+            "weight: 0.3\n    description: >\n      Pauses",
+            "weight: 0.3\n    description: >\n      Stops",
+        )
+    )
     monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
     module.reset_runtime()
     with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.0.0"):
         analyze_call(NEGOTIATION)
 
 
-def test_long_transcript_is_chunked_and_aggregated(engine_env: Settings, claude: StandInState) -> None:
+def test_long_transcript_is_chunked_and_aggregated(
+    engine_env: Settings, claude: StandInState
+) -> None:
     result = analyze_call(WORKSHOP)
     assert not result["failed"]
-    sessions = rows(engine_env.database_url, "SELECT dimension, chunk_count, result FROM coaching_sessions")
+    sessions = rows(
+        engine_env.database_url, "SELECT dimension, chunk_count, result FROM coaching_sessions"
+    )
     assert len(sessions) == 4 and {s["chunk_count"] for s in sessions} == {2}
     assert all(1 <= s["result"]["overall_score"] <= 5 for s in sessions)
     # every request stayed within the chunk limit plus the static prefix (and so the context)
@@ -111,20 +133,33 @@ def test_injected_429_and_529_every_dimension_finishes_billed_once(
     assert sum(claude.errors.values()) > 0
     usage = rows(engine_env.database_url, "SELECT count(*) AS n FROM claude_usage")[0]["n"]
     assert usage == len(claude.responses) == 16
-    assert rows(engine_env.database_url, "SELECT count(*) AS n FROM coaching_sessions WHERE status = 'completed'")[0]["n"] == 16
+    assert (
+        rows(
+            engine_env.database_url,
+            "SELECT count(*) AS n FROM coaching_sessions WHERE status = 'completed'",
+        )[0]["n"]
+        == 16
+    )
 
 
-def test_ungrounded_quotes_never_reach_the_database(engine_env: Settings, claude: StandInState) -> None:
+def test_ungrounded_quotes_never_reach_the_database(
+    engine_env: Settings, claude: StandInState
+) -> None:
     claude.hallucinate_rate = 0.5
     analyze_call("7001001")
     analyze_call("7001002")
     transcripts = {
-        s["call"]["metaData"]["id"]: normalise(" ".join(
-            sent["text"] for m in s["transcript"]["transcript"] for sent in m["sentences"]))
+        s["call"]["metaData"]["id"]: normalise(
+            " ".join(sent["text"] for m in s["transcript"]["transcript"] for sent in m["sentences"])
+        )
         for s in sample_calls()[:2]
     }
-    sessions = rows(engine_env.database_url, "SELECT call_id, result, quotes_dropped FROM coaching_sessions")
-    quotes = [(s["call_id"], e) for s in sessions for c in s["result"]["criteria"] for e in c["evidence"]]
+    sessions = rows(
+        engine_env.database_url, "SELECT call_id, result, quotes_dropped FROM coaching_sessions"
+    )
+    quotes = [
+        (s["call_id"], e) for s in sessions for c in s["result"]["criteria"] for e in c["evidence"]
+    ]
     assert quotes and sum(s["quotes_dropped"] for s in sessions) > 0
     for call_id, ev in quotes:
         assert normalise(ev["quote"]) in transcripts[call_id]
@@ -145,7 +180,10 @@ def test_invalid_output_gets_one_repair_then_a_recorded_failure(
     failed = rows(engine_env.database_url, "SELECT status, error FROM coaching_sessions")
     assert failed[0]["status"] == "failed" and "after one repair" in failed[0]["error"]
     claude.invalid_rate = 0.0
-    assert analyze_call("7001001", dimensions=["discovery"])["dimensions"]["discovery"]["cached"] is False
+    assert (
+        analyze_call("7001001", dimensions=["discovery"])["dimensions"]["discovery"]["cached"]
+        is False
+    )
 
 
 def test_same_transcript_under_another_call_id_hits_the_cache(
@@ -159,7 +197,10 @@ def test_same_transcript_under_another_call_id_hits_the_cache(
     result = analyze_call("7009999")
     assert claude.requests == before
     assert all(d["cached"] for d in result["dimensions"].values())
-    copies = rows(engine_env.database_url, "SELECT cached_from FROM coaching_sessions WHERE call_id = '7009999'")
+    copies = rows(
+        engine_env.database_url,
+        "SELECT cached_from FROM coaching_sessions WHERE call_id = '7009999'",
+    )
     assert len(copies) == 4 and all(c["cached_from"] for c in copies)
 
 
@@ -176,7 +217,7 @@ def test_budget_guard_refuses_and_admin_can_override(
 
     monkeypatch.setenv("MONTHLY_BUDGET_USD", "0.01")
     module.reset_runtime()
-    with pytest.raises(BudgetExceeded, match="monthly budget of \\$0.01"):
+    with pytest.raises(BudgetExceeded, match=r"monthly budget of \$0\.01"):
         analyze_call("7001001")
     assert claude.requests == 0
     assert analyze_call("7001001", override_budget=True)["requests"] == 4

@@ -18,7 +18,9 @@ MODEL = "claude-sonnet-5-5"
 
 
 @pytest.fixture
-def sdk(claude_stand_in: tuple[StandInState, str], claude: StandInState) -> Iterator[anthropic.Anthropic]:
+def sdk(
+    claude_stand_in: tuple[StandInState, str], claude: StandInState
+) -> Iterator[anthropic.Anthropic]:
     client = anthropic.Anthropic(api_key="sk-test", base_url=claude_stand_in[1], max_retries=0)
     yield client
     client.close()
@@ -37,11 +39,20 @@ def user(*texts: str, cache: int | None = None) -> list[dict[str, Any]]:
 
 def test_cache_write_then_read_and_usage_fields(sdk: anthropic.Anthropic) -> None:
     system = [{"type": "text", "text": LONG, "cache_control": cc()}]
-    first = sdk.messages.create(model=MODEL, max_tokens=50, system=system, messages=user("Question one?"))  # type: ignore[arg-type]
-    second = sdk.messages.create(model=MODEL, max_tokens=50, system=system, messages=user("Question two?"))  # type: ignore[arg-type]
-    assert first.usage.cache_creation_input_tokens > 2048 and first.usage.cache_read_input_tokens == 0
+    first = sdk.messages.create(
+        model=MODEL, max_tokens=50, system=system, messages=user("Question one?")
+    )  # type: ignore[arg-type]
+    second = sdk.messages.create(
+        model=MODEL, max_tokens=50, system=system, messages=user("Question two?")
+    )  # type: ignore[arg-type]
+    assert (
+        first.usage.cache_creation_input_tokens > 2048 and first.usage.cache_read_input_tokens == 0
+    )
     assert first.usage.cache_creation is not None
-    assert first.usage.cache_creation.ephemeral_5m_input_tokens == first.usage.cache_creation_input_tokens
+    assert (
+        first.usage.cache_creation.ephemeral_5m_input_tokens
+        == first.usage.cache_creation_input_tokens
+    )
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert second.usage.cache_creation_input_tokens == 0
     assert 0 < second.usage.input_tokens < 20
@@ -57,20 +68,68 @@ def test_prefix_below_minimum_is_not_cached_and_not_an_error(sdk: anthropic.Anth
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"extra_body": {"temperature": 0.2}}, "temperature: sampling parameters are not supported"),
-        ({"messages": user("a", "b", "c", "d", "e", cache=0) and [
-            {"role": "user", "content": [{"type": "text", "text": str(i), "cache_control": cc()} for i in range(5)]}]},
-         "A maximum of 4 blocks with cache_control"),
-        ({"system": [{"type": "text", "text": "x", "cache_control": cc("5m")}],
-          "messages": [{"role": "user", "content": [{"type": "text", "text": "y", "cache_control": cc("1h")}]}]},
-         "ttl='1h' entry must not come after"),
-        ({"max_tokens": 0, "output_config": {"format": {"type": "json_schema", "schema": output_schema(DimensionAssessment)}}},
-         "max_tokens: 0 cannot be combined"),
-        ({"tools": [{"name": "score", "input_schema": {"type": "object"}}], "tool_choice": {"type": "tool", "name": "score"}},
-         "forced tool use is not supported"),
-        ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "object", "properties": {}}}}},
-         "additionalProperties: false"),
-        ({"messages": [{"role": "assistant", "content": "hi"}]}, "first message must use the user role"),
+        (
+            {"extra_body": {"temperature": 0.2}},
+            "temperature: sampling parameters are not supported",
+        ),
+        (
+            {
+                "messages": user("a", "b", "c", "d", "e", cache=0)
+                and [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": str(i), "cache_control": cc()}
+                            for i in range(5)
+                        ],
+                    }
+                ]
+            },
+            "A maximum of 4 blocks with cache_control",
+        ),
+        (
+            {
+                "system": [{"type": "text", "text": "x", "cache_control": cc("5m")}],
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "text", "text": "y", "cache_control": cc("1h")}],
+                    }
+                ],
+            },
+            "ttl='1h' entry must not come after",
+        ),
+        (
+            {
+                "max_tokens": 0,
+                "output_config": {
+                    "format": {"type": "json_schema", "schema": output_schema(DimensionAssessment)}
+                },
+            },
+            "max_tokens: 0 cannot be combined",
+        ),
+        (
+            {
+                "tools": [{"name": "score", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "score"},
+            },
+            "forced tool use is not supported",
+        ),
+        (
+            {
+                "output_config": {
+                    "format": {
+                        "type": "json_schema",
+                        "schema": {"type": "object", "properties": {}},
+                    }
+                }
+            },
+            "additionalProperties: false",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": "hi"}]},
+            "first message must use the user role",
+        ),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}, "non-empty"),
     ],
 )
@@ -102,12 +161,17 @@ def test_max_tokens_zero_prewarms_the_cache(sdk: anthropic.Anthropic) -> None:
 
 
 def test_structured_output_is_schema_valid_and_quotes_the_prompt(sdk: anthropic.Anthropic) -> None:
-    transcript = "[01:02] Dana Lee (AE, internal): What would a great quarter look like for you?\n" \
-                 "[01:09] Jo (CFO, external): Fewer surprises in the board deck, honestly."
+    transcript = (
+        "[01:02] Dana Lee (AE, internal): What would a great quarter look like for you?\n"
+        "[01:09] Jo (CFO, external): Fewer surprises in the board deck, honestly."
+    )
     msg = sdk.messages.create(
-        model=MODEL, max_tokens=2000,
+        model=MODEL,
+        max_tokens=2000,
         messages=user(transcript, "Criterion ids: alpha, beta"),
-        output_config={"format": {"type": "json_schema", "schema": output_schema(DimensionAssessment)}},
+        output_config={
+            "format": {"type": "json_schema", "schema": output_schema(DimensionAssessment)}
+        },
     )
     parsed = DimensionAssessment.model_validate_json(msg.content[0].text)  # type: ignore[union-attr]
     assert [c.criterion_id for c in parsed.criteria] == ["alpha", "beta"]
@@ -116,13 +180,17 @@ def test_structured_output_is_schema_valid_and_quotes_the_prompt(sdk: anthropic.
 
 
 def test_streaming_returns_the_same_usage(sdk: anthropic.Anthropic) -> None:
-    with sdk.messages.stream(model=MODEL, max_tokens=200, messages=user("Tell me something.")) as stream:
+    with sdk.messages.stream(
+        model=MODEL, max_tokens=200, messages=user("Tell me something.")
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text and final.usage.output_tokens > 0 and final.usage.input_tokens > 0
 
 
-def test_injected_overload_and_rate_limit_carry_retry_after(sdk: anthropic.Anthropic, claude: StandInState) -> None:
+def test_injected_overload_and_rate_limit_carry_retry_after(
+    sdk: anthropic.Anthropic, claude: StandInState
+) -> None:
     claude.fail_rate = 1.0
     seen = set()
     for _ in range(12):
@@ -134,17 +202,27 @@ def test_injected_overload_and_rate_limit_carry_retry_after(sdk: anthropic.Anthr
     assert claude.responses == []
 
 
-def test_missing_api_key_is_401(claude_stand_in: tuple[StandInState, str], claude: StandInState) -> None:
+def test_missing_api_key_is_401(
+    claude_stand_in: tuple[StandInState, str], claude: StandInState
+) -> None:
     body = {"model": MODEL, "max_tokens": 10, "messages": user("hi")}
-    r = httpx.post(f"{claude_stand_in[1]}/v1/messages", json=body, headers={"anthropic-version": "2026-10-21"})
+    r = httpx.post(
+        f"{claude_stand_in[1]}/v1/messages", json=body, headers={"anthropic-version": "2026-10-21"}
+    )
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
 
 
 def test_batches_and_count_tokens(sdk: anthropic.Anthropic) -> None:
-    batch = sdk.messages.batches.create(requests=[
-        {"custom_id": f"r{i}", "params": {"model": MODEL, "max_tokens": 20, "messages": user(f"Question {i}")}}
-        for i in range(3)
-    ] + [{"custom_id": "bad", "params": {"model": MODEL, "max_tokens": 0, "messages": user("x")}}])
+    batch = sdk.messages.batches.create(
+        requests=[
+            {
+                "custom_id": f"r{i}",
+                "params": {"model": MODEL, "max_tokens": 20, "messages": user(f"Question {i}")},
+            }
+            for i in range(3)
+        ]
+        + [{"custom_id": "bad", "params": {"model": MODEL, "max_tokens": 0, "messages": user("x")}}]
+    )
     assert batch.processing_status == "in_progress"
     done = sdk.messages.batches.retrieve(batch.id)
     assert done.processing_status == "ended" and done.request_counts.succeeded == 3

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from common.chunking import split
@@ -16,7 +18,7 @@ def test_chunks_respect_limit_cover_everything_and_overlap(sizes: list[int]) -> 
     chunks = split(sizes, limit, overlap)
     assert len(chunks) > 1
     assert chunks[0].start == 0 and chunks[-1].end == len(sizes)
-    for prev, cur in zip(chunks, chunks[1:], strict=False):
+    for prev, cur in itertools.pairwise(chunks):
         assert cur.start < prev.end  # overlapping, cut on an utterance boundary
         repeated = sum(sizes[cur.start : prev.end])
         assert 0 < repeated <= overlap * limit

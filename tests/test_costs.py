@@ -19,17 +19,25 @@ def test_sonnet_5_5_cache_read_price_changes_on_2026_10_07() -> None:
 
 
 def test_every_token_kind_is_priced() -> None:
-    usage = Usage(input_tokens=1000, output_tokens=2000, cache_read_tokens=10_000,
-                  cache_write_5m_tokens=20_000, cache_write_1h_tokens=5000)
+    usage = Usage(
+        input_tokens=1000,
+        output_tokens=2000,
+        cache_read_tokens=10_000,
+        cache_write_5m_tokens=20_000,
+        cache_write_1h_tokens=5000,
+    )
     expected = (1000 * 2 + 2000 * 10 + 10_000 * 0.10 + 20_000 * 2.5 + 5000 * 4) / 1e6
-    assert float(PRICES.cost("claude-sonnet-5-5", usage, date(2026, 11, 24))) == pytest.approx(expected)
+    assert float(PRICES.cost("claude-sonnet-5-5", usage, date(2026, 11, 24))) == pytest.approx(
+        expected
+    )
 
 
 def test_batch_is_half_price() -> None:
     usage = Usage(input_tokens=123_456, output_tokens=7890, cache_read_tokens=5000)
     day = date(2026, 11, 24)
     assert PRICES.cost("claude-sonnet-5-5", usage, day, batch=True) * 2 == pytest.approx(
-        PRICES.cost("claude-sonnet-5-5", usage, day), abs=Decimal("0.000002"))
+        PRICES.cost("claude-sonnet-5-5", usage, day), abs=Decimal("0.000002")
+    )
 
 
 def test_haiku_5_5_long_prompt_band() -> None:

@@ -53,7 +53,9 @@ def test_prefect_unreachable_keeps_event_then_starts_it_once(
     settings: Settings, deployment_id: Any
 ) -> None:
     _store_pending(settings.database_url, "9100", "9101")
-    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
+    with temporary_settings(
+        {PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}
+    ):
         down = dispatch_once(settings)
     assert sorted(down.failed) == ["9100", "9101"] and down.started == []
     assert _events(settings.database_url) == {"9100": ("pending", 1), "9101": ("pending", 1)}
@@ -63,7 +65,8 @@ def test_prefect_unreachable_keeps_event_then_starts_it_once(
     up = dispatch_once(settings)
     assert sorted(up.started) == ["9100", "9101"]
     assert {k: v[0] for k, v in _events(settings.database_url).items()} == {
-        "9100": "dispatched", "9101": "dispatched"
+        "9100": "dispatched",
+        "9101": "dispatched",
     }
     _make_due(settings.database_url)
     assert dispatch_once(settings).started == []  # nothing pending any more

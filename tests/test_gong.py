@@ -15,8 +15,9 @@ from local.stack import GONG_KEY, GONG_SECRET
 
 def client(url: str, sleeps: list[float] | None = None, max_retries: int = 5) -> GongClient:
     record = sleeps.append if sleeps is not None else (lambda s: None)
-    c = GongClient(url, GONG_KEY, GONG_SECRET, requests_per_second=100, sleep=record,
-                   max_retries=max_retries)
+    c = GongClient(
+        url, GONG_KEY, GONG_SECRET, requests_per_second=100, sleep=record, max_retries=max_retries
+    )
     _OPEN.append(c)
     return c
 
@@ -53,8 +54,14 @@ def test_pagination_is_followed_to_the_end(gong: tuple[GongState, str]) -> None:
     state.page_size = 2
     extra = []
     for i in range(7):
-        call = {"metaData": {"id": f"88{i:02d}", "started": f"2026-10-0{i + 1}T10:00:00+00:00",
-                             "title": f"extra {i}"}, "parties": []}
+        call = {
+            "metaData": {
+                "id": f"88{i:02d}",
+                "started": f"2026-10-0{i + 1}T10:00:00+00:00",
+                "title": f"extra {i}",
+            },
+            "parties": [],
+        }
         extra.append(call)
         state.add(call, None)
     c = client(url)
@@ -79,8 +86,9 @@ def test_missing_call_and_bad_credentials(gong: tuple[GongState, str]) -> None:
     _, url = gong
     with pytest.raises(GongNotFound):
         client(url).transcript("404404")
-    with GongClient(url, "wrong", "creds", sleep=lambda s: None) as bad, pytest.raises(
-        GongError, match="401"
+    with (
+        GongClient(url, "wrong", "creds", sleep=lambda s: None) as bad,
+        pytest.raises(GongError, match="401"),
     ):
         bad.call("7001001")
 
@@ -98,7 +106,9 @@ def test_rate_limiter_spaces_requests() -> None:
 
 def test_connection_errors_are_retried_then_reported() -> None:
     sleeps: list[float] = []
-    with GongClient("http://127.0.0.1:9", "k", "s", sleep=sleeps.append, max_retries=2) as c:
-        with pytest.raises(GongError, match="ConnectError"):
-            c.call("1")
+    with (
+        GongClient("http://127.0.0.1:9", "k", "s", sleep=sleeps.append, max_retries=2) as c,
+        pytest.raises(GongError, match="ConnectError"),
+    ):
+        c.call("1")
     assert len(sleeps) == 2

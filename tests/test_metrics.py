@@ -12,14 +12,16 @@ def utt(speaker: Speaker, start_s: float, end_s: float, *sentences: str) -> Utte
 
 
 def test_metrics_from_a_known_conversation() -> None:
-    m = compute([
-        utt(REP, 0, 10, "Hi there, thanks for joining.", "What brings you here?"),
-        utt(BUYER, 12, 42, "We have a problem with reporting."),
-        utt(REP, 44, 50, "How long has that been going on?"),
-        utt(BUYER, 51, 61, "About a year."),
-        utt(BUYER, 61, 71, "It costs us a lot."),
-        utt(REP, 72.5, 80, "Let me show you."),
-    ])
+    m = compute(
+        [
+            utt(REP, 0, 10, "Hi there, thanks for joining.", "What brings you here?"),
+            utt(BUYER, 12, 42, "We have a problem with reporting."),
+            utt(REP, 44, 50, "How long has that been going on?"),
+            utt(BUYER, 51, 61, "About a year."),
+            utt(BUYER, 61, 71, "It costs us a lot."),
+            utt(REP, 72.5, 80, "Let me show you."),
+        ]
+    )
     assert m.talk_ratio_rep == round(23.5 / 73.5, 3)
     assert m.rep_questions == 2
     assert m.longest_monologue_s == 30 and m.longest_monologue_speaker == "Buyer"

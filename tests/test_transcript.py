@@ -9,14 +9,19 @@ from local.samples import sample_calls
 
 def _sample(i: int = 0) -> tuple[CallTranscript, list[Party], dict]:  # type: ignore[type-arg]
     s = sample_calls()[i]
-    return (CallTranscript.model_validate(s["transcript"]),
-            [Party.model_validate(p) for p in s["call"]["parties"]], s["transcript"])
+    return (
+        CallTranscript.model_validate(s["transcript"]),
+        [Party.model_validate(p) for p in s["call"]["parties"]],
+        s["transcript"],
+    )
 
 
 def test_hash_ignores_whitespace_key_order_and_extra_fields() -> None:
     t, _, raw = _sample()
     again = copy.deepcopy(raw)
-    again["transcript"][0]["sentences"][0]["text"] = "  " + again["transcript"][0]["sentences"][0]["text"].replace(" ", "   ")
+    again["transcript"][0]["sentences"][0]["text"] = "  " + again["transcript"][0]["sentences"][0][
+        "text"
+    ].replace(" ", "   ")
     again["transcript"][0]["newField"] = 1
     again["transcript"].reverse()
     assert canonical_hash(CallTranscript.model_validate(again)) == canonical_hash(t)
@@ -39,4 +44,4 @@ def test_prompt_lines_are_speaker_attributed_with_affiliation() -> None:
 
 def test_format_and_normalise() -> None:
     assert format_ts(62_000) == "01:02" and format_ts(3_723_000) == "1:02:03"
-    assert normalise("  It’s — GREAT, isn't it?! ") == "it s great isn t it"
+    assert normalise("  It\u2019s \u2014 GREAT, isn't it?! ") == "it s great isn t it"

@@ -49,7 +49,9 @@ def test_signed_delivery_is_stored_once(webhook: str, signer: GongSigner, db_url
     assert _rows(db_url) == [("7001001", "pending", False)]
 
 
-def test_jwt_without_bearer_prefix_is_accepted(webhook: str, signer: GongSigner, db_url: str) -> None:
+def test_jwt_without_bearer_prefix_is_accepted(
+    webhook: str, signer: GongSigner, db_url: str
+) -> None:
     body = _body(1)
     assert post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)}).status_code == 200
     assert [r[0] for r in _rows(db_url)] == ["7001002"]
@@ -62,7 +64,9 @@ def test_hmac_delivery_is_accepted(webhook: str, db_url: str) -> None:
     assert [r[0] for r in _rows(db_url)] == ["7001003"]
 
 
-def test_test_delivery_is_acknowledged_and_marked(webhook: str, signer: GongSigner, db_url: str) -> None:
+def test_test_delivery_is_acknowledged_and_marked(
+    webhook: str, signer: GongSigner, db_url: str
+) -> None:
     body = _body(isTest=True)
     response = post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)})
     assert response.json()["status"] == "test"
@@ -71,7 +75,15 @@ def test_test_delivery_is_acknowledged_and_marked(webhook: str, signer: GongSign
 
 @pytest.mark.parametrize(
     "case",
-    ["no_signature", "bad_signature", "other_key", "expired", "wrong_body_hash", "wrong_url", "bad_hmac"],
+    [
+        "no_signature",
+        "bad_signature",
+        "other_key",
+        "expired",
+        "wrong_body_hash",
+        "wrong_url",
+        "bad_hmac",
+    ],
 )
 def test_bad_signatures_get_401_and_nothing_stored(
     case: str, webhook: str, signer: GongSigner, db_url: str
