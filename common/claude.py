@@ -18,9 +18,10 @@ This only holds if dimension 1's response has begun before 2-4 are sent: a cache
 readable once the response that writes it has begun, so four requests started together would
 all pay for the write. The analysis flow therefore runs the first dimension alone, then the
 other three in parallel. A `max_tokens: 0` pre-warm would let all four start together, but
-the API refuses it with `output_config.format`, so it would be a fifth request (one more write
-of P+T at no output cost); measured against our layout it saves latency, not money, so it is
-not used.
+the API refuses it with `output_config.format`, so it is a fifth request: it writes P+T (the
+write is paid once either way) and then all four dimensions read it, i.e. one extra read of
+P+T (~$0.002 for the sample above) for the latency of one dimension. We take the cheaper
+sequence; `bench/cost_per_call.py` shows the split per call.
 
 We use `messages.create` with `output_config.format` (the schema built by the SDK's
 `transform_schema` from the pydantic model) and validate ourselves rather than
@@ -126,7 +127,8 @@ class ClaudeClient:
         self, *, model: str, system: list[dict[str, Any]], messages: list[dict[str, Any]]
     ) -> int:
         """Anthropic's free count_tokens endpoint (use only with a real key)."""
-        result = self.sdk.messages.count_tokens(model=model, system=system, messages=messages)  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = {"system": system} if system else {}
+        result = self.sdk.messages.count_tokens(model=model, messages=messages, **kwargs)  # type: ignore[arg-type]
         return result.input_tokens
 
 

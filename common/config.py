@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     claude_cache_ttl: Literal["5m", "1h"] = Field(
         "5m", description="Prompt-cache TTL of the static prefix and transcript."
     )
+    claude_count_tokens: bool = Field(
+        False, description="Calibrate token estimates with Anthropic's free count_tokens endpoint."
+    )
     chunk_max_tokens: int = Field(
         80_000, gt=1000, description="Transcripts above this many tokens are chunked."
     )

@@ -72,6 +72,8 @@ def prepare(s: Settings, call_id: str) -> PreparedCall:
             fetched = fetch_call(gong, store, call_id)
     utts = fetched.utterances
     tokens = estimate_many([u.line() for u in utts], s.token_scale)
+    if s.claude_count_tokens:
+        tokens = _calibrated(s, [u.line() for u in utts], tokens)
     metrics = compute(utts)
     with transaction(s.database_url) as conn:
         ensure_rep(conn, fetched.call)
@@ -88,6 +90,15 @@ def prepare(s: Settings, call_id: str) -> PreparedCall:
         chunks=split(tokens, s.chunk_max_tokens, s.chunk_overlap),
         metrics=metrics,
     )
+
+
+def _calibrated(s: Settings, lines: list[str], tokens: list[int]) -> list[int]:
+    """Scale per-utterance estimates so their sum matches Claude's own count of the transcript."""
+    exact = _scorer(s).claude.count_tokens(
+        model=s.claude_model, system=[], messages=[{"role": "user", "content": "\n".join(lines)}]
+    )
+    factor = exact / max(1, sum(tokens))
+    return [max(1, round(t * factor)) for t in tokens]
 
 
 _prepared: dict[tuple[str, str], PreparedCall] = {}

