@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from common.costs import price_table  # noqa: E402
-from common.db import connect  # noqa: E402
-from local.samples import sample_calls  # noqa: E402
-from local.stack import DATA_DIR, local_stack  # noqa: E402
+from common.costs import price_table
+from common.db import connect
+from local.samples import sample_calls
+from local.stack import DATA_DIR, local_stack
 
 
 def main() -> None:

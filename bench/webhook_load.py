@@ -26,11 +26,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.db import apply_schema  # noqa: E402
-from local.samples import sample_calls, webhook_payload  # noqa: E402
-from local.serve import free_port  # noqa: E402
-from local.signing import GongSigner  # noqa: E402
-from local.stack import DATA_DIR, create_database, start_postgres  # noqa: E402
+from common.db import apply_schema
+from local.samples import sample_calls, webhook_payload
+from local.serve import free_port
+from local.signing import GongSigner
+from local.stack import DATA_DIR, create_database, start_postgres
 
 
 def deliveries(

@@ -76,19 +76,7 @@ class Scorer:
                 parts.append(ChunkResult(assessment, chunk.new_tokens))
                 requests += n
         except (InvalidAnalysis, ClaudeRequestRejected) as exc:
-            with transaction(self.s.database_url) as conn:
-                sessions.insert_session(
-                    conn,
-                    call_id=call.call_id,
-                    rep_id=call.rep_id,
-                    dimension=dimension,
-                    model=model,
-                    key=key,
-                    transcript_hash=call.transcript_hash,
-                    rubric_version=version,
-                    result=None,
-                    error=str(exc)[:2000],
-                )
+            self._save(call, dimension, model, key, version, None, str(exc)[:2000])
             raise
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         result = aggregate(dimension, self.rubrics.rubrics[dimension], parts, grounder)
@@ -99,18 +87,7 @@ class Scorer:
                 dimension,
                 result.quotes_dropped,
             )
-        with transaction(self.s.database_url) as conn:
-            session_id = sessions.insert_session(
-                conn,
-                call_id=call.call_id,
-                rep_id=call.rep_id,
-                dimension=dimension,
-                model=model,
-                key=key,
-                transcript_hash=call.transcript_hash,
-                rubric_version=version,
-                result=result,
-            )
+        session_id = self._save(call, dimension, model, key, version, result, None)
         return Outcome(dimension, session_id, False, result.overall_score, requests)
 
     def _from_cache(
