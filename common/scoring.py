@@ -90,6 +90,31 @@ class Scorer:
         session_id = self._save(call, dimension, model, key, version, result, None)
         return Outcome(dimension, session_id, False, result.overall_score, requests)
 
+    def _save(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        model: str,
+        key: str,
+        version: str,
+        result: DimensionResult | None,
+        error: str | None,
+    ) -> int:
+        """A completed session (with result) or a failed one (with the error)."""
+        with transaction(self.s.database_url) as conn:
+            return sessions.insert_session(
+                conn,
+                call_id=call.call_id,
+                rep_id=call.rep_id,
+                dimension=dimension,
+                model=model,
+                key=key,
+                transcript_hash=call.transcript_hash,
+                rubric_version=version,
+                result=result,
+                error=error,
+            )
+
     def _from_cache(
         self, call: PreparedCall, dimension: str, key: str, version: str
     ) -> Outcome | None:
