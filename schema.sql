@@ -191,3 +191,12 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created_at  timestamptz NOT NULL DEFAULT now(),
     revoked_at  timestamptz
 );
+
+-- Additive migrations --------------------------------------------------------------------
+-- A completed session is superseded when a newer one for the same call and dimension lands
+-- (forced re-analysis, rubric bump): reads use the current ones without DISTINCT ON.
+ALTER TABLE coaching_sessions ADD COLUMN IF NOT EXISTS superseded_at timestamptz;
+CREATE INDEX IF NOT EXISTS coaching_sessions_current_rep_idx
+    ON coaching_sessions (rep_id, dimension) WHERE superseded_at IS NULL AND status = 'completed';
+CREATE INDEX IF NOT EXISTS coaching_sessions_current_call_idx
+    ON coaching_sessions (call_id) WHERE superseded_at IS NULL AND status = 'completed';

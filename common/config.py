@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         ROOT / "common" / "prices.csv", description="Model price table (CSV, effective dates)."
     )
 
+    # -- MCP ---------------------------------------------------------------------------
+    mcp_user: str = Field(
+        "", description="Gong user id or email the stdio MCP server (Claude Desktop) acts as."
+    )
+
     # -- logging -------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of the services.")
 

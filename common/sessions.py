@@ -59,6 +59,12 @@ def insert_session(
     error: str | None = None,
     cached_from: int | None = None,
 ) -> int:
+    if result is not None:
+        conn.execute(
+            "UPDATE coaching_sessions SET superseded_at = now() WHERE call_id = %s"
+            " AND dimension = %s AND status = 'completed' AND superseded_at IS NULL",
+            (call_id, dimension),
+        )
     row = conn.execute(
         """
         INSERT INTO coaching_sessions (call_id, rep_id, dimension, model, cache_key,

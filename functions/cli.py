@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from common.config import settings
@@ -72,6 +73,40 @@ def _dispatch(args: argparse.Namespace) -> Any:
     return dispatch_once(settings()).__dict__
 
 
+def _token(args: argparse.Namespace) -> Any:
+    from common.access import create_token, revoke_token
+    from common.db import transaction
+
+    with transaction(settings().database_url) as conn:
+        if args.action == "create":
+            return {
+                "user": args.value,
+                "token": create_token(conn, args.value, args.label),
+                "note": "shown once; only its hash is stored",
+            }
+        return {"revoked": revoke_token(conn, args.value)}
+
+
+def claude_desktop_config(user: str, database_url: str) -> dict[str, Any]:
+    """The `mcpServers` entry that starts this install's MCP server over stdio."""
+    root = Path(__file__).resolve().parent.parent
+    python = root / ".venv" / "bin" / "python"
+    return {
+        "mcpServers": {
+            "sales-coach": {
+                "command": str(python if python.exists() else sys.executable),
+                "args": ["-m", "functions.mcp_server"],
+                "cwd": str(root),
+                "env": {"DATABASE_URL": database_url, "MCP_USER": user, "PYTHONPATH": str(root)},
+            }
+        }
+    }
+
+
+def _desktop(args: argparse.Namespace) -> Any:
+    return claude_desktop_config(args.user, settings().database_url)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sales-coach", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -99,6 +134,14 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--loop", action="store_true", help="keep dispatching (local dispatcher)")
     d.add_argument("--interval", type=float, default=5.0)
     d.set_defaults(func=_dispatch)
+    t = sub.add_parser("token", help="MCP HTTP bearer tokens")
+    t.add_argument("action", choices=["create", "revoke"])
+    t.add_argument("value", help="create: Gong user id or email; revoke: the token")
+    t.add_argument("--label", default="")
+    t.set_defaults(func=_token)
+    c = sub.add_parser("claude-desktop-config", help="print the claude_desktop_config.json entry")
+    c.add_argument("--user", required=True, help="Gong user id or email the server acts as")
+    c.set_defaults(func=_desktop)
     return p
 
 

@@ -30,3 +30,37 @@ def test_init_db_and_costs(
     costs = json.loads(out[out.index("}") + 1 :])
     assert costs["requests"] == 0 and costs["tier1_hit_rate"] is None
     settings.cache_clear()
+
+
+def test_token_create_and_revoke(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO users (id, email, name, role) VALUES ('u1', 'a@b.example', 'A', 'manager')"
+        )
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    settings.cache_clear()
+    assert main(["token", "create", "a@b.example", "--label", "laptop"]) == 0
+    token = json.loads(capsys.readouterr().out)["token"]
+    assert main(["token", "revoke", token]) == 0
+    assert json.loads(capsys.readouterr().out) == {"revoked": True}
+    assert main(["token", "revoke", token]) == 0
+    assert json.loads(capsys.readouterr().out) == {"revoked": False}
+    assert main(["token", "create", "nobody@example.com"]) == 2
+    settings.cache_clear()
+
+
+def test_claude_desktop_config_starts_the_stdio_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://coach@db.example/coach")
+    settings.cache_clear()
+    assert main(["claude-desktop-config", "--user", "maya.chen@northwind.example"]) == 0
+    entry = json.loads(capsys.readouterr().out)["mcpServers"]["sales-coach"]
+    assert entry["args"] == ["-m", "functions.mcp_server"]
+    assert entry["env"]["MCP_USER"] == "maya.chen@northwind.example"
+    assert entry["env"]["DATABASE_URL"] == "postgresql://coach@db.example/coach"
+    settings.cache_clear()
