@@ -123,6 +123,18 @@ class Settings(BaseSettings):
         ROOT / "common" / "prices.csv", description="Model price table (CSV, effective dates)."
     )
 
+    # -- weekly reports ------------------------------------------------------------------
+    report_timezone: str = Field("UTC", description="Time zone of report weeks (Mondays 07:00).")
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming webhook for the weekly report links."
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for emailing report links.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_user: str | None = Field(None, description="SMTP user (STARTTLS login when set).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("coach@localhost", description="From address of report emails.")
+    report_recipients: str = Field("", description="Comma-separated report email recipients.")
+
     # -- MCP ---------------------------------------------------------------------------
     mcp_user: str = Field(
         "", description="Gong user id or email the stdio MCP server (Claude Desktop) acts as."

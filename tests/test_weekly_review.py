@@ -1,0 +1,95 @@
+"""The weekly review on a seeded week, against real Postgres and the moto S3 server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from common.config import Settings, load_settings
+from common.reports import previous_week
+from flows.weekly_review import build_week
+from local.seed import seed
+from local.serve import serve
+
+WEEK = previous_week(datetime.now(UTC), "UTC")
+
+
+@pytest.fixture
+def slack() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        received.append(await request.json())
+        return JSONResponse({"ok": True})
+
+    server = serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    yield f"{server.url}/hook", received
+    server.stop()
+
+
+@pytest.fixture
+def seeded(settings: Settings, slack: tuple[str, list[dict[str, Any]]]) -> Settings:
+    # weeks end at the start of the current week, so the last seeded week is WEEK
+    now = datetime.combine(WEEK + timedelta(weeks=1), datetime.min.time(), tzinfo=UTC)
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        seed(conn, reps=4, managers=2, weeks=6, calls_per_week=3, now=now)
+    return load_settings(**{**settings.model_dump(), "slack_webhook_url": slack[0]})
+
+
+def db_average(db_url: str, rep: str, dimension: str, start: date, end: date) -> float:
+    with psycopg.connect(db_url) as conn:
+        value = conn.execute(
+            "SELECT avg(s.overall_score) FROM coaching_sessions s JOIN calls c ON c.id = s.call_id"
+            " WHERE s.rep_id = %s AND s.dimension = %s AND c.started_at >= %s AND c.started_at < %s",
+            (rep, dimension, start, end),
+        ).fetchone()[0]  # type: ignore[index]
+    return round(float(value), 2)
+
+
+def test_weekly_reports_match_the_database(seeded: Settings, slack: tuple[str, list[dict[str, Any]]]) -> None:
+    result = build_week(seeded, WEEK)
+    assert result["reps"] == 4 and result["teams"] == 2 and result["delivered"] == ["slack"]
+    assert result["index_url"] in slack[1][0]["text"]
+
+    index = httpx.get(result["index_url"]).text
+    rep_link = re.search(r'href="([^"]+rep-u-r001[^"]+)"', index)
+    assert rep_link, "the index links every rep report"
+    html = httpx.get(rep_link.group(1).replace("&amp;", "&")).text
+    this_week = db_average(seeded.database_url, "u-r001", "discovery", WEEK, WEEK + timedelta(weeks=1))
+    before = db_average(seeded.database_url, "u-r001", "discovery", WEEK - timedelta(weeks=4), WEEK)
+    assert f"{this_week:.2f}" in html
+    change = round(this_week - before, 2)
+    assert (f"+{change:.2f}" if change > 0 else f"{change:.2f}") in html
+    assert "3 calls analysed" in html and "<svg" in html and "<polyline" in html
+    assert "Seeded quote from the call." in html and "in Gong</a>" in html
+
+    with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
+        rows = conn.execute("SELECT scope, subject_id, summary, object_key FROM weekly_reports ORDER BY 1, 2").fetchall()
+    assert [(r["scope"], r["subject_id"]) for r in rows] == [
+        ("index", ""), ("rep", "u-r000"), ("rep", "u-r001"), ("rep", "u-r002"), ("rep", "u-r003"),
+        ("team", "u-m0"), ("team", "u-m1")]
+    rep_row = next(r for r in rows if r["subject_id"] == "u-r001")
+    assert rep_row["summary"]["scores"]["discovery"] == this_week
+    assert rep_row["object_key"] == f"reports/weekly/{WEEK.isoformat()}/rep-u-r001.html"
+
+
+def test_rerunning_a_week_replaces_its_reports(seeded: Settings) -> None:
+    build_week(seeded, WEEK)
+    with psycopg.connect(seeded.database_url) as conn:
+        conn.execute("UPDATE coaching_sessions SET overall_score = 1.0, result = jsonb_set(result, '{overall_score}', '1.0')"
+                     " WHERE rep_id = 'u-r002'")
+    build_week(seeded, WEEK)
+    with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
+        rows = conn.execute("SELECT summary FROM weekly_reports WHERE subject_id = 'u-r002'").fetchall()
+    assert len(rows) == 1 and rows[0]["summary"]["scores"]["discovery"] == 1.0
