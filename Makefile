@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format bench deploy-check clean
+.PHONY: demo test check lint typecheck format bench deploy-check report-screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/webhook_load.py
 	$(BIN)/python bench/cost_per_call.py
+	$(BIN)/python bench/mcp_latency.py
+
+report-screenshot: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(BIN)/python -m local.report_screenshot
 
 clean:
 	rm -rf $(VENV) .data

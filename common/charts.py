@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from html import escape
 
-COLORS = {"product_knowledge": "#2563eb", "discovery": "#16a34a", "objections": "#dc2626", "engagement": "#9333ea"}
+COLORS = {
+    "product_knowledge": "#2563eb",
+    "discovery": "#16a34a",
+    "objections": "#dc2626",
+    "engagement": "#9333ea",
+}
 
 
-def line_chart(series: dict[str, list[tuple[str, float | None]]], width: int = 560, height: int = 180) -> str:
+def line_chart(
+    series: dict[str, list[tuple[str, float | None]]], width: int = 560, height: int = 180
+) -> str:
     """One line per series over shared x labels; y is a 1-5 score."""
     labels = next(iter(series.values()), [])
     n = max(len(labels), 2)
@@ -19,20 +26,30 @@ def line_chart(series: dict[str, list[tuple[str, float | None]]], width: int = 5
     def y(v: float) -> float:
         return top + (5 - v) * (height - top - bottom) / 4
 
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="score trend" class="chart">']
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="score trend" class="chart">'
+    ]
     for v in range(1, 6):
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e5e7eb"/>'
-                     f'<text x="4" y="{y(v) + 4:.1f}" font-size="10" fill="#6b7280">{v}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e5e7eb"/>'
+            f'<text x="4" y="{y(v) + 4:.1f}" font-size="10" fill="#6b7280">{v}</text>'
+        )
     for i, (label, _) in enumerate(labels):
-        parts.append(f'<text x="{x(i):.1f}" y="{height - 6}" font-size="10" fill="#6b7280" '
-                     f'text-anchor="middle">{escape(label)}</text>')
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{height - 6}" font-size="10" fill="#6b7280" '
+            f'text-anchor="middle">{escape(label)}</text>'
+        )
     for name, points in series.items():
         coords = [(x(i), y(v)) for i, (_, v) in enumerate(points) if v is not None]
         color = COLORS.get(name, "#111827")
         if len(coords) > 1:
             path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
-            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
-        parts.extend(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{color}"/>' for cx, cy in coords)
+            parts.append(
+                f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>'
+            )
+        parts.extend(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{color}"/>' for cx, cy in coords
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -46,12 +63,18 @@ def bar_pairs(rows: list[tuple[str, float | None, float | None]], width: int = 5
     for i, (name, now, before) in enumerate(rows):
         top = 4 + i * row_h
         color = COLORS.get(name, "#374151")
-        parts.append(f'<text x="0" y="{top + 17}" font-size="12" fill="#111827">{escape(name.replace("_", " "))}</text>')
+        parts.append(
+            f'<text x="0" y="{top + 17}" font-size="12" fill="#111827">{escape(name.replace("_", " "))}</text>'
+        )
         if before is not None:
-            parts.append(f'<rect x="{left}" y="{top + 2}" width="{before * scale:.1f}" height="10" '
-                         f'fill="{color}" opacity="0.25"/>')
+            parts.append(
+                f'<rect x="{left}" y="{top + 2}" width="{before * scale:.1f}" height="10" '
+                f'fill="{color}" opacity="0.25"/>'
+            )
         if now is not None:
-            parts.append(f'<rect x="{left}" y="{top + 14}" width="{now * scale:.1f}" height="12" fill="{color}"/>'
-                         f'<text x="{left + now * scale + 4:.1f}" y="{top + 24}" font-size="11">{now:.2f}</text>')
+            parts.append(
+                f'<rect x="{left}" y="{top + 14}" width="{now * scale:.1f}" height="12" fill="{color}"/>'
+                f'<text x="{left + now * scale + 4:.1f}" y="{top + 24}" font-size="11">{now:.2f}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     claude_count_tokens: bool = Field(
         False, description="Calibrate token estimates with Anthropic's free count_tokens endpoint."
     )
+    claude_batch_cache_ttl: Literal["5m", "1h"] = Field(
+        "1h", description="Prompt-cache TTL in Message Batches requests (1h suits batches)."
+    )
     chunk_max_tokens: int = Field(
         80_000, gt=1000, description="Transcripts above this many tokens are chunked."
     )

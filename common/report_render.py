@@ -22,17 +22,24 @@ _ENV = jinja2.Environment(
 
 
 def _common() -> dict[str, object]:
-    return {"dimensions": DIMENSIONS, "colors": COLORS,
-            "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "dimensions": DIMENSIONS,
+        "colors": COLORS,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def render_rep(r: RepReport) -> str:
     bars = bar_pairs([(d, r.scores.get(d), r.previous.get(d)) for d in DIMENSIONS])
-    return _ENV.get_template("rep.html.j2").render(r=r, bars=bars, trend=line_chart(r.trend), **_common())
+    return _ENV.get_template("rep.html.j2").render(
+        r=r, bars=bars, trend=line_chart(r.trend), **_common()
+    )
 
 
 def render_team(t: TeamReport, links: dict[str, str]) -> str:
-    return _ENV.get_template("team.html.j2").render(t=t, links=links, trend=line_chart(t.trend), **_common())
+    return _ENV.get_template("team.html.j2").render(
+        t=t, links=links, trend=line_chart(t.trend), **_common()
+    )
 
 
 def render_index(week: date, teams: list[tuple[str, str]], reps: list[tuple[str, str]]) -> str:
@@ -45,14 +52,18 @@ def report_key(week: date, scope: str, subject: str = "") -> str:
     return f"reports/weekly/{week.isoformat()}/{name}.html"
 
 
-def deliver(s: Settings, week: date, index_url: str, team_links: list[tuple[str, str]]) -> list[str]:
+def deliver(
+    s: Settings, week: date, index_url: str, team_links: list[tuple[str, str]]
+) -> list[str]:
     """Send the links to Slack and/or by email when configured; returns where they went."""
     lines = [f"Weekly coaching reviews, week of {week:%d %b %Y}: {index_url}"]
     lines += [f"- {name}: {url}" for name, url in team_links]
     text = "\n".join(lines)
     sent = []
     if s.slack_webhook_url:
-        httpx.post(s.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=10).raise_for_status()
+        httpx.post(
+            s.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=10
+        ).raise_for_status()
         sent.append("slack")
     if s.smtp_host and s.report_recipients:
         msg = EmailMessage()

@@ -84,7 +84,9 @@ def previous_week(now: datetime, tz: str) -> date:
     return local - timedelta(days=local.weekday() + 7)
 
 
-def _scores(conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime) -> dict[str, dict[str, float]]:
+def _scores(
+    conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
+) -> dict[str, dict[str, float]]:
     rows = conn.execute(
         f"""SELECT s.rep_id, s.dimension, avg(s.overall_score)::float AS score
             FROM coaching_sessions s JOIN calls c ON c.id = s.call_id
@@ -98,7 +100,9 @@ def _scores(conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, 
     return out
 
 
-def _trend(conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, tz: str) -> dict[str, list[tuple[str, float | None]]]:
+def _trend(
+    conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, tz: str
+) -> dict[str, list[tuple[str, float | None]]]:
     """Weekly averages per dimension over the 8 weeks ending with this one."""
     weeks = [(start - timedelta(weeks=7 - i)) for i in range(8)]
     series: dict[str, list[tuple[str, float | None]]] = {d: [] for d in DIMENSIONS}
@@ -106,7 +110,9 @@ def _trend(conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, t
         scores = _scores(conn, rep_ids, wk, wk + timedelta(weeks=1))
         for d in DIMENSIONS:
             values = [s[d] for s in scores.values() if d in s]
-            series[d].append((wk.strftime("%d %b"), round(sum(values) / len(values), 2) if values else None))
+            series[d].append(
+                (wk.strftime("%d %b"), round(sum(values) / len(values), 2) if values else None)
+            )
     return series
 
 
@@ -129,19 +135,42 @@ def _metrics(calls: list[Row]) -> list[MetricCheck]:
     talk = avg("talk_ratio_rep", calls)
     questions = avg("rep_questions", discovery)
     return [
-        MetricCheck(name="Talk ratio (rep share)", value=talk, benchmark="about 43%",
-                    within=None if talk is None else TALK_RATIO_TARGET[0] <= talk <= TALK_RATIO_TARGET[1]),
-        MetricCheck(name="Questions per discovery call", value=questions, benchmark="11-14",
-                    within=None if questions is None else QUESTIONS_TARGET[0] <= questions <= QUESTIONS_TARGET[1]),
-        MetricCheck(name="Longest monologue (s)", value=avg("longest_monologue_s", calls), benchmark="under 150 s",
-                    within=None if avg("longest_monologue_s", calls) is None
-                    else (avg("longest_monologue_s", calls) or 0) < 150),
-        MetricCheck(name="Patience before answering (s)", value=avg("patience_s", calls), benchmark="about 1.5 s",
-                    within=None if avg("patience_s", calls) is None else (avg("patience_s", calls) or 0) >= 1.0),
+        MetricCheck(
+            name="Talk ratio (rep share)",
+            value=talk,
+            benchmark="about 43%",
+            within=None if talk is None else TALK_RATIO_TARGET[0] <= talk <= TALK_RATIO_TARGET[1],
+        ),
+        MetricCheck(
+            name="Questions per discovery call",
+            value=questions,
+            benchmark="11-14",
+            within=None
+            if questions is None
+            else QUESTIONS_TARGET[0] <= questions <= QUESTIONS_TARGET[1],
+        ),
+        MetricCheck(
+            name="Longest monologue (s)",
+            value=avg("longest_monologue_s", calls),
+            benchmark="under 150 s",
+            within=None
+            if avg("longest_monologue_s", calls) is None
+            else (avg("longest_monologue_s", calls) or 0) < 150,
+        ),
+        MetricCheck(
+            name="Patience before answering (s)",
+            value=avg("patience_s", calls),
+            benchmark="about 1.5 s",
+            within=None
+            if avg("patience_s", calls) is None
+            else (avg("patience_s", calls) or 0) >= 1.0,
+        ),
     ]
 
 
-def _evidence(conn: psycopg.Connection[Row], rep_id: str, start: datetime, end: datetime) -> tuple[list[Evidence], list[Evidence]]:
+def _evidence(
+    conn: psycopg.Connection[Row], rep_id: str, start: datetime, end: datetime
+) -> tuple[list[Evidence], list[Evidence]]:
     """Top three strengths and improvements, each with a verbatim quote from the same session."""
     rows = conn.execute(
         f"""SELECT s.dimension, s.result FROM coaching_sessions s JOIN calls c ON c.id = s.call_id
@@ -159,12 +188,19 @@ def _evidence(conn: psycopg.Connection[Row], rep_id: str, start: datetime, end: 
                 counts[kind][key] += 1
                 if key not in found[kind] or (found[kind][key].quote is None and ev):
                     found[kind][key] = Evidence(
-                        text=text, dimension=r["dimension"], quote=ev["quote"] if ev else None,
-                        speaker=ev["speaker"] if ev else None, timestamp=ev["timestamp"] if ev else None,
-                        link=ev["link"] if ev else None, count=0)
+                        text=text,
+                        dimension=r["dimension"],
+                        quote=ev["quote"] if ev else None,
+                        speaker=ev["speaker"] if ev else None,
+                        timestamp=ev["timestamp"] if ev else None,
+                        link=ev["link"] if ev else None,
+                        count=0,
+                    )
     top = {}
     for kind in found:
-        top[kind] = [found[kind][k].model_copy(update={"count": n}) for k, n in counts[kind].most_common(3)]
+        top[kind] = [
+            found[kind][k].model_copy(update={"count": n}) for k, n in counts[kind].most_common(3)
+        ]
     return top["strengths"], top["improvements"]
 
 
@@ -173,16 +209,35 @@ def rep_report(conn: psycopg.Connection[Row], rep: Row, week_start: date, tz: st
     now = _scores(conn, [rep["id"]], start, end).get(rep["id"], {})
     before = _scores(conn, [rep["id"]], start - timedelta(weeks=4), start).get(rep["id"], {})
     calls = _calls(conn, rep["id"], start, end)
-    refs = [CallRef(call_id=c["id"], title=c["title"], started_at=c["started_at"], average=round(c["average"], 2),
-                    url=c["url"]) for c in calls]
+    refs = [
+        CallRef(
+            call_id=c["id"],
+            title=c["title"],
+            started_at=c["started_at"],
+            average=round(c["average"], 2),
+            url=c["url"],
+        )
+        for c in calls
+    ]
     strengths, improvements = _evidence(conn, rep["id"], start, end)
     return RepReport(
-        rep_id=rep["id"], rep_name=rep["name"], manager_id=rep["manager_id"], week_start=week_start,
-        calls=len(calls), scores=now, previous=before,
-        change={d: round(now[d] - before[d], 2) if d in now and d in before else None for d in DIMENSIONS},
-        trend=_trend(conn, [rep["id"]], start, tz), metrics=_metrics(calls),
-        best_call=refs[0] if refs else None, weakest_call=refs[-1] if len(refs) > 1 else None,
-        strengths=strengths, improvements=improvements,
+        rep_id=rep["id"],
+        rep_name=rep["name"],
+        manager_id=rep["manager_id"],
+        week_start=week_start,
+        calls=len(calls),
+        scores=now,
+        previous=before,
+        change={
+            d: round(now[d] - before[d], 2) if d in now and d in before else None
+            for d in DIMENSIONS
+        },
+        trend=_trend(conn, [rep["id"]], start, tz),
+        metrics=_metrics(calls),
+        best_call=refs[0] if refs else None,
+        weakest_call=refs[-1] if len(refs) > 1 else None,
+        strengths=strengths,
+        improvements=improvements,
     )
 
 
@@ -197,7 +252,14 @@ def reps_with_calls(conn: psycopg.Connection[Row], week_start: date, tz: str) ->
     ).fetchall()
 
 
-def team_report(conn: psycopg.Connection[Row], manager: Row, reps: list[RepReport], week_start: date, tz: str) -> TeamReport:
+def team_report(
+    conn: psycopg.Connection[Row], manager: Row, reps: list[RepReport], week_start: date, tz: str
+) -> TeamReport:
     start, _ = week_bounds(week_start, tz)
-    return TeamReport(manager_id=manager["id"], manager_name=manager["name"], week_start=week_start, reps=reps,
-                      trend=_trend(conn, [r.rep_id for r in reps], start, tz))
+    return TeamReport(
+        manager_id=manager["id"],
+        manager_name=manager["name"],
+        week_start=week_start,
+        reps=reps,
+        trend=_trend(conn, [r.rep_id for r in reps], start, tz),
+    )

@@ -32,6 +32,7 @@ from common.rubrics import RubricSet
 from common.transcript import Utterance
 
 log = logging.getLogger("sales_coach.scoring")
+Blocks = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,25 +60,44 @@ class Outcome:
 
 
 class Scorer:
+    """Scores dimensions on demand; the batch path (`common.batches`) reuses its pieces."""
+
     def __init__(self, s: Settings, claude: ClaudeClient, rubrics: RubricSet) -> None:
         self.s, self.claude, self.rubrics = s, claude, rubrics
         self.prices = costs.price_table(s.prices_file)
 
-    def score(self, call: PreparedCall, dimension: str, force: bool = False) -> Outcome:
+    def cache_key(self, call: PreparedCall, dimension: str) -> tuple[str, str]:
         version = self.rubrics.rubric_version(dimension)
-        key = sessions.cache_key(dimension, call.transcript_hash, version)
-        if not force and (hit := self._from_cache(call, dimension, key, version)) is not None:
+        return sessions.cache_key(dimension, call.transcript_hash, version), version
+
+    def score(self, call: PreparedCall, dimension: str, force: bool = False) -> Outcome:
+        if not force and (hit := self.from_cache(call, dimension)) is not None:
             return hit
         model = self.s.model_for(dimension)
         parts, requests = [], 0
         try:
             for chunk in call.chunks:
-                assessment, n = self._assess_chunk(call, chunk, dimension, model)
+                system, messages = self.request_for(call, chunk, dimension, self.s.claude_cache_ttl)
+                response = self._request(call, dimension, chunk, model, system, messages, "score")
+                assessment, n = self.validated(
+                    call, chunk, dimension, model, system, messages, response
+                )
                 parts.append(ChunkResult(assessment, chunk.new_tokens))
                 requests += n
         except (InvalidAnalysis, ClaudeRequestRejected) as exc:
-            self._save(call, dimension, model, key, version, None, str(exc)[:2000])
+            self.save(call, dimension, model, None, str(exc)[:2000])
             raise
+        return self.finish(call, dimension, model, parts, requests)
+
+    def finish(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        model: str,
+        parts: list[ChunkResult],
+        requests: int,
+    ) -> Outcome:
+        """Aggregate chunk results, ground the quotes, save the session."""
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         result = aggregate(dimension, self.rubrics.rubrics[dimension], parts, grounder)
         if result.quotes_dropped:
@@ -87,20 +107,19 @@ class Scorer:
                 dimension,
                 result.quotes_dropped,
             )
-        session_id = self._save(call, dimension, model, key, version, result, None)
+        session_id = self.save(call, dimension, model, result, None)
         return Outcome(dimension, session_id, False, result.overall_score, requests)
 
-    def _save(
+    def save(
         self,
         call: PreparedCall,
         dimension: str,
         model: str,
-        key: str,
-        version: str,
         result: DimensionResult | None,
         error: str | None,
     ) -> int:
         """A completed session (with result) or a failed one (with the error)."""
+        key, version = self.cache_key(call, dimension)
         with transaction(self.s.database_url) as conn:
             return sessions.insert_session(
                 conn,
@@ -115,9 +134,9 @@ class Scorer:
                 error=error,
             )
 
-    def _from_cache(
-        self, call: PreparedCall, dimension: str, key: str, version: str
-    ) -> Outcome | None:
+    def from_cache(self, call: PreparedCall, dimension: str) -> Outcome | None:
+        """Tier 1: reuse a completed session with the same key (recorded as a hit or a miss)."""
+        key, version = self.cache_key(call, dimension)
         with transaction(self.s.database_url) as conn:
             row = sessions.find_cached(conn, key, call.transcript_hash, version)
             sessions.record_lookup(conn, call.call_id, dimension, key, hit=row is not None)
@@ -130,13 +149,12 @@ class Scorer:
             )
         return Outcome(dimension, session_id, True, float(row["overall_score"]), 0)
 
-    def _assess_chunk(
-        self, call: PreparedCall, chunk: Chunk, dimension: str, model: str
-    ) -> tuple[DimensionAssessment, int]:
-        ttl = self.s.claude_cache_ttl
-        system = prompts.system_blocks(self.rubrics, ttl)
+    def request_for(
+        self, call: PreparedCall, chunk: Chunk, dimension: str, ttl: str
+    ) -> tuple[Blocks, Blocks]:
+        """(system, messages) for one chunk and dimension, in the cache-friendly layout."""
         utts = call.utterances[chunk.start : chunk.end]
-        messages: list[dict[str, Any]] = [
+        messages: Blocks = [
             {
                 "role": "user",
                 "content": [
@@ -147,54 +165,42 @@ class Scorer:
                 ],
             }
         ]
-        response = self._request(call, dimension, chunk, model, system, messages, "score")
+        return prompts.system_blocks(self.rubrics, ttl), messages
+
+    def validated(
+        self,
+        call: PreparedCall,
+        chunk: Chunk,
+        dimension: str,
+        model: str,
+        system: Blocks,
+        messages: Blocks,
+        response: ClaudeResponse,
+    ) -> tuple[DimensionAssessment, int]:
+        """The response's assessment, after one on-demand repair request if it is invalid."""
         assessment, problems = self._validate(response, dimension)
         if assessment is not None:
             return assessment, 1
-        repaired = self._request(
-            call,
-            dimension,
-            chunk,
-            model,
-            system,
-            prompts.repair_messages(messages, response.text, problems),
-            "repair",
-        )
+        repair = prompts.repair_messages(messages, response.text, problems)
+        repaired = self._request(call, dimension, chunk, model, system, repair, "repair")
         assessment, problems = self._validate(repaired, dimension)
         if assessment is None:
             raise InvalidAnalysis(f"{dimension}: output invalid after one repair: {problems[:500]}")
         return assessment, 2
 
-    def _request(
+    def record(
         self,
         call: PreparedCall,
         dimension: str,
         chunk: Chunk,
-        model: str,
-        system: list[dict[str, Any]],
-        messages: list[dict[str, Any]],
+        response: ClaudeResponse,
         purpose: str,
-    ) -> ClaudeResponse:
-        try:
-            response = self.claude.structured(
-                model=model,
-                system=system,
-                messages=messages,
-                max_tokens=self.s.claude_max_output_tokens,
-                schema=DimensionAssessment,
-            )
-        except ClaudeRequestRejected as exc:
-            with transaction(self.s.database_url) as conn:
-                costs.record_error(
-                    conn,
-                    model=model,
-                    call_id=call.call_id,
-                    dimension=dimension,
-                    status_code=exc.status_code,
-                    message=exc.message,
-                )
-            raise
-        usd = self.prices.cost(response.model, response.usage, datetime.now(UTC).date())
+        batch: bool = False,
+    ) -> None:
+        """One cost-ledger row for one response, in its own transaction."""
+        usd = self.prices.cost(
+            response.model, response.usage, datetime.now(UTC).date(), batch=batch
+        )
         with transaction(self.s.database_url) as conn:
             costs.record_usage(
                 conn,
@@ -206,7 +212,44 @@ class Scorer:
                 chunk_index=chunk.index,
                 purpose=purpose,
                 request_id=response.request_id,
+                batch=batch,
             )
+
+    def record_error(
+        self, call: PreparedCall, dimension: str, model: str, status: int | None, message: str
+    ) -> None:
+        with transaction(self.s.database_url) as conn:
+            costs.record_error(
+                conn,
+                model=model,
+                call_id=call.call_id,
+                dimension=dimension,
+                status_code=status,
+                message=message,
+            )
+
+    def _request(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        chunk: Chunk,
+        model: str,
+        system: Blocks,
+        messages: Blocks,
+        purpose: str,
+    ) -> ClaudeResponse:
+        try:
+            response = self.claude.structured(
+                model=model,
+                system=system,
+                messages=messages,
+                max_tokens=self.s.claude_max_output_tokens,
+                schema=DimensionAssessment,
+            )
+        except ClaudeRequestRejected as exc:
+            self.record_error(call, dimension, model, exc.status_code, exc.message)
+            raise
+        self.record(call, dimension, chunk, response, purpose)
         return response
 
     def _validate(

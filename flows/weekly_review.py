@@ -22,7 +22,12 @@ from common.storage import ObjectStore
 
 
 def _publish(
-    conn: psycopg.Connection[Row], store: ObjectStore, week: date, scope: str, subject: str, html: str,
+    conn: psycopg.Connection[Row],
+    store: ObjectStore,
+    week: date,
+    scope: str,
+    subject: str,
+    html: str,
     summary: dict[str, Any],
 ) -> str:
     key = render.report_key(week, scope, subject)
@@ -47,8 +52,15 @@ def build_week(s: Settings, week: date) -> dict[str, Any]:
         rep_rows = reports.reps_with_calls(conn, week, tz)
         rep_reports = [reports.rep_report(conn, r, week, tz) for r in rep_rows]
         rep_links = {
-            r.rep_id: _publish(conn, store, week, "rep", r.rep_id, render.render_rep(r),
-                               r.model_dump(mode="json", include={"calls", "scores", "previous", "change"}))
+            r.rep_id: _publish(
+                conn,
+                store,
+                week,
+                "rep",
+                r.rep_id,
+                render.render_rep(r),
+                r.model_dump(mode="json", include={"calls", "scores", "previous", "change"}),
+            )
             for r in rep_reports
         }
         managers = conn.execute(
@@ -57,17 +69,47 @@ def build_week(s: Settings, week: date) -> dict[str, Any]:
         ).fetchall()
         team_links = []
         for m in managers:
-            team = reports.team_report(conn, m, [r for r in rep_reports if r.manager_id == m["id"]], week, tz)
-            summary = {"reps": {r.rep_id: {"calls": r.calls, "scores": r.scores} for r in team.reps}}
-            team_links.append((m["name"], _publish(conn, store, week, "team", m["id"],
-                                                   render.render_team(team, rep_links), summary)))
+            team = reports.team_report(
+                conn, m, [r for r in rep_reports if r.manager_id == m["id"]], week, tz
+            )
+            summary = {
+                "reps": {r.rep_id: {"calls": r.calls, "scores": r.scores} for r in team.reps}
+            }
+            team_links.append(
+                (
+                    m["name"],
+                    _publish(
+                        conn,
+                        store,
+                        week,
+                        "team",
+                        m["id"],
+                        render.render_team(team, rep_links),
+                        summary,
+                    ),
+                )
+            )
         names = {r.rep_id: r.rep_name for r in rep_reports}
-        index_html = render.render_index(week, team_links, [(names[k], v) for k, v in rep_links.items()])
-        index_url = _publish(conn, store, week, "index", "", index_html,
-                             {"reps": len(rep_links), "teams": len(team_links)})
+        index_html = render.render_index(
+            week, team_links, [(names[k], v) for k, v in rep_links.items()]
+        )
+        index_url = _publish(
+            conn,
+            store,
+            week,
+            "index",
+            "",
+            index_html,
+            {"reps": len(rep_links), "teams": len(team_links)},
+        )
     delivered = render.deliver(s, week, index_url, team_links)
-    return {"week": week.isoformat(), "reps": len(rep_links), "teams": len(team_links),
-            "index_url": index_url, "delivered": delivered}
+    return {
+        "week": week.isoformat(),
+        "reps": len(rep_links),
+        "teams": len(team_links),
+        "index_url": index_url,
+        "delivered": delivered,
+    }
 
 
 @flow(name="weekly-review")

@@ -261,6 +261,8 @@ def create_app(state: StandInState) -> Starlette:
         results = []
         for item in requests:
             try:
+                if state.roll(state.fail_rate):
+                    raise ApiError(529, "overloaded_error", "Overloaded")
                 message = answer(state, item["params"], batch=True)
                 results.append(
                     {

@@ -57,7 +57,9 @@ def db_average(db_url: str, rep: str, dimension: str, start: date, end: date) ->
     return round(float(value), 2)
 
 
-def test_weekly_reports_match_the_database(seeded: Settings, slack: tuple[str, list[dict[str, Any]]]) -> None:
+def test_weekly_reports_match_the_database(
+    seeded: Settings, slack: tuple[str, list[dict[str, Any]]]
+) -> None:
     result = build_week(seeded, WEEK)
     assert result["reps"] == 4 and result["teams"] == 2 and result["delivered"] == ["slack"]
     assert result["index_url"] in slack[1][0]["text"]
@@ -66,7 +68,9 @@ def test_weekly_reports_match_the_database(seeded: Settings, slack: tuple[str, l
     rep_link = re.search(r'href="([^"]+rep-u-r001[^"]+)"', index)
     assert rep_link, "the index links every rep report"
     html = httpx.get(rep_link.group(1).replace("&amp;", "&")).text
-    this_week = db_average(seeded.database_url, "u-r001", "discovery", WEEK, WEEK + timedelta(weeks=1))
+    this_week = db_average(
+        seeded.database_url, "u-r001", "discovery", WEEK, WEEK + timedelta(weeks=1)
+    )
     before = db_average(seeded.database_url, "u-r001", "discovery", WEEK - timedelta(weeks=4), WEEK)
     assert f"{this_week:.2f}" in html
     change = round(this_week - before, 2)
@@ -75,10 +79,18 @@ def test_weekly_reports_match_the_database(seeded: Settings, slack: tuple[str, l
     assert "Seeded quote from the call." in html and "in Gong</a>" in html
 
     with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
-        rows = conn.execute("SELECT scope, subject_id, summary, object_key FROM weekly_reports ORDER BY 1, 2").fetchall()
+        rows = conn.execute(
+            "SELECT scope, subject_id, summary, object_key FROM weekly_reports ORDER BY 1, 2"
+        ).fetchall()
     assert [(r["scope"], r["subject_id"]) for r in rows] == [
-        ("index", ""), ("rep", "u-r000"), ("rep", "u-r001"), ("rep", "u-r002"), ("rep", "u-r003"),
-        ("team", "u-m0"), ("team", "u-m1")]
+        ("index", ""),
+        ("rep", "u-r000"),
+        ("rep", "u-r001"),
+        ("rep", "u-r002"),
+        ("rep", "u-r003"),
+        ("team", "u-m0"),
+        ("team", "u-m1"),
+    ]
     rep_row = next(r for r in rows if r["subject_id"] == "u-r001")
     assert rep_row["summary"]["scores"]["discovery"] == this_week
     assert rep_row["object_key"] == f"reports/weekly/{WEEK.isoformat()}/rep-u-r001.html"
@@ -87,9 +99,13 @@ def test_weekly_reports_match_the_database(seeded: Settings, slack: tuple[str, l
 def test_rerunning_a_week_replaces_its_reports(seeded: Settings) -> None:
     build_week(seeded, WEEK)
     with psycopg.connect(seeded.database_url) as conn:
-        conn.execute("UPDATE coaching_sessions SET overall_score = 1.0, result = jsonb_set(result, '{overall_score}', '1.0')"
-                     " WHERE rep_id = 'u-r002'")
+        conn.execute(
+            "UPDATE coaching_sessions SET overall_score = 1.0, result = jsonb_set(result, '{overall_score}', '1.0')"
+            " WHERE rep_id = 'u-r002'"
+        )
     build_week(seeded, WEEK)
     with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
-        rows = conn.execute("SELECT summary FROM weekly_reports WHERE subject_id = 'u-r002'").fetchall()
+        rows = conn.execute(
+            "SELECT summary FROM weekly_reports WHERE subject_id = 'u-r002'"
+        ).fetchall()
     assert len(rows) == 1 and rows[0]["summary"]["scores"]["discovery"] == 1.0

@@ -1,0 +1,121 @@
+"""The Message Batches path against the stand-in's batch endpoints: same sessions, half the cost."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from common import batches
+from common.config import DIMENSIONS, Settings, settings
+from flows.analyze_call import _scorer, prepared, reset_runtime
+from local.anthropic_server import StandInState
+from local.gong_server import GongState
+from local.samples import sample_calls
+
+
+def add_calls(gong: GongState, n: int) -> list[str]:
+    """n distinct calls (different transcripts) cloned from the four short samples."""
+    ids = []
+    for i in range(n):
+        sample = copy.deepcopy(sample_calls()[i % 4])
+        call_id = f"80{i:04d}"
+        sample["call"]["metaData"]["id"] = call_id
+        sample["transcript"]["callId"] = call_id
+        sample["transcript"]["transcript"][0]["sentences"][0]["text"] += (
+            f" (This is call number {i}.)"
+        )
+        gong.add(sample["call"], sample["transcript"])
+        ids.append(call_id)
+    return ids
+
+
+def ledger(db_url: str) -> list[dict]:  # type: ignore[type-arg]
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        return conn.execute("SELECT * FROM claude_usage ORDER BY id").fetchall()
+
+
+def sessions(db_url: str, current: bool) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            "SELECT call_id, dimension, result FROM coaching_sessions WHERE status = 'completed'"
+            f" AND superseded_at IS {'NULL' if current else 'NOT NULL'}"
+        ).fetchall()
+    return {(r["call_id"], r["dimension"]): r["result"] for r in rows}
+
+
+def test_batch_of_50_costs_half_with_the_same_sessions(
+    engine_env: Settings,
+    claude: StandInState,
+    gong: tuple[GongState, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLAUDE_BATCH_CACHE_TTL", "5m")  # like for like with the on-demand path
+    reset_runtime()
+    s = settings()
+    ids = add_calls(gong[0], 50)
+    calls = [prepared(s, i) for i in ids]
+    scorer = _scorer(s)
+    for call in calls:  # the on-demand path, in the flow's order
+        for dimension in DIMENSIONS:
+            scorer.score(call, dimension)
+    on_demand = ledger(s.database_url)
+    assert len(on_demand) == 200 and not any(r["is_batch"] for r in on_demand)
+
+    claude.reset()  # an empty prompt cache, as for the first run
+    report = batches.analyze(
+        scorer,
+        calls,
+        list(DIMENSIONS),
+        force=True,
+        ttl=s.claude_batch_cache_ttl,
+        poll_s=0,
+        sleep=lambda _: None,
+    )
+    assert report.requests == 200 and report.fallbacks == 0 and len(report.outcomes) == 200
+    batch = ledger(s.database_url)[200:]
+    assert len(batch) == 200 and all(r["is_batch"] for r in batch)
+    assert all(r["model"] == "claude-sonnet-5-5" for r in batch)
+    tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens")
+    assert [[r[k] for k in tokens] for r in batch] == [[r[k] for k in tokens] for r in on_demand]
+    usd_on_demand = sum(r["usd"] for r in on_demand)
+    usd_batch = sum(r["usd"] for r in batch)
+    assert abs(usd_batch * 2 - usd_on_demand) <= Decimal("0.0002"), (usd_batch, usd_on_demand)
+    assert sessions(s.database_url, current=True) == sessions(s.database_url, current=False)
+    assert len(sessions(s.database_url, current=True)) == 200
+
+
+def test_batch_skips_cached_dimensions_and_falls_back_on_errors(
+    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAUDE_MAX_OUTPUT_TOKENS", "1500")
+    reset_runtime()
+    s = settings()
+    call = prepared(s, "7001001")
+    scorer = _scorer(s)
+    scorer.score(call, "discovery")
+    report = batches.analyze(
+        scorer, [call], list(DIMENSIONS), ttl="1h", poll_s=0, sleep=lambda _: None
+    )
+    assert report.requests == 3 and sum(o.cached for o in report.outcomes) == 1
+    usage = ledger(s.database_url)
+    assert [r["is_batch"] for r in usage] == [False, True, True, True]
+    assert usage[1]["cache_write_1h_tokens"] + usage[1]["cache_read_tokens"] > 0
+
+    claude.fail_rate = 0.5  # errored batch results are scored on demand
+    other = prepared(s, "7001002")
+    report = batches.analyze(
+        scorer, [other], list(DIMENSIONS), ttl="1h", poll_s=0, sleep=lambda _: None
+    )
+    assert report.fallbacks > 0 and len(report.outcomes) == 4
+    with psycopg.connect(s.database_url, row_factory=dict_row) as conn:
+        errors = conn.execute("SELECT message FROM claude_errors").fetchall()
+        done = conn.execute(
+            "SELECT count(*) AS n FROM coaching_sessions WHERE call_id = '7001002'"
+            " AND status = 'completed'"
+        ).fetchone()
+    assert len(errors) == report.fallbacks and errors[0]["message"].startswith("batch: Overloaded")
+    assert done == {"n": 4}
