@@ -18,7 +18,7 @@ def line_chart(
     """One line per series over shared x labels; y is a 1-5 score."""
     labels = next(iter(series.values()), [])
     n = max(len(labels), 2)
-    left, right, top, bottom = 30, 10, 10, 24
+    left, right, top, bottom = 30, 26, 10, 24
 
     def x(i: int) -> float:
         return left + i * (width - left - right) / (n - 1)

@@ -66,6 +66,7 @@ def main() -> None:
     with local_stack(
         DATA_DIR / "postgres", database="report_screenshot", with_anthropic=False
     ) as stack:
+        os.environ.update(stack.env())
         s = stack.settings()
         with psycopg.connect(s.database_url, row_factory=dict_row) as conn:
             seed(
