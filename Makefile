@@ -38,6 +38,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/cost_per_call.py
 	$(BIN)/python bench/mcp_latency.py
 
+deploy-check: $(STAMP)
+	$(BIN)/python -m local.deploy_check
+
 report-screenshot: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(BIN)/python -m local.report_screenshot

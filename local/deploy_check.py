@@ -1,0 +1,164 @@
+"""Offline validation of the deployment artefacts: prefect.yaml, template.yaml, Dockerfiles.
+
+    python -m local.deploy_check        # or: make deploy-check
+
+prefect.yaml must load, every entrypoint must import to a Prefect flow, every parameter must be
+one the flow takes, schedules must parse, each deployment names a known work pool (Docker ones
+with an image built from an existing Dockerfile). template.yaml must parse (CloudFormation tags
+included), every function's handler must import, and every Dockerfile it names must exist.
+Exit code 1 with one line per problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common.config import ROOT
+
+REQUIRED = {"analyze-call", "dispatch-webhook-events", "weekly-review", "backfill"}
+POOLS = {"sales-coach-docker": "docker", "local": "process"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags (!Ref, !Sub, ...) as data."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"Fn::{suffix}" if suffix not in ("Ref", "Condition") else suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def _import_attr(dotted: str, root: Path) -> Any:
+    module, _, attr = dotted.rpartition(".")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return getattr(importlib.import_module(module), attr)
+
+
+def check_prefect(path: Path, root: Path) -> list[str]:
+    from prefect import Flow
+    from prefect.client.schemas.schedules import CronSchedule
+
+    problems: list[str] = []
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"{path.name}: does not load: {exc}"]
+    deployments = config.get("deployments") or []
+    names = [d.get("name") for d in deployments]
+    if len(names) != len(set(names)):
+        problems.append(f"{path.name}: deployment names repeat")
+    problems += [f"{path.name}: missing deployment {n}" for n in sorted(REQUIRED - set(names))]
+    for d in deployments:
+        where = f"{path.name}: deployment {d.get('name')}"
+        file, _, func = str(d.get("entrypoint", "")).partition(":")
+        if not (root / file).is_file() or not func:
+            problems.append(
+                f"{where}: entrypoint {d.get('entrypoint')!r} does not name a file and a flow"
+            )
+            continue
+        try:
+            flow = _import_attr(file.removesuffix(".py").replace("/", ".") + "." + func, root)
+        except (ImportError, AttributeError) as exc:
+            problems.append(f"{where}: entrypoint {d['entrypoint']} does not import: {exc}")
+            continue
+        if not isinstance(flow, Flow):
+            problems.append(f"{where}: {d['entrypoint']} is not a Prefect flow")
+            continue
+        accepted = set(inspect.signature(flow.fn).parameters)
+        problems += [
+            f"{where}: parameter {p!r} is not a parameter of {func}"
+            for p in (d.get("parameters") or {})
+            if p not in accepted
+        ]
+        for schedule in d.get("schedules") or []:
+            if "cron" in schedule:
+                try:
+                    CronSchedule(cron=schedule["cron"], timezone=schedule.get("timezone"))
+                except ValueError as exc:
+                    problems.append(f"{where}: schedule {schedule['cron']!r} is invalid: {exc}")
+        pool = (d.get("work_pool") or {}).get("name")
+        if pool not in POOLS:
+            problems.append(f"{where}: work pool {pool!r} is not one of {sorted(POOLS)}")
+        elif POOLS[pool] == "docker":
+            problems += _check_docker(d, where, root)
+    return problems
+
+
+def _check_docker(d: dict[str, Any], where: str, root: Path) -> list[str]:
+    problems = []
+    if not (d["work_pool"].get("job_variables") or {}).get("image"):
+        problems.append(f"{where}: Docker work pool deployment without job_variables.image")
+    builds = [step for step in d.get("build") or [] if any("build_docker_image" in k for k in step)]
+    if not builds:
+        problems.append(f"{where}: Docker work pool deployment without a build_docker_image step")
+    for step in builds:
+        dockerfile = next(iter(step.values())).get("dockerfile", "Dockerfile")
+        if not (root / dockerfile).is_file():
+            problems.append(f"{where}: Dockerfile {dockerfile} does not exist")
+    return problems
+
+
+def check_template(path: Path, root: Path) -> list[str]:
+    try:
+        template = yaml.load(path.read_text(), Loader=_CfnLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"{path.name}: does not parse: {exc}"]
+    problems = []
+    resources = template.get("Resources") or {}
+    functions = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"}
+    if not functions:
+        problems.append(f"{path.name}: no functions")
+    for name, fn in functions.items():
+        props = fn.get("Properties") or {}
+        command = (props.get("ImageConfig") or {}).get("Command") or [props.get("Handler")]
+        handler = command[0] if command else None
+        try:
+            if not handler or not callable(_import_attr(handler, root)):
+                problems.append(f"{path.name}: {name}: handler {handler!r} is not callable")
+        except (ImportError, AttributeError) as exc:
+            problems.append(f"{path.name}: {name}: handler {handler!r} does not import: {exc}")
+        dockerfile = (fn.get("Metadata") or {}).get("Dockerfile")
+        if props.get("PackageType") == "Image" and not (
+            dockerfile and (root / dockerfile).is_file()
+        ):
+            problems.append(f"{path.name}: {name}: Dockerfile {dockerfile!r} does not exist")
+    buckets = [v for v in resources.values() if v.get("Type") == "AWS::S3::Bucket"]
+    if not any((b.get("Properties") or {}).get("LifecycleConfiguration") for b in buckets):
+        problems.append(f"{path.name}: the report bucket has no lifecycle rules")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--prefect-file", type=Path, default=ROOT / "prefect.yaml")
+    ap.add_argument("--template", type=Path, default=ROOT / "template.yaml")
+    ap.add_argument("--root", type=Path, default=ROOT)
+    args = ap.parse_args(argv)
+    problems = check_prefect(args.prefect_file, args.root) + check_template(
+        args.template, args.root
+    )
+    for p in problems:
+        print(f"deploy-check: {p}")
+    if not problems:
+        print(f"deploy-check: {args.prefect_file.name} and {args.template.name} are valid")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

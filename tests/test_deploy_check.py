@@ -1,0 +1,85 @@
+"""make deploy-check passes on the repository's files and fails on broken ones."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common.config import ROOT
+from local.deploy_check import main
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    shutil.copy(ROOT / "prefect.yaml", tmp_path / "prefect.yaml")
+    shutil.copy(ROOT / "template.yaml", tmp_path / "template.yaml")
+    return tmp_path / "prefect.yaml", tmp_path / "template.yaml"
+
+
+def run(prefect: Path, template: Path) -> int:
+    return main(["--prefect-file", str(prefect), "--template", str(template), "--root", str(ROOT)])
+
+
+def test_repository_files_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "are valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "flows/analyze_call.py:analyze_call\n    tags",
+            "flows/analyze_call.py:analyse_call\n    tags",
+            "does not import",
+        ),
+        (
+            "entrypoint: flows/backfill.py:backfill\n    work_pool: *docker_pool",
+            "entrypoint: flows/nowhere.py:backfill\n    work_pool: *docker_pool",
+            "does not name a file",
+        ),
+        (
+            "parameters: {poll_seconds: 60}",
+            "parameters: {poll_secs: 60}",
+            "'poll_secs' is not a parameter",
+        ),
+        (
+            '- cron: "0 7 * * 1"\n        timezone: UTC\n    work_pool: *docker_pool',
+            '- cron: "0 7 * * 8"\n        timezone: UTC\n    work_pool: *docker_pool',
+            "is invalid",
+        ),
+        (
+            "dockerfile: Dockerfile",
+            "dockerfile: Dockerfile.missing",
+            "Dockerfile.missing does not exist",
+        ),
+        ("name: sales-coach-docker", "name: kubernetes", "work pool 'kubernetes'"),
+    ],
+)
+def test_broken_prefect_yaml_fails(
+    files: tuple[Path, Path], old: str, new: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefect, template = files
+    text = prefect.read_text()
+    assert old in text
+    prefect.write_text(text.replace(old, new, 1))
+    assert run(prefect, template) == 1
+    assert message in capsys.readouterr().out
+
+
+def test_broken_template_handler_fails(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefect, template = files
+    template.write_text(
+        template.read_text().replace(
+            "functions.lambda_handlers.mcp", "functions.lambda_handlers.nope"
+        )
+    )
+    assert run(prefect, template) == 1
+    assert (
+        "McpFunction: handler 'functions.lambda_handlers.nope' does not import"
+        in capsys.readouterr().out
+    )
