@@ -1,0 +1,57 @@
+"""The prompt layout that makes the four dimensions share one cached prefix."""
+
+from __future__ import annotations
+
+from common import prompts
+from common.config import ROOT
+from common.metrics import compute
+from common.rubrics import load
+from common.transcript import Speaker, Utterance
+
+RUBRICS = load(ROOT / "rubrics")
+UTTS = [
+    Utterance(Speaker("1", "Dana Lee", "AE", True), 0, 5000, ("What does success look like?",)),
+    Utterance(Speaker("2", "Jo", "CFO", False), 6000, 9000, ("Fewer surprises.",)),
+]
+
+
+def request(dimension: str, part: int = 0, parts: int = 1) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]
+    system = prompts.system_blocks(RUBRICS, "5m")
+    user = [
+        prompts.transcript_block("Call", "2026-11-20", UTTS, part, parts, "5m"),
+        prompts.dimension_block(RUBRICS, dimension, compute(UTTS)),
+    ]
+    return system, user
+
+
+def test_everything_but_the_last_block_is_identical_across_dimensions() -> None:
+    requests = [request(d) for d in RUBRICS.rubrics]
+    assert all(r[0] == requests[0][0] for r in requests)
+    assert all(r[1][0] == requests[0][1][0] for r in requests)
+    assert len({r[1][1]["text"] for r in requests}) == 4
+    breakpoints = [b for r in requests[:1] for b in r[0] + r[1] if "cache_control" in b]
+    assert len(breakpoints) == 2 and "cache_control" not in requests[0][1][1]
+
+
+def test_static_prefix_holds_all_rubrics_and_the_knowledge_base() -> None:
+    text = prompts.system_blocks(RUBRICS, "1h")[0]["text"]
+    assert all(f"`{d}`" in text for d in RUBRICS.rubrics)
+    assert "Monthly tracked users" in text or "monthly tracked users" in text
+    assert prompts.system_blocks(RUBRICS, "1h")[0]["cache_control"] == {
+        "type": "ephemeral",
+        "ttl": "1h",
+    }
+
+
+def test_metrics_go_only_to_engagement_and_discovery_and_criteria_are_listed() -> None:
+    for dimension in RUBRICS.rubrics:
+        block = prompts.dimension_block(RUBRICS, dimension, compute(UTTS))["text"]
+        assert ("Talk ratio rep:customer" in block) == (dimension in ("engagement", "discovery"))
+        ids = ", ".join(c.id for c in RUBRICS.rubrics[dimension].criteria)
+        assert block.endswith(f"Criterion ids: {ids}")
+
+
+def test_chunk_header_says_which_part() -> None:
+    text = prompts.transcript_block("Call", "2026-11-20", UTTS, 1, 3, "5m")["text"]
+    assert "This is part 2 of 3 of a long call, from 00:00 to 00:09." in text
+    assert "[00:06] Jo (CFO, external): Fewer surprises." in text
