@@ -182,11 +182,12 @@ def team_overview(conn: psycopg.Connection[Row], rep_ids: list[str], week: date)
             (rep_ids, start, end),
         ).fetchall()
     }
-    names = {
+    names = {  # reps, and managers only for weeks they sold themselves
         r["id"]: r["name"]
         for r in conn.execute(
-            "SELECT id, name FROM users WHERE id = ANY(%s) AND role <> 'admin'", (rep_ids,)
+            "SELECT id, name, role FROM users WHERE id = ANY(%s)", (rep_ids,)
         ).fetchall()
+        if r["role"] == "rep" or counts.get(r["id"])
     }
     reps = []
     for rep_id in sorted(names, key=lambda i: names[i]):

@@ -3,13 +3,16 @@
 Brings up Postgres, S3 (moto), the Gong and Claude stand-ins; starts the webhook function;
 posts the sample calls as signed Gong deliveries (plus a duplicate, a test delivery and a
 forged one); dispatches the stored events to the analyze-call flow; prints each call's scores,
-evidence, metrics and cost; then analyses everything again to show the cache: $0, no requests.
+evidence, metrics and cost; then analyses everything again to show the cache: $0, no requests; writes the weekly reviews;
+and asks the MCP server what a manager (and a rep) would ask from Claude Desktop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from datetime import timedelta
 from typing import Any
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -19,8 +22,11 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 import httpx
 
 from common import costs, sessions
+from common.calls import upsert_users
 from common.config import Settings, settings
 from common.db import connect
+from common.gong import GongClient
+from common.storage import ObjectStore
 from local.samples import sample_calls, webhook_payload
 from local.serve import free_port, serve
 from local.signing import GongSigner
@@ -124,6 +130,10 @@ def run(stack: Stack) -> None:
     try:
         post_deliveries(server.url, signer, public_url)
         show_events(s)
+        with GongClient.from_settings(s) as gong, connect(s.database_url) as conn:
+            synced = upsert_users(conn, list(gong.users()))
+            conn.commit()
+        print(f"\n   synced {synced} users (reps and their manager) from Gong's /v2/users")
         print("\n3. The dispatcher starts the analyze-call flow for each pending event")
         result = dispatch_once(s, start_run=run_in_process)
         print(f"   started {len(result.started)} runs, {len(result.failed)} kept pending")
@@ -146,8 +156,56 @@ def run(stack: Stack) -> None:
             f"\n   month to date: ${float(mtd['usd']):.4f} over {mtd['requests']} requests; "
             f"tier-1 hit rate {mtd['tier1_hit_rate']:.0%}; prompt-cache hit rate {mtd['prompt_cache_hit_rate']:.0%}"
         )
+        show_weekly_reports(s)
+        asyncio.run(ask_as_manager(s))
     finally:
         server.stop()
+
+
+def show_weekly_reports(s: Settings) -> None:
+    from flows.weekly_review import build_week
+    from local.samples import BASE
+
+    week = (BASE - timedelta(days=BASE.weekday())).date()
+    print(f"\n6. Weekly reviews for the week of {week} (written to S3, copied to .data/reports/)")
+    result = build_week(s, week)
+    out = DATA_DIR / "reports" / week.isoformat()
+    out.mkdir(parents=True, exist_ok=True)
+    with connect(s.database_url) as conn:
+        keys = [
+            r["object_key"]
+            for r in conn.execute(
+                "SELECT object_key FROM weekly_reports WHERE week_start = %s ORDER BY scope, subject_id",
+                (week,),
+            )
+        ]
+    store = ObjectStore.from_settings(s)
+    for key in keys:
+        (out / key.rsplit("/", 1)[1]).write_bytes(store.get_bytes(key))
+    print(
+        f"   {result['reps']} rep reports, {result['teams']} team report; open {out / 'index.html'}"
+        " (its links are presigned for this demo's S3)"
+    )
+
+
+async def ask_as_manager(s: Settings) -> None:
+    from fastmcp import Client
+
+    from functions.mcp_server import create_server
+
+    print("\n7. Claude Desktop's view: the MCP server, as manager Maya Chen")
+    async with Client(create_server(s, stdio_user="maya.chen@northwind.example")) as client:
+        overview = (await client.call_tool("team_overview", {})).structured_content
+        for rep in overview["reps"]:
+            scores = ", ".join(
+                f"{d.split('_')[0]} {v:.1f}" for d, v in sorted(rep["scores"].items())
+            )
+            print(f"   {rep['rep_name']:<12} {rep['calls']} calls  {scores}")
+    async with Client(create_server(s, stdio_user="dana.lee@northwind.example")) as client:
+        refused = await client.call_tool(
+            "get_call_coaching", {"call_id": "7001002"}, raise_on_error=False
+        )
+        print(f"   rep Dana Lee asking for Sam Ortiz's call: {refused.content[0].text}")
 
 
 def main() -> None:
