@@ -73,6 +73,18 @@ def _dispatch(args: argparse.Namespace) -> Any:
     return dispatch_once(settings()).__dict__
 
 
+def _set_role(args: argparse.Namespace) -> Any:
+    from common.access import load_caller
+    from common.db import transaction
+
+    with transaction(settings().database_url) as conn:
+        user = load_caller(conn, args.user)
+        conn.execute(
+            "UPDATE users SET role = %s, updated_at = now() WHERE id = %s", (args.role, user.id)
+        )
+    return {"user": user.id, "role": args.role}
+
+
 def _token(args: argparse.Namespace) -> Any:
     from common.access import create_token, revoke_token
     from common.db import transaction
@@ -134,6 +146,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--loop", action="store_true", help="keep dispatching (local dispatcher)")
     d.add_argument("--interval", type=float, default=5.0)
     d.set_defaults(func=_dispatch)
+    r = sub.add_parser(
+        "set-role", help="make a user a rep, manager or admin (admins see everything)"
+    )
+    r.add_argument("user", help="Gong user id or email")
+    r.add_argument("role", choices=["rep", "manager", "admin"])
+    r.set_defaults(func=_set_role)
     t = sub.add_parser("token", help="MCP HTTP bearer tokens")
     t.add_argument("action", choices=["create", "revoke"])
     t.add_argument("value", help="create: Gong user id or email; revoke: the token")

@@ -3,8 +3,9 @@
 Brings up Postgres, S3 (moto), the Gong and Claude stand-ins; starts the webhook function;
 posts the sample calls as signed Gong deliveries (plus a duplicate, a test delivery and a
 forged one); dispatches the stored events to the analyze-call flow; prints each call's scores,
-evidence, metrics and cost; then analyses everything again to show the cache: $0, no requests; writes the weekly reviews;
-and asks the MCP server what a manager (and a rep) would ask from Claude Desktop.
+evidence, metrics and cost; then analyses everything again to show the cache: $0, no requests;
+writes the weekly reviews; and asks the MCP server what a manager (and a rep) would ask from
+Claude Desktop.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import threading
 import time
@@ -33,7 +34,11 @@ def serve(app: Any, port: int | None = None, log_level: str = "warning") -> Thre
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
+    # the server sees the caller's context (e.g. Prefect settings set for a test)
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(server.run,), name=f"uvicorn:{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:

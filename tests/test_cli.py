@@ -64,3 +64,18 @@ def test_claude_desktop_config_starts_the_stdio_server(
     assert entry["env"]["MCP_USER"] == "maya.chen@northwind.example"
     assert entry["env"]["DATABASE_URL"] == "postgresql://coach@db.example/coach"
     settings.cache_clear()
+
+
+def test_set_role(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO users (id, email, name) VALUES ('u9', 'ops@b.example', 'Ops')")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    settings.cache_clear()
+    assert main(["set-role", "ops@b.example", "admin"]) == 0
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT role FROM users WHERE id = 'u9'").fetchone() == ("admin",)
+    settings.cache_clear()

@@ -86,3 +86,37 @@ def test_a_start_repeated_after_a_lost_commit_reuses_the_run(
     dispatch_once(settings)
     runs = [r for r in _runs(deployment_id) if r.parameters["call_id"] == "9200"]
     assert len(runs) == 1
+
+
+def test_inline_dispatch_starts_the_run_at_once_and_the_dispatcher_reuses_it(
+    settings: Settings, deployment_id: Any, signer: Any
+) -> None:
+    import httpx
+
+    from common.config import load_settings
+    from functions.webhook import create_app
+    from local.samples import sample_calls, webhook_payload
+    from local.serve import serve
+    from tests.conftest import WEBHOOK_URL
+
+    s = load_settings(**{**settings.model_dump(), "webhook_inline_dispatch": True})
+    server = serve(create_app(s))
+    try:
+        body = json.dumps(webhook_payload(sample_calls()[4]["call"])).encode()
+        r = httpx.post(
+            f"{server.url}/webhooks/gong",
+            content=body,
+            headers={"Authorization": signer.jwt(body, WEBHOOK_URL)},
+            timeout=10,
+        )
+    finally:
+        server.stop()
+    assert r.status_code == 200
+    runs = [x for x in _runs(deployment_id) if x.parameters["call_id"] == "7001005"]
+    assert len(runs) == 1  # started inline, before any dispatcher pass
+    assert _events(s.database_url)["7001005"] == ("pending", 0)  # the outbox still owns it
+    dispatch_once(s)
+    assert _events(s.database_url)["7001005"][0] == "dispatched"
+    assert [x.id for x in _runs(deployment_id) if x.parameters["call_id"] == "7001005"] == [
+        runs[0].id
+    ]

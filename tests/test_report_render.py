@@ -1,0 +1,104 @@
+"""Report rendering and delivery: escaping of transcript text, email through a real SMTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from common.config import load_settings
+from common.report_render import deliver, render_index, render_rep, report_key
+from common.reports import Evidence, MetricCheck, RepReport
+from local.serve import free_port
+
+WEEK = date(2026, 11, 16)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def test_report_links_are_emailed(smtp: tuple[int, Inbox]) -> None:
+    port, inbox = smtp
+    s = load_settings(
+        database_url="postgresql://x",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_from="coach@northwind.example",
+        report_recipients="maya@northwind.example",
+    )
+    sent = deliver(
+        s,
+        WEEK,
+        "https://s3.example/index.html?sig=1",
+        [("Maya Chen", "https://s3.example/team.html")],
+    )
+    assert sent == ["email"]
+    ((recipients, message),) = inbox.messages
+    assert recipients == ["maya@northwind.example"]
+    assert message["Subject"] == "Weekly coaching reviews - week of 16 Nov 2026"
+    body = message.get_payload(decode=True).decode()
+    assert (
+        "https://s3.example/index.html?sig=1" in body
+        and "- Maya Chen: https://s3.example/team.html" in body
+    )
+
+
+def test_nothing_is_delivered_when_not_configured() -> None:
+    assert deliver(load_settings(database_url="postgresql://x"), WEEK, "u", []) == []
+
+
+def test_transcript_text_is_escaped_in_reports() -> None:
+    evil = Evidence(
+        text="Ask <b>more</b>",
+        dimension="discovery",
+        quote='<script>alert("x")</script>',
+        speaker="Rep",
+        timestamp="01:00",
+        link="https://app.gong.io/call?id=1&t=60",
+        count=2,
+    )
+    report = RepReport(
+        rep_id="r1",
+        rep_name="Dana <Lee>",
+        manager_id=None,
+        week_start=WEEK,
+        calls=1,
+        scores={"discovery": 3.5},
+        previous={"discovery": 3.0},
+        change={
+            "discovery": 0.5,
+            "engagement": None,
+            "objections": None,
+            "product_knowledge": None,
+        },
+        trend={"discovery": [("16 Nov", 3.5)]},
+        metrics=[MetricCheck(name="Talk ratio", value=0.4, benchmark="43%", within=True)],
+        best_call=None,
+        weakest_call=None,
+        strengths=[evil],
+        improvements=[],
+    )
+    html = render_rep(report)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "Dana &lt;Lee&gt;" in html
+    assert "+0.50" in html and "3.50" in html
+    assert "Dana" in render_index(WEEK, [], [("Dana", "https://x")])
+    assert report_key(WEEK, "team", "m1") == "reports/weekly/2026-11-16/team-m1.html"
