@@ -96,7 +96,7 @@ def rep_performance(
         rep_id=rep_id,
         rep_name=name["name"] if name else rep_id,
         weeks=list(by_week.values()),
-        averages=_averages(conn, [rep_id], since, now).get(rep_id, {}),
+        averages=averages(conn, [rep_id], since, now).get(rep_id, {}),
         trend_per_week=trend,
         best_calls=calls[:3],
         worst_calls=calls[::-1][:3],
@@ -147,9 +147,10 @@ def _recurring(
     return [(first_form[k], n) for k, n in counts.most_common(5) if n > 1]
 
 
-def _averages(
+def averages(
     conn: psycopg.Connection[Row], rep_ids: list[str], since: datetime, until: datetime
 ) -> dict[str, dict[str, float]]:
+    """Per rep, per dimension: the average current score of calls started in [since, until)."""
     rows = conn.execute(
         f"""
         SELECT s.rep_id, s.dimension, avg(s.overall_score)::float AS score
@@ -172,8 +173,8 @@ def _mean(scores: dict[str, float]) -> float | None:
 def team_overview(conn: psycopg.Connection[Row], rep_ids: list[str], week: date) -> TeamOverview:
     start = datetime.combine(week, datetime.min.time()).astimezone()
     end = start + timedelta(weeks=1)
-    this_week = _averages(conn, rep_ids, start, end)
-    before = _averages(conn, rep_ids, start - timedelta(weeks=4), start)
+    this_week = averages(conn, rep_ids, start, end)
+    before = averages(conn, rep_ids, start - timedelta(weeks=4), start)
     counts = {
         r["rep_id"]: r["n"]
         for r in conn.execute(
@@ -221,8 +222,8 @@ def compare(
     until: datetime,
     dimension: str | None,
 ) -> dict[str, Any]:
-    averages = _averages(conn, rep_ids, since, until)
+    scores = averages(conn, rep_ids, since, until)
     if dimension:
-        averages = {r: {dimension: s[dimension]} for r, s in averages.items() if dimension in s}
-    ranking = sorted(averages, key=lambda r: -(_mean(averages[r]) or 0))
-    return {"averages": averages, "ranking": ranking}
+        scores = {r: {dimension: s[dimension]} for r, s in scores.items() if dimension in s}
+    ranking = sorted(scores, key=lambda r: -(_mean(scores[r]) or 0))
+    return {"averages": scores, "ranking": ranking}

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from common.coaching import CURRENT
 from common.config import DIMENSIONS
 from common.db import Row
+from common.performance import averages
 from common.transcript import normalise
 
 TALK_RATIO_TARGET = (0.35, 0.52)  # around 43% rep
@@ -84,22 +85,6 @@ def previous_week(now: datetime, tz: str) -> date:
     return local - timedelta(days=local.weekday() + 7)
 
 
-def _scores(
-    conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
-) -> dict[str, dict[str, float]]:
-    rows = conn.execute(
-        f"""SELECT s.rep_id, s.dimension, avg(s.overall_score)::float AS score
-            FROM coaching_sessions s JOIN calls c ON c.id = s.call_id
-            WHERE s.rep_id = ANY(%s) AND {CURRENT} AND c.started_at >= %s AND c.started_at < %s
-            GROUP BY 1, 2""",
-        (rep_ids, start, end),
-    ).fetchall()
-    out: dict[str, dict[str, float]] = {}
-    for r in rows:
-        out.setdefault(r["rep_id"], {})[r["dimension"]] = round(r["score"], 2)
-    return out
-
-
 def _trend(
     conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, tz: str
 ) -> dict[str, list[tuple[str, float | None]]]:
@@ -107,7 +92,7 @@ def _trend(
     weeks = [(start - timedelta(weeks=7 - i)) for i in range(8)]
     series: dict[str, list[tuple[str, float | None]]] = {d: [] for d in DIMENSIONS}
     for wk in weeks:
-        scores = _scores(conn, rep_ids, wk, wk + timedelta(weeks=1))
+        scores = averages(conn, rep_ids, wk, wk + timedelta(weeks=1))
         for d in DIMENSIONS:
             values = [s[d] for s in scores.values() if d in s]
             series[d].append(
@@ -206,8 +191,8 @@ def _evidence(
 
 def rep_report(conn: psycopg.Connection[Row], rep: Row, week_start: date, tz: str) -> RepReport:
     start, end = week_bounds(week_start, tz)
-    now = _scores(conn, [rep["id"]], start, end).get(rep["id"], {})
-    before = _scores(conn, [rep["id"]], start - timedelta(weeks=4), start).get(rep["id"], {})
+    now = averages(conn, [rep["id"]], start, end).get(rep["id"], {})
+    before = averages(conn, [rep["id"]], start - timedelta(weeks=4), start).get(rep["id"], {})
     calls = _calls(conn, rep["id"], start, end)
     refs = [
         CallRef(
