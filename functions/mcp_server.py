@@ -35,11 +35,13 @@ from common.rubrics import load as load_rubrics
 log = logging.getLogger("sales_coach.mcp")
 # (call_id, dimensions, force) -> flow run id; the default starts the analyze-call deployment
 AnalysisStarter = Callable[[str, list[str], bool], str]
+# flow run id -> why it ended without finishing (None while it runs or once it succeeded)
+RunProblem = Callable[[str], str | None]
 
 
 class AnalysisStatus(BaseModel):
     call_id: str
-    status: str  # cached | completed | running
+    status: str  # cached | completed | running | failed
     flow_run_id: str | None
     coaching: coaching.CallCoaching | None
     message: str
@@ -98,14 +100,26 @@ def _default_starter(s: Settings) -> AnalysisStarter:
     return start
 
 
+def _prefect_run_problem(run_id: str) -> str | None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state  # type: ignore[arg-type]
+    if state is not None and (state.is_failed() or state.is_crashed() or state.is_cancelled()):
+        return f"{state.name}: {state.message or 'see the flow run'}"
+    return None
+
+
 def create_server(
     s: Settings,
     *,
     stdio_user: str | None = None,
     start_analysis: AnalysisStarter | None = None,
+    run_problem: RunProblem | None = None,
     wait_s: float = 20.0,
 ) -> FastMCP:
     starter = start_analysis or _default_starter(s)
+    problem_of = run_problem or (_prefect_run_problem if start_analysis is None else None)
     mcp = FastMCP(
         "sales-coach",
         instructions=(
@@ -175,6 +189,14 @@ def create_server(
                             coaching=current,
                             message="analysed now",
                         )
+            if problem_of is not None and (problem := await asyncio.to_thread(problem_of, run_id)):
+                return AnalysisStatus(
+                    call_id=call_id,
+                    status="failed",
+                    flow_run_id=run_id,
+                    coaching=None,
+                    message=f"the analysis did not finish: {problem}",
+                )
             await asyncio.sleep(0.5)
         return AnalysisStatus(
             call_id=call_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +19,8 @@ from functions.mcp_server import create_server
 from local.seed import Team, seed
 from local.serve import serve
 
-NOW = datetime.now(UTC)
+_today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+NOW = _today - timedelta(days=_today.weekday())  # seeded weeks end this Monday: same data every day
 
 
 @pytest.fixture
@@ -227,3 +228,41 @@ async def test_claude_desktop_entry_starts_a_working_stdio_server(
     async with Client(transport) as desktop:
         page = await call(desktop, "search_calls", page_size=100)
     assert {i["rep_id"] for i in page["items"]} == {"u-r001", "u-r003", "u-r005"}
+
+
+async def test_analyze_call_reports_a_failed_run(settings: Settings, team: Team) -> None:
+    server = create_server(
+        settings,
+        stdio_user="u-admin",
+        start_analysis=lambda c, d, f: "run-42",
+        run_problem=lambda run_id: "Failed: Gong has no transcript for call 999 yet",
+    )
+    async with Client(server) as admin:
+        status = await call(admin, "analyze_call", call_id="999")
+    assert status["status"] == "failed" and status["flow_run_id"] == "run-42"
+    assert "Gong has no transcript" in status["message"]
+
+
+async def test_weekly_report_summary_and_link(settings: Settings, team: Team, as_user: Any) -> None:
+    from common.reports import previous_week
+    from flows.weekly_review import build_week
+
+    week = previous_week(datetime.now(UTC), "UTC")
+    build_week(settings, week)
+    rep = await as_user("u-r000")
+    own = await call(rep, "get_weekly_report")
+    assert (
+        own["scope"] == "rep"
+        and own["subject_id"] == "u-r000"
+        and own["week_start"] == week.isoformat()
+    )
+    assert "Rep 000" in httpx.get(own["url"]).text
+    with pytest.raises(ToolError, match="outside your scope"):
+        await rep.call_tool("get_weekly_report", {"rep": "u-r001"})
+    manager = await as_user("u-m1")
+    team_report = await call(manager, "get_weekly_report")
+    assert team_report["scope"] == "team" and set(team_report["summary"]["reps"]) == {
+        "u-r001",
+        "u-r003",
+        "u-r005",
+    }
