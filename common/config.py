@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     # -- webhook -------------------------------------------------------------------------
     webhook_auth_modes: str = Field(
-        "jwt", description="Comma-separated delivery checks to accept: jwt, hmac."
+        "jwt", description="Comma-separated delivery checks to accept: jwt, hmac, url_key."
     )
     gong_webhook_public_keys: str = Field(
         "", description="Comma-separated public keys of your Gong rules (base64 DER or PEM)."
@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     )
     webhook_hmac_header: str = Field(
         "X-Signature-SHA256", description="Header carrying the hex HMAC (hmac mode)."
+    )
+    webhook_url_key: SecretStr | None = Field(
+        None,
+        description="Secret of Gong's 'URL includes key' option, sent as ?key=... (url_key mode).",
     )
     webhook_max_body_bytes: int = Field(
         1_048_576, gt=0, description="Largest accepted webhook body; larger gets 413."
@@ -150,9 +154,9 @@ class Settings(BaseSettings):
     @classmethod
     def _known_modes(cls, value: str) -> str:
         modes = {m.strip() for m in value.split(",") if m.strip()}
-        unknown = modes - {"jwt", "hmac"}
+        unknown = modes - {"jwt", "hmac", "url_key"}
         if unknown or not modes:
-            raise ValueError(f"must be jwt and/or hmac, got {value!r}")
+            raise ValueError(f"must be one or more of jwt, hmac, url_key; got {value!r}")
         return value
 
     @property

@@ -4,7 +4,8 @@ Gong's automation rules sign each delivery with a JWT (RS256) in the `Authorizat
 with or without a `Bearer ` prefix. Its claims bind it to the delivery: `body_sha256` (hex
 SHA-256 of the raw body), `webhook_url` (where Gong posted) and `exp`. Each rule has its own
 key, shown in Gong as bare base64 DER; we accept several. Proxies that re-sign use an
-HMAC-SHA256 of the raw body in a configurable header instead.
+HMAC-SHA256 of the raw body in a configurable header instead. Gong's other option, "URL
+includes key", puts a secret in the URL (`?key=...`), compared in constant time.
 """
 
 from __future__ import annotations
@@ -79,11 +80,16 @@ class DeliveryVerifier:
     webhook_url: str = ""
     hmac_secret: bytes | None = None
     hmac_header: str = "X-Signature-SHA256"
+    url_key: bytes | None = None
     leeway_s: float = 30.0
 
-    def verify(self, body: bytes, headers: dict[str, str]) -> str:
+    def verify(self, body: bytes, headers: dict[str, str], query_key: str | None = None) -> str:
         """Return the mode that accepted the delivery, or raise SignatureInvalid."""
         reasons: list[str] = []
+        if "url_key" in self.modes and query_key is not None:
+            if self.url_key and hmac.compare_digest(query_key.encode(), self.url_key):
+                return "url_key"
+            reasons.append("URL key does not match")
         if "hmac" in self.modes and headers.get(self.hmac_header.lower()):
             try:
                 self._verify_hmac(body, headers[self.hmac_header.lower()])

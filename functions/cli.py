@@ -57,6 +57,32 @@ def _analyze(args: argparse.Namespace) -> Any:
     )
 
 
+def _status(args: argparse.Namespace) -> Any:
+    from common.costs import month_to_date
+    from common.db import connect
+    from common.outbox import event_counts
+
+    with connect(settings().database_url) as conn:
+        failing = conn.execute(
+            "SELECT call_id, attempts, last_error FROM webhook_events WHERE last_error IS NOT NULL"
+            " AND status <> 'dispatched' ORDER BY received_at DESC LIMIT 5"
+        ).fetchall()
+        failed_sessions = conn.execute(
+            "SELECT call_id, dimension, error FROM coaching_sessions WHERE status = 'failed'"
+            " ORDER BY created_at DESC LIMIT 5"
+        ).fetchall()
+        spend = month_to_date(conn)
+        events = event_counts(conn)
+    return {
+        "webhook_events": events,
+        "undispatched_with_errors": failing,
+        "recent_failed_sessions": failed_sessions,
+        "month_to_date_usd": spend["usd"],
+        "tier1_hit_rate": spend["tier1_hit_rate"],
+        "prompt_cache_hit_rate": spend["prompt_cache_hit_rate"],
+    }
+
+
 def _costs(args: argparse.Namespace) -> Any:
     from common.costs import month_to_date
     from common.db import connect
@@ -142,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     )
     a.set_defaults(func=_analyze)
     sub.add_parser("costs", help="month-to-date spend and hit rates").set_defaults(func=_costs)
+    sub.add_parser("status", help="outbox, recent failures, spend").set_defaults(func=_status)
     d = sub.add_parser("dispatch", help="start runs for pending webhook events")
     d.add_argument("--loop", action="store_true", help="keep dispatching (local dispatcher)")
     d.add_argument("--interval", type=float, default=5.0)

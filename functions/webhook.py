@@ -42,6 +42,7 @@ def build_verifier(s: Settings) -> DeliveryVerifier:
         webhook_url=s.gong_webhook_url,
         hmac_secret=secret,
         hmac_header=s.webhook_hmac_header,
+        url_key=s.webhook_url_key.get_secret_value().encode() if s.webhook_url_key else None,
     )
 
 
@@ -62,7 +63,7 @@ def create_app(s: Settings | None = None) -> Starlette:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            verifier.verify(body, headers)
+            verifier.verify(body, headers, request.query_params.get("key"))
             payload = parse_payload(body)
         except WebhookRejected as exc:
             log.info("webhook rejected (%s): %s", exc.status_code, exc)

@@ -79,3 +79,24 @@ def test_set_role(
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT role FROM users WHERE id = 'u9'").fetchone() == ("admin",)
     settings.cache_clear()
+
+
+def test_status_shows_the_outbox(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO webhook_events (idempotency_key, call_id, payload, last_error, attempts)"
+            " VALUES ('1', '1', '{}', 'ConnectError: prefect down', 2), ('2', '2', '{}', NULL, 0)"
+        )
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    settings.cache_clear()
+    assert main(["status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["webhook_events"] == {"pending": 2}
+    assert status["undispatched_with_errors"] == [
+        {"call_id": "1", "attempts": 2, "last_error": "ConnectError: prefect down"}
+    ]
+    settings.cache_clear()

@@ -141,3 +141,28 @@ def test_unknown_fields_are_ignored(webhook: str, signer: GongSigner, db_url: st
 def test_healthz_checks_the_database(webhook: str) -> None:
     response = httpx.get(f"{webhook}/healthz")
     assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+def test_url_key_mode(settings: Settings, db_url: str) -> None:
+    from common.config import load_settings
+
+    s = load_settings(
+        **{
+            **settings.model_dump(),
+            "webhook_auth_modes": "url_key",
+            "webhook_url_key": "k3y-s3cret",
+        }
+    )
+    server = serve(create_app(s))
+    try:
+        body = _body()
+        assert httpx.post(f"{server.url}/webhooks/gong?key=wrong", content=body).status_code == 401
+        assert httpx.post(f"{server.url}/webhooks/gong", content=body).status_code == 401
+        assert _rows(db_url) == []
+        assert (
+            httpx.post(f"{server.url}/webhooks/gong?key=k3y-s3cret", content=body).status_code
+            == 200
+        )
+    finally:
+        server.stop()
+    assert [r[0] for r in _rows(db_url)] == ["7001001"]
