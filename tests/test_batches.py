@@ -119,3 +119,14 @@ def test_batch_skips_cached_dimensions_and_falls_back_on_errors(
         ).fetchone()
     assert len(errors) == report.fallbacks and errors[0]["message"].startswith("batch: Overloaded")
     assert done == {"n": 4}
+
+
+def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
+    from flows.batch_analysis import analyze_batch
+
+    result = analyze_batch(["7001001", "7001004"], poll_seconds=0)
+    assert result["requests"] == 8 and result["sessions"] == 8 and result["cached"] == 0
+    again = analyze_batch(["7001001", "7001004"], poll_seconds=0)
+    assert again == {"batch_id": None, "requests": 0, "fallbacks": 0, "sessions": 8, "cached": 8}
+    usage = ledger(engine_env.database_url)
+    assert len(usage) == 8 and all(r["is_batch"] for r in usage)

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import hashlib
+
+from common.sessions import cache_key
+
+
+def test_cache_key_is_the_documented_formula() -> None:
+    expected = hashlib.sha256(b"discovery:abc123:1.0.0+kb.ff").hexdigest()
+    assert cache_key("discovery", "abc123", "1.0.0+kb.ff") == expected
+    assert cache_key("engagement", "abc123", "1.0.0+kb.ff") != expected
+    assert cache_key("discovery", "abc123", "1.0.1+kb.ff") != expected
