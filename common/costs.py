@@ -38,6 +38,7 @@ class Price:
     cache_read: Decimal
     context_window: int
     max_output: int
+    retires_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,28 @@ class PriceTable:
                     cache_read=Decimal(r["cache_read"]),
                     context_window=int(r["context_window"]),
                     max_output=int(r["max_output"]),
+                    retires_on=date.fromisoformat(r["retires_on"]) if r.get("retires_on") else None,
                 )
                 for r in rows
             ]
         )
+
+    def check_model(self, model: str, today: date, warn_days: int = 30) -> None:
+        """Refuse a model that is unknown or retired; warn when it retires soon."""
+        rows = [p for p in self._prices if p.model == model]
+        if not rows:
+            raise ConfigError(f"model {model} is not in the price file; add its prices first")
+        retires = next((p.retires_on for p in rows if p.retires_on), None)
+        if retires and today >= retires:
+            raise ConfigError(
+                f"model {model} retired on {retires}; set CLAUDE_MODEL to a current model"
+            )
+        if retires and (retires - today).days <= warn_days:
+            log.warning(
+                "model %s retires on %s: move CLAUDE_MODEL to a current model before then",
+                model,
+                retires,
+            )
 
     @property
     def models(self) -> set[str]:

@@ -65,6 +65,8 @@ class Scorer:
     def __init__(self, s: Settings, claude: ClaudeClient, rubrics: RubricSet) -> None:
         self.s, self.claude, self.rubrics = s, claude, rubrics
         self.prices = costs.price_table(s.prices_file)
+        for model in {s.model_for(d) for d in rubrics.rubrics}:
+            self.prices.check_model(model, datetime.now(UTC).date())
 
     def cache_key(self, call: PreparedCall, dimension: str) -> tuple[str, str]:
         version = self.rubrics.rubric_version(dimension)

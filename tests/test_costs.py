@@ -51,3 +51,14 @@ def test_haiku_5_5_long_prompt_band() -> None:
 def test_unknown_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no price for model claude-nonexistent"):
         PRICES.cost("claude-nonexistent", Usage(1, 1), date(2026, 11, 24))
+
+
+def test_retired_and_retiring_models(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="claude-sonnet-4-5 retired on 2026-11-30"):
+        PRICES.check_model("claude-sonnet-4-5", date(2026, 12, 1))
+    with caplog.at_level("WARNING", logger="sales_coach.costs"):
+        PRICES.check_model("claude-sonnet-4-5", date(2026, 11, 24))
+    assert "retires on 2026-11-30" in caplog.text
+    PRICES.check_model("claude-sonnet-5-5", date(2026, 12, 1))
+    with pytest.raises(ConfigError, match="not in the price file"):
+        PRICES.check_model("claude-sonnet-9", date(2026, 12, 1))

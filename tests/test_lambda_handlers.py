@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -45,6 +47,22 @@ def event(
     }
 
 
+def invoke_like_lambda(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Invoke in one thread with its own event loop, as a Lambda runtime does, and close it after."""
+
+    def run() -> list[dict[str, Any]]:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return [lambda_handlers.webhook(e, None) for e in events]
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
 def test_webhook_handler_stores_a_signed_delivery(
     settings: Settings, signer: GongSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,14 +77,13 @@ def test_webhook_handler_stores_a_signed_delivery(
     cached.cache_clear()
     lambda_handlers._handlers.clear()
     body = json.dumps(webhook_payload(sample_calls()[0]["call"])).encode()
-    ok = lambda_handlers.webhook(
-        event("POST", "/webhooks/gong", body, {"authorization": signer.jwt(body, WEBHOOK_URL)}),
-        None,
+    ok, bad, health = invoke_like_lambda(
+        [
+            event("POST", "/webhooks/gong", body, {"authorization": signer.jwt(body, WEBHOOK_URL)}),
+            event("POST", "/webhooks/gong", body, {"authorization": "Bearer x.y.z"}),
+            event("GET", "/healthz"),
+        ]
     )
-    bad = lambda_handlers.webhook(
-        event("POST", "/webhooks/gong", body, {"authorization": "Bearer x.y.z"}), None
-    )
-    health = lambda_handlers.webhook(event("GET", "/healthz"), None)
     assert ok["statusCode"] == 200 and json.loads(ok["body"])["status"] == "stored"
     assert bad["statusCode"] == 401 and health["statusCode"] == 200
     with psycopg.connect(settings.database_url) as conn:
