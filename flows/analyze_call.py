@@ -112,8 +112,9 @@ def prepared(s: Settings, call_id: str) -> PreparedCall:
     return _prepared[key]
 
 
-@task(name="prepare-call", retries=3, retry_delay_seconds=[5, 30, 120])
+@task(name="prepare-call", retries=6, retry_delay_seconds=[10, 30, 120, 300, 900, 1800])
 def prepare_call(call_id: str) -> dict[str, Any]:
+    """Fetch and store the call. Retried for about an hour: Gong may still be processing it."""
     s = settings()
     _prepared.pop((s.database_url, call_id), None)
     call = prepared(s, call_id)
