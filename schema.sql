@@ -200,3 +200,12 @@ CREATE INDEX IF NOT EXISTS coaching_sessions_current_rep_idx
     ON coaching_sessions (rep_id, dimension) WHERE superseded_at IS NULL AND status = 'completed';
 CREATE INDEX IF NOT EXISTS coaching_sessions_current_call_idx
     ON coaching_sessions (call_id) WHERE superseded_at IS NULL AND status = 'completed';
+
+-- Message Batches in flight: a re-run after a restart resumes the batch instead of paying again.
+CREATE TABLE IF NOT EXISTS claude_batches (
+    batch_id      text PRIMARY KEY,
+    submitted_at  timestamptz NOT NULL DEFAULT now(),
+    requests      jsonb NOT NULL,                -- custom_id -> {call_id, dimension, chunk, cache_key}
+    status        text NOT NULL DEFAULT 'submitted' CHECK (status IN ('submitted', 'processed')),
+    processed_at  timestamptz
+);

@@ -4,8 +4,10 @@ The weekly backlog, a backfill, or a rubric change re-scoring last quarter: ever
 dimension, chunk) without a cached session becomes one batch request with exactly the prompt
 the on-demand path would send (so prompt caching can still apply), results are matched by
 `custom_id`, and sessions and usage rows are written exactly as on demand, with usage priced
-as batch. An invalid result gets the same one repair, on demand; an errored or expired
-request is scored on demand so no dimension is left out.
+as batch. Submitted batches are recorded in `claude_batches`: a re-run after a restart resumes
+the unprocessed batch with the same requests instead of paying for them again. An invalid
+result gets the same one repair, on demand; an errored or expired request is scored on demand
+so no dimension is left out.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from common.analysis import ChunkResult, DimensionAssessment
 from common.chunking import Chunk
 from common.claude import ClaudeResponse, structured_output
+from common.db import transaction
 from common.errors import ClaudeError
 from common.scoring import Outcome, PreparedCall, Scorer
 
@@ -87,19 +92,53 @@ def analyze(
         }
         for cid, (job, _, system, messages) in pending.items()
     ]
-    batch_id = scorer.claude.submit_batch(requests)
-    log.info("submitted batch %s with %d requests", batch_id, len(requests))
+    manifest = {
+        cid: {
+            "call_id": job.call.call_id,
+            "dimension": job.dimension,
+            "chunk": chunk.index,
+            "cache_key": scorer.cache_key(job.call, job.dimension)[0],
+        }
+        for cid, (job, chunk, _, _) in pending.items()
+    }
+    batch_id = _resume(scorer, manifest)
+    if batch_id is None:
+        batch_id = scorer.claude.submit_batch(requests)
+        with transaction(scorer.s.database_url) as conn:
+            conn.execute(
+                "INSERT INTO claude_batches (batch_id, requests) VALUES (%s, %s)",
+                (batch_id, Jsonb(manifest)),
+            )
+        log.info("submitted batch %s with %d requests", batch_id, len(requests))
     while scorer.claude.batch_status(batch_id) != "ended":
         sleep(poll_s)
     fallbacks = 0
     for cid, response, error in scorer.claude.batch_results(batch_id):
         job, chunk, system, messages = pending[cid]
         fallbacks += _accept(scorer, job, chunk, system, messages, response, error)
+    with transaction(scorer.s.database_url) as conn:
+        conn.execute(
+            "UPDATE claude_batches SET status = 'processed', processed_at = now() WHERE batch_id = %s",
+            (batch_id,),
+        )
     for job in jobs:
         if len(job.chunks) == len(job.call.chunks):
             parts = [job.chunks[i] for i in sorted(job.chunks)]
             outcomes.append(scorer.finish(job.call, job.dimension, job.model, parts, job.requests))
     return BatchReport(batch_id, len(requests), outcomes, fallbacks)
+
+
+def _resume(scorer: Scorer, manifest: dict[str, Any]) -> str | None:
+    """An unprocessed batch with exactly these requests (same calls, dimensions, rubric versions)."""
+    with transaction(scorer.s.database_url) as conn:
+        row = conn.execute(
+            "SELECT batch_id FROM claude_batches WHERE status = 'submitted' AND requests = %s"
+            " ORDER BY submitted_at DESC LIMIT 1",
+            (Jsonb(manifest),),
+        ).fetchone()
+    if row is not None:
+        log.info("resuming batch %s", row["batch_id"])
+    return row["batch_id"] if row else None
 
 
 def _accept(

@@ -58,7 +58,7 @@ class StandInState:
     def reset(self) -> None:
         with self.lock:
             self.cache = PromptCache()
-            self.requests, self.responses, self.errors = 0, [], {}
+            self.requests, self.responses, self.errors, self.batches = 0, [], {}, {}
             self.fail_rate = self.invalid_rate = self.hallucinate_rate = 0.0
             self.rng = random.Random(self.seed)
 
@@ -339,8 +339,8 @@ def create_app(state: StandInState) -> Starlette:
 
 
 def _batch_view(batch_id: str, batch: dict[str, Any]) -> dict[str, Any]:
-    """A batch is 'in_progress' on its first poll and 'ended' afterwards, like a fast real one."""
-    ended = batch["polls"] >= 1
+    """A batch is 'in_progress' when created and on its first poll, 'ended' from the second."""
+    ended = batch["polls"] >= 2
     results = batch["results"]
     succeeded = sum(r["result"]["type"] == "succeeded" for r in results)
     created: datetime = batch["created"]

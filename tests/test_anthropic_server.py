@@ -224,6 +224,7 @@ def test_batches_and_count_tokens(sdk: anthropic.Anthropic) -> None:
         + [{"custom_id": "bad", "params": {"model": MODEL, "max_tokens": 0, "messages": user("x")}}]
     )
     assert batch.processing_status == "in_progress"
+    assert sdk.messages.batches.retrieve(batch.id).processing_status == "in_progress"
     done = sdk.messages.batches.retrieve(batch.id)
     assert done.processing_status == "ended" and done.request_counts.succeeded == 3
     results = {r.custom_id: r.result for r in sdk.messages.batches.results(batch.id)}

@@ -130,3 +130,26 @@ def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
     assert again == {"batch_id": None, "requests": 0, "fallbacks": 0, "sessions": 8, "cached": 8}
     usage = ledger(engine_env.database_url)
     assert len(usage) == 8 and all(r["is_batch"] for r in usage)
+
+
+def test_a_rerun_after_a_restart_resumes_the_submitted_batch(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    reset_runtime()
+    s = settings()
+    call, scorer = prepared(s, "7001004"), _scorer(s)
+
+    class Restart(Exception):
+        pass
+
+    def crash(_: float) -> None:
+        raise Restart
+
+    with pytest.raises(Restart):  # the worker dies while the batch is in progress
+        batches.analyze(scorer, [call], list(DIMENSIONS), poll_s=0, sleep=crash)
+    submitted = len(claude.batches)
+    report = batches.analyze(scorer, [call], list(DIMENSIONS), poll_s=0, sleep=lambda _: None)
+    assert len(claude.batches) == submitted == 1  # no second batch: nothing paid twice
+    assert len(report.outcomes) == 4 and len(ledger(s.database_url)) == 4
+    with psycopg.connect(s.database_url) as conn:
+        assert conn.execute("SELECT status FROM claude_batches").fetchall() == [("processed",)]
