@@ -16,12 +16,12 @@ claude-sonnet-5-5 ($2/M input, $2.50/M 5-minute cache write, $0.10/M cache read,
 
 This only holds if dimension 1's response has begun before 2-4 are sent: a cache entry is
 readable once the response that writes it has begun, so four requests started together would
-all pay for the write. The analysis flow therefore runs the first dimension alone, then the
-other three in parallel. A `max_tokens: 0` pre-warm would let all four start together, but
-the API refuses it with `output_config.format`, so it is a fifth request: it writes P+T (the
-write is paid once either way) and then all four dimensions read it, i.e. one extra read of
-P+T (~$0.002 for the sample above) for the latency of one dimension. We take the cheaper
-sequence; `bench/cost_per_call.py` shows the split per call.
+all pay for the write. The first dimension therefore streams, and the other three start as
+soon as its response has begun (per chunk, through `common.scoring.PrefixGate`): the same cost
+as running it alone first, for about half the wall time. A `max_tokens: 0` pre-warm is not
+needed: the API refuses it with `output_config.format`, so it would be a fifth request that
+writes P+T before all four read it, one extra read of P+T (~$0.002 here) for no gain over
+streaming the first dimension. `bench/cost_per_call.py` shows the split per call.
 
 We use `messages.create` with `output_config.format` (the schema built by the SDK's
 `transform_schema` from the pydantic model) and validate ourselves rather than
@@ -35,7 +35,7 @@ retried and surface as `ClaudeRequestRejected` with the API's message.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -92,17 +92,29 @@ class ClaudeClient:
         messages: list[dict[str, Any]],
         max_tokens: int,
         schema: type[BaseModel],
+        on_begun: Callable[[], None] | None = None,
     ) -> ClaudeResponse:
-        """One request with structured output; the text is not validated here."""
+        """One request with structured output; the text is not validated here.
+
+        With `on_begun`, the request streams and `on_begun()` is called as soon as the response
+        has begun: from then on the prompt-cache entries it writes are readable by others.
+        """
+        params: dict[str, Any] = {
+            "model": model,
+            "max_tokens": max_tokens,
+            "system": system,
+            "messages": messages,
+            "output_config": structured_output(schema),
+        }
         try:
-            output_config = structured_output(schema)
-            msg = self.sdk.messages.create(
-                model=model,
-                max_tokens=max_tokens,
-                system=system,  # type: ignore[arg-type]
-                messages=messages,  # type: ignore[arg-type]
-                output_config=output_config,
-            )
+            if on_begun is None:
+                msg = self.sdk.messages.create(**params)
+                request_id = msg._request_id
+            else:
+                with self.sdk.messages.stream(**params) as stream:
+                    on_begun()
+                    msg = stream.get_final_message()
+                    request_id = stream.response.headers.get("request-id")
         except anthropic.APIStatusError as exc:
             if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409, 429):
                 raise ClaudeRequestRejected(exc.status_code, _api_message(exc)) from None
@@ -113,7 +125,7 @@ class ClaudeClient:
             raise ClaudeError(
                 f"Claude API unreachable after retries: {type(exc).__name__}"
             ) from None
-        return response_from(msg, msg._request_id)
+        return response_from(msg, request_id)
 
     # -- Message Batches (half price; nobody waiting) ---------------------------------------
     def submit_batch(self, requests: list[dict[str, Any]]) -> str:

@@ -7,8 +7,11 @@ arrives, so nothing billed is lost and nothing is recorded twice, whatever fails
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -59,6 +62,32 @@ class Outcome:
     requests: int
 
 
+class PrefixGate:
+    """Lets dimensions 2-4 start a chunk as soon as dimension 1's response for it has begun.
+
+    The leading dimension opens chunk k when its streamed response for chunk k begins (its
+    cache write is then readable); the others wait for that before requesting chunk k. The
+    leader opens every chunk when it stops, whatever happened, so nobody waits forever.
+    """
+
+    def __init__(self, chunks: int, timeout_s: float = 600.0) -> None:
+        self._events = [threading.Event() for _ in range(chunks)]
+        self.timeout_s = timeout_s
+
+    def open(self, chunk: int) -> None:
+        self._events[chunk].set()
+
+    def open_all(self) -> None:
+        for event in self._events:
+            event.set()
+
+    def wait(self, chunk: int) -> bool:
+        return self._events[chunk].wait(self.timeout_s)
+
+    def is_open(self, chunk: int) -> bool:
+        return self._events[chunk].is_set()
+
+
 class Scorer:
     """Scores dimensions on demand; the batch path (`common.batches`) reuses its pieces."""
 
@@ -72,7 +101,25 @@ class Scorer:
         version = self.rubrics.rubric_version(dimension)
         return sessions.cache_key(dimension, call.transcript_hash, version), version
 
-    def score(self, call: PreparedCall, dimension: str, force: bool = False) -> Outcome:
+    def score(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        force: bool = False,
+        gate: PrefixGate | None = None,
+        lead: bool = False,
+    ) -> Outcome:
+        """Score one dimension. With a gate, the leader streams and opens it chunk by chunk;
+        the others wait for it, so each chunk's prefix is written once and read three times."""
+        try:
+            return self._score(call, dimension, force, gate, lead)
+        finally:
+            if gate is not None and lead:
+                gate.open_all()
+
+    def _score(
+        self, call: PreparedCall, dimension: str, force: bool, gate: PrefixGate | None, lead: bool
+    ) -> Outcome:
         if not force and (hit := self.from_cache(call, dimension)) is not None:
             return hit
         model = self.s.model_for(dimension)
@@ -80,7 +127,12 @@ class Scorer:
         try:
             for chunk in call.chunks:
                 system, messages = self.request_for(call, chunk, dimension, self.s.claude_cache_ttl)
-                response = self._request(call, dimension, chunk, model, system, messages, "score")
+                if gate is not None and not lead:
+                    gate.wait(chunk.index)
+                begun = partial(gate.open, chunk.index) if gate is not None and lead else None
+                response = self._request(
+                    call, dimension, chunk, model, system, messages, "score", begun
+                )
                 assessment, n = self.validated(
                     call, chunk, dimension, model, system, messages, response
                 )
@@ -239,6 +291,7 @@ class Scorer:
         system: Blocks,
         messages: Blocks,
         purpose: str,
+        on_begun: Callable[[], None] | None = None,
     ) -> ClaudeResponse:
         try:
             response = self.claude.structured(
@@ -247,6 +300,7 @@ class Scorer:
                 messages=messages,
                 max_tokens=self.s.claude_max_output_tokens,
                 schema=DimensionAssessment,
+                on_begun=on_begun,
             )
         except ClaudeRequestRejected as exc:
             self.record_error(call, dimension, model, exc.status_code, exc.message)

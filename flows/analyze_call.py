@@ -3,14 +3,17 @@
     analyze_call(call_id, dimensions=ALL, force=False, override_budget=False)
 
 One Prefect task per dimension (tag `claude`, so a tag concurrency limit bounds simultaneous
-Claude requests). The first dimension that needs Claude runs alone so that its response writes
-the shared prompt-cache prefix; the others then run in parallel with `.map` and read it. Each
+Claude requests). The first dimension that needs Claude streams; as soon as its response has
+begun (its prompt-cache write is then readable) the others start in parallel with `.map` and
+read the shared prefix, chunk by chunk (`common.scoring.PrefixGate`). Each
 dimension retries on its own and a failed one does not lose the others; re-running the flow
 pays only for the dimensions without a cached session.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +30,7 @@ from common.errors import BudgetExceeded, ClaudeError, ClaudeRequestRejected, In
 from common.gong import GongClient
 from common.metrics import compute
 from common.rubrics import RubricSet, load, sync
-from common.scoring import PreparedCall, Scorer, estimate_cost
+from common.scoring import PrefixGate, PreparedCall, Scorer, estimate_cost
 from common.storage import ObjectStore
 from common.tokens import estimate_many
 
@@ -164,9 +167,12 @@ def _retryable(task: Any, task_run: Any, state: Any) -> bool:
     retry_delay_seconds=[10, 60],
     retry_condition_fn=_retryable,
 )
-def score_dimension(call_id: str, dimension: str, force: bool) -> dict[str, Any]:
+def score_dimension(
+    call_id: str, dimension: str, force: bool, gate_key: str | None = None, lead: bool = False
+) -> dict[str, Any]:
     s = settings()
-    outcome = _scorer(s).score(prepared(s, call_id), dimension, force)
+    gate = _gates.get(gate_key) if gate_key else None  # None when run outside the flow's process
+    outcome = _scorer(s).score(prepared(s, call_id), dimension, force, gate=gate, lead=lead)
     return {
         "dimension": dimension,
         "session_id": outcome.session_id,
@@ -174,6 +180,16 @@ def score_dimension(call_id: str, dimension: str, force: bool) -> dict[str, Any]
         "overall_score": outcome.overall_score,
         "requests": outcome.requests,
     }
+
+
+_gates: dict[str, PrefixGate] = {}
+
+
+def _wait_for_prefix(gate: PrefixGate, first: PrefectFuture[dict[str, Any]]) -> None:
+    """Until the leader's first response has begun, it finished, or the gate times out."""
+    deadline = time.monotonic() + gate.timeout_s
+    while not gate.is_open(0) and not first.state.is_final() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @flow(name="analyze-call")
@@ -190,12 +206,18 @@ def analyze_call(
     prepare_call(call_id)
     missing = plan(call_id, dims, force, override_budget)
     ordered = missing + [d for d in dims if d not in missing]
-    first = score_dimension.submit(call_id, ordered[0], force)
-    wait([first])  # its response writes the prompt-cache prefix the others read
-    futures: list[PrefectFuture[dict[str, Any]]] = [first]
-    if len(ordered) > 1:
-        futures.extend(score_dimension.map(call_id, ordered[1:], force))
-    wait(futures)
+    gate_key = f"{call_id}:{uuid.uuid4()}"
+    _gates[gate_key] = PrefixGate(len(prepared(settings(), call_id).chunks))
+    try:
+        # the first dimension streams; the others start once its response (the cache write) has begun
+        first = score_dimension.submit(call_id, ordered[0], force, gate_key, lead=True)
+        _wait_for_prefix(_gates[gate_key], first)
+        futures: list[PrefectFuture[dict[str, Any]]] = [first]
+        if len(ordered) > 1:
+            futures.extend(score_dimension.map(call_id, ordered[1:], force, gate_key, lead=False))
+        wait(futures)
+    finally:
+        _gates.pop(gate_key, None)
     results, failed = {}, {}
     for dim, future in zip(ordered, futures, strict=True):
         state = future.state

@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ class StandInState:
     invalid_rate: float = 0.0  # share of answers with an out-of-range score
     hallucinate_rate: float = 0.0  # share of answers whose quotes are not in the transcript
     retry_after_ms: int = 20
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # before the response begins
+    generation_s: float = 0.0  # from the response's beginning to its end
     seed: int = 7
     requests: int = 0
     responses: list[dict[str, Any]] = field(default_factory=list)  # one per successful answer
@@ -60,6 +62,7 @@ class StandInState:
             self.cache = PromptCache()
             self.requests, self.responses, self.errors, self.batches = 0, [], {}, {}
             self.fail_rate = self.invalid_rate = self.hallucinate_rate = 0.0
+            self.latency_s = self.generation_s = 0.0
             self.rng = random.Random(self.seed)
 
     def roll(self, rate: float) -> bool:
@@ -88,8 +91,14 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def answer(state: StandInState, body: dict[str, Any], *, batch: bool = False) -> dict[str, Any]:
-    """Process one Messages request: a full Message object, or ApiError."""
+def answer(
+    state: StandInState, body: dict[str, Any], *, batch: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Process one Messages request: (Message object, its record in state.responses), or ApiError.
+
+    Cache entries are written here, as the response begins; the record's `started`/`finished`
+    (monotonic seconds) show how responses overlapped.
+    """
     spec = validate(body, batch=batch)
     blocks = prompt_blocks(body)
     points = check_breakpoints(body, blocks)
@@ -117,17 +126,18 @@ def answer(state: StandInState, body: dict[str, Any], *, batch: bool = False) ->
         },
         "service_tier": "batch" if batch else "standard",
     }
+    record = {
+        "model": body["model"],
+        "batch": batch,
+        **usage,
+        "prompt_tokens": account.prompt,
+        "stream": bool(body.get("stream")),
+        "started": time.monotonic(),
+        "finished": None,
+    }
     with state.lock:
-        state.responses.append(
-            {
-                "model": body["model"],
-                "batch": batch,
-                **usage,
-                "prompt_tokens": account.prompt,
-                "stream": bool(body.get("stream")),
-            }
-        )
-    return {
+        state.responses.append(record)
+    message = {
         "id": f"msg_{uuid.uuid4().hex[:24]}",
         "type": "message",
         "role": "assistant",
@@ -137,6 +147,7 @@ def answer(state: StandInState, body: dict[str, Any], *, batch: bool = False) ->
         "stop_sequence": None,
         "usage": usage,
     }
+    return message, record
 
 
 def _output(state: StandInState, body: dict[str, Any]) -> str:
@@ -182,7 +193,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _sse(message: dict[str, Any]) -> AsyncIterator[bytes]:
+def _sse(
+    message: dict[str, Any], record: dict[str, Any], generation_s: float
+) -> AsyncIterator[bytes]:
     usage = message["usage"]
     text = message["content"][0]["text"] if message["content"] else ""
 
@@ -200,12 +213,13 @@ def _sse(message: dict[str, Any]) -> AsyncIterator[bytes]:
         yield event(
             "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
         )
-        for i in range(0, len(text), 400):
+        pieces = range(0, len(text), 400)
+        for i in pieces:
             yield event(
                 "content_block_delta",
                 {"index": 0, "delta": {"type": "text_delta", "text": text[i : i + 400]}},
             )
-            await asyncio.sleep(0)
+            await asyncio.sleep(generation_s / max(1, len(pieces)))
         yield event("content_block_stop", {"index": 0})
         yield event(
             "message_delta",
@@ -214,6 +228,7 @@ def _sse(message: dict[str, Any]) -> AsyncIterator[bytes]:
                 "usage": {"output_tokens": usage["output_tokens"]},
             },
         )
+        record["finished"] = time.monotonic()
         yield event("message_stop", {})
 
     return stream()
@@ -230,13 +245,19 @@ def create_app(state: StandInState) -> Starlette:
                 raise failure
             if state.latency_s:
                 await asyncio.sleep(state.latency_s)
-            message = answer(state, body)
+            message, record = answer(state, body)
         except ApiError as exc:
             with state.lock:
                 state.errors[exc.status] = state.errors.get(exc.status, 0) + 1
             return _error(exc)
         if body.get("stream"):
-            return StreamingResponse(_sse(message), media_type="text/event-stream")
+            return StreamingResponse(
+                _sse(message, record, state.generation_s),
+                media_type="text/event-stream",
+                headers={"request-id": f"req_{uuid.uuid4().hex[:20]}"},
+            )
+        await asyncio.sleep(state.generation_s)
+        record["finished"] = time.monotonic()
         return JSONResponse(message, headers={"request-id": f"req_{uuid.uuid4().hex[:20]}"})
 
     async def count_tokens(request: Request) -> Response:
@@ -263,7 +284,7 @@ def create_app(state: StandInState) -> Starlette:
             try:
                 if state.roll(state.fail_rate):
                     raise ApiError(529, "overloaded_error", "Overloaded")
-                message = answer(state, item["params"], batch=True)
+                message, _ = answer(state, item["params"], batch=True)
                 results.append(
                     {
                         "custom_id": item["custom_id"],
@@ -310,7 +331,14 @@ def create_app(state: StandInState) -> Starlette:
         body = await request.json()
         if body.get("reset"):
             state.reset()
-        for key in ("fail_rate", "invalid_rate", "hallucinate_rate", "retry_after_ms", "latency_s"):
+        for key in (
+            "fail_rate",
+            "invalid_rate",
+            "hallucinate_rate",
+            "retry_after_ms",
+            "latency_s",
+            "generation_s",
+        ):
             if key in body:
                 setattr(state, key, body[key])
         return JSONResponse({"ok": True})

@@ -221,3 +221,21 @@ def test_budget_guard_refuses_and_admin_can_override(
         analyze_call("7001001")
     assert claude.requests == 0
     assert analyze_call("7001001", override_budget=True)["requests"] == 4
+
+
+def test_other_dimensions_start_once_the_first_response_has_begun(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    claude.generation_s = 1.0  # each answer takes a second to generate after it begins
+    result = analyze_call(NEGOTIATION)
+    assert not result["failed"]
+    lead, *others = sorted(claude.responses, key=lambda r: r["started"])
+    assert lead["stream"] and lead["cache_creation_input_tokens"] > 0
+    with psycopg.connect(engine_env.database_url) as conn:
+        ids = conn.execute("SELECT request_id FROM claude_usage").fetchall()
+    assert all(r[0] and r[0].startswith("req_") for r in ids)
+    # the three others were sent while the first was still generating, and still read its prefix
+    assert all(o["started"] < lead["finished"] for o in others)
+    assert all(
+        o["cache_read_input_tokens"] > 0 and o["cache_creation_input_tokens"] == 0 for o in others
+    )
