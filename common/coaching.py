@@ -117,29 +117,13 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
 
 
 def _dimension(row: Row) -> DimensionCoaching:
+    """The stored result (a DimensionResult) as the tool's view; extra stored fields are ignored."""
     r = row["result"]
     return DimensionCoaching(
         dimension=row["dimension"],
         overall_score=r["overall_score"],
         weighted_score=r["weighted_score"],
-        criteria=[
-            CriterionOut(
-                criterion_id=c["criterion_id"],
-                name=c["name"],
-                score=c["score"],
-                rationale=c["rationale"],
-                evidence=[
-                    EvidenceOut(
-                        quote=e["quote"],
-                        speaker=e["speaker"],
-                        timestamp=e["timestamp"],
-                        link=e["link"],
-                    )
-                    for e in c["evidence"]
-                ],
-            )
-            for c in r["criteria"]
-        ],
+        criteria=[CriterionOut.model_validate(c) for c in r["criteria"]],
         strengths=r["strengths"],
         improvements=r["improvements"],
         coaching_note=r["coaching_note"],

@@ -8,6 +8,7 @@ questions on discovery calls.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -116,39 +117,38 @@ def _metrics(calls: list[Row]) -> list[MetricCheck]:
         values = [r["metrics"][key] for r in rows if r["metrics"] and key in r["metrics"]]
         return round(sum(values) / len(values), 2) if values else None
 
+    def check(
+        name: str, value: float | None, benchmark: str, ok: Callable[[float], bool]
+    ) -> MetricCheck:
+        return MetricCheck(
+            name=name, value=value, benchmark=benchmark, within=None if value is None else ok(value)
+        )
+
     discovery = [c for c in calls if "discovery" in c["title"].lower()]
-    talk = avg("talk_ratio_rep", calls)
-    questions = avg("rep_questions", discovery)
     return [
-        MetricCheck(
-            name="Talk ratio (rep share)",
-            value=talk,
-            benchmark="about 43%",
-            within=None if talk is None else TALK_RATIO_TARGET[0] <= talk <= TALK_RATIO_TARGET[1],
+        check(
+            "Talk ratio (rep share)",
+            avg("talk_ratio_rep", calls),
+            "about 43%",
+            lambda v: TALK_RATIO_TARGET[0] <= v <= TALK_RATIO_TARGET[1],
         ),
-        MetricCheck(
-            name="Questions per discovery call",
-            value=questions,
-            benchmark="11-14",
-            within=None
-            if questions is None
-            else QUESTIONS_TARGET[0] <= questions <= QUESTIONS_TARGET[1],
+        check(
+            "Questions per discovery call",
+            avg("rep_questions", discovery),
+            "11-14",
+            lambda v: QUESTIONS_TARGET[0] <= v <= QUESTIONS_TARGET[1],
         ),
-        MetricCheck(
-            name="Longest monologue (s)",
-            value=avg("longest_monologue_s", calls),
-            benchmark="under 150 s",
-            within=None
-            if avg("longest_monologue_s", calls) is None
-            else (avg("longest_monologue_s", calls) or 0) < 150,
+        check(
+            "Longest monologue (s)",
+            avg("longest_monologue_s", calls),
+            "under 150 s",
+            lambda v: v < 150,
         ),
-        MetricCheck(
-            name="Patience before answering (s)",
-            value=avg("patience_s", calls),
-            benchmark="about 1.5 s",
-            within=None
-            if avg("patience_s", calls) is None
-            else (avg("patience_s", calls) or 0) >= 1.0,
+        check(
+            "Patience before answering (s)",
+            avg("patience_s", calls),
+            "about 1.5 s",
+            lambda v: v >= 1.0,
         ),
     ]
 

@@ -106,6 +106,21 @@ def claude(claude_stand_in: tuple[StandInState, str]) -> StandInState:
     return claude_stand_in[0]
 
 
+def app_env(settings: Settings, claude_url: str) -> dict[str, str]:
+    """Environment variables that point a process (flow, worker) at the test servers."""
+    return {
+        "DATABASE_URL": settings.database_url,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "S3_BUCKET": settings.s3_bucket,
+        "GONG_BASE_URL": settings.gong_base_url,
+        "GONG_ACCESS_KEY": GONG_KEY,
+        "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
+        "GONG_REQUESTS_PER_SECOND": "50",
+        "ANTHROPIC_BASE_URL": claude_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+    }
+
+
 @pytest.fixture
 def engine_env(
     settings: Settings,
@@ -117,18 +132,7 @@ def engine_env(
     from common.config import settings as cached_settings
     from flows import analyze_call
 
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
-        "S3_BUCKET": settings.s3_bucket,
-        "GONG_BASE_URL": settings.gong_base_url,
-        "GONG_ACCESS_KEY": GONG_KEY,
-        "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
-        "GONG_REQUESTS_PER_SECOND": "50",
-        "ANTHROPIC_BASE_URL": claude_stand_in[1],
-        "ANTHROPIC_API_KEY": "sk-ant-test",
-    }
-    for key, value in env.items():
+    for key, value in app_env(settings, claude_stand_in[1]).items():
         monkeypatch.setenv(key, value)
 
     analyze_call.reset_runtime()

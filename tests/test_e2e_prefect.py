@@ -24,8 +24,7 @@ from local.anthropic_server import StandInState
 from local.samples import sample_calls, webhook_payload
 from local.serve import free_port, serve
 from local.signing import GongSigner
-from local.stack import GONG_KEY, GONG_SECRET
-from tests.conftest import WEBHOOK_URL
+from tests.conftest import WEBHOOK_URL, app_env
 
 BIN = Path(sys.executable).parent
 
@@ -80,19 +79,12 @@ def test_webhook_triggers_the_deployment_on_a_process_worker(
     tmp_path: Path,
 ) -> None:
     api_url, prefect_env = prefect_server
-    app_env = {
-        "DATABASE_URL": settings.database_url,
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
-        "S3_BUCKET": settings.s3_bucket,
-        "GONG_BASE_URL": settings.gong_base_url,
-        "GONG_ACCESS_KEY": GONG_KEY,
-        "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
-        "ANTHROPIC_BASE_URL": claude_stand_in[1],
-        "ANTHROPIC_API_KEY": "sk-ant-test",
+    env = {
+        **prefect_env,
+        **app_env(settings, claude_stand_in[1]),
         "SALES_COACH_HOME": str(ROOT),
         "XDG_RUNTIME_DIR": "/tmp",
     }
-    env = {**prefect_env, **app_env}
     prefect = str(BIN / "prefect")
     subprocess.run(
         [prefect, "work-pool", "create", "local", "--type", "process"],
