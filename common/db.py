@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from common.config import ROOT
 
@@ -31,18 +31,6 @@ def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
 def connect(database_url: str) -> psycopg.Connection[Row]:
     """One connection with dict rows; the caller closes it (use as a context manager)."""
     return psycopg.connect(database_url, row_factory=dict_row)
-
-
-def make_pool(database_url: str, max_size: int = 10) -> ConnectionPool[psycopg.Connection[Row]]:
-    pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-        database_url,
-        min_size=1,
-        max_size=max_size,
-        kwargs={"row_factory": dict_row},
-        open=False,
-    )
-    pool.open(wait=True)
-    return pool
 
 
 async def make_async_pool(

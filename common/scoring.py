@@ -337,7 +337,3 @@ def estimate_cost(
         + per_chunk_output * float(p.output)
     ) / 1e6
     return round(dollars, 4)
-
-
-def result_of(row: dict[str, Any]) -> DimensionResult:
-    return DimensionResult.model_validate(row["result"])

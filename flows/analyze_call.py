@@ -54,10 +54,9 @@ def _rubrics(s: Settings) -> RubricSet:
 
 def reset_runtime() -> None:
     """Close clients and forget memoised settings-bound objects (tests, config reloads)."""
-    if _scorer.cache_info().currsize:
-        for scorer in _scorer_instances:
-            scorer.claude.close()
-        _scorer_instances.clear()
+    for scorer in _scorer_instances:
+        scorer.claude.close()
+    _scorer_instances.clear()
     _scorer.cache_clear()
     _rubrics.cache_clear()
     _prepared.clear()

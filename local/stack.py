@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -119,7 +118,3 @@ def local_stack(
             result.anthropic, result.anthropic_url = state, claude.url
             result.servers.append(claude)
         yield result
-
-
-def random_secret() -> str:
-    return secrets.token_hex(16)
