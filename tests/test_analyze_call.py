@@ -57,22 +57,37 @@ def test_dimensions_share_the_cached_prefix(engine_env: Settings, claude: StandI
     assert all(r["input_tokens"] < 500 for r in usage)  # only the dimension instruction is uncached
 
 
+def use_edited_rubrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, edits: dict[str, str]
+) -> None:
+    """Point the flow at a copy of rubrics/ in which file `name` has each `old` replaced by `new`."""
+    from flows import analyze_call as module
+
+    rubrics = tmp_path / "rubrics"
+    shutil.copytree(ROOT / "rubrics", rubrics)
+    path = rubrics / name
+    text = path.read_text()
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+    monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
+    module.reset_runtime()
+
+
 def test_bumped_rubric_reanalyses_only_that_dimension(
     engine_env: Settings, claude: StandInState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import analyze_call as module
-
     analyze_call(NEGOTIATION)
-    rubrics = tmp_path / "rubrics"
-    shutil.copytree(ROOT / "rubrics", rubrics)
-    path = rubrics / "discovery.yaml"
-    path.write_text(
-        path.read_text()
-        .replace("version: 1.0.0", "version: 1.1.0")
-        .replace("Open, layered questions", "Open and layered questions")
+    use_edited_rubrics(
+        tmp_path,
+        monkeypatch,
+        "discovery.yaml",
+        {
+            "version: 1.0.0": "version: 1.1.0",
+            "Open, layered questions": "Open and layered questions",
+        },
     )
-    monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
-    module.reset_runtime()
     before = claude.requests
     result = analyze_call(NEGOTIATION)
     assert claude.requests - before == 1
@@ -87,20 +102,15 @@ def test_bumped_rubric_reanalyses_only_that_dimension(
 def test_rubric_changed_without_version_bump_is_refused(
     engine_env: Settings, claude: StandInState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import analyze_call as module
-
     analyze_call(NEGOTIATION)
-    rubrics = tmp_path / "rubrics"
-    shutil.copytree(ROOT / "rubrics", rubrics)
-    path = rubrics / "objections.yaml"
-    path.write_text(
-        path.read_text().replace(
-            "weight: 0.3\n    description: >\n      Pauses",
-            "weight: 0.3\n    description: >\n      Stops",
-        )
+    use_edited_rubrics(
+        tmp_path,
+        monkeypatch,
+        "objections.yaml",
+        {
+            "weight: 0.3\n    description: >\n      Pauses": "weight: 0.3\n    description: >\n      Stops",
+        },
     )
-    monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
-    module.reset_runtime()
     with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.0.0"):
         analyze_call(NEGOTIATION)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -8,28 +9,36 @@ from common.config import settings
 from functions.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
+def use_database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    settings.cache_clear()
+
+
 def test_missing_setting_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    settings.cache_clear()
     assert main(["costs"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: DATABASE_URL is required") and err.count("\n") == 1
-    settings.cache_clear()
 
 
 def test_init_db_and_costs(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
+    use_database(db_url, monkeypatch)
     assert main(["init-db"]) == 0
     assert main(["costs"]) == 0
     out = capsys.readouterr().out
     costs = json.loads(out[out.index("}") + 1 :])
     assert costs["requests"] == 0 and costs["tier1_hit_rate"] is None
-    settings.cache_clear()
 
 
 def test_token_create_and_revoke(
@@ -41,8 +50,7 @@ def test_token_create_and_revoke(
         conn.execute(
             "INSERT INTO users (id, email, name, role) VALUES ('u1', 'a@b.example', 'A', 'manager')"
         )
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
+    use_database(db_url, monkeypatch)
     assert main(["token", "create", "a@b.example", "--label", "laptop"]) == 0
     token = json.loads(capsys.readouterr().out)["token"]
     assert main(["token", "revoke", token]) == 0
@@ -50,20 +58,17 @@ def test_token_create_and_revoke(
     assert main(["token", "revoke", token]) == 0
     assert json.loads(capsys.readouterr().out) == {"revoked": False}
     assert main(["token", "create", "nobody@example.com"]) == 2
-    settings.cache_clear()
 
 
 def test_claude_desktop_config_starts_the_stdio_server(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://coach@db.example/coach")
-    settings.cache_clear()
     assert main(["claude-desktop-config", "--user", "maya.chen@northwind.example"]) == 0
     entry = json.loads(capsys.readouterr().out)["mcpServers"]["sales-coach"]
     assert entry["args"] == ["-m", "functions.mcp_server"]
     assert entry["env"]["MCP_USER"] == "maya.chen@northwind.example"
     assert entry["env"]["DATABASE_URL"] == "postgresql://coach@db.example/coach"
-    settings.cache_clear()
 
 
 def test_set_role(
@@ -73,12 +78,10 @@ def test_set_role(
 
     with psycopg.connect(db_url) as conn:
         conn.execute("INSERT INTO users (id, email, name) VALUES ('u9', 'ops@b.example', 'Ops')")
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
+    use_database(db_url, monkeypatch)
     assert main(["set-role", "ops@b.example", "admin"]) == 0
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT role FROM users WHERE id = 'u9'").fetchone() == ("admin",)
-    settings.cache_clear()
 
 
 def test_status_shows_the_outbox(
@@ -91,12 +94,10 @@ def test_status_shows_the_outbox(
             "INSERT INTO webhook_events (idempotency_key, call_id, payload, last_error, attempts)"
             " VALUES ('1', '1', '{}', 'ConnectError: prefect down', 2), ('2', '2', '{}', NULL, 0)"
         )
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
+    use_database(db_url, monkeypatch)
     assert main(["status"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["webhook_events"] == {"pending": 2}
     assert status["undispatched_with_errors"] == [
         {"call_id": "1", "attempts": 2, "last_error": "ConnectError: prefect down"}
     ]
-    settings.cache_clear()
