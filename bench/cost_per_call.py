@@ -37,10 +37,10 @@ def main() -> None:
         os.environ.update(stack.env())
         if real:
             os.environ["ANTHROPIC_BASE_URL"], os.environ["ANTHROPIC_API_KEY"] = real, key or ""
-        from flows.analyze_call import analyze_call, reset_runtime
-
-        reset_runtime()
         from common.config import settings
+        from flows.analyze_call import analyze_call
+
+        settings.cache_clear()
 
         s = settings()
         prices = price_table(s.prices_file)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from common.db import Row
+from common.errors import PayloadInvalid
 from common.gong import Call, CallTranscript, GongClient, User
+from common.ingest import SAFE_ID
 from common.metrics import ConversationMetrics
 from common.storage import ObjectStore
 from common.transcript import Utterance, canonical_hash, utterances
@@ -26,17 +29,57 @@ class FetchedCall:
         return utterances(self.transcript, self.call.parties)
 
 
+def check_call_id(call_id: str) -> str:
+    """Gong call ids are numeric; we accept letters, digits, '_' and '-' (they become S3 keys)."""
+    if not SAFE_ID.match(call_id):
+        raise PayloadInvalid(f"call id {call_id[:80]!r} is not a safe id ([A-Za-z0-9_-], 1-64)")
+    return call_id
+
+
 def transcript_key(call_id: str) -> str:
-    return f"transcripts/{call_id}.json.gz"
+    return f"transcripts/{check_call_id(call_id)}.json.gz"
 
 
 def fetch_call(gong: GongClient, store: ObjectStore, call_id: str) -> FetchedCall:
     """Fetch metadata and transcript from Gong; keep the raw transcript gzipped in S3."""
-    call = gong.call(call_id)
-    transcript, raw = gong.transcript(call_id)
-    key = transcript_key(call_id)
-    store.put_json_gz(key, raw)
-    return FetchedCall(call, transcript, canonical_hash(transcript), key)
+    return fetch_calls(gong, store, [call_id], {})[call_id]
+
+
+def fetch_calls(
+    gong: GongClient, store: ObjectStore, call_ids: Sequence[str], known: dict[str, Call]
+) -> dict[str, FetchedCall]:
+    """Fetch many calls with one request per 100 ids; calls Gong has no transcript for yet are
+    left out. `known` holds call data we already have (the webhook's), not fetched again."""
+    wanted = [check_call_id(c) for c in call_ids]
+    transcripts = gong.transcripts(wanted)
+    missing_meta = [c for c in wanted if c in transcripts and c not in known]
+    calls = {**known, **(gong.calls_by_id(missing_meta) if missing_meta else {})}
+    fetched: dict[str, FetchedCall] = {}
+    for call_id, (transcript, raw) in transcripts.items():
+        if call_id not in calls:
+            continue
+        key = transcript_key(call_id)
+        store.put_json_gz(key, raw)
+        fetched[call_id] = FetchedCall(calls[call_id], transcript, canonical_hash(transcript), key)
+    return fetched
+
+
+def webhook_call_data(conn: psycopg.Connection[Row], call_ids: Sequence[str]) -> dict[str, Call]:
+    """The call data Gong sent with each call's webhook (metadata and parties), where we have it."""
+    rows = conn.execute(
+        "SELECT call_id, payload -> 'callData' AS data FROM webhook_events"
+        " WHERE call_id = ANY(%s) AND NOT is_test",
+        (list(call_ids),),
+    ).fetchall()
+    known: dict[str, Call] = {}
+    for row in rows:
+        try:
+            call = Call.model_validate(row["data"])
+        except ValueError:
+            continue
+        if call.metaData.id == row["call_id"]:
+            known[row["call_id"]] = call
+    return known
 
 
 def load_stored_call(

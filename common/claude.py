@@ -17,7 +17,7 @@ claude-sonnet-5-5 ($2/M input, $2.50/M 5-minute cache write, $0.10/M cache read,
 This only holds if dimension 1's response has begun before 2-4 are sent: a cache entry is
 readable once the response that writes it has begun, so four requests started together would
 all pay for the write. The first dimension therefore streams, and the other three start as
-soon as its response has begun (per chunk, through `common.scoring.PrefixGate`): the same cost
+soon as its response has begun (per chunk, through `common.scoring.scorer.PrefixGate`): the same cost
 as running it alone first, for about half the wall time. A `max_tokens: 0` pre-warm is not
 needed: the API refuses it with `output_config.format`, so it would be a fifth request that
 writes P+T before all four read it, one extra read of P+T (~$0.002 here) for no gain over
@@ -51,6 +51,7 @@ from common.errors import ClaudeError, ClaudeRequestRejected
 
 @dataclass(frozen=True)
 class ClaudeResponse:
+    id: str  # the API's message id: one per billed response
     text: str
     usage: Usage
     request_id: str | None
@@ -167,6 +168,7 @@ def response_from(msg: Any, request_id: str | None = None) -> ClaudeResponse:
     """Our view of a Message, from a direct response or a batch result."""
     text = "".join(b.text for b in msg.content if b.type == "text")
     return ClaudeResponse(
+        id=msg.id,
         text=text,
         usage=Usage.from_api(msg.usage),
         request_id=request_id,

@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     gong_requests_per_second: float = Field(
         3.0, gt=0, description="Client-side cap on Gong API requests per second."
     )
+    gong_daily_budget: int = Field(
+        10_000,
+        gt=0,
+        description="Gong API requests per UTC day shared by every worker (Gong allows 10,000).",
+    )
+    gong_max_retry_after_s: float = Field(
+        60.0,
+        ge=0,
+        description="Longest Gong Retry-After a worker waits; longer re-queues the call for later.",
+    )
     gong_moment_url_template: str = Field(
         "{call_url}&t={seconds}",
         description="Link to a moment in a Gong call; {call_url} and {seconds} are filled in.",
@@ -84,9 +94,36 @@ class Settings(BaseSettings):
 
     # -- Prefect -------------------------------------------------------------------------
     analyze_deployment: str = Field(
-        "analyze-call/analyze-call", description="Deployment the dispatcher starts per call."
+        "analyze-calls/analyze-calls",
+        description="Deployment the dispatcher starts for each group of calls.",
     )
     dispatch_batch_size: int = Field(50, gt=0, description="Events claimed per dispatch pass.")
+    calls_per_run: int = Field(
+        8, gt=0, le=100, description="Calls analysed by one flow run (one Gong request for all)."
+    )
+    analysis_max_attempts: int = Field(
+        5,
+        gt=0,
+        description="Failed runs of a call (outages not counted) before it is parked as needs_attention.",
+    )
+    analysis_retry_base_s: float = Field(
+        60.0, gt=0, description="First backoff after a failed run; doubles per failure."
+    )
+    analysis_retry_max_s: float = Field(
+        3600.0, gt=0, description="Longest backoff between runs of a call (outages included)."
+    )
+    analysis_run_deadline_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A run not finished this long after it was created is cancelled and re-queued.",
+    )
+    journal_dir: Path = Field(
+        ROOT / ".data" / "journal",
+        description="Local journal of paid Claude responses not yet in Postgres (keep on a volume).",
+    )
+    db_outage_wait_s: float = Field(
+        60.0, ge=0, description="How long a worker waits out a Postgres restart before failing."
+    )
 
     # -- Claude --------------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = Field(None, description="Anthropic API key.")
@@ -104,7 +141,20 @@ class Settings(BaseSettings):
         4, ge=0, description="Retries on 429/529/5xx/connection errors (exponential, jitter)."
     )
     claude_concurrency: int = Field(
-        4, gt=0, description="Simultaneous Claude requests (Prefect tag concurrency limit)."
+        16,
+        gt=0,
+        description="Simultaneous Claude requests across all workers (leased slots in Postgres).",
+    )
+    claude_slot_wait_s: float = Field(
+        900.0, gt=0, description="Longest wait for a Claude slot before the call is retried later."
+    )
+    claude_claim_lease_s: float = Field(
+        120.0,
+        gt=1,
+        description="Lease of a claimed chunk and of a Claude slot; renewed while held.",
+    )
+    claude_claim_wait_s: float = Field(
+        600.0, gt=0, description="Longest wait for another run that is scoring the same chunk."
     )
     claude_cache_ttl: Literal["5m", "1h"] = Field(
         "5m", description="Prompt-cache TTL of the static prefix and transcript."

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -17,6 +19,8 @@ SCHEMA_FILE = ROOT / "schema.sql"
 _SCHEMA_LOCK = 7_311_001  # advisory lock id: one schema application at a time
 
 Row = dict[str, Any]
+T = TypeVar("T")
+log = logging.getLogger("sales_coach.db")
 
 
 def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
@@ -36,11 +40,14 @@ def connect(database_url: str) -> psycopg.Connection[Row]:
 async def make_async_pool(
     database_url: str, min_size: int = 2, max_size: int = 10
 ) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+    """A pool that checks each connection before lending it, so a Postgres restart costs
+    no failed requests once the server is back (stale connections are replaced)."""
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
         database_url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "connect_timeout": 3},
+        check=AsyncConnectionPool.check_connection,
         open=False,
     )
     await pool.open(wait=True)
@@ -85,3 +92,20 @@ def apply_retention(conn: psycopg.Connection[Row], years: int) -> dict[str, int]
         )
         removed[table] = cur.rowcount
     return removed
+
+
+def retrying(fn: Callable[[], T], wait_s: float, what: str = "database") -> T:
+    """Call `fn`, retrying while Postgres is unreachable (restart, failover) for up to `wait_s`.
+
+    Only connection-level failures (`OperationalError`) are retried; the last one is raised.
+    """
+    deadline, pause = time.monotonic() + wait_s, 0.25
+    while True:
+        try:
+            return fn()
+        except psycopg.OperationalError as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("%s unavailable (%s); retrying in %.1f s", what, type(exc).__name__, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)

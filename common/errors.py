@@ -9,18 +9,23 @@ Catch `CoachError` to catch them all. The tree::
     │   ├── PayloadInvalid       400: not JSON, or no call id
     │   └── PayloadTooLarge      413: body over the configured limit
     ├── GongError                the Gong API failed after retries
-    │   └── GongNotFound         the call or transcript does not exist (yet)
+    │   ├── GongNotFound         the call or transcript does not exist (yet)
+    │   └── GongRateLimited      429 with a Retry-After too long to wait in a worker (or the
+    │       └── GongBudgetSpent  daily budget is spent): `.retry_after_s` says when to retry
     ├── StorageError             object storage (S3) failed
     ├── RubricError              a rubric or knowledge-base file is invalid, or changed without
     │                            a version bump
-    ├── ClaudeError              a Claude request failed for good
+    ├── ClaudeError              a Claude request failed after retries (outage: try later)
     │   ├── ClaudeRequestRejected  4xx from the API (not retried); `.message` is the API's text
-    │   └── InvalidAnalysis      the model's output failed validation, even after one repair
+    │   ├── InvalidAnalysis      the model's output failed validation, even after one repair
+    │   └── SlotTimeout          no Claude concurrency slot freed up in time (try later)
     ├── BudgetExceeded           month-to-date spend would pass the monthly budget
     └── AccessDenied             a caller asked for data outside their scope
 
 Transient faults (Gong 429, Claude 429/529/5xx, connection errors) are retried inside the
 adapters and only surface as `GongError` / `ClaudeError` once retries are spent.
+`is_transient(exc)` tells an outage (retry later, never give up) from a failure that counts
+towards parking a call as `needs_attention`.
 """
 
 from __future__ import annotations
@@ -58,6 +63,18 @@ class GongNotFound(GongError):
     """Gong does not (yet) have the requested call or transcript."""
 
 
+class GongRateLimited(GongError):
+    """Gong asked us to wait longer than a worker should: re-queue after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class GongBudgetSpent(GongRateLimited):
+    """Today's Gong request budget is used up; retry after midnight UTC."""
+
+
 class StorageError(CoachError):
     """Object storage failed."""
 
@@ -83,9 +100,23 @@ class InvalidAnalysis(ClaudeError):
     """The model's structured output failed validation, even after a repair request."""
 
 
+class SlotTimeout(ClaudeError):
+    """No Claude concurrency slot was free in time."""
+
+
 class BudgetExceeded(CoachError):
     """Month-to-date spend would pass the monthly budget."""
 
 
 class AccessDenied(CoachError):
     """The caller asked for data outside their scope."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage to wait out (Claude or Gong unavailable, Postgres restarting), not a fault of
+    the call itself. Such failures are retried with backoff and never park a call."""
+    import psycopg  # local: errors stays importable without the driver's cost at start-up
+
+    if isinstance(exc, ClaudeRequestRejected | InvalidAnalysis | GongNotFound):
+        return False
+    return isinstance(exc, ClaudeError | GongError | StorageError | psycopg.OperationalError)

@@ -1,8 +1,12 @@
 """Gong API v2 client: calls with parties, transcripts, users.
 
-Basic auth, a client-side cap of N requests per second (Gong allows 3/s and 10,000/day per
-company), 429 answered by waiting `Retry-After`, 5xx and connection errors retried with
-exponential backoff. Cursor pagination is followed to the end. Models ignore unknown fields.
+Basic auth and a limiter every request goes through: in production the `SharedRateLimiter`
+in Postgres (Gong allows 3 requests/s and 10,000/day per company, whatever the number of
+workers), in a single process the local `RateLimiter`. A 429 is answered by waiting its
+`Retry-After` up to `max_retry_after_s`; a longer one (a spent daily budget says 50,000 s)
+raises `GongRateLimited` so the caller re-queues the work instead of holding a worker for
+hours. 5xx and connection errors are retried with exponential backoff. Ids are sent up to 100
+per request. Cursor pagination is followed to the end. Models ignore unknown fields.
 """
 
 from __future__ import annotations
@@ -10,15 +14,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.config import Settings
-from common.errors import ConfigError, GongError, GongNotFound
+from common.errors import ConfigError, GongError, GongNotFound, GongRateLimited
+
+MAX_IDS = 100  # Gong's page size: ids per calls/extensive or calls/transcript request
 
 
 class _Model(BaseModel):
@@ -90,6 +96,10 @@ class User(_Model):
         return " ".join(p for p in (self.firstName, self.lastName) if p)
 
 
+class Limiter(Protocol):
+    def acquire(self) -> None: ...
+
+
 class RateLimiter:
     """At most `rate` acquisitions per second across threads (evenly spaced)."""
 
@@ -126,17 +136,21 @@ class GongClient:
         max_retries: int = 5,
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: Limiter | None = None,
+        max_retry_after_s: float = 60.0,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), auth=(access_key, secret), timeout=timeout_s
         )
-        self._limiter = RateLimiter(requests_per_second)
+        self._limiter = limiter or RateLimiter(requests_per_second)
         self._max_retries = max_retries
+        self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
         self.requests_made = 0
 
     @classmethod
-    def from_settings(cls, s: Settings) -> GongClient:
+    def from_settings(cls, s: Settings, limiter: Limiter | None = None) -> GongClient:
+        """A client for the configured account; pass the shared limiter where workers share it."""
         if not (s.gong_access_key and s.gong_access_key_secret):
             raise ConfigError("GONG_ACCESS_KEY and GONG_ACCESS_KEY_SECRET are required")
         return cls(
@@ -144,6 +158,8 @@ class GongClient:
             s.gong_access_key.get_secret_value(),
             s.gong_access_key_secret.get_secret_value(),
             s.gong_requests_per_second,
+            limiter=limiter,
+            max_retry_after_s=s.gong_max_retry_after_s,
         )
 
     def close(self) -> None:
@@ -168,9 +184,15 @@ class GongClient:
                 self._sleep(self._backoff(attempt))
                 continue
             if response.status_code == 429 or response.status_code >= 500:
+                retry_after = self._retry_after(response)
+                if retry_after is not None and retry_after > self._max_retry_after_s:
+                    raise GongRateLimited(
+                        f"Gong {path}: HTTP {response.status_code}, Retry-After {retry_after:.0f} s",
+                        retry_after,
+                    )
                 if attempt == self._max_retries:
                     raise GongError(f"Gong {path}: HTTP {response.status_code} after retries")
-                self._sleep(self._retry_after(response) or self._backoff(attempt))
+                self._sleep(retry_after or self._backoff(attempt))
                 continue
             if response.status_code == 404:
                 raise GongNotFound(f"Gong {path}: not found")
@@ -232,22 +254,51 @@ class GongClient:
             yield Call.model_validate(raw)
 
     def call(self, call_id: str) -> Call:
-        for found in self.calls(call_ids=[call_id]):
-            if found.metaData.id == call_id:
-                return found
-        raise GongNotFound(f"Gong has no call {call_id}")
+        found = self.calls_by_id([call_id])
+        if call_id not in found:
+            raise GongNotFound(f"Gong has no call {call_id}")
+        return found[call_id]
+
+    def calls_by_id(self, call_ids: Sequence[str]) -> dict[str, Call]:
+        """Metadata and parties of many calls, 100 ids per request; missing ids are left out."""
+        found: dict[str, Call] = {}
+        for batch in _batches(call_ids):
+            try:
+                found.update((c.metaData.id, c) for c in self.calls(call_ids=batch))
+            except GongNotFound:
+                continue
+        return found
 
     def transcript(self, call_id: str) -> tuple[CallTranscript, dict[str, Any]]:
         """The call's transcript, parsed and raw (the raw form is what we store)."""
-        body = {"filter": {"callIds": [call_id]}}
-        for raw in self._paged("POST", "/v2/calls/transcript", "callTranscripts", body):
-            if str(raw.get("callId")) == call_id:
-                return CallTranscript.model_validate(raw), raw
-        raise GongNotFound(f"Gong has no transcript for call {call_id} yet")
+        found = self.transcripts([call_id])
+        if call_id not in found:
+            raise GongNotFound(f"Gong has no transcript for call {call_id} yet")
+        return found[call_id]
+
+    def transcripts(
+        self, call_ids: Sequence[str]
+    ) -> dict[str, tuple[CallTranscript, dict[str, Any]]]:
+        """Transcripts of many calls, 100 ids per request; calls without one are left out."""
+        found: dict[str, tuple[CallTranscript, dict[str, Any]]] = {}
+        for batch in _batches(call_ids):
+            body = {"filter": {"callIds": batch}}
+            try:
+                for raw in self._paged("POST", "/v2/calls/transcript", "callTranscripts", body):
+                    found[str(raw.get("callId"))] = (CallTranscript.model_validate(raw), raw)
+            except GongNotFound:
+                continue
+        return found
 
     def users(self) -> Iterator[User]:
         for raw in self._paged("GET", "/v2/users", "users"):
             yield User.model_validate(raw)
+
+
+def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), MAX_IDS):
+        yield unique[start : start + MAX_IDS]
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -14,6 +14,8 @@ import base64
 import hashlib
 import hmac
 import json
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import PayloadInvalid, SignatureInvalid
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # call ids become S3 keys and run parameters
 
 
 class CallMetaData(BaseModel):
@@ -82,6 +86,7 @@ class DeliveryVerifier:
     hmac_header: str = "X-Signature-SHA256"
     url_key: bytes | None = None
     leeway_s: float = 30.0
+    max_lifetime_s: float = 86_400.0  # a JWT valid for more than a day is not Gong's
 
     def verify(self, body: bytes, headers: dict[str, str], query_key: str | None = None) -> str:
         """Return the mode that accepted the delivery, or raise SignatureInvalid."""
@@ -109,7 +114,7 @@ class DeliveryVerifier:
             raise SignatureInvalid("hmac mode has no secret configured")
         expected = hmac.new(self.hmac_secret, body, hashlib.sha256).hexdigest()
         given = given.strip().removeprefix("sha256=")
-        if not hmac.compare_digest(expected, given.lower()):
+        if not given.isascii() or not hmac.compare_digest(expected, given.lower()):
             raise SignatureInvalid("HMAC does not match the body")
 
     def _verify_jwt(self, body: bytes, header: str) -> None:
@@ -117,6 +122,8 @@ class DeliveryVerifier:
         if token.lower().startswith("bearer "):
             token = token[7:].strip()
         claims = self._decode(token)
+        if float(claims["exp"]) > time.time() + self.max_lifetime_s + self.leeway_s:
+            raise SignatureInvalid("JWT exp is more than a day ahead")
         body_hash = hashlib.sha256(body).hexdigest()
         if not hmac.compare_digest(str(claims.get("body_sha256", "")).lower(), body_hash):
             raise SignatureInvalid("JWT body_sha256 does not match the body")
@@ -146,19 +153,41 @@ class DeliveryVerifier:
         raise SignatureInvalid(error)
 
 
-def parse_payload(body: bytes) -> WebhookPayload:
-    """Parse a delivery body; PayloadInvalid says what is wrong."""
+def without_nul(value: Any) -> Any:
+    """The JSON value with NUL characters removed from every string (Postgres jsonb refuses
+    them: kept, a delivery would fail with a 500 on every retry)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The delivery's JSON object, cleaned of NUL characters."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise PayloadInvalid("body is not JSON") from None
     if not isinstance(data, dict):
         raise PayloadInvalid("body is not a JSON object")
+    cleaned: dict[str, Any] = without_nul(data)
+    return cleaned
+
+
+def parse_payload(body: bytes | dict[str, Any]) -> WebhookPayload:
+    """Parse a delivery (raw body or parsed object); PayloadInvalid says what is wrong."""
+    data = parse_body(body) if isinstance(body, bytes) else body
     call_data = data.get("callData")
     meta = call_data.get("metaData") if isinstance(call_data, dict) else None
     if isinstance(meta, dict) and isinstance(meta.get("id"), int):
         meta["id"] = str(meta["id"])
     try:
-        return WebhookPayload.model_validate(data)
+        payload = WebhookPayload.model_validate(data)
     except ValidationError:
         raise PayloadInvalid("payload has no callData.metaData.id (the Gong call id)") from None
+    if not SAFE_ID.match(payload.call_id):
+        raise PayloadInvalid("callData.metaData.id is not a safe id ([A-Za-z0-9_-], 1-64)")
+    return payload

@@ -1,15 +1,29 @@
-"""The webhook_events table as an outbox: store once, claim, mark.
+"""The webhook_events table as an outbox that follows each call to its end.
 
-The webhook stores each delivery once (idempotent on the Gong call id) and answers; the
-dispatcher later claims pending events with `FOR UPDATE SKIP LOCKED`, starts a flow run per
-event with the call id as the run's idempotency key, and marks the event. If the start fails
-the event stays pending with a backoff, so nothing is lost and nothing runs twice.
+    pending --dispatch--> dispatched --run ends--> completed
+       ^                      |
+       +---- failed run, crashed, hung, vanished (next attempt after a backoff)
+                              +--- after ANALYSIS_MAX_ATTEMPTS counted failures --> needs_attention
+
+- The webhook stores each delivery once (idempotent on the Gong call id).
+- The dispatcher claims due pending events (`FOR UPDATE SKIP LOCKED`), groups them into runs
+  of up to CALLS_PER_RUN calls and creates each run with an idempotency key naming the calls
+  and their attempt numbers: a start that succeeded but was not recorded is found again by
+  Prefect, while a re-queued call gets a new run.
+- The run reports each call's end (`record_completed` / `record_failed`). Outages (Claude,
+  Gong, Postgres) are "try again later" with backoff, never a counted failure.
+- The reconciler (`reconcile`) looks at the runs of dispatched events and re-queues those whose
+  run crashed, failed or was cancelled without reporting, hung past ANALYSIS_RUN_DEADLINE_S
+  (cancelling it), or does not exist.
+A failure to create a run (Prefect down or answering 503) keeps the event pending with a
+backoff of 30 s doubling to 15 min, for as long as it takes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -42,32 +56,52 @@ async def store_event(
 class PendingEvent:
     id: int
     call_id: str
-    attempts: int
+    attempts: int  # failed starts
+    run_attempts: int  # runs created so far
 
 
 @dataclass
 class DispatchResult:
-    started: list[str]
-    failed: list[str]
+    started: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
 
 
-# A run starter takes (call_id, idempotency_key) and returns the flow run id.
-RunStarter = Callable[[str, str], str]
+@dataclass(frozen=True)
+class Retry:
+    """When and how to try a call again."""
+
+    base_s: float = 60.0
+    max_s: float = 3600.0
+    max_attempts: int = 5
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.base_s * 2 ** max(0, failures - 1), self.max_s))
+
+
+# A run starter takes (call_ids, idempotency_key) and returns the flow run id.
+RunStarter = Callable[[list[str], str], str]
 
 
 def claim_pending(conn: psycopg.Connection[Row], limit: int) -> list[PendingEvent]:
     """Lock up to `limit` due pending events for this transaction (others skip them)."""
     rows = conn.execute(
         """
-        SELECT id, call_id, attempts FROM webhook_events
+        SELECT id, call_id, attempts, run_attempts FROM webhook_events
         WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY received_at
+        ORDER BY next_attempt_at, received_at
         LIMIT %s
         FOR UPDATE SKIP LOCKED
         """,
         (limit,),
     ).fetchall()
-    return [PendingEvent(r["id"], r["call_id"], r["attempts"]) for r in rows]
+    return [PendingEvent(r["id"], r["call_id"], r["attempts"], r["run_attempts"]) for r in rows]
+
+
+def run_key(group: list[PendingEvent]) -> str:
+    """Idempotency key of a run: the calls and their attempt numbers."""
+    names = ",".join(sorted(f"{e.call_id}:{e.run_attempts + 1}" for e in group))
+    return "analyze:" + hashlib.sha256(names.encode()).hexdigest()[:40]
 
 
 def mark_dispatched(conn: psycopg.Connection[Row], event_id: int, flow_run_id: str) -> None:
@@ -75,48 +109,209 @@ def mark_dispatched(conn: psycopg.Connection[Row], event_id: int, flow_run_id: s
         """
         UPDATE webhook_events
         SET status = 'dispatched', flow_run_id = %s, dispatched_at = now(),
-            attempts = attempts + 1, last_error = NULL
+            run_attempts = run_attempts + 1, last_error = NULL
         WHERE id = %s
         """,
         (flow_run_id, event_id),
     )
 
 
-def mark_retry(
-    conn: psycopg.Connection[Row], event: PendingEvent, error: str, max_attempts: int = 20
-) -> None:
-    """Keep the event pending with exponential backoff (30 s doubling, capped at 15 min).
-
-    After `max_attempts` the event is marked failed and shows up in the event counts.
-    """
-    delay_s = min(30 * 2**event.attempts, 900)
+def mark_start_failed(conn: psycopg.Connection[Row], event: PendingEvent, error: str) -> None:
+    """Keep the event pending with a backoff (30 s doubling, capped at 15 min): Prefect being
+    unreachable is an outage, never a reason to give up on a call."""
+    delay_s = min(30 * 2 ** min(event.attempts, 10), 900)
     conn.execute(
         """
         UPDATE webhook_events
         SET attempts = attempts + 1, last_error = %s,
-            next_attempt_at = now() + make_interval(secs => %s),
-            status = CASE WHEN attempts + 1 >= %s THEN 'failed' ELSE 'pending' END
+            next_attempt_at = now() + make_interval(secs => %s)
         WHERE id = %s
         """,
-        (error[:500], delay_s, max_attempts, event.id),
+        (error[:500], delay_s, event.id),
     )
 
 
 def dispatch_pending(
-    conn: psycopg.Connection[Row], start_run: RunStarter, limit: int
+    conn: psycopg.Connection[Row], start_run: RunStarter, limit: int, calls_per_run: int = 1
 ) -> DispatchResult:
-    """Claim pending events and start one flow run each, in the caller's transaction."""
-    result = DispatchResult(started=[], failed=[])
-    for event in claim_pending(conn, limit):
+    """Claim pending events and start one run per group of calls, in the caller's transaction."""
+    result = DispatchResult()
+    events = claim_pending(conn, limit)
+    for start in range(0, len(events), calls_per_run):
+        group = events[start : start + calls_per_run]
+        call_ids = [e.call_id for e in group]
         try:
-            run_id = start_run(event.call_id, f"analyze-call:{event.call_id}")
-        except Exception as exc:  # any failure to start leaves the event pending
-            mark_retry(conn, event, f"{type(exc).__name__}: {exc}")
-            result.failed.append(event.call_id)
+            run_id = start_run(call_ids, run_key(group))
+        except Exception as exc:  # any failure to start leaves the events pending
+            for event in group:
+                mark_start_failed(conn, event, f"start failed: {type(exc).__name__}: {exc}")
+            result.failed.extend(call_ids)
         else:
-            mark_dispatched(conn, event.id, run_id)
-            result.started.append(event.call_id)
+            for event in group:
+                mark_dispatched(conn, event.id, run_id)
+            result.started.extend(call_ids)
+            result.runs.append(run_id)
     return result
+
+
+# -- the run reports each call's end ----------------------------------------------------------
+
+
+def record_completed(conn: psycopg.Connection[Row], call_id: str) -> None:
+    """The call is analysed (all four dimensions), whichever run did it."""
+    conn.execute(
+        "UPDATE webhook_events SET status = 'completed', completed_at = now(), last_error = NULL"
+        " WHERE call_id = %s AND status IN ('pending', 'dispatched') AND NOT is_test",
+        (call_id,),
+    )
+
+
+def record_failed(
+    conn: psycopg.Connection[Row],
+    call_id: str,
+    flow_run_id: str | None,
+    reason: str,
+    *,
+    transient: bool,
+    retry: Retry,
+    retry_after_s: float | None = None,
+) -> str | None:
+    """Send the call back to pending with a next attempt, or park it; returns the new status.
+
+    Only the event this run was dispatched for is touched (a run started from Claude Desktop
+    does not disturb a dispatched one). Transient failures (outages) back off without counting.
+    """
+    row = conn.execute(
+        "SELECT id, failures FROM webhook_events WHERE call_id = %s AND status = 'dispatched'"
+        " AND flow_run_id::text = %s AND NOT is_test FOR UPDATE",
+        (call_id, flow_run_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return requeue(conn, row["id"], row["failures"], reason, transient, retry, retry_after_s)
+
+
+def requeue(
+    conn: psycopg.Connection[Row],
+    event_id: int,
+    failures: int,
+    reason: str,
+    transient: bool,
+    retry: Retry,
+    retry_after_s: float | None = None,
+) -> str:
+    failures = failures if transient else failures + 1
+    if failures >= retry.max_attempts:
+        conn.execute(
+            "UPDATE webhook_events SET status = 'needs_attention', failures = %s,"
+            " last_error = %s WHERE id = %s",
+            (failures, reason[:1000], event_id),
+        )
+        return "needs_attention"
+    delay = retry_after_s if retry_after_s is not None else retry.delay(max(failures, 1))
+    conn.execute(
+        "UPDATE webhook_events SET status = 'pending', failures = %s, last_error = %s,"
+        " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+        (failures, reason[:1000], delay, event_id),
+    )
+    return "pending"
+
+
+# -- the reconciler ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunState:
+    type: str  # Prefect StateType: SCHEDULED, PENDING, RUNNING, COMPLETED, FAILED, CRASHED, ...
+    message: str = ""
+
+
+@dataclass
+class Reconciled:
+    requeued: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    cancelled_runs: list[str] = field(default_factory=list)
+    parked: list[str] = field(default_factory=list)
+
+
+FINAL_BAD = {"FAILED", "CRASHED", "CANCELLED"}
+
+
+def reconcile(
+    conn: psycopg.Connection[Row],
+    read_states: Callable[[list[str]], dict[str, RunState]],
+    cancel_run: Callable[[str], None],
+    retry: Retry,
+    deadline_s: float,
+    analysed: Callable[[psycopg.Connection[Row], str], bool],
+) -> Reconciled:
+    """Follow dispatched events to their runs' ends; re-queue what was lost."""
+    events = conn.execute(
+        "SELECT id, call_id, flow_run_id::text AS run_id, failures,"
+        " extract(epoch FROM now() - dispatched_at) AS age_s FROM webhook_events"
+        " WHERE status = 'dispatched' AND NOT is_test FOR UPDATE SKIP LOCKED"
+    ).fetchall()
+    out = Reconciled()
+    if not events:
+        return out
+    states = read_states(sorted({e["run_id"] for e in events if e["run_id"]}))
+    for e in events:
+        state = states.get(e["run_id"])
+        verdict = _verdict(state, float(e["age_s"]), deadline_s)
+        if verdict is None:
+            continue
+        finished = state is not None and state.type == "COMPLETED"
+        if finished and analysed(conn, e["call_id"]):
+            record_completed(conn, e["call_id"])
+            out.completed.append(e["call_id"])
+            continue
+        if verdict == "hung":
+            cancel_run(e["run_id"])
+            out.cancelled_runs.append(e["run_id"])
+        detail = f": {state.message}" if state and state.message else ""
+        reason = f"run {e['run_id']} {verdict}{detail}"
+        # a run that finished but could not report (Postgres away) is an outage, not a fault
+        status = requeue(conn, e["id"], e["failures"], reason, transient=finished, retry=retry)
+        (out.parked if status == "needs_attention" else out.requeued).append(e["call_id"])
+    return out
+
+
+def _verdict(state: RunState | None, age_s: float, deadline_s: float) -> str | None:
+    """What happened to a dispatched event's run; None while it is still on its way."""
+    if state is None:
+        return "vanished" if age_s > 60 else None  # a run just created may not be listed yet
+    if state.type == "COMPLETED":
+        return "finished without reporting"
+    if state.type in FINAL_BAD:
+        return state.type.lower()
+    return "hung" if age_s > deadline_s else None
+
+
+def needs_attention(conn: psycopg.Connection[Row], limit: int = 20) -> list[Row]:
+    return conn.execute(
+        "SELECT call_id, failures, run_attempts, last_error, received_at FROM webhook_events"
+        " WHERE status = 'needs_attention' ORDER BY received_at DESC LIMIT %s",
+        (limit,),
+    ).fetchall()
+
+
+def requeue_parked(conn: psycopg.Connection[Row], call_ids: list[str]) -> list[str]:
+    """An operator's second chance: parked calls (all, or these) back to pending, counts reset."""
+    rows = conn.execute(
+        "UPDATE webhook_events SET status = 'pending', failures = 0, alerted_at = NULL,"
+        " next_attempt_at = now() WHERE status = 'needs_attention'"
+        " AND (cardinality(%s::text[]) = 0 OR call_id = ANY(%s)) RETURNING call_id",
+        (call_ids, call_ids),
+    ).fetchall()
+    return [r["call_id"] for r in rows]
+
+
+def unalerted(conn: psycopg.Connection[Row]) -> list[Row]:
+    """Parked calls nobody has been told about yet; marks them as told."""
+    return conn.execute(
+        "UPDATE webhook_events SET alerted_at = now() WHERE status = 'needs_attention'"
+        " AND alerted_at IS NULL RETURNING call_id, failures, last_error"
+    ).fetchall()
 
 
 def event_counts(conn: psycopg.Connection[Row]) -> dict[str, int]:

@@ -95,6 +95,52 @@ def insert_session(
     return session_id
 
 
+def save_session(
+    conn: psycopg.Connection[Row],
+    *,
+    call_id: str,
+    rep_id: str | None,
+    dimension: str,
+    model: str,
+    key: str,
+    transcript_hash: str,
+    rubric_version: str,
+    result: DimensionResult | None,
+    error: str | None = None,
+    reuse: bool = True,
+) -> int:
+    """Insert a session, or with `reuse` return the current completed one with the same key.
+
+    Serialised per (call, dimension) by an advisory lock, so two runs that finish the same
+    work at the same time leave one current session, not two.
+    """
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"session:{call_id}:{dimension}",)
+    )
+    if reuse and result is not None:
+        row = conn.execute(
+            "SELECT id FROM coaching_sessions WHERE call_id = %s AND dimension = %s"
+            " AND cache_key = %s AND status = 'completed' AND superseded_at IS NULL"
+            " ORDER BY created_at DESC LIMIT 1",
+            (call_id, dimension, key),
+        ).fetchone()
+        if row is not None:
+            existing: int = row["id"]
+            return existing
+    return insert_session(
+        conn,
+        call_id=call_id,
+        rep_id=rep_id,
+        dimension=dimension,
+        model=model,
+        key=key,
+        transcript_hash=transcript_hash,
+        rubric_version=rubric_version,
+        result=result,
+        error=error,
+    )
+
+
 def copy_session(
     conn: psycopg.Connection[Row], source: Row, call_id: str, rep_id: str | None
 ) -> int:

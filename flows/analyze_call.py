@@ -1,240 +1,262 @@
-"""The analyze-call flow: fetch and store the transcript, compute metrics, score dimensions.
+"""The analysis flows: thin Prefect wrappers around `common.scoring.ScoringService`.
 
-    analyze_call(call_id, dimensions=ALL, force=False, override_budget=False)
+    analyze_calls(call_ids, dimensions=ALL, force=False, override_budget=False)  # dispatcher
+    analyze_call(call_id, ...)                                                  # one call
 
-One Prefect task per dimension (tag `claude`, so a tag concurrency limit bounds simultaneous
-Claude requests). The first dimension that needs Claude streams; as soon as its response has
-begun (its prompt-cache write is then readable) the others start in parallel with `.map` and
-read the shared prefix, chunk by chunk (`common.scoring.PrefixGate`). Each
-dimension retries on its own and a failed one does not lose the others; re-running the flow
-pays only for the dimensions without a cached session.
+One run prepares its calls together (one Gong request per 100 ids), plans each (one tier-1
+lookup, the budget guard), and scores each missing dimension as its own task: the lead
+dimension streams and opens a `PrefixGate` as its response begins, the others are mapped at
+once and wait on the gate (a callback, no polling), chunk by chunk. Every wait has a
+deadline. Each call's end is reported to the outbox: completed, or back to pending with a
+reason and a next attempt (outages never count towards parking the call).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, task
-from prefect.futures import PrefectFuture, wait
+from prefect import flow, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from common import costs, sessions
-from common.calls import ensure_rep, fetch_call, load_stored_call, upsert_call
-from common.chunking import split
-from common.claude import ClaudeClient
+from common import outbox
 from common.config import DIMENSIONS, Settings, settings
-from common.db import transaction
-from common.errors import BudgetExceeded, ClaudeError, ClaudeRequestRejected, InvalidAnalysis
-from common.gong import GongClient
-from common.metrics import compute
-from common.rubrics import RubricSet, load, sync
-from common.scoring import PrefixGate, PreparedCall, Scorer, estimate_cost
-from common.storage import ObjectStore
-from common.tokens import estimate_many
+from common.db import retrying, transaction
+from common.errors import ClaudeError, GongRateLimited, is_transient
+from common.scoring.scorer import Outcome, PrefixGate, PreparedCall
+from common.scoring.service import Plan, ScoringService
 
-_scorer_instances: list[Scorer] = []
+log = logging.getLogger("sales_coach.flows")
 
 
-@lru_cache(maxsize=4)
-def _scorer(s: Settings) -> Scorer:
-    scorer = Scorer(s, ClaudeClient.from_settings(s), _rubrics(s))
-    _scorer_instances.append(scorer)
-    return scorer
+@task(name="prepare-calls", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def prepare_calls(
+    service: ScoringService, call_ids: list[str]
+) -> tuple[dict[str, PreparedCall], dict[str, Exception]]:
+    """Fetch and store the calls; a call Gong is still processing is retried later."""
+    return service.prepare(call_ids)
 
 
-@lru_cache(maxsize=4)
-def _rubrics(s: Settings) -> RubricSet:
-    rubric_set = load(s.rubrics_dir)
-    with transaction(s.database_url) as conn:
-        sync(conn, rubric_set)
-    return rubric_set
-
-
-def reset_runtime() -> None:
-    """Close clients and forget memoised settings-bound objects (tests, config reloads)."""
-    for scorer in _scorer_instances:
-        scorer.claude.close()
-    _scorer_instances.clear()
-    _scorer.cache_clear()
-    _rubrics.cache_clear()
-    _prepared.clear()
-    settings.cache_clear()
-
-
-def prepare(s: Settings, call_id: str) -> PreparedCall:
-    """The call with its transcript: from our store when we have it, else from Gong."""
-    store = ObjectStore.from_settings(s)
-    with transaction(s.database_url) as conn:
-        fetched = load_stored_call(conn, store, call_id)
-    if fetched is None:
-        store.ensure_bucket()
-        with GongClient.from_settings(s) as gong:
-            fetched = fetch_call(gong, store, call_id)
-    utts = fetched.utterances
-    tokens = estimate_many([u.line() for u in utts], s.token_scale)
-    if s.claude_count_tokens:
-        tokens = _calibrated(s, [u.line() for u in utts], tokens)
-    metrics = compute(utts)
-    with transaction(s.database_url) as conn:
-        ensure_rep(conn, fetched.call)
-        upsert_call(conn, fetched, metrics, sum(tokens))
-    meta = fetched.call.metaData
-    return PreparedCall(
-        call_id=call_id,
-        rep_id=meta.primaryUserId,
-        title=meta.title or "",
-        started=meta.started.isoformat() if meta.started else "",
-        url=meta.url,
-        transcript_hash=fetched.transcript_hash,
-        utterances=utts,
-        chunks=split(tokens, s.chunk_max_tokens, s.chunk_overlap),
-        metrics=metrics,
-    )
-
-
-def _calibrated(s: Settings, lines: list[str], tokens: list[int]) -> list[int]:
-    """Scale per-utterance estimates so their sum matches Claude's own count of the transcript."""
-    exact = _scorer(s).claude.count_tokens(
-        model=s.claude_model, system=[], messages=[{"role": "user", "content": "\n".join(lines)}]
-    )
-    factor = exact / max(1, sum(tokens))
-    return [max(1, round(t * factor)) for t in tokens]
-
-
-_prepared: dict[tuple[str, str], PreparedCall] = {}
-
-
-def prepared(s: Settings, call_id: str) -> PreparedCall:
-    """Per-process memo so the dimension tasks of one run share one prepared call."""
-    key = (s.database_url, call_id)
-    if key not in _prepared:
-        _prepared[key] = prepare(s, call_id)
-    return _prepared[key]
-
-
-@task(name="prepare-call", retries=6, retry_delay_seconds=[10, 30, 120, 300, 900, 1800])
-def prepare_call(call_id: str) -> dict[str, Any]:
-    """Fetch and store the call. Retried for about an hour: Gong may still be processing it."""
-    s = settings()
-    _prepared.pop((s.database_url, call_id), None)
-    call = prepared(s, call_id)
-    return {
-        "transcript_hash": call.transcript_hash,
-        "chunks": len(call.chunks),
-        "tokens": sum(c.new_tokens for c in call.chunks),
-    }
-
-
-@task(name="plan-dimensions")
-def plan(call_id: str, dimensions: list[str], force: bool, override_budget: bool) -> list[str]:
-    """Dimensions that need Claude (no cached session); refuse them over budget."""
-    s = settings()
-    call, rubric_set = prepared(s, call_id), _rubrics(s)
-    missing = dimensions if force else []
-    if not force:
-        with transaction(s.database_url) as conn:
-            for d in dimensions:
-                version = rubric_set.rubric_version(d)
-                key = sessions.cache_key(d, call.transcript_hash, version)
-                if sessions.find_cached(conn, key, call.transcript_hash, version) is None:
-                    missing.append(d)
-    if missing:
-        with transaction(s.database_url) as conn:
-            costs.check_budget(
-                conn, s.monthly_budget_usd, estimate_cost(s, call, len(missing)), override_budget
-            )
-    return missing
+@task(name="plan-dimensions", cache_policy=NO_CACHE)
+def plan_call(
+    service: ScoringService,
+    call: PreparedCall,
+    dimensions: list[str],
+    force: bool,
+    override_budget: bool,
+) -> Plan:
+    return service.plan(call, dimensions, force, override_budget)
 
 
 def _retryable(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient failures only: not a refused request, invalid output or the budget."""
+    """Retry outages only: not a refused request, invalid output or the budget."""
     try:
         state.result()
-    except (ClaudeRequestRejected, InvalidAnalysis, BudgetExceeded):
-        return False
-    except Exception:
-        return True
+    except Exception as exc:
+        return is_transient(exc)
     return False
 
 
 @task(
     name="score-dimension",
-    tags=["claude"],
     retries=2,
     retry_delay_seconds=[10, 60],
     retry_condition_fn=_retryable,
+    cache_policy=NO_CACHE,
 )
 def score_dimension(
-    call_id: str, dimension: str, force: bool, gate_key: str | None = None, lead: bool = False
-) -> dict[str, Any]:
-    s = settings()
-    gate = _gates.get(gate_key) if gate_key else None  # None when run outside the flow's process
-    outcome = _scorer(s).score(prepared(s, call_id), dimension, force, gate=gate, lead=lead)
+    service: ScoringService,
+    call: PreparedCall,
+    dimension: str,
+    owner: str,
+    force: bool,
+    gate: PrefixGate,
+    lead: bool,
+) -> Outcome:
+    return service.score(call, dimension, owner=owner, force=force, gate=gate, lead=lead)
+
+
+@dataclass
+class CallRun:
+    """One call's progress through a run."""
+
+    call_id: str
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    futures: dict[str, PrefectFuture[Outcome]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    error: Exception | None = None  # why the call could not be prepared or planned
+
+
+def run_analysis(
+    service: ScoringService,
+    call_ids: list[str],
+    dimensions: list[str],
+    force: bool,
+    override_budget: bool,
+) -> list[CallRun]:
+    """Prepare, plan and score the calls; report each call's end to the outbox."""
+    owner = flow_run.get_id() or f"local:{uuid.uuid4()}"
+    runs = {c: CallRun(c) for c in call_ids}
+    ready, failed = prepare_calls(service, call_ids)
+    for call_id, exc in failed.items():
+        runs[call_id].error = exc
+    for call_id, call in ready.items():
+        try:
+            plan = plan_call(service, call, dimensions, force, override_budget)
+        except Exception as exc:
+            runs[call_id].error = exc
+            continue
+        runs[call_id].outcomes.update(plan.cached)
+        if plan.missing:
+            runs[call_id].futures = _submit(service, call, plan.missing, owner, force)
+    deadline = time.monotonic() + service.s.analysis_run_deadline_s
+    for r in runs.values():
+        for dimension, future in r.futures.items():
+            future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            state = future.state
+            if state.is_completed():
+                r.outcomes[dimension] = future.result()
+            else:
+                r.failed[dimension] = str(state.message or state.name)
+        _report(service.s, r, dimensions, owner)
+    return list(runs.values())
+
+
+def _submit(
+    service: ScoringService, call: PreparedCall, missing: list[str], owner: str, force: bool
+) -> dict[str, PrefectFuture[Outcome]]:
+    """The lead dimension first; the others at once, released by its gate chunk by chunk."""
+    gate = PrefixGate(len(call.chunks), timeout_s=service.s.claude_slot_wait_s)
+    futures = {
+        missing[0]: score_dimension.submit(service, call, missing[0], owner, force, gate, True)
+    }
+    if len(missing) > 1:
+        others = score_dimension.map(
+            unmapped(service),
+            unmapped(call),
+            missing[1:],
+            unmapped(owner),
+            unmapped(force),
+            unmapped(gate),
+            unmapped(False),
+        )
+        futures.update(zip(missing[1:], others, strict=True))
+    return futures
+
+
+def _report(s: Settings, r: CallRun, dimensions: list[str], owner: str) -> None:
+    """Completed (all four dimensions), or failed with a reason and a next attempt."""
+    retry = outbox.Retry(s.analysis_retry_base_s, s.analysis_retry_max_s, s.analysis_max_attempts)
+
+    def write() -> None:
+        with transaction(s.database_url) as conn:
+            if r.error is None and not r.failed:
+                if set(DIMENSIONS) <= set(dimensions):
+                    outbox.record_completed(conn, r.call_id)
+                return
+            exc = r.error
+            reason = f"{type(exc).__name__}: {exc}" if exc else f"dimensions failed: {r.failed}"
+            transient = (
+                is_transient(exc)
+                if exc
+                else all(
+                    "ClaudeRequestRejected" not in m and "InvalidAnalysis" not in m
+                    for m in r.failed.values()
+                )
+            )
+            retry_after = exc.retry_after_s if isinstance(exc, GongRateLimited) else None
+            status = outbox.record_failed(
+                conn,
+                r.call_id,
+                owner,
+                reason,
+                transient=transient,
+                retry=retry,
+                retry_after_s=retry_after,
+            )
+            if status:
+                log.warning("call %s: %s; event is %s", r.call_id, reason[:300], status)
+
+    try:
+        retrying(write, s.db_outage_wait_s, "outbox")
+    except Exception as exc:  # the reconciler sees the run's end and settles the event
+        log.warning("call %s: outcome not recorded (%s)", r.call_id, type(exc).__name__)
+
+
+def _summary(service: ScoringService, r: CallRun) -> dict[str, Any]:
+    spend = service.call_spend(r.call_id)
     return {
-        "dimension": dimension,
-        "session_id": outcome.session_id,
-        "cached": outcome.cached,
-        "overall_score": outcome.overall_score,
-        "requests": outcome.requests,
+        "call_id": r.call_id,
+        "dimensions": {
+            d: {
+                "dimension": d,
+                "session_id": o.session_id,
+                "cached": o.cached,
+                "overall_score": o.overall_score,
+                "requests": o.requests,
+            }
+            for d, o in r.outcomes.items()
+        },
+        "failed": r.failed,
+        "usd": float(spend["usd"]),  # type: ignore[arg-type]
+        "requests": spend["requests"],
     }
 
 
-_gates: dict[str, PrefixGate] = {}
+def _dimensions(dimensions: list[str] | None) -> list[str]:
+    dims = list(dimensions or DIMENSIONS)
+    unknown = set(dims) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"unknown dimensions {sorted(unknown)}; use {list(DIMENSIONS)}")
+    return dims
 
 
-def _wait_for_prefix(gate: PrefixGate, first: PrefectFuture[dict[str, Any]]) -> None:
-    """Until the leader's first response has begun, it finished, or the gate times out."""
-    deadline = time.monotonic() + gate.timeout_s
-    while not gate.is_open(0) and not first.state.is_final() and time.monotonic() < deadline:
-        time.sleep(0.02)
+@flow(name="analyze-calls", task_runner=ThreadPoolTaskRunner(max_workers=64))  # type: ignore[arg-type]
+def analyze_calls(
+    call_ids: list[str],
+    dimensions: list[str] | None = None,
+    force: bool = False,
+    override_budget: bool = False,
+) -> dict[str, Any]:
+    """Analyse several calls in one run (the dispatcher's unit of work)."""
+    dims = _dimensions(dimensions)
+    service = ScoringService.from_settings(settings())
+    try:
+        runs = run_analysis(service, call_ids, dims, force, override_budget)
+        result = {r.call_id: _summary(service, r) for r in runs if r.error is None}
+    finally:
+        service.close()
+    problems = {
+        r.call_id: str(r.error) if r.error else r.failed for r in runs if r.error or r.failed
+    }
+    if problems:
+        raise ClaudeError(f"{len(problems)} of {len(runs)} calls not analysed: {problems}")
+    return {"calls": result}
 
 
-@flow(name="analyze-call")
+@flow(name="analyze-call", task_runner=ThreadPoolTaskRunner(max_workers=16))  # type: ignore[arg-type]
 def analyze_call(
     call_id: str,
     dimensions: list[str] | None = None,
     force: bool = False,
     override_budget: bool = False,
 ) -> dict[str, Any]:
-    dims = list(dimensions or DIMENSIONS)
-    unknown = set(dims) - set(DIMENSIONS)
-    if unknown:
-        raise ValueError(f"unknown dimensions {sorted(unknown)}; use {list(DIMENSIONS)}")
-    prepare_call(call_id)
-    missing = plan(call_id, dims, force, override_budget)
-    ordered = missing + [d for d in dims if d not in missing]
-    gate_key = f"{call_id}:{uuid.uuid4()}"
-    _gates[gate_key] = PrefixGate(len(prepared(settings(), call_id).chunks))
+    """Analyse one call (Claude Desktop, the CLI); raises what stopped it."""
+    dims = _dimensions(dimensions)
+    service = ScoringService.from_settings(settings())
     try:
-        # the first dimension streams; the others start once its response (the cache write) has begun
-        first = score_dimension.submit(call_id, ordered[0], force, gate_key, lead=True)
-        _wait_for_prefix(_gates[gate_key], first)
-        futures: list[PrefectFuture[dict[str, Any]]] = [first]
-        if len(ordered) > 1:
-            futures.extend(score_dimension.map(call_id, ordered[1:], force, gate_key, lead=False))
-        wait(futures)
+        (r,) = run_analysis(service, [call_id], dims, force, override_budget)
+        if r.error is not None:
+            raise r.error
+        summary = _summary(service, r)
     finally:
-        _gates.pop(gate_key, None)
-    results, failed = {}, {}
-    for dim, future in zip(ordered, futures, strict=True):
-        state = future.state
-        if state.is_completed():
-            results[dim] = future.result()
-        else:
-            failed[dim] = str(state.message or state.name)
-    s = settings()
-    with transaction(s.database_url) as conn:
-        spend = costs.call_cost(conn, call_id)
-        costs.alert_on_low_hit_rate(conn)
-    summary = {
-        "call_id": call_id,
-        "dimensions": results,
-        "failed": failed,
-        "usd": float(spend["usd"]),
-        "requests": spend["requests"],
-    }
-    if failed:
-        raise ClaudeError(f"call {call_id}: dimensions failed: {failed} (others were saved)")
+        service.close()
+    if r.failed:
+        raise ClaudeError(f"call {call_id}: dimensions failed: {r.failed} (others were saved)")
     return summary

@@ -1,7 +1,8 @@
 """Batch analysis: score many calls through the Message Batches API at half price.
 
 For work nobody is waiting for: the weekly backlog, a backfill, or re-scoring after a rubric
-change. Results land as the on-demand path writes them (sessions, usage rows priced as batch).
+change. Results land as the on-demand path writes them (sessions, usage rows priced as batch),
+under the same budget guard, claims and ledger (`ScoringService.score_batch`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import flow_run
 
-from common import batches
 from common.config import DIMENSIONS, settings
-from flows.analyze_call import _scorer, prepared
+from common.scoring.service import ScoringService
 
 
 @flow(name="analyze-batch")
@@ -20,18 +21,22 @@ def analyze_batch(
     call_ids: list[str],
     dimensions: list[str] | None = None,
     force: bool = False,
+    override_budget: bool = False,
     poll_seconds: float = 60.0,
 ) -> dict[str, Any]:
-    s = settings()
-    calls = [prepared(s, call_id) for call_id in call_ids]
-    report = batches.analyze(
-        _scorer(s),
-        calls,
-        list(dimensions or DIMENSIONS),
-        force=force,
-        ttl=s.claude_batch_cache_ttl,
-        poll_s=poll_seconds,
-    )
+    service = ScoringService.from_settings(settings())
+    try:
+        calls = [service.prepare_one(call_id) for call_id in call_ids]
+        report = service.score_batch(
+            calls,
+            list(dimensions or DIMENSIONS),
+            force=force,
+            override_budget=override_budget,
+            poll_s=poll_seconds,
+            owner=f"batch:{flow_run.get_id() or 'local'}",
+        )
+    finally:
+        service.close()
     return {
         "batch_id": report.batch_id,
         "requests": report.requests,

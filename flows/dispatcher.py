@@ -1,52 +1,102 @@
-"""Draining the webhook outbox into analyze-call deployment runs.
+"""Draining the webhook outbox into analysis runs, and following those runs to their end.
 
 In production this flow runs on a one-minute schedule; locally `python -m flows.dispatcher`
-loops. Events are claimed with `FOR UPDATE SKIP LOCKED`, so several dispatchers never start
-the same event, and each run is created with the call id as its idempotency key, so a start
-that succeeded but was not recorded is never repeated by Prefect.
+loops. Each pass (1) reconciles: dispatched events whose run crashed, failed, hung past its
+deadline or vanished are re-queued (`common.outbox.reconcile`); (2) dispatches: due pending
+events are claimed with `FOR UPDATE SKIP LOCKED` and started in runs of up to CALLS_PER_RUN
+calls; (3) alerts once about calls newly parked as `needs_attention`. Prefect being down only
+delays a pass: events stay where they are.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from functools import partial
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import psycopg
 from prefect import flow
 
-from common.config import Settings, settings
-from common.db import transaction
-from common.outbox import DispatchResult, RunStarter, dispatch_pending
-from common.runs import start_analysis_run
+from common import outbox
+from common.alerts import alert_parked
+from common.config import DIMENSIONS, Settings, settings
+from common.db import Row, transaction
+from common.outbox import DispatchResult, Reconciled, RunStarter, RunState
+from common.runs import cancel_run, read_run_states, start_analysis_run
+from common.sessions import latest_for_call
 
 log = logging.getLogger("sales_coach.dispatcher")
 
 
-def dispatch_once(s: Settings, start_run: RunStarter | None = None) -> DispatchResult:
-    starter = start_run or (
-        lambda call_id, key: start_analysis_run(s.analyze_deployment, call_id, key)
-    )
+@dataclass
+class Pass:
+    dispatched: DispatchResult
+    reconciled: Reconciled = field(default_factory=Reconciled)
+    parked: list[Row] = field(default_factory=list)
+
+
+def default_starter(s: Settings) -> RunStarter:
+    return lambda call_ids, key: start_analysis_run(s.analyze_deployment, call_ids, key)
+
+
+def analysed(conn: psycopg.Connection[Row], call_id: str) -> bool:
+    """All four dimensions have a current completed session."""
+    return set(DIMENSIONS) <= set(latest_for_call(conn, call_id))
+
+
+def dispatch_once(
+    s: Settings,
+    start_run: RunStarter | None = None,
+    read_states: Callable[[list[str]], dict[str, RunState]] = read_run_states,
+    cancel: Callable[[str], None] = cancel_run,
+) -> Pass:
+    """One pass: reconcile, dispatch, alert. Prefect's side can be replaced (tests, demo)."""
+    starter = start_run or default_starter(s)
+    retry = outbox.Retry(s.analysis_retry_base_s, s.analysis_retry_max_s, s.analysis_max_attempts)
+    reconciled = Reconciled()
+    try:
+        with transaction(s.database_url) as conn:
+            reconciled = outbox.reconcile(
+                conn, read_states, cancel, retry, s.analysis_run_deadline_s, analysed
+            )
+    except Exception as exc:  # Prefect or Postgres away: reconcile on the next pass
+        log.warning("reconcile skipped: %s: %s", type(exc).__name__, str(exc)[:200])
     with transaction(s.database_url) as conn:
         conn.execute("SELECT ensure_session_partitions(current_date, 5)")  # next quarters exist
-        result = dispatch_pending(conn, starter, s.dispatch_batch_size)
-    if result.started or result.failed:
-        log.info("dispatched %d, kept %d pending", len(result.started), len(result.failed))
-    return result
+        result = outbox.dispatch_pending(conn, starter, s.dispatch_batch_size, s.calls_per_run)
+        parked = outbox.unalerted(conn)
+    if parked:
+        alert_parked(s, parked)
+    if result.started or result.failed or reconciled.requeued or reconciled.completed:
+        log.info(
+            "dispatched %d in %d runs, kept %d pending; re-queued %d, settled %d",
+            len(result.started),
+            len(result.runs),
+            len(result.failed),
+            len(reconciled.requeued),
+            len(reconciled.completed),
+        )
+    return Pass(result, reconciled, parked)
 
 
 @flow(name="dispatch-webhook-events", log_prints=True)
 def dispatch_webhook_events() -> dict[str, list[str]]:
-    result = dispatch_once(settings())
-    return {"started": result.started, "failed": result.failed}
+    p = dispatch_once(settings())
+    return {
+        "started": p.dispatched.started,
+        "failed": p.dispatched.failed,
+        "requeued": p.reconciled.requeued,
+        "parked": [r["call_id"] for r in p.parked],
+    }
 
 
 def run_forever(s: Settings, interval_s: float = 5.0, stop_after: float | None = None) -> None:
     """The local long-running dispatcher loop."""
     deadline = time.monotonic() + stop_after if stop_after else None
-    step = partial(dispatch_once, s)
     while deadline is None or time.monotonic() < deadline:
         try:
-            step()
+            dispatch_once(s)
         except Exception as exc:  # keep looping: the events stay pending
             log.warning("dispatch pass failed: %s", type(exc).__name__)
         time.sleep(interval_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
@@ -58,29 +59,20 @@ def _analyze(args: argparse.Namespace) -> Any:
 
 
 def _status(args: argparse.Namespace) -> Any:
-    from common.costs import month_to_date
     from common.db import connect
-    from common.outbox import event_counts
+    from common.status import pipeline_status
 
-    with connect(settings().database_url) as conn:
-        failing = conn.execute(
-            "SELECT call_id, attempts, last_error FROM webhook_events WHERE last_error IS NOT NULL"
-            " AND status <> 'dispatched' ORDER BY received_at DESC LIMIT 5"
-        ).fetchall()
-        failed_sessions = conn.execute(
-            "SELECT call_id, dimension, error FROM coaching_sessions WHERE status = 'failed'"
-            " ORDER BY created_at DESC LIMIT 5"
-        ).fetchall()
-        spend = month_to_date(conn)
-        events = event_counts(conn)
-    return {
-        "webhook_events": events,
-        "undispatched_with_errors": failing,
-        "recent_failed_sessions": failed_sessions,
-        "month_to_date_usd": spend["usd"],
-        "tier1_hit_rate": spend["tier1_hit_rate"],
-        "prompt_cache_hit_rate": spend["prompt_cache_hit_rate"],
-    }
+    s = settings()
+    with connect(s.database_url) as conn:
+        return pipeline_status(conn, s)
+
+
+def _requeue(args: argparse.Namespace) -> Any:
+    from common.db import transaction
+    from common.outbox import requeue_parked
+
+    with transaction(settings().database_url) as conn:
+        return {"requeued": requeue_parked(conn, args.call_id)}
 
 
 def _costs(args: argparse.Namespace) -> Any:
@@ -96,7 +88,7 @@ def _dispatch(args: argparse.Namespace) -> Any:
 
     if args.loop:
         run_forever(settings(), interval_s=args.interval)
-    return dispatch_once(settings()).__dict__
+    return dataclasses.asdict(dispatch_once(settings()))
 
 
 def _set_role(args: argparse.Namespace) -> Any:
@@ -168,7 +160,13 @@ def parser() -> argparse.ArgumentParser:
     )
     a.set_defaults(func=_analyze)
     sub.add_parser("costs", help="month-to-date spend and hit rates").set_defaults(func=_costs)
-    sub.add_parser("status", help="outbox, recent failures, spend").set_defaults(func=_status)
+    sub.add_parser(
+        "status",
+        help="outbox (waiting, running, parked calls), failures, slots, Gong budget, spend",
+    ).set_defaults(func=_status)
+    q = sub.add_parser("requeue", help="send calls parked as needs_attention back to the queue")
+    q.add_argument("call_id", nargs="*", help="call ids (default: every parked call)")
+    q.set_defaults(func=_requeue)
     d = sub.add_parser("dispatch", help="start runs for pending webhook events")
     d.add_argument("--loop", action="store_true", help="keep dispatching (local dispatcher)")
     d.add_argument("--interval", type=float, default=5.0)

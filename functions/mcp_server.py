@@ -31,6 +31,7 @@ from common.config import DIMENSIONS, Settings, settings
 from common.db import Row, connect
 from common.errors import AccessDenied, CoachError
 from common.rubrics import load as load_rubrics
+from common.status import pipeline_status
 
 log = logging.getLogger("sales_coach.mcp")
 # (call_id, dimensions, force) -> flow run id; the default starts the analyze-call deployment
@@ -60,6 +61,7 @@ class CostReport(BaseModel):
     spend: dict[str, Any]
     monthly_budget_usd: float
     budget_left_usd: float
+    pipeline: dict[str, Any] | None = None  # admins: waiting, running and parked calls
 
 
 class PostgresTokenVerifier(TokenVerifier):
@@ -91,7 +93,7 @@ def _default_starter(s: Settings) -> AnalysisStarter:
 
         run = run_deployment(
             s.analyze_deployment,
-            parameters={"call_id": call_id, "dimensions": dimensions, "force": force},
+            parameters={"call_ids": [call_id], "dimensions": dimensions, "force": force},
             timeout=0,
             as_subflow=False,
         )
@@ -334,6 +336,7 @@ def create_server(
                 spend=spend,
                 monthly_budget_usd=s.monthly_budget_usd,
                 budget_left_usd=round(s.monthly_budget_usd - mtd, 2),
+                pipeline=pipeline_status(conn, s) if caller.is_admin else None,
             )
 
     rubric_set = load_rubrics(s.rubrics_dir)

@@ -9,14 +9,13 @@ the analysis later. Run it with `uvicorn functions.webhook:app`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncConnection, OperationalError
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,15 +24,22 @@ from starlette.routing import Route
 from common import outbox
 from common.config import Settings, load_settings
 from common.db import Row, make_async_pool
-from common.errors import WebhookRejected
-from common.ingest import DeliveryVerifier, load_public_key, parse_payload
+from common.errors import ConfigError, WebhookRejected
+from common.ingest import DeliveryVerifier, load_public_key, parse_body, parse_payload
 from common.runs import start_analysis_run
 
 log = logging.getLogger("sales_coach.webhook")
 INLINE_DISPATCH_TIMEOUT_S = 2.0
+POOL_TIMEOUT_S = 3.0  # longest wait for a database connection before answering 503
 
 
 def build_verifier(s: Settings) -> DeliveryVerifier:
+    """The delivery checks; refuses to start on a configuration that cannot verify anything."""
+    if "jwt" in s.auth_modes and not s.gong_webhook_url:
+        raise ConfigError(
+            "GONG_WEBHOOK_URL is required in jwt mode (the URL Gong posts to, checked against"
+            " the JWT's webhook_url claim)"
+        )
     keys = tuple(load_public_key(k) for k in s.gong_webhook_public_keys.split(",") if k.strip())
     secret = s.webhook_hmac_secret.get_secret_value().encode() if s.webhook_hmac_secret else None
     return DeliveryVerifier(
@@ -64,20 +70,30 @@ def create_app(s: Settings | None = None) -> Starlette:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             verifier.verify(body, headers, request.query_params.get("key"))
-            payload = parse_payload(body)
+            data = parse_body(body)
+            payload = parse_payload(data)
         except WebhookRejected as exc:
             log.info("webhook rejected (%s): %s", exc.status_code, exc)
             return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
-        async with state["pool"].connection() as conn:
-            stored = await outbox.store_event(conn, payload, json.loads(body))
+        try:
+            async with state["pool"].connection(timeout=POOL_TIMEOUT_S) as conn:
+                stored = await outbox.store_event(conn, payload, data)
+        except (PoolTimeout, OperationalError) as exc:
+            # fail fast: Gong retries a 5xx, and holding it 30 s helps nobody
+            log.warning("webhook not stored, database unavailable: %s", type(exc).__name__)
+            return JSONResponse(
+                {"error": "database unavailable, retry later"},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
         if stored and s.webhook_inline_dispatch and not payload.isTest:
-            await _dispatch_inline(s, payload.call_id)
+            await _dispatch_inline(s, state["pool"], payload.call_id)
         status = "test" if payload.isTest else ("stored" if stored else "duplicate")
         return JSONResponse({"status": status, "call_id": payload.call_id})
 
     async def healthz(request: Request) -> JSONResponse:
         try:
-            async with state["pool"].connection() as conn:
+            async with state["pool"].connection(timeout=POOL_TIMEOUT_S) as conn:
                 await conn.execute("SELECT 1")
         except Exception as exc:
             return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
@@ -95,15 +111,23 @@ def create_app(s: Settings | None = None) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _dispatch_inline(s: Settings, call_id: str) -> None:
-    """Best effort: start the run now; on any failure the dispatcher starts it later.
-
-    The event row stays 'pending' either way; the dispatcher's start uses the same
-    idempotency key, so Prefect returns this run instead of starting a second one.
-    """
-    start = partial(start_analysis_run, s.analyze_deployment, call_id, f"analyze-call:{call_id}")
+async def _dispatch_inline(
+    s: Settings, pool: AsyncConnectionPool[AsyncConnection[Row]], call_id: str
+) -> None:
+    """Best effort: start the run now and mark the event dispatched; on any failure the event
+    stays pending and the dispatcher starts it later. The run key is the one the dispatcher
+    would use for this first attempt, so a start that was not recorded is not repeated."""
+    key = outbox.run_key([outbox.PendingEvent(0, call_id, 0, 0)])
+    start = partial(start_analysis_run, s.analyze_deployment, [call_id], key)
     try:
-        await asyncio.wait_for(asyncio.to_thread(start), INLINE_DISPATCH_TIMEOUT_S)
+        run_id = await asyncio.wait_for(asyncio.to_thread(start), INLINE_DISPATCH_TIMEOUT_S)
+        async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+            await conn.execute(
+                "UPDATE webhook_events SET status = 'dispatched', flow_run_id = %s,"
+                " dispatched_at = now(), run_attempts = run_attempts + 1"
+                " WHERE idempotency_key = %s AND status = 'pending' AND run_attempts = 0",
+                (run_id, call_id),
+            )
     except Exception as exc:
         log.warning("inline dispatch of call %s failed: %s", call_id, type(exc).__name__)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -76,11 +77,26 @@ def show_events(s: Settings) -> None:
             )
 
 
-def run_in_process(call_id: str, key: str) -> str:
-    from flows.analyze_call import analyze_call
+class InProcessRuns:
+    """A run starter for the demo: records each group of calls, then runs the flows here once
+    the dispatcher's transaction has committed (no Prefect server, no worker)."""
 
-    state = analyze_call(call_id, return_state=True)
-    return str(state.state_details.flow_run_id)
+    def __init__(self) -> None:
+        self.groups: list[tuple[str, list[str]]] = []
+
+    def __call__(self, call_ids: list[str], key: str) -> str:
+        run_id = str(uuid.uuid4())
+        self.groups.append((run_id, call_ids))
+        return run_id
+
+    def run(self) -> list[str]:
+        from flows.analyze_call import analyze_calls
+
+        done = []
+        for _, call_ids in self.groups:
+            analyze_calls(call_ids)
+            done.extend(call_ids)
+        return done
 
 
 def show_call(s: Settings, call_id: str) -> None:
@@ -136,16 +152,21 @@ def run(stack: Stack) -> None:
             conn.commit()
         print(f"\n   synced {synced} users (reps and their manager) from Gong's /v2/users")
         print("\n3. The dispatcher starts the analyze-call flow for each pending event")
-        result = dispatch_once(s, start_run=run_in_process)
-        print(f"   started {len(result.started)} runs, {len(result.failed)} kept pending")
+        runs = InProcessRuns()
+        result = dispatch_once(s, start_run=runs, read_states=lambda ids: {}).dispatched
+        analysed = runs.run()
+        print(
+            f"   started {len(result.runs)} runs for {len(result.started)} calls,"
+            f" {len(result.failed)} kept pending"
+        )
         print("\n4. Coaching per call (first run)")
-        for call_id in result.started:
+        for call_id in analysed:
             show_call(s, call_id)
         print("\n5. The same calls analysed again: the tier-1 cache answers")
         from flows.analyze_call import analyze_call
 
         before = stack.anthropic.requests
-        again = [analyze_call(c) for c in result.started]
+        again = [analyze_call(c) for c in analysed]
         cached = sum(d["cached"] for r in again for d in r["dimensions"].values())
         print(
             f"   {cached} of {4 * len(again)} dimensions from cache, "

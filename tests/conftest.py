@@ -148,14 +148,14 @@ def engine_env(
     claude_stand_in: tuple[StandInState, str],
     prefect_api: None,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Iterator[Settings]:
-    """Environment for the flows (they read settings from it), caches cleared."""
+    """Environment for the flows (they read settings from it), settings cache cleared."""
     from common.config import settings as cached_settings
-    from flows import analyze_call
 
     for key, value in app_env(settings, claude_stand_in[1]).items():
         monkeypatch.setenv(key, value)
-
-    analyze_call.reset_runtime()
+    monkeypatch.setenv("JOURNAL_DIR", str(tmp_path / "journal"))
+    cached_settings.cache_clear()
     yield cached_settings()
-    analyze_call.reset_runtime()
+    cached_settings.cache_clear()

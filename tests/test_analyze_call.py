@@ -10,6 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from common.config import ROOT, Settings
+from common.config import settings as cached_settings
 from common.errors import BudgetExceeded, RubricError
 from common.transcript import normalise
 from flows.analyze_call import analyze_call
@@ -61,8 +62,6 @@ def use_edited_rubrics(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, edits: dict[str, str]
 ) -> None:
     """Point the flow at a copy of rubrics/ in which file `name` has each `old` replaced by `new`."""
-    from flows import analyze_call as module
-
     rubrics = tmp_path / "rubrics"
     shutil.copytree(ROOT / "rubrics", rubrics)
     path = rubrics / name
@@ -72,7 +71,7 @@ def use_edited_rubrics(
         text = text.replace(old, new)
     path.write_text(text)
     monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
-    module.reset_runtime()
+    cached_settings.cache_clear()
 
 
 def test_bumped_rubric_reanalyses_only_that_dimension(
@@ -223,10 +222,8 @@ def test_force_bypasses_the_cache(engine_env: Settings, claude: StandInState) ->
 def test_budget_guard_refuses_and_admin_can_override(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import analyze_call as module
-
     monkeypatch.setenv("MONTHLY_BUDGET_USD", "0.01")
-    module.reset_runtime()
+    cached_settings.cache_clear()
     with pytest.raises(BudgetExceeded, match=r"monthly budget of \$0\.01"):
         analyze_call("7001001")
     assert claude.requests == 0

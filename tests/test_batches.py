@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from common import batches
 from common.config import DIMENSIONS, Settings, settings
-from flows.analyze_call import _scorer, prepared, reset_runtime
+from common.scoring import batches
+from common.scoring.service import ScoringService
 from local.anthropic_server import StandInState
 from local.gong_server import GongState
 from local.samples import sample_calls
@@ -54,27 +54,20 @@ def test_batch_of_50_costs_half_with_the_same_sessions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CLAUDE_BATCH_CACHE_TTL", "5m")  # like for like with the on-demand path
-    reset_runtime()
+    settings.cache_clear()
     s = settings()
     ids = add_calls(gong[0], 50)
-    calls = [prepared(s, i) for i in ids]
-    scorer = _scorer(s)
-    for call in calls:  # the on-demand path, in the flow's order
+    service = ScoringService.from_settings(s)
+    calls, failed = service.prepare(ids)
+    assert not failed and len(calls) == 50
+    for call in calls.values():  # the on-demand path, in the flow's order
         for dimension in DIMENSIONS:
-            scorer.score(call, dimension)
+            service.scorer.score(call, dimension, owner="on-demand")
     on_demand = ledger(s.database_url)
     assert len(on_demand) == 200 and not any(r["is_batch"] for r in on_demand)
 
     claude.reset()  # an empty prompt cache, as for the first run
-    report = batches.analyze(
-        scorer,
-        calls,
-        list(DIMENSIONS),
-        force=True,
-        ttl=s.claude_batch_cache_ttl,
-        poll_s=0,
-        sleep=lambda _: None,
-    )
+    report = service.score_batch(list(calls.values()), force=True, poll_s=0)
     assert report.requests == 200 and report.fallbacks == 0 and len(report.outcomes) == 200
     batch = ledger(s.database_url)[200:]
     assert len(batch) == 200 and all(r["is_batch"] for r in batch)
@@ -92,24 +85,20 @@ def test_batch_skips_cached_dimensions_and_falls_back_on_errors(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLAUDE_MAX_OUTPUT_TOKENS", "1500")
-    reset_runtime()
+    settings.cache_clear()
     s = settings()
-    call = prepared(s, "7001001")
-    scorer = _scorer(s)
-    scorer.score(call, "discovery")
-    report = batches.analyze(
-        scorer, [call], list(DIMENSIONS), ttl="1h", poll_s=0, sleep=lambda _: None
-    )
+    service = ScoringService.from_settings(s)
+    call = service.prepare_one("7001001")
+    service.scorer.score(call, "discovery", owner="on-demand")
+    report = service.score_batch([call], poll_s=0)
     assert report.requests == 3 and sum(o.cached for o in report.outcomes) == 1
     usage = ledger(s.database_url)
     assert [r["is_batch"] for r in usage] == [False, True, True, True]
     assert usage[1]["cache_write_1h_tokens"] + usage[1]["cache_read_tokens"] > 0
 
     claude.fail_rate = 0.5  # errored batch results are scored on demand
-    other = prepared(s, "7001002")
-    report = batches.analyze(
-        scorer, [other], list(DIMENSIONS), ttl="1h", poll_s=0, sleep=lambda _: None
-    )
+    other = service.prepare_one("7001002")
+    report = service.score_batch([other], poll_s=0)
     assert report.fallbacks > 0 and len(report.outcomes) == 4
     with psycopg.connect(s.database_url, row_factory=dict_row) as conn:
         errors = conn.execute("SELECT message FROM claude_errors").fetchall()
@@ -135,9 +124,11 @@ def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
 def test_a_rerun_after_a_restart_resumes_the_submitted_batch(
     engine_env: Settings, claude: StandInState
 ) -> None:
-    reset_runtime()
+    settings.cache_clear()
     s = settings()
-    call, scorer = prepared(s, "7001004"), _scorer(s)
+    service = ScoringService.from_settings(s)
+    call, scorer = service.prepare_one("7001004"), service.scorer
+    work = [(call, list(DIMENSIONS))]
 
     class Restart(Exception):
         pass
@@ -146,9 +137,9 @@ def test_a_rerun_after_a_restart_resumes_the_submitted_batch(
         raise Restart
 
     with pytest.raises(Restart):  # the worker dies while the batch is in progress
-        batches.analyze(scorer, [call], list(DIMENSIONS), poll_s=0, sleep=crash)
+        batches.analyze(scorer, work, [], poll_s=0, sleep=crash)
     submitted = len(claude.batches)
-    report = batches.analyze(scorer, [call], list(DIMENSIONS), poll_s=0, sleep=lambda _: None)
+    report = batches.analyze(scorer, work, [], poll_s=0, sleep=lambda _: None)
     assert len(claude.batches) == submitted == 1  # no second batch: nothing paid twice
     assert len(report.outcomes) == 4 and len(ledger(s.database_url)) == 4
     with psycopg.connect(s.database_url) as conn:

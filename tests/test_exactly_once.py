@@ -78,8 +78,7 @@ def test_two_concurrent_analyses_of_one_call_pay_once_per_dimension(
     claude.latency_s = 1.5  # both runs are waiting for Claude at the same time
     results: list[Any] = []
     threads = [
-        threading.Thread(target=lambda: results.append(analyze_call(NEGOTIATION)))
-        for _ in range(2)
+        threading.Thread(target=lambda: results.append(analyze_call(NEGOTIATION))) for _ in range(2)
     ]
     for t in threads:
         t.start()

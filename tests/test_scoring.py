@@ -11,7 +11,9 @@ from psycopg.rows import dict_row
 from common.config import Settings
 from common.costs import alert_on_low_hit_rate
 from common.errors import ClaudeRequestRejected
-from flows.analyze_call import analyze_call, prepared, reset_runtime
+from common.config import settings as cached_settings
+from common.scoring.service import ScoringService
+from flows.analyze_call import analyze_call
 from local.anthropic_server import StandInState
 
 
@@ -19,7 +21,7 @@ def test_a_400_is_recorded_with_the_apis_message_and_not_retried(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLAUDE_MAX_OUTPUT_TOKENS", "200000")  # over the model's 128K output limit
-    reset_runtime()
+    cached_settings.cache_clear()
     with pytest.raises(Exception, match="dimensions failed"):
         analyze_call("7001001", dimensions=["objections"])
     assert claude.requests == 1 and claude.errors == {400: 1}
@@ -44,10 +46,10 @@ def test_count_tokens_calibrates_chunking(
 ) -> None:
     monkeypatch.setenv("CLAUDE_COUNT_TOKENS", "true")
     monkeypatch.setenv("TOKEN_SCALE", "0.5")  # a badly wrong local scale
-    reset_runtime()
-    from common.config import settings
-
-    call = prepared(settings(), "7001005")
+    cached_settings.cache_clear()
+    service = ScoringService.from_settings(cached_settings())
+    call = service.prepare_one("7001005")
+    service.close()
     # the stand-in counts ~1.3 tokens per cl100k token: calibrated, the workshop needs 2 chunks
     assert len(call.chunks) == 2
     assert claude.requests == 0  # count_tokens is not a Messages request

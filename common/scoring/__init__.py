@@ -1,0 +1,9 @@
+"""Scoring calls with Claude: the service, its scorer, claims, ledger and batch path.
+
+- `service.ScoringService`: the one object flows and tools use (prepare, plan, score,
+  score_batch), built once from settings.
+- `scorer.Scorer`: one dimension of one call, chunk by chunk, paid for at most once.
+- `claims`: who may pay for a chunk (leases in `scoring_work`), and what was paid already.
+- `ledger`: paid responses recorded durably, exactly once (journal, then Postgres).
+- `batches`: the Message Batches path at half price.
+"""

@@ -1,0 +1,232 @@
+"""The scoring service: the analysis capability, built once from settings.
+
+    service = ScoringService.from_settings(settings)
+    ready, failed = service.prepare(call_ids)        # Gong (batched) -> S3 -> Postgres
+    plan = service.plan(ready[id], dimensions, force)  # one tier-1 lookup each, budget guard
+    service.score(ready[id], dimension, owner=...)     # claimed, paid at most once, recorded
+    service.score_batch(calls, dimensions)             # Message Batches at half price
+
+Flows and tools are thin wrappers around it: the prepared call travels as an argument or a
+task result, never through module state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from common import costs
+from common.calls import (
+    FetchedCall,
+    ensure_rep,
+    fetch_calls,
+    load_stored_call,
+    upsert_call,
+    webhook_call_data,
+)
+from common.chunking import split
+from common.claude import ClaudeClient
+from common.config import DIMENSIONS, Settings
+from common.db import retrying, transaction
+from common.errors import GongNotFound, GongRateLimited
+from common.gong import GongClient
+from common.limits import ClaudeSlots, SharedRateLimiter
+from common.metrics import compute
+from common.rubrics import RubricSet, load, sync
+from common.scoring import batches
+from common.scoring.ledger import Journal, Ledger
+from common.scoring.scorer import Outcome, PrefixGate, PreparedCall, Scorer, estimate_cost
+from common.storage import ObjectStore
+from common.tokens import estimate_many
+
+log = logging.getLogger("sales_coach.service")
+
+
+@dataclass
+class Plan:
+    """What an analysis of one call needs: dimensions to score, and those served from cache."""
+
+    missing: list[str]
+    cached: dict[str, Outcome] = field(default_factory=dict)
+
+
+class ScoringService:
+    def __init__(
+        self,
+        s: Settings,
+        scorer: Scorer,
+        store: ObjectStore,
+        gong_limiter: SharedRateLimiter,
+    ) -> None:
+        self.s, self.scorer, self.store, self.gong_limiter = s, scorer, store, gong_limiter
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ScoringService:
+        rubrics = load(s.rubrics_dir)
+        with transaction(s.database_url) as conn:
+            sync(conn, rubrics)
+        ledger = Ledger(
+            s.database_url, Journal.for_database(s.journal_dir, s.database_url), s.db_outage_wait_s
+        )
+        ledger.flush()  # responses paid before a restart reach the ledger first
+        slots = ClaudeSlots(s.database_url, s.claude_concurrency, s.claude_claim_lease_s)
+        slots.ensure()
+        scorer = Scorer(s, ClaudeClient.from_settings(s), rubrics, ledger, slots)
+        limiter = SharedRateLimiter(
+            s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
+        )
+        return cls(s, scorer, ObjectStore.from_settings(s), limiter)
+
+    def close(self) -> None:
+        self.scorer.claude.close()
+
+    @property
+    def rubrics(self) -> RubricSet:
+        return self.scorer.rubrics
+
+    # -- prepare --------------------------------------------------------------------------
+    def prepare(
+        self, call_ids: Sequence[str]
+    ) -> tuple[dict[str, PreparedCall], dict[str, Exception]]:
+        """Prepared calls, and per call the reason it could not be prepared (yet).
+
+        Stored calls come from Postgres and S3; the others are fetched from Gong with one
+        request per 100 ids, using the call data their webhook carried.
+        """
+        ready: dict[str, PreparedCall] = {}
+        fetched: dict[str, FetchedCall] = {}
+        with transaction(self.s.database_url) as conn:
+            for call_id in call_ids:
+                stored = load_stored_call(conn, self.store, call_id)
+                if stored is not None:
+                    fetched[call_id] = stored
+            to_fetch = [c for c in call_ids if c not in fetched]
+            known = webhook_call_data(conn, to_fetch) if to_fetch else {}
+        failed: dict[str, Exception] = {}
+        if to_fetch:
+            self.store.ensure_bucket()
+            try:
+                with GongClient.from_settings(self.s, self.gong_limiter) as gong:
+                    fetched.update(fetch_calls(gong, self.store, to_fetch, known))
+            except GongRateLimited as exc:
+                failed.update((c, exc) for c in to_fetch)
+        for call_id in call_ids:
+            if call_id in fetched:
+                ready[call_id] = self._prepared(fetched[call_id])
+            elif call_id not in failed:
+                failed[call_id] = GongNotFound(f"Gong has no transcript for call {call_id} yet")
+        return ready, failed
+
+    def prepare_one(self, call_id: str) -> PreparedCall:
+        ready, failed = self.prepare([call_id])
+        if call_id in failed:
+            raise failed[call_id]
+        return ready[call_id]
+
+    def _prepared(self, fetched: FetchedCall) -> PreparedCall:
+        utts = fetched.utterances
+        lines = [u.line() for u in utts]
+        tokens = estimate_many(lines, self.s.token_scale)
+        if self.s.claude_count_tokens:
+            tokens = self._calibrated(lines, tokens)
+        metrics = compute(utts)
+
+        def store() -> None:
+            with transaction(self.s.database_url) as conn:
+                ensure_rep(conn, fetched.call)
+                upsert_call(conn, fetched, metrics, sum(tokens))
+
+        retrying(store, self.s.db_outage_wait_s)
+        meta = fetched.call.metaData
+        return PreparedCall(
+            call_id=meta.id,
+            rep_id=meta.primaryUserId,
+            title=meta.title or "",
+            started=meta.started.isoformat() if meta.started else "",
+            url=meta.url,
+            transcript_hash=fetched.transcript_hash,
+            utterances=utts,
+            chunks=split(tokens, self.s.chunk_max_tokens, self.s.chunk_overlap),
+            metrics=metrics,
+        )
+
+    def _calibrated(self, lines: list[str], tokens: list[int]) -> list[int]:
+        """Scale per-utterance estimates so their sum matches Claude's own count."""
+        exact = self.scorer.claude.count_tokens(
+            model=self.s.claude_model,
+            system=[],
+            messages=[{"role": "user", "content": "\n".join(lines)}],
+        )
+        factor = exact / max(1, sum(tokens))
+        return [max(1, round(t * factor)) for t in tokens]
+
+    # -- plan and score -------------------------------------------------------------------
+    def plan(
+        self,
+        call: PreparedCall,
+        dimensions: Sequence[str] = DIMENSIONS,
+        force: bool = False,
+        override_budget: bool = False,
+    ) -> Plan:
+        """One tier-1 lookup per dimension; refuse the rest over budget (BudgetExceeded)."""
+        plan = Plan(missing=list(dimensions) if force else [])
+        if not force:
+            for dimension in dimensions:
+                hit = self.scorer.from_cache(call, dimension)
+                if hit is None:
+                    plan.missing.append(dimension)
+                else:
+                    plan.cached[dimension] = hit
+        if plan.missing:
+            self.check_budget(estimate_cost(self.s, call, len(plan.missing)), override_budget)
+        return plan
+
+    def check_budget(self, estimate_usd: float, override: bool) -> None:
+        with transaction(self.s.database_url) as conn:
+            costs.check_budget(conn, self.s.monthly_budget_usd, estimate_usd, override)
+
+    def score(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        *,
+        owner: str,
+        force: bool = False,
+        gate: PrefixGate | None = None,
+        lead: bool = False,
+    ) -> Outcome:
+        """Score a dimension the plan found missing (no second cache lookup)."""
+        return self.scorer.score(
+            call, dimension, owner=owner, force=force, gate=gate, lead=lead, lookup=False
+        )
+
+    def score_batch(
+        self,
+        calls: Sequence[PreparedCall],
+        dimensions: Sequence[str] = DIMENSIONS,
+        *,
+        force: bool = False,
+        override_budget: bool = False,
+        poll_s: float = 60.0,
+        owner: str = "batch",
+    ) -> batches.BatchReport:
+        """Every missing (call, dimension) through one Message Batch, under the budget guard."""
+        plans = {c.call_id: self.plan(c, dimensions, force, override_budget=True) for c in calls}
+        estimate = sum(estimate_cost(self.s, c, len(plans[c.call_id].missing)) for c in calls)
+        self.check_budget(estimate / 2, override_budget)  # batch prices are half
+        return batches.analyze(
+            self.scorer,
+            [(c, plans[c.call_id].missing) for c in calls],
+            [o for p in plans.values() for o in p.cached.values()],
+            force=force,
+            ttl=self.s.claude_batch_cache_ttl,
+            poll_s=poll_s,
+            owner=owner,
+        )
+
+    def call_spend(self, call_id: str) -> dict[str, object]:
+        with transaction(self.s.database_url) as conn:
+            spend = costs.call_cost(conn, call_id)
+            costs.alert_on_low_hit_rate(conn)
+        return spend
