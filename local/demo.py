@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from common.db import connect
 from common.gong import GongClient
 from common.storage import ObjectStore
 from local.samples import sample_calls, webhook_payload
+from local.inprocess import InProcessRuns
 from local.serve import free_port, serve
 from local.signing import GongSigner
 from local.stack import DATA_DIR, Stack, local_stack
@@ -75,28 +75,6 @@ def show_events(s: Settings) -> None:
             print(
                 f"   {row['idempotency_key']:<14} {row['status']:<10} {row['received_at']:%H:%M:%S}"
             )
-
-
-class InProcessRuns:
-    """A run starter for the demo: records each group of calls, then runs the flows here once
-    the dispatcher's transaction has committed (no Prefect server, no worker)."""
-
-    def __init__(self) -> None:
-        self.groups: list[tuple[str, list[str]]] = []
-
-    def __call__(self, call_ids: list[str], key: str) -> str:
-        run_id = str(uuid.uuid4())
-        self.groups.append((run_id, call_ids))
-        return run_id
-
-    def run(self) -> list[str]:
-        from flows.analyze_call import analyze_calls
-
-        done = []
-        for _, call_ids in self.groups:
-            analyze_calls(call_ids)
-            done.extend(call_ids)
-        return done
 
 
 def show_call(s: Settings, call_id: str) -> None:
@@ -153,8 +131,9 @@ def run(stack: Stack) -> None:
         print(f"\n   synced {synced} users (reps and their manager) from Gong's /v2/users")
         print("\n3. The dispatcher starts the analyze-call flow for each pending event")
         runs = InProcessRuns()
-        result = dispatch_once(s, start_run=runs, read_states=lambda ids: {}).dispatched
-        analysed = runs.run()
+        result = dispatch_once(s, start_run=runs).dispatched
+        runs.run_all()
+        analysed = result.started
         print(
             f"   started {len(result.runs)} runs for {len(result.started)} calls,"
             f" {len(result.failed)} kept pending"

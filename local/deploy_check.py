@@ -22,7 +22,7 @@ import yaml
 
 from common.config import ROOT
 
-REQUIRED = {"analyze-call", "dispatch-webhook-events", "weekly-review", "backfill"}
+REQUIRED = {"analyze-calls", "dispatch-webhook-events", "weekly-review", "backfill"}
 POOLS = {"sales-coach-docker": "docker", "local": "process"}
 
 

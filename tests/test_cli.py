@@ -91,13 +91,21 @@ def test_status_shows_the_outbox(
 
     with psycopg.connect(db_url) as conn:
         conn.execute(
-            "INSERT INTO webhook_events (idempotency_key, call_id, payload, last_error, attempts)"
-            " VALUES ('1', '1', '{}', 'ConnectError: prefect down', 2), ('2', '2', '{}', NULL, 0)"
+            "INSERT INTO webhook_events (idempotency_key, call_id, payload, last_error, attempts,"
+            " status, failures) VALUES ('1', '1', '{}', 'ConnectError: prefect down', 2,"
+            " 'pending', 0), ('2', '2', '{}', NULL, 0, 'pending', 0),"
+            " ('3', '3', '{}', 'InvalidAnalysis: x', 0, 'needs_attention', 5)"
         )
     use_database(db_url, monkeypatch)
     assert main(["status"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["webhook_events"] == {"pending": 2}
-    assert status["undispatched_with_errors"] == [
-        {"call_id": "1", "attempts": 2, "last_error": "ConnectError: prefect down"}
+    assert status["webhook_events"] == {"pending": 2, "needs_attention": 1}
+    assert [(r["call_id"], r["attempts"], r["last_error"]) for r in status["retrying"]] == [
+        ("1", 2, "ConnectError: prefect down")
     ]
+    assert [(r["call_id"], r["failures"]) for r in status["needs_attention"]] == [("3", 5)]
+    assert status["claude_slots"] == {"in_use": 0, "limit": 16}
+    assert main(["requeue", "3"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"requeued": ["3"]}
+    assert main(["status"]) == 0
+    assert json.loads(capsys.readouterr().out)["webhook_events"] == {"pending": 3}

@@ -31,8 +31,8 @@ def test_repository_files_pass(capsys: pytest.CaptureFixture[str]) -> None:
     ("old", "new", "message"),
     [
         (
-            "flows/analyze_call.py:analyze_call\n    tags",
-            "flows/analyze_call.py:analyse_call\n    tags",
+            "flows/analyze_call.py:analyze_calls\n    tags",
+            "flows/analyze_call.py:analyse_calls\n    tags",
             "does not import",
         ),
         (

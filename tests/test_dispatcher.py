@@ -1,8 +1,10 @@
-"""The outbox dispatcher against real Postgres and a real (local) Prefect API."""
+"""The outbox dispatcher and reconciler against real Postgres and a real (local) Prefect API."""
 
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from typing import Any
 
 import psycopg
@@ -10,16 +12,17 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.states import Completed, Crashed, Failed
 
-from common.config import Settings
+from common.config import Settings, load_settings
 from flows.dispatcher import dispatch_once
 
 
 @pytest.fixture
 def deployment_id(prefect_api: None) -> Any:
     with get_client(sync_client=True) as client:
-        flow_id = client.create_flow_from_name("analyze-call")
-        return client.create_deployment(flow_id=flow_id, name="analyze-call")
+        flow_id = client.create_flow_from_name("analyze-calls")
+        return client.create_deployment(flow_id=flow_id, name="analyze-calls")
 
 
 def _store_pending(db_url: str, *call_ids: str) -> None:
@@ -37,11 +40,19 @@ def _events(db_url: str) -> dict[str, tuple[str, int]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def _runs(deployment_id: Any) -> list[Any]:
+def _event(db_url: str, call_id: str) -> dict[str, Any]:
+    with psycopg.connect(db_url, row_factory=psycopg.rows.dict_row) as conn:
+        row = conn.execute("SELECT * FROM webhook_events WHERE call_id = %s", (call_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+def _runs(deployment_id: Any, call_id: str) -> list[Any]:
     with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
+        runs = client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
         )
+    return [r for r in runs if call_id in r.parameters["call_ids"]]
 
 
 def _make_due(db_url: str) -> None:
@@ -49,30 +60,35 @@ def _make_due(db_url: str) -> None:
         conn.execute("UPDATE webhook_events SET next_attempt_at = now()")
 
 
-def test_prefect_unreachable_keeps_event_then_starts_it_once(
+def _set_state(run_id: Any, state: Any) -> None:
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, state, force=True)
+
+
+def test_prefect_unreachable_keeps_events_pending_then_starts_them_once(
     settings: Settings, deployment_id: Any
 ) -> None:
     _store_pending(settings.database_url, "9100", "9101")
+    with psycopg.connect(settings.database_url) as conn:  # hours of failed starts already
+        conn.execute("UPDATE webhook_events SET attempts = 40 WHERE call_id = '9101'")
     with temporary_settings(
         {PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}
     ):
-        down = dispatch_once(settings)
+        down = dispatch_once(settings).dispatched
     assert sorted(down.failed) == ["9100", "9101"] and down.started == []
-    assert _events(settings.database_url) == {"9100": ("pending", 1), "9101": ("pending", 1)}
+    assert _events(settings.database_url) == {"9100": ("pending", 1), "9101": ("pending", 41)}
 
-    assert dispatch_once(settings).started == []  # backoff: not due yet
+    assert dispatch_once(settings).dispatched.started == []  # backoff: not due yet
     _make_due(settings.database_url)
-    up = dispatch_once(settings)
-    assert sorted(up.started) == ["9100", "9101"]
+    up = dispatch_once(settings).dispatched
+    assert sorted(up.started) == ["9100", "9101"] and len(up.runs) == 1  # one run, two calls
     assert {k: v[0] for k, v in _events(settings.database_url).items()} == {
         "9100": "dispatched",
         "9101": "dispatched",
     }
     _make_due(settings.database_url)
-    assert dispatch_once(settings).started == []  # nothing pending any more
-
-    started = [r.parameters["call_id"] for r in _runs(deployment_id)]
-    assert sorted(c for c in started if c.startswith("91")) == ["9100", "9101"]
+    assert dispatch_once(settings).dispatched.started == []  # nothing pending any more
+    assert len(_runs(deployment_id, "9100")) == len(_runs(deployment_id, "9101")) == 1
 
 
 def test_a_start_repeated_after_a_lost_commit_reuses_the_run(
@@ -82,18 +98,102 @@ def test_a_start_repeated_after_a_lost_commit_reuses_the_run(
     _store_pending(settings.database_url, "9200")
     dispatch_once(settings)
     with psycopg.connect(settings.database_url) as conn:
-        conn.execute("UPDATE webhook_events SET status = 'pending'")
+        conn.execute("UPDATE webhook_events SET status = 'pending', run_attempts = 0")
     dispatch_once(settings)
-    runs = [r for r in _runs(deployment_id) if r.parameters["call_id"] == "9200"]
-    assert len(runs) == 1
+    assert len(_runs(deployment_id, "9200")) == 1
 
 
-def test_inline_dispatch_starts_the_run_at_once_and_the_dispatcher_reuses_it(
+def test_a_crashed_run_is_requeued_and_started_again_with_a_new_run(
+    settings: Settings, deployment_id: Any
+) -> None:
+    _store_pending(settings.database_url, "9300")
+    dispatch_once(settings)
+    (first,) = _runs(deployment_id, "9300")
+    _set_state(first.id, Crashed(message="Failed to submit flow run: 503"))
+    passed = dispatch_once(settings)
+    assert passed.reconciled.requeued == ["9300"]
+    event = _event(settings.database_url, "9300")
+    assert event["status"] == "pending" and event["failures"] == 1
+    assert "crashed" in event["last_error"] and "503" in event["last_error"]
+    _make_due(settings.database_url)
+    dispatch_once(settings)
+    runs = _runs(deployment_id, "9300")
+    assert len(runs) == 2 and _event(settings.database_url, "9300")["status"] == "dispatched"
+    assert str(_event(settings.database_url, "9300")["flow_run_id"]) != str(first.id)
+
+
+def test_a_hung_run_is_cancelled_and_requeued(settings: Settings, deployment_id: Any) -> None:
+    s = load_settings(**{**settings.model_dump(), "analysis_run_deadline_s": 1})
+    _store_pending(s.database_url, "9400")
+    dispatch_once(s)
+    (run,) = _runs(deployment_id, "9400")  # no worker: it stays scheduled
+    with psycopg.connect(s.database_url) as conn:
+        conn.execute("UPDATE webhook_events SET dispatched_at = now() - interval '10 seconds'")
+    passed = dispatch_once(s)
+    assert passed.reconciled.cancelled_runs == [str(run.id)]
+    assert _event(s.database_url, "9400")["status"] == "pending"
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run.id).state.type.value in ("CANCELLED", "CANCELLING")  # type: ignore[union-attr]
+
+
+def test_a_vanished_run_is_requeued(settings: Settings, deployment_id: Any) -> None:
+    _store_pending(settings.database_url, "9500")
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "UPDATE webhook_events SET status = 'dispatched', flow_run_id = %s,"
+            " dispatched_at = now() - interval '5 minutes'",
+            (uuid.uuid4(),),
+        )
+    assert dispatch_once(settings).reconciled.requeued == ["9500"]
+    assert "vanished" in _event(settings.database_url, "9500")["last_error"]
+
+
+def test_a_run_that_finished_without_reporting_is_settled(
+    settings: Settings, deployment_id: Any
+) -> None:
+    """Postgres was away when the run ended: the reconciler reads the end from Prefect."""
+    _store_pending(settings.database_url, "9600", "9601")
+    dispatch_once(settings)
+    (run,) = _runs(deployment_id, "9600")
+    with psycopg.connect(settings.database_url) as conn:  # 9600 has its four sessions
+        for dim in ("product_knowledge", "discovery", "objections", "engagement"):
+            conn.execute(
+                "INSERT INTO coaching_sessions (call_id, dimension, model, cache_key,"
+                " transcript_hash, rubric_version, status, overall_score, result)"
+                " VALUES ('9600', %s, 'm', 'k', 'h', 'v', 'completed', 3, '{}')",
+                (dim,),
+            )
+    _set_state(run.id, Completed())
+    passed = dispatch_once(settings)
+    assert passed.reconciled.completed == ["9600"]
+    assert passed.reconciled.requeued == ["9601"]  # no sessions: analysed again, not counted
+    assert _event(settings.database_url, "9600")["status"] == "completed"
+    assert _event(settings.database_url, "9601")["failures"] == 0
+
+
+def test_repeated_failures_park_the_call_and_alert_once(
+    settings: Settings, deployment_id: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = load_settings(**{**settings.model_dump(), "analysis_max_attempts": 2})
+    _store_pending(s.database_url, "9700")
+    with caplog.at_level(logging.ERROR, logger="sales_coach.alerts"):
+        for _ in range(2):
+            _make_due(s.database_url)
+            (run_id,) = dispatch_once(s).dispatched.runs
+            _set_state(run_id, Failed(message="InvalidAnalysis"))
+            passed = dispatch_once(s)
+        dispatch_once(s)  # a later pass does not alert again
+    assert len(_runs(deployment_id, "9700")) == 2
+    assert passed.reconciled.parked == ["9700"] and passed.parked[0]["call_id"] == "9700"
+    assert _event(s.database_url, "9700")["status"] == "needs_attention"
+    assert caplog.text.count("call 9700") == 1
+
+
+def test_inline_dispatch_starts_the_run_at_once_and_the_dispatcher_leaves_it(
     settings: Settings, deployment_id: Any, signer: Any
 ) -> None:
     import httpx
 
-    from common.config import load_settings
     from functions.webhook import create_app
     from local.samples import sample_calls, webhook_payload
     from local.serve import serve
@@ -112,11 +212,9 @@ def test_inline_dispatch_starts_the_run_at_once_and_the_dispatcher_reuses_it(
     finally:
         server.stop()
     assert r.status_code == 200
-    runs = [x for x in _runs(deployment_id) if x.parameters["call_id"] == "7001005"]
+    runs = _runs(deployment_id, "7001005")
     assert len(runs) == 1  # started inline, before any dispatcher pass
-    assert _events(s.database_url)["7001005"] == ("pending", 0)  # the outbox still owns it
+    event = _event(s.database_url, "7001005")
+    assert event["status"] == "dispatched" and str(event["flow_run_id"]) == str(runs[0].id)
     dispatch_once(s)
-    assert _events(s.database_url)["7001005"][0] == "dispatched"
-    assert [x.id for x in _runs(deployment_id) if x.parameters["call_id"] == "7001005"] == [
-        runs[0].id
-    ]
+    assert [x.id for x in _runs(deployment_id, "7001005")] == [runs[0].id]

@@ -101,7 +101,7 @@ def test_webhook_triggers_the_deployment_on_a_process_worker(
             "--prefect-file",
             "prefect.yaml",
             "--name",
-            "analyze-call-local",
+            "analyze-calls-local",
         ],
         env=env,
         cwd=ROOT,
@@ -128,7 +128,7 @@ def test_webhook_triggers_the_deployment_on_a_process_worker(
 def _run_through_webhook(settings: Settings, signer: GongSigner, api_url: str) -> None:
     """Deliver a signed webhook, dispatch it, and wait for the worker's run to finish."""
     s = load_settings(
-        **{**settings.model_dump(), "analyze_deployment": "analyze-call/analyze-call-local"}
+        **{**settings.model_dump(), "analyze_deployment": "analyze-calls/analyze-calls-local"}
     )
     server = serve(create_app(s))
     try:
@@ -142,7 +142,7 @@ def _run_through_webhook(settings: Settings, signer: GongSigner, api_url: str) -
     finally:
         server.stop()
     with temporary_settings({PREFECT_API_URL: api_url}):
-        result = dispatch_once(s)
+        result = dispatch_once(s).dispatched
         assert result.started == ["7001004"]
 
         def sessions_done() -> bool:
@@ -163,4 +163,7 @@ def _run_through_webhook(settings: Settings, signer: GongSigner, api_url: str) -
                 "the run to complete",
             )
             run = client.read_flow_run(run_id)
-        assert run.parameters == {"call_id": "7001004"}
+        assert run.parameters == {"call_ids": ["7001004"]}
+        with psycopg.connect(s.database_url) as conn:  # the run reported the call's end
+            status = conn.execute("SELECT status FROM webhook_events").fetchone()[0]  # type: ignore[index]
+        assert status == "completed"
