@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A run not finished this long after it was created is cancelled and re-queued.",
     )
+    analysis_task_retries: int = Field(
+        2, ge=0, description="In-run retries of a dimension after an outage (Claude, Postgres)."
+    )
+    analysis_task_retry_delay_s: float = Field(
+        20.0, ge=0, description="Delay before an in-run retry of a dimension."
+    )
     journal_dir: Path = Field(
         ROOT / ".data" / "journal",
         description="Local journal of paid Claude responses not yet in Postgres (keep on a volume).",

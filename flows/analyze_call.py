@@ -63,13 +63,7 @@ def _retryable(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(
-    name="score-dimension",
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=_retryable,
-    cache_policy=NO_CACHE,
-)
+@task(name="score-dimension", retry_condition_fn=_retryable, cache_policy=NO_CACHE)
 def score_dimension(
     service: ScoringService,
     call: PreparedCall,
@@ -103,9 +97,12 @@ def run_analysis(
     """Prepare, plan and score the calls; report each call's end to the outbox."""
     owner = flow_run.get_id() or f"local:{uuid.uuid4()}"
     runs = {c: CallRun(c) for c in call_ids}
-    ready, failed = prepare_calls(service, call_ids)
-    for call_id, exc in failed.items():
-        runs[call_id].error = exc
+    try:
+        ready, failed = prepare_calls(service, call_ids)
+    except Exception as down:  # Gong or S3 down after retries: every call tries again later
+        ready, failed = {}, dict.fromkeys(call_ids, down)
+    for call_id, reason in failed.items():
+        runs[call_id].error = reason
     for call_id, call in ready.items():
         try:
             plan = plan_call(service, call, dimensions, force, override_budget)
@@ -132,12 +129,14 @@ def _submit(
     service: ScoringService, call: PreparedCall, missing: list[str], owner: str, force: bool
 ) -> dict[str, PrefectFuture[Outcome]]:
     """The lead dimension first; the others at once, released by its gate chunk by chunk."""
-    gate = PrefixGate(len(call.chunks), timeout_s=service.s.claude_slot_wait_s)
-    futures = {
-        missing[0]: score_dimension.submit(service, call, missing[0], owner, force, gate, True)
-    }
+    s = service.s
+    gate = PrefixGate(len(call.chunks), timeout_s=s.claude_slot_wait_s)
+    scorer = score_dimension.with_options(
+        retries=s.analysis_task_retries, retry_delay_seconds=s.analysis_task_retry_delay_s
+    )
+    futures = {missing[0]: scorer.submit(service, call, missing[0], owner, force, gate, True)}
     if len(missing) > 1:
-        others = score_dimension.map(
+        others = scorer.map(
             unmapped(service),
             unmapped(call),
             missing[1:],

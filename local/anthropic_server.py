@@ -16,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +45,9 @@ class StandInState:
     invalid_rate: float = 0.0  # share of answers with an out-of-range score
     hallucinate_rate: float = 0.0  # share of answers whose quotes are not in the transcript
     retry_after_ms: int = 20
+    outage_after: int = -1  # from this many successful answers on, every request gets 529
+    in_flight: int = 0  # Messages requests being answered now
+    max_in_flight: int = 0  # the most answered at once since the last reset
     latency_s: float = 0.0  # before the response begins
     generation_s: float = 0.0  # from the response's beginning to its end
     seed: int = 7
@@ -62,6 +65,7 @@ class StandInState:
             self.cache = PromptCache()
             self.requests, self.responses, self.errors, self.batches = 0, [], {}, {}
             self.fail_rate = self.invalid_rate = self.hallucinate_rate = 0.0
+            self.outage_after, self.in_flight, self.max_in_flight = -1, 0, 0
             self.latency_s = self.generation_s = 0.0
             self.rng = random.Random(self.seed)
 
@@ -163,9 +167,11 @@ def _output(state: StandInState, body: dict[str, Any]) -> str:
 
 
 def _inject_failure(state: StandInState) -> ApiError | None:
+    headers = {"retry-after": "1", "retry-after-ms": str(state.retry_after_ms)}
+    if 0 <= state.outage_after <= len(state.responses):
+        return ApiError(529, "overloaded_error", "Overloaded", headers)
     if not state.roll(state.fail_rate):
         return None
-    headers = {"retry-after": "1", "retry-after-ms": str(state.retry_after_ms)}
     if state.roll(0.5):
         return ApiError(
             429,
@@ -238,6 +244,27 @@ def create_app(state: StandInState) -> Starlette:
     async def messages(request: Request) -> Response:
         with state.lock:
             state.requests += 1
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        response = await answer_request(request)
+        if isinstance(response, StreamingResponse):  # in flight until the stream ends
+            response.body_iterator = _counted(response.body_iterator)
+        else:
+            _done()
+        return response
+
+    def _done() -> None:
+        with state.lock:
+            state.in_flight -= 1
+
+    async def _counted(body: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        try:
+            async for part in body:
+                yield part
+        finally:
+            _done()
+
+    async def answer_request(request: Request) -> Response:
         try:
             _check_headers(request)
             body = await _json_body(request)
@@ -338,6 +365,7 @@ def create_app(state: StandInState) -> Starlette:
             "retry_after_ms",
             "latency_s",
             "generation_s",
+            "outage_after",
         ):
             if key in body:
                 setattr(state, key, body[key])

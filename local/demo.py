@@ -28,8 +28,8 @@ from common.config import Settings, settings
 from common.db import connect
 from common.gong import GongClient
 from common.storage import ObjectStore
-from local.samples import sample_calls, webhook_payload
 from local.inprocess import InProcessRuns
+from local.samples import sample_calls, webhook_payload
 from local.serve import free_port, serve
 from local.signing import GongSigner
 from local.stack import DATA_DIR, Stack, local_stack

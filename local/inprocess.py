@@ -34,7 +34,9 @@ class InProcessRuns:
         states = []
         for run in self.runs:
             states.append(
-                run_flow(analyze_calls, flow_run=run, parameters=run.parameters, return_type="state")
+                run_flow(
+                    analyze_calls, flow_run=run, parameters=run.parameters, return_type="state"
+                )
             )
         self.runs = []
         return states

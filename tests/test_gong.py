@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from common.errors import GongError, GongNotFound
+from common.errors import GongError, GongNotFound, GongRateLimited
 from common.gong import GongClient, RateLimiter
 from local.gong_server import GongState
 from local.samples import sample_calls
@@ -112,3 +114,30 @@ def test_connection_errors_are_retried_then_reported() -> None:
     ):
         c.call("1")
     assert len(sleeps) == 2
+
+
+def test_a_long_retry_after_is_not_waited_for(gong: tuple[GongState, str]) -> None:
+    """A spent daily budget says Retry-After: 50000; the worker gives the call back at once."""
+    state, url = gong
+    state.force_429, state.retry_after_s = 1, 50000
+    sleeps: list[float] = []
+    started = time.monotonic()
+    with pytest.raises(GongRateLimited) as refused:
+        client(url, sleeps).call("7001001")
+    assert refused.value.retry_after_s == 50000
+    assert sleeps == [] and time.monotonic() - started < 2
+
+
+def test_ids_are_sent_a_hundred_per_request(gong: tuple[GongState, str]) -> None:
+    state, url = gong
+    for i in range(150):
+        sample = copy.deepcopy(sample_calls()[0])
+        sample["call"]["metaData"]["id"] = sample["transcript"]["callId"] = f"81{i:04d}"
+        state.add(sample["call"], sample["transcript"])
+    ids = [f"81{i:04d}" for i in range(150)] + ["404404"]
+    before = len(state.requests)
+    c = client(url)
+    transcripts = c.transcripts(ids)
+    calls = c.calls_by_id(ids)
+    assert len(transcripts) == 150 and len(calls) == 150 and "404404" not in transcripts
+    assert state.requests[before:] == ["/v2/calls/transcript"] * 2 + ["/v2/calls/extensive"] * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,7 @@ from functions.webhook import create_app
 from local.samples import sample_calls, webhook_payload
 from local.serve import serve
 from local.signing import GongSigner, hmac_signature
+from local.stack import PostgresControl
 from tests.conftest import WEBHOOK_URL
 
 
@@ -166,3 +168,80 @@ def test_url_key_mode(settings: Settings, db_url: str) -> None:
     finally:
         server.stop()
     assert [r[0] for r in _rows(db_url)] == ["7001001"]
+
+
+def test_a_nul_character_in_a_signed_payload_is_cleaned_and_stored(
+    webhook: str, signer: GongSigner, db_url: str
+) -> None:
+    payload = webhook_payload(sample_calls()[0]["call"])
+    payload["callData"]["metaData"]["title"] = "Acme\u0000 Logistics"
+    body = json.dumps(payload).encode()
+    r = post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)})
+    assert r.status_code == 200 and r.json()["status"] == "stored"
+    with psycopg.connect(db_url) as conn:
+        title = conn.execute(
+            "SELECT payload -> 'callData' -> 'metaData' ->> 'title' FROM webhook_events"
+        ).fetchone()
+    assert title == ("Acme Logistics",)
+
+
+def test_a_non_ascii_hmac_header_is_401(webhook: str, db_url: str) -> None:
+    body = _body()
+    r = httpx.post(
+        f"{webhook}/webhooks/gong",
+        content=body,
+        headers=[(b"X-Signature-SHA256", "sha256=caf\u00e9".encode("latin-1"))],
+        timeout=10,
+    )
+    assert r.status_code == 401 and _rows(db_url) == []
+
+
+def test_a_jwt_valid_for_more_than_a_day_is_refused(
+    webhook: str, signer: GongSigner, db_url: str
+) -> None:
+    body = _body()
+    token = signer.jwt(body, WEBHOOK_URL, ttl_s=3 * 86400)
+    r = post(webhook, body, {"Authorization": token})
+    assert r.status_code == 401 and "more than a day" in r.json()["error"]
+    assert _rows(db_url) == []
+
+
+def test_an_unsafe_call_id_is_refused(webhook: str, signer: GongSigner, db_url: str) -> None:
+    payload = webhook_payload(sample_calls()[0]["call"])
+    payload["callData"]["metaData"]["id"] = "../../reports/index"
+    body = json.dumps(payload).encode()
+    r = post(webhook, body, {"Authorization": signer.jwt(body, WEBHOOK_URL)})
+    assert r.status_code == 400 and "safe id" in r.json()["error"]
+    assert _rows(db_url) == []
+
+
+def test_jwt_mode_without_the_public_url_refuses_to_start(settings: Settings) -> None:
+    from common.config import load_settings
+    from common.errors import ConfigError
+
+    s = load_settings(**{**settings.model_dump(), "gong_webhook_url": ""})
+    with pytest.raises(ConfigError, match="GONG_WEBHOOK_URL is required"):
+        create_app(s)
+
+
+def test_postgres_down_answers_503_fast_and_recovers_without_errors(
+    webhook: str, signer: GongSigner, db_url: str, pg_control: PostgresControl
+) -> None:
+    body = _body()
+    auth = {"Authorization": signer.jwt(body, WEBHOOK_URL)}
+    assert (
+        post(webhook, _body(1), {"Authorization": signer.jwt(_body(1), WEBHOOK_URL)}).status_code
+        == 200
+    )
+    pg_control.stop()
+    try:
+        started = time.monotonic()
+        down = post(webhook, body, auth)
+        assert down.status_code == 503 and time.monotonic() - started < 5
+        assert down.headers["retry-after"] == "30"
+    finally:
+        pg_control.start()
+    # the pool's stale connections are checked and replaced: no request fails after the restart
+    statuses = [post(webhook, body, auth).status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    assert [r[0] for r in _rows(db_url)] == ["7001002", "7001001"]
