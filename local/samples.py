@@ -7,6 +7,7 @@ whose transcript is over 100K tokens. Each call has internal and external partie
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -335,3 +336,17 @@ def sample_calls() -> list[dict[str, Any]]:
 def webhook_payload(call: dict[str, Any], is_test: bool = False) -> dict[str, Any]:
     """The body Gong's automation rule posts for a call."""
     return {"callData": {**call, "content": {}, "interaction": {}}, "isTest": is_test}
+
+
+def distinct_calls(n: int, prefix: str = "80") -> list[dict[str, Any]]:
+    """n calls with distinct ids and transcripts, cloned from the four short samples."""
+    calls = []
+    for i in range(n):
+        sample = copy.deepcopy(sample_calls()[i % 4])
+        call_id = f"{prefix}{i:04d}"
+        sample["call"]["metaData"]["id"] = call_id
+        sample["transcript"]["callId"] = call_id
+        first = sample["transcript"]["transcript"][0]["sentences"][0]
+        first["text"] += f" (This is call number {i}.)"
+        calls.append(sample)
+    return calls

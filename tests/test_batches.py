@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from decimal import Decimal
 
 import psycopg
@@ -14,23 +13,15 @@ from common.scoring import batches
 from common.scoring.service import ScoringService
 from local.anthropic_server import StandInState
 from local.gong_server import GongState
-from local.samples import sample_calls
+from local.samples import distinct_calls
 
 
 def add_calls(gong: GongState, n: int) -> list[str]:
     """n distinct calls (different transcripts) cloned from the four short samples."""
-    ids = []
-    for i in range(n):
-        sample = copy.deepcopy(sample_calls()[i % 4])
-        call_id = f"80{i:04d}"
-        sample["call"]["metaData"]["id"] = call_id
-        sample["transcript"]["callId"] = call_id
-        sample["transcript"]["transcript"][0]["sentences"][0]["text"] += (
-            f" (This is call number {i}.)"
-        )
+    calls = distinct_calls(n)
+    for sample in calls:
         gong.add(sample["call"], sample["transcript"])
-        ids.append(call_id)
-    return ids
+    return [c["call"]["metaData"]["id"] for c in calls]
 
 
 def ledger(db_url: str) -> list[dict]:  # type: ignore[type-arg]

@@ -1,0 +1,119 @@
+"""Calls per hour through webhook -> dispatcher -> process worker at a given Claude latency.
+
+The same real stack as bench/chaos.py (Prefect server, process workers, dispatcher loop,
+webhook), with the Claude stand-in answering every response in `--response-s` seconds (2 s to
+begin, the rest streaming) and no faults. It delivers `--calls` calls, waits until all are
+analysed, and prints the rate over the whole run and over its steady middle (10%-90% of
+completions), beside the bound the configured Claude concurrency sets:
+
+    bound = CLAUDE_CONCURRENCY x 3600 / (4 requests x response seconds)
+
+and names the limit that binds: the Claude slots when the stand-in saw CLAUDE_CONCURRENCY
+requests at once and the steady rate is within 15% of that bound, the pipeline otherwise.
+
+    python bench/throughput.py [--calls 64] [--response-s 20] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+import psycopg
+
+from local.pipeline import pipeline
+from local.samples import distinct_calls
+from local.stack import DATA_DIR
+
+
+def completions(db_url: str) -> list[float]:
+    """Epoch seconds at which each call's event was completed."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM completed_at) FROM webhook_events"
+            " WHERE status = 'completed' ORDER BY completed_at"
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=64)
+    parser.add_argument("--response-s", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--calls-per-run", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=900)
+    args = parser.parse_args()
+    calls = distinct_calls(args.calls, prefix="95")
+    settings = {
+        "CLAUDE_CONCURRENCY": str(args.concurrency),
+        "CALLS_PER_RUN": str(args.calls_per_run),
+        "MONTHLY_BUDGET_USD": "10000",
+    }
+    begin = min(2.0, args.response_s / 2)
+    stand_in = {"latency_s": begin, "generation_s": args.response_s - begin}
+    runs_needed = -(-args.concurrency // 4) + 1
+    with pipeline(
+        DATA_DIR / "throughput",
+        calls,
+        settings,
+        workers=args.workers,
+        pool_limit=runs_needed,
+        stand_in=stand_in,
+        dispatch_interval_s=2,
+    ) as p:
+        start = time.time()
+        sender = threading.Thread(target=lambda: p.deliver(calls, repeats=0, pause_s=0.05))
+        sender.start()
+        deadline = time.monotonic() + args.deadline
+        while time.monotonic() < deadline:
+            done = p.events().get("completed", 0)
+            if done >= args.calls:
+                break
+            p.log(f"{done} of {args.calls} calls analysed")
+            time.sleep(15)
+        sender.join(timeout=60)
+        stamps = completions(p.db_url)
+        in_flight = p.stand_in.max_in_flight if p.stand_in is not None else None
+    total_h = (stamps[-1] - start) / 3600 if stamps else float("inf")
+    lo, hi = stamps[len(stamps) // 10], stamps[(len(stamps) * 9) // 10]
+    steady = ((len(stamps) * 9) // 10 - len(stamps) // 10) / max(1e-9, (hi - lo) / 3600)
+    bound = args.concurrency * 3600 / (4 * args.response_s)
+    binds = (
+        "claude_concurrency"
+        if in_flight == args.concurrency and steady >= 0.85 * bound
+        else "pipeline (dispatch, workers, CPU)"
+    )
+    print(
+        f"{len(stamps)} calls in {total_h * 3600:.0f} s at {args.response_s:.0f} s per response:"
+        f" {len(stamps) / total_h:.0f} calls/hour overall, {steady:.0f} calls/hour steady;"
+        f" bound by CLAUDE_CONCURRENCY={args.concurrency}: {bound:.0f} calls/hour;"
+        f" most requests at once: {in_flight}; limit that binds: {binds}"
+    )
+    print(
+        json.dumps(
+            {
+                "calls": len(stamps),
+                "calls_per_hour": round(len(stamps) / total_h),
+                "steady_calls_per_hour": round(steady),
+                "concurrency_bound_per_hour": round(bound),
+                "max_in_flight": in_flight,
+                "binds": binds,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
