@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--response-s", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--calls-per-run", type=int, default=8)
+    parser.add_argument("--in-flight", type=int, default=16, help="MAX_CALLS_IN_FLIGHT")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=900)
     args = parser.parse_args()
@@ -59,11 +60,12 @@ def main() -> None:
     settings = {
         "CLAUDE_CONCURRENCY": str(args.concurrency),
         "CALLS_PER_RUN": str(args.calls_per_run),
+        "MAX_CALLS_IN_FLIGHT": str(args.in_flight),
         "MONTHLY_BUDGET_USD": "10000",
     }
     begin = min(2.0, args.response_s / 2)
     stand_in = {"latency_s": begin, "generation_s": args.response_s - begin}
-    runs_needed = -(-args.concurrency // 4) + 1
+    runs_needed = -(-args.in_flight // args.calls_per_run) + 1
     with pipeline(
         DATA_DIR / "throughput",
         calls,

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         description="Deployment the dispatcher starts for each group of calls.",
     )
     dispatch_batch_size: int = Field(50, gt=0, description="Events claimed per dispatch pass.")
+    max_calls_in_flight: int = Field(
+        16,
+        gt=0,
+        description="Calls dispatched and not yet finished, at most (backpressure on a backlog).",
+    )
     calls_per_run: int = Field(
         8, gt=0, le=100, description="Calls analysed by one flow run (one Gong request for all)."
     )

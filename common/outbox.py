@@ -131,11 +131,31 @@ def mark_start_failed(conn: psycopg.Connection[Row], event: PendingEvent, error:
     )
 
 
+def in_flight(conn: psycopg.Connection[Row]) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM webhook_events WHERE status = 'dispatched'"
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def dispatch_pending(
-    conn: psycopg.Connection[Row], start_run: RunStarter, limit: int, calls_per_run: int = 1
+    conn: psycopg.Connection[Row],
+    start_run: RunStarter,
+    limit: int,
+    calls_per_run: int = 1,
+    max_in_flight: int | None = None,
 ) -> DispatchResult:
-    """Claim pending events and start one run per group of calls, in the caller's transaction."""
+    """Claim pending events and start one run per group of calls, in the caller's transaction.
+
+    With `max_in_flight`, only as many calls are started as keeps the dispatched ones under
+    it: a backlog waits in the outbox, not in Prefect's queue, where runs would sit past their
+    deadline and more calls would share the Claude slots than can use them.
+    """
     result = DispatchResult()
+    if max_in_flight is not None:
+        limit = min(limit, max(0, max_in_flight - in_flight(conn)))
+        if limit == 0:
+            return result
     events = claim_pending(conn, limit)
     for start in range(0, len(events), calls_per_run):
         group = events[start : start + calls_per_run]

@@ -14,6 +14,7 @@ reason and a next attempt (outages never count towards parking the call).
 from __future__ import annotations
 
 import logging
+import queue
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from common import outbox
 from common.config import DIMENSIONS, Settings, settings
 from common.db import retrying, transaction
 from common.errors import ClaudeError, GongRateLimited, is_transient
-from common.scoring.scorer import Outcome, PrefixGate, PreparedCall
+from common.scoring.model import Outcome, PrefixGate, PreparedCall
 from common.scoring.service import Plan, ScoringService
 
 log = logging.getLogger("sales_coach.flows")
@@ -112,17 +113,50 @@ def run_analysis(
         runs[call_id].outcomes.update(plan.cached)
         if plan.missing:
             runs[call_id].futures = _submit(service, call, plan.missing, owner, force)
-    deadline = time.monotonic() + service.s.analysis_run_deadline_s
-    for r in runs.values():
-        for dimension, future in r.futures.items():
-            future.wait(timeout=max(0.0, deadline - time.monotonic()))
-            state = future.state
-            if state.is_completed():
-                r.outcomes[dimension] = future.result()
-            else:
-                r.failed[dimension] = str(state.message or state.name)
-        _report(service.s, r, dimensions, owner)
+    _collect(service, runs, dimensions, owner)
     return list(runs.values())
+
+
+def _collect(
+    service: ScoringService, runs: dict[str, CallRun], dimensions: list[str], owner: str
+) -> None:
+    """Report each call as soon as its own dimensions are done (not in submission order), so
+    the dispatcher can start the next calls while this run finishes its slowest ones."""
+    owners = {id(f): r for r in runs.values() for f in r.futures.values()}
+    left = {r.call_id: len(r.futures) for r in runs.values()}
+    for r in runs.values():
+        if not r.futures:
+            _report(service.s, r, dimensions, owner)
+    finished: queue.Queue[PrefectFuture[Outcome]] = queue.Queue()
+    for r in runs.values():
+        for future in r.futures.values():
+            future.add_done_callback(finished.put)
+    deadline = time.monotonic() + service.s.analysis_run_deadline_s
+    waiting = sum(left.values())
+    while waiting:
+        try:
+            future = finished.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:  # past the run's deadline: what is unfinished is reported failed
+            break
+        waiting -= 1
+        r = owners[id(future)]
+        left[r.call_id] -= 1
+        if left[r.call_id] == 0:
+            _settle(service, r, dimensions, owner)
+    for r in runs.values():
+        if left[r.call_id] > 0:
+            _settle(service, r, dimensions, owner)
+
+
+def _settle(service: ScoringService, r: CallRun, dimensions: list[str], owner: str) -> None:
+    for dimension, future in r.futures.items():
+        future.wait(timeout=1)
+        state = future.state
+        if state.is_completed():
+            r.outcomes[dimension] = future.result()
+        else:
+            r.failed[dimension] = str(state.message or state.name)
+    _report(service.s, r, dimensions, owner)
 
 
 def _submit(

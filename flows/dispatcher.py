@@ -64,7 +64,9 @@ def dispatch_once(
         log.warning("reconcile skipped: %s: %s", type(exc).__name__, str(exc)[:200])
     with transaction(s.database_url) as conn:
         conn.execute("SELECT ensure_session_partitions(current_date, 5)")  # next quarters exist
-        result = outbox.dispatch_pending(conn, starter, s.dispatch_batch_size, s.calls_per_run)
+        result = outbox.dispatch_pending(
+            conn, starter, s.dispatch_batch_size, s.calls_per_run, s.max_calls_in_flight
+        )
         parked = outbox.unalerted(conn)
     if parked:
         alert_parked(s, parked)

@@ -218,3 +218,23 @@ def test_inline_dispatch_starts_the_run_at_once_and_the_dispatcher_leaves_it(
     assert event["status"] == "dispatched" and str(event["flow_run_id"]) == str(runs[0].id)
     dispatch_once(s)
     assert [x.id for x in _runs(deployment_id, "7001005")] == [runs[0].id]
+
+
+def test_a_backlog_waits_in_the_outbox_not_in_prefect(
+    settings: Settings, deployment_id: Any
+) -> None:
+    s = load_settings(
+        **{**settings.model_dump(), "max_calls_in_flight": 3, "calls_per_run": 2}
+    )
+    _store_pending(s.database_url, *[f"98{i:02d}" for i in range(7)])
+    first = dispatch_once(s).dispatched
+    assert len(first.started) == 3 and len(first.runs) == 2  # runs of 2 and 1 call
+    assert dispatch_once(s).dispatched.started == []  # full: the rest wait
+    with psycopg.connect(s.database_url) as conn:
+        conn.execute(
+            "UPDATE webhook_events SET status = 'completed' WHERE call_id = %s",
+            (first.started[0],),
+        )
+    assert len(dispatch_once(s).dispatched.started) == 1
+    statuses = [v[0] for v in _events(s.database_url).values()]
+    assert statuses.count("pending") == 3 and statuses.count("dispatched") == 3

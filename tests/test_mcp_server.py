@@ -114,6 +114,7 @@ async def test_rep_performance_compare_and_costs(as_user: Any) -> None:
     assert set(compared["averages"]) == {"u-r001", "u-r003"}
     costs = await call(manager, "cost_report", period="month")
     assert costs["budget_left_usd"] == costs["monthly_budget_usd"]
+    assert costs["pipeline"] is None  # the pipeline's state is for admins
     rep = await as_user("u-r001")
     with pytest.raises(ToolError, match="manager or admin"):
         await rep.call_tool("cost_report", {})
@@ -266,3 +267,18 @@ async def test_weekly_report_summary_and_link(settings: Settings, team: Team, as
         "u-r003",
         "u-r005",
     }
+
+
+async def test_admins_see_parked_calls_in_the_cost_report(
+    as_user: Any, team: Team, settings: Settings
+) -> None:
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO webhook_events (idempotency_key, call_id, payload, status, failures,"
+            " last_error) VALUES ('p1', 'p1', '{}', 'needs_attention', 5, 'InvalidAnalysis: x')"
+        )
+    admin = await as_user(team.admin)
+    report = await call(admin, "cost_report", period="today")
+    parked = report["pipeline"]["needs_attention"]
+    assert [(p["call_id"], p["failures"]) for p in parked] == [("p1", 5)]
+    assert report["pipeline"]["webhook_events"]["needs_attention"] == 1

@@ -2,6 +2,7 @@
 
 - `service.ScoringService`: the one object flows and tools use (prepare, plan, score,
   score_batch), built once from settings.
+- `model`: the prepared call, outcomes, the prefix gate, the cost estimate.
 - `scorer.Scorer`: one dimension of one call, chunk by chunk, paid for at most once.
 - `claims`: who may pay for a chunk (leases in `scoring_work`), and what was paid already.
 - `ledger`: paid responses recorded durably, exactly once (journal, then Postgres).

@@ -30,7 +30,8 @@ from common.db import transaction
 from common.errors import ClaudeError
 from common.limits import Heartbeat
 from common.scoring.claims import ChunkWork
-from common.scoring.scorer import Job, Outcome, PreparedCall, Scorer
+from common.scoring.model import Job, Outcome, PreparedCall
+from common.scoring.scorer import Scorer
 
 log = logging.getLogger("sales_coach.batches")
 
@@ -74,6 +75,7 @@ def analyze(
     poll_s: float = 30.0,
     owner: str = "batch",
     sleep: Callable[[float], None] = time.sleep,
+    max_wait_s: float = 25 * 3600.0,
 ) -> BatchReport:
     """Score the given (call, missing dimensions) through one batch; returns every outcome."""
     items: dict[str, Item] = {}
@@ -94,7 +96,10 @@ def analyze(
                 renew = scorer.renewer(item.pending.job, item.chunk)
                 leases.enter_context(Heartbeat(renew, scorer.s.claude_claim_lease_s / 3))
             batch_id = _submit_or_resume(scorer, items)
+            deadline = time.monotonic() + max_wait_s  # batches expire after 24 h
             while scorer.claude.batch_status(batch_id) != "ended":
+                if time.monotonic() > deadline:
+                    raise ClaudeError(f"batch {batch_id} has not ended after {max_wait_s:.0f} s")
                 sleep(poll_s)
             for cid, response, error in scorer.claude.batch_results(batch_id):
                 fallbacks += _accept(scorer, items[cid], response, error)

@@ -17,11 +17,9 @@ that before requesting chunk k, so each chunk's prefix is written once and read 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -43,77 +41,13 @@ from common.config import Settings
 from common.db import retrying, transaction
 from common.errors import ClaudeError, ClaudeRequestRejected, InvalidAnalysis
 from common.limits import ClaudeSlots, Heartbeat
-from common.metrics import ConversationMetrics
 from common.rubrics import RubricSet
 from common.scoring import claims
 from common.scoring.ledger import Ledger, paid
-from common.transcript import Utterance
+from common.scoring.model import Job, Outcome, PrefixGate, PreparedCall
 
 log = logging.getLogger("sales_coach.scoring")
 Blocks = list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class PreparedCall:
-    """Everything the dimension scorers share for one call."""
-
-    call_id: str
-    rep_id: str | None
-    title: str
-    started: str
-    url: str | None
-    transcript_hash: str
-    utterances: list[Utterance]
-    chunks: list[Chunk]
-    metrics: ConversationMetrics
-
-
-@dataclass(frozen=True)
-class Outcome:
-    dimension: str
-    session_id: int
-    cached: bool
-    overall_score: float
-    requests: int
-
-
-class PrefixGate:
-    """Lets dimensions 2-4 start a chunk as soon as dimension 1's response for it has begun.
-
-    The leader opens chunk k when its streamed response for chunk k begins (its cache write
-    is then readable) or when it needs no request for it; the others wait for that, at most
-    `timeout_s`. The leader opens every chunk when it stops, whatever happened.
-    """
-
-    def __init__(self, chunks: int, timeout_s: float = 600.0) -> None:
-        self._events = [threading.Event() for _ in range(chunks)]
-        self.timeout_s = timeout_s
-
-    def open(self, chunk: int) -> None:
-        self._events[chunk].set()
-
-    def open_all(self) -> None:
-        for event in self._events:
-            event.set()
-
-    def wait(self, chunk: int) -> bool:
-        return self._events[chunk].wait(self.timeout_s)
-
-    def is_open(self, chunk: int) -> bool:
-        return self._events[chunk].is_set()
-
-
-@dataclass(frozen=True)
-class Job:
-    """One dimension of one call being scored by one owner (a flow run, or a process)."""
-
-    call: PreparedCall
-    dimension: str
-    model: str
-    work_key: str
-    owner: str
-    gate: PrefixGate | None = None
-    lead: bool = False
 
 
 class Scorer:
@@ -482,19 +416,3 @@ class Scorer:
             )
         problems = check_against_rubric(assessment, self.rubrics.rubrics[dimension])
         return (None, "; ".join(problems)) if problems else (assessment, "")
-
-
-def estimate_cost(
-    s: Settings, call: PreparedCall, dimensions: int, prefix_tokens: int = 4000
-) -> float:
-    """A pessimistic estimate of one analysis (first write, reads, output) for the budget guard."""
-    prices = costs.price_table(s.prices_file)
-    prompt = prefix_tokens + sum(c.tokens for c in call.chunks)
-    p = prices.price(s.claude_model, datetime.now(UTC).date(), prompt)
-    per_chunk_output = 1500 * dimensions * len(call.chunks)
-    dollars = (
-        prompt * float(p.cache_write_5m)
-        + prompt * (dimensions - 1) * float(p.cache_read)
-        + per_chunk_output * float(p.output)
-    ) / 1e6
-    return round(dollars, 4)

@@ -36,7 +36,8 @@ from common.metrics import compute
 from common.rubrics import RubricSet, load, sync
 from common.scoring import batches
 from common.scoring.ledger import Journal, Ledger
-from common.scoring.scorer import Outcome, PrefixGate, PreparedCall, Scorer, estimate_cost
+from common.scoring.model import Outcome, PrefixGate, PreparedCall, estimate_cost
+from common.scoring.scorer import Scorer
 from common.storage import ObjectStore
 from common.tokens import estimate_many
 
