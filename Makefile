@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format bench deploy-check report-screenshot clean
+.PHONY: demo test check lint typecheck format bench chaos deploy-check report-screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhook_load.py
 	$(BIN)/python bench/cost_per_call.py
 	$(BIN)/python bench/mcp_latency.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/chaos.py
+
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py
 
 deploy-check: $(STAMP)
 	$(BIN)/python -m local.deploy_check

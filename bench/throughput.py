@@ -3,8 +3,9 @@
 The same real stack as bench/chaos.py (Prefect server, process workers, dispatcher loop,
 webhook), with the Claude stand-in answering every response in `--response-s` seconds (2 s to
 begin, the rest streaming) and no faults. It delivers `--calls` calls, waits until all are
-analysed, and prints the rate over the whole run and over its steady middle (10%-90% of
-completions), beside the bound the configured Claude concurrency sets:
+analysed, and prints the rate over the whole run (ramp-up and drain included) and in steady
+state (Claude responses per hour over the middle 80% of them, divided by four), beside the
+bound the configured Claude concurrency sets:
 
     bound = CLAUDE_CONCURRENCY x 3600 / (4 requests x response seconds)
 
@@ -34,14 +35,15 @@ from local.samples import distinct_calls
 from local.stack import DATA_DIR
 
 
-def completions(db_url: str) -> list[float]:
-    """Epoch seconds at which each call's event was completed."""
+def stamps(db_url: str, sql: str) -> list[float]:
     with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT extract(epoch FROM completed_at) FROM webhook_events"
-            " WHERE status = 'completed' ORDER BY completed_at"
-        ).fetchall()
-    return [float(r[0]) for r in rows]
+        return [float(r[0]) for r in conn.execute(sql).fetchall()]  # type: ignore[arg-type]
+
+
+def steady_rate(times: list[float]) -> float:
+    """Events per hour between the 10th and the 90th percentile of their times."""
+    lo, hi = len(times) // 10, (len(times) * 9) // 10
+    return (hi - lo) / max(1e-9, (times[hi] - times[lo]) / 3600)
 
 
 def main() -> None:
@@ -52,7 +54,7 @@ def main() -> None:
     parser.add_argument("--response-s", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--calls-per-run", type=int, default=8)
-    parser.add_argument("--in-flight", type=int, default=16, help="MAX_CALLS_IN_FLIGHT")
+    parser.add_argument("--in-flight", type=int, default=24, help="MAX_CALLS_IN_FLIGHT")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=900)
     args = parser.parse_args()
@@ -86,11 +88,15 @@ def main() -> None:
             p.log(f"{done} of {args.calls} calls analysed")
             time.sleep(15)
         sender.join(timeout=60)
-        stamps = completions(p.db_url)
+        done = stamps(
+            p.db_url,
+            "SELECT extract(epoch FROM completed_at) FROM webhook_events"
+            " WHERE status = 'completed' ORDER BY completed_at",
+        )
+        responses = stamps(p.db_url, "SELECT extract(epoch FROM at) FROM claude_usage ORDER BY at")
         in_flight = p.stand_in.max_in_flight if p.stand_in is not None else None
-    total_h = (stamps[-1] - start) / 3600 if stamps else float("inf")
-    lo, hi = stamps[len(stamps) // 10], stamps[(len(stamps) * 9) // 10]
-    steady = ((len(stamps) * 9) // 10 - len(stamps) // 10) / max(1e-9, (hi - lo) / 3600)
+    total_h = (done[-1] - start) / 3600
+    steady = steady_rate(responses) / 4  # four responses a call
     bound = args.concurrency * 3600 / (4 * args.response_s)
     binds = (
         "claude_concurrency"
@@ -98,16 +104,17 @@ def main() -> None:
         else "pipeline (dispatch, workers, CPU)"
     )
     print(
-        f"{len(stamps)} calls in {total_h * 3600:.0f} s at {args.response_s:.0f} s per response:"
-        f" {len(stamps) / total_h:.0f} calls/hour overall, {steady:.0f} calls/hour steady;"
+        f"{len(done)} calls in {total_h * 3600:.0f} s at {args.response_s:.0f} s per response:"
+        f" {len(done) / total_h:.0f} calls/hour overall (ramp-up and drain included),"
+        f" {steady:.0f} calls/hour steady (responses / 4, middle 80%);"
         f" bound by CLAUDE_CONCURRENCY={args.concurrency}: {bound:.0f} calls/hour;"
         f" most requests at once: {in_flight}; limit that binds: {binds}"
     )
     print(
         json.dumps(
             {
-                "calls": len(stamps),
-                "calls_per_hour": round(len(stamps) / total_h),
+                "calls": len(done),
+                "calls_per_hour": round(len(done) / total_h),
                 "steady_calls_per_hour": round(steady),
                 "concurrency_bound_per_hour": round(bound),
                 "max_in_flight": in_flight,

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     )
     dispatch_batch_size: int = Field(50, gt=0, description="Events claimed per dispatch pass.")
     max_calls_in_flight: int = Field(
-        16,
+        24,
         gt=0,
         description="Calls dispatched and not yet finished, at most (backpressure on a backlog).",
     )

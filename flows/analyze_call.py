@@ -17,6 +17,8 @@ import logging
 import queue
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,6 +244,16 @@ def _summary(service: ScoringService, r: CallRun) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def scoring_service() -> Iterator[ScoringService]:
+    """The service for one run, built from the settings and closed at its end."""
+    service = ScoringService.from_settings(settings())
+    try:
+        yield service
+    finally:
+        service.close()
+
+
 def _dimensions(dimensions: list[str] | None) -> list[str]:
     dims = list(dimensions or DIMENSIONS)
     unknown = set(dims) - set(DIMENSIONS)
@@ -259,12 +271,9 @@ def analyze_calls(
 ) -> dict[str, Any]:
     """Analyse several calls in one run (the dispatcher's unit of work)."""
     dims = _dimensions(dimensions)
-    service = ScoringService.from_settings(settings())
-    try:
+    with scoring_service() as service:
         runs = run_analysis(service, call_ids, dims, force, override_budget)
         result = {r.call_id: _summary(service, r) for r in runs if r.error is None}
-    finally:
-        service.close()
     problems = {
         r.call_id: str(r.error) if r.error else r.failed for r in runs if r.error or r.failed
     }
@@ -282,14 +291,11 @@ def analyze_call(
 ) -> dict[str, Any]:
     """Analyse one call (Claude Desktop, the CLI); raises what stopped it."""
     dims = _dimensions(dimensions)
-    service = ScoringService.from_settings(settings())
-    try:
+    with scoring_service() as service:
         (r,) = run_analysis(service, [call_id], dims, force, override_budget)
         if r.error is not None:
             raise r.error
         summary = _summary(service, r)
-    finally:
-        service.close()
     if r.failed:
         raise ClaudeError(f"call {call_id}: dimensions failed: {r.failed} (others were saved)")
     return summary

@@ -12,8 +12,8 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from common.config import DIMENSIONS, settings
-from common.scoring.service import ScoringService
+from common.config import DIMENSIONS
+from flows.analyze_call import scoring_service
 
 
 @flow(name="analyze-batch")
@@ -24,8 +24,7 @@ def analyze_batch(
     override_budget: bool = False,
     poll_seconds: float = 60.0,
 ) -> dict[str, Any]:
-    service = ScoringService.from_settings(settings())
-    try:
+    with scoring_service() as service:
         calls = [service.prepare_one(call_id) for call_id in call_ids]
         report = service.score_batch(
             calls,
@@ -35,8 +34,6 @@ def analyze_batch(
             poll_s=poll_seconds,
             owner=f"batch:{flow_run.get_id() or 'local'}",
         )
-    finally:
-        service.close()
     return {
         "batch_id": report.batch_id,
         "requests": report.requests,
