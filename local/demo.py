@@ -67,7 +67,6 @@ def post_deliveries(url: str, signer: GongSigner, public_url: str) -> None:
 
 
 def show_events(s: Settings) -> None:
-    print("\n2. What landed in webhook_events (the outbox)")
     with connect(s.database_url) as conn:
         for row in conn.execute(
             "SELECT idempotency_key, status, received_at FROM webhook_events ORDER BY id"
@@ -124,20 +123,22 @@ def run(stack: Stack) -> None:
     server = serve(create_app(s), port=port)
     try:
         post_deliveries(server.url, signer, public_url)
+        print("\n2. What landed in webhook_events (the outbox)")
         show_events(s)
         with GongClient.from_settings(s) as gong, connect(s.database_url) as conn:
             synced = upsert_users(conn, list(gong.users()))
             conn.commit()
         print(f"\n   synced {synced} users (reps and their manager) from Gong's /v2/users")
-        print("\n3. The dispatcher starts the analyze-call flow for each pending event")
+        print("\n3. The dispatcher starts analyze-calls runs; each call reports its end to the outbox")
         runs = InProcessRuns()
         result = dispatch_once(s, start_run=runs).dispatched
         runs.run_all()
         analysed = result.started
         print(
             f"   started {len(result.runs)} runs for {len(result.started)} calls,"
-            f" {len(result.failed)} kept pending"
+            f" {len(result.failed)} kept pending; the outbox afterwards:"
         )
+        show_events(s)
         print("\n4. Coaching per call (first run)")
         for call_id in analysed:
             show_call(s, call_id)
