@@ -136,7 +136,12 @@ def load(directory: Path) -> RubricSet:
 
 
 def sync(conn: psycopg.Connection[Row], rubric_set: RubricSet) -> None:
-    """Record every version in Postgres; refuse content changed without a version bump."""
+    """Record every version in Postgres; refuse content changed without a version bump.
+
+    Serialised by a transaction-scoped advisory lock: runs that start together would
+    otherwise both find a new version missing and both insert it.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('rubrics-sync', 0))")
     for rubric in rubric_set.rubrics.values():
         _record(
             conn,

@@ -129,7 +129,9 @@ def run(stack: Stack) -> None:
             synced = upsert_users(conn, list(gong.users()))
             conn.commit()
         print(f"\n   synced {synced} users (reps and their manager) from Gong's /v2/users")
-        print("\n3. The dispatcher starts analyze-calls runs; each call reports its end to the outbox")
+        print(
+            "\n3. The dispatcher starts analyze-calls runs; each call reports its end to the outbox"
+        )
         runs = InProcessRuns()
         result = dispatch_once(s, start_run=runs).dispatched
         runs.run_all()

@@ -223,9 +223,7 @@ def test_inline_dispatch_starts_the_run_at_once_and_the_dispatcher_leaves_it(
 def test_a_backlog_waits_in_the_outbox_not_in_prefect(
     settings: Settings, deployment_id: Any
 ) -> None:
-    s = load_settings(
-        **{**settings.model_dump(), "max_calls_in_flight": 3, "calls_per_run": 2}
-    )
+    s = load_settings(**{**settings.model_dump(), "max_calls_in_flight": 3, "calls_per_run": 2})
     _store_pending(s.database_url, *[f"98{i:02d}" for i in range(7)])
     first = dispatch_once(s).dispatched
     assert len(first.started) == 3 and len(first.runs) == 2  # runs of 2 and 1 call

@@ -59,3 +59,31 @@ def test_invalid_rubrics_are_refused(rubric_dir: Path, old: str, new: str, messa
     path.write_text(path.read_text().replace(old, new, 1))
     with pytest.raises(RubricError, match=message):
         load(rubric_dir)
+
+
+def test_runs_starting_together_record_a_new_version_once(db_url: str) -> None:
+    import threading
+
+    rubric_set = load(ROOT / "rubrics")
+    for _ in range(5):
+        with psycopg.connect(db_url) as conn:
+            conn.execute("DELETE FROM rubrics")
+            conn.execute("DELETE FROM knowledge_base_versions")
+        barrier, errors = threading.Barrier(3), list[Exception]()
+
+        def run(barrier: threading.Barrier = barrier, errors: list[Exception] = errors) -> None:
+            try:
+                with psycopg.connect(db_url, row_factory=dict_row) as conn, conn.transaction():
+                    barrier.wait()
+                    sync(conn, rubric_set)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert errors == []
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM rubrics").fetchone() == (4,)
