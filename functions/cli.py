@@ -13,6 +13,8 @@ from typing import Any
 from common.config import settings
 from common.errors import CoachError
 
+_PRINTED = object()  # a command that printed its own output
+
 
 def _init_db(args: argparse.Namespace) -> Any:
     from common.db import apply_schema
@@ -73,6 +75,19 @@ def _requeue(args: argparse.Namespace) -> Any:
 
     with transaction(settings().database_url) as conn:
         return {"requeued": requeue_parked(conn, args.call_id)}
+
+
+def _agreement(args: argparse.Namespace) -> Any:
+    from common.accuracy.agreement import PairsFileError, read_pairs, report
+
+    try:
+        result = report(read_pairs(Path(args.pairs)), bootstrap=args.bootstrap)
+    except (PairsFileError, OSError) as exc:
+        raise CoachError(str(exc)) from None
+    if not args.json:
+        return result
+    print(json.dumps(result))
+    return _PRINTED
 
 
 def _costs(args: argparse.Namespace) -> Any:
@@ -164,6 +179,18 @@ def parser() -> argparse.ArgumentParser:
         "status",
         help="outbox (waiting, running, parked calls), failures, slots, Gong budget, spend",
     ).set_defaults(func=_status)
+    g = sub.add_parser(
+        "agreement",
+        help="agreement between AI and manager scores (exact, within one, bias, QWK, alpha)",
+    )
+    g.add_argument(
+        "--pairs",
+        required=True,
+        help="CSV with call_id,dimension,criterion,ai_score,manager_score (no database needed)",
+    )
+    g.add_argument("--json", action="store_true", help="one JSON object on one line")
+    g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% CIs")
+    g.set_defaults(func=_agreement)
     q = sub.add_parser("requeue", help="send calls parked as needs_attention back to the queue")
     q.add_argument("call_id", nargs="*", help="call ids (default: every parked call)")
     q.set_defaults(func=_requeue)
@@ -195,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     except CoachError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2, default=str))
+    if result is not _PRINTED:
+        print(json.dumps(result, indent=2, default=str))
     return 0
 
 

@@ -1,0 +1,186 @@
+"""Agreement between two raters on the fixed 1-5 scale, with bootstrap 95% intervals.
+
+For pairs (ai, human) of scores 1-5:
+
+- `exact`: share of pairs with the same score; `within_one`: share at most one point apart;
+- `bias`: mean of ai - human (positive: the AI scores higher than managers);
+- `qwk`: quadratic weighted kappa over the fixed scale 1-5 (weights (i - j)^2 / 16);
+- `krippendorff_alpha`: Krippendorff's alpha, ordinal, over the value domain 1-5.
+
+Kappa and alpha are chance-corrected: 1 is perfect agreement, 0 what chance gives, below 0
+worse than chance. Both are undefined (None) when the pairs show no variation to correct for
+(one pair, or both raters always giving the same single score). Every metric comes with a
+bootstrap 95% interval over the pairs (`ci`), so a handful of pairs does not look precise.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import krippendorff
+import numpy as np
+
+SCALE = (1, 2, 3, 4, 5)
+METRICS = ("exact", "within_one", "bias", "qwk", "krippendorff_alpha")
+
+
+class PairsFileError(ValueError):
+    """A pairs CSV row that cannot be read; the message names its line."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    call_id: str
+    dimension: str
+    criterion: str  # a criterion id, or "overall"
+    ai: int
+    human: int
+
+
+def exact(pairs: Sequence[tuple[int, int]]) -> float | None:
+    return sum(a == h for a, h in pairs) / len(pairs) if pairs else None
+
+
+def within_one(pairs: Sequence[tuple[int, int]]) -> float | None:
+    return sum(abs(a - h) <= 1 for a, h in pairs) / len(pairs) if pairs else None
+
+
+def bias(pairs: Sequence[tuple[int, int]]) -> float | None:
+    return sum(a - h for a, h in pairs) / len(pairs) if pairs else None
+
+
+def qwk(pairs: Sequence[tuple[int, int]]) -> float | None:
+    """Quadratic weighted kappa on the fixed 1-5 scale; None when it is undefined."""
+    k = len(SCALE)
+    observed = np.zeros((k, k))
+    for a, h in pairs:
+        observed[a - 1, h - 1] += 1
+    n = observed.sum()
+    if n == 0:
+        return None
+    idx = np.arange(k)
+    weights = (idx[:, None] - idx[None, :]) ** 2 / (k - 1) ** 2
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
+    disagreement_by_chance = float((weights * expected).sum())
+    if disagreement_by_chance == 0:
+        return None
+    return 1 - float((weights * observed).sum()) / disagreement_by_chance
+
+
+def krippendorff_alpha(pairs: Sequence[tuple[int, int]]) -> float | None:
+    """Krippendorff's alpha (ordinal, domain 1-5); None when it is undefined."""
+    if len(pairs) < 2 or len({v for p in pairs for v in p}) < 2:
+        return None
+    data = np.array([[a for a, _ in pairs], [h for _, h in pairs]], dtype=float)
+    value = float(
+        krippendorff.alpha(
+            reliability_data=data, level_of_measurement="ordinal", value_domain=list(SCALE)
+        )
+    )
+    return None if math.isnan(value) else value
+
+
+FUNCTIONS: dict[str, Callable[[Sequence[tuple[int, int]]], float | None]] = {
+    "exact": exact,
+    "within_one": within_one,
+    "bias": bias,
+    "qwk": qwk,
+    "krippendorff_alpha": krippendorff_alpha,
+}
+
+
+def summary(
+    pairs: Sequence[tuple[int, int]], bootstrap: int = 1000, seed: int = 7
+) -> dict[str, Any]:
+    """Every metric as a plain number (or None), its bootstrap 95% interval under `ci`."""
+    out: dict[str, Any] = {"n": len(pairs)}
+    for name, fn in FUNCTIONS.items():
+        value = fn(pairs)
+        out[name] = None if value is None else round(value, 4)
+    out["ci"] = intervals(pairs, bootstrap, seed) if bootstrap and pairs else {}
+    return out
+
+
+def intervals(
+    pairs: Sequence[tuple[int, int]], rounds: int, seed: int
+) -> dict[str, list[float] | None]:
+    """Percentile bootstrap: resample the pairs with replacement `rounds` times."""
+    rng = random.Random(seed)
+    samples: dict[str, list[float]] = {name: [] for name in FUNCTIONS}
+    for _ in range(rounds):
+        sample = rng.choices(pairs, k=len(pairs))
+        for name, fn in FUNCTIONS.items():
+            value = fn(sample)
+            if value is not None:
+                samples[name].append(value)
+    out: dict[str, list[float] | None] = {}
+    for name, values in samples.items():
+        if len(values) < rounds / 2:  # mostly undefined: no interval worth showing
+            out[name] = None
+            continue
+        values.sort()
+        lo = values[int(0.025 * (len(values) - 1))]
+        hi = values[math.ceil(0.975 * (len(values) - 1))]
+        out[name] = [round(lo, 4), round(hi, 4)]
+    return out
+
+
+def report(pairs: Iterable[Pair], bootstrap: int = 1000) -> dict[str, Any]:
+    """`overall` (every pair) and `by_dimension` (every pair of each dimension)."""
+    pairs = list(pairs)
+    by_dimension: dict[str, list[tuple[int, int]]] = {}
+    for p in pairs:
+        by_dimension.setdefault(p.dimension, []).append((p.ai, p.human))
+    return {
+        "overall": summary([(p.ai, p.human) for p in pairs], bootstrap),
+        "by_dimension": {d: summary(v, bootstrap) for d, v in sorted(by_dimension.items())},
+    }
+
+
+HEADER = ["call_id", "dimension", "criterion", "ai_score", "manager_score"]
+
+
+def read_pairs(path: Path) -> list[Pair]:
+    """Pairs from a CSV with the header call_id,dimension,criterion,ai_score,manager_score.
+
+    Scores are whole numbers 1-5; a row that is not is a PairsFileError naming its line.
+    """
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip() for c in rows[0]] != HEADER:
+        raise PairsFileError(f"{path}: line 1: the header must be {','.join(HEADER)}")
+    pairs = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(HEADER):
+            raise PairsFileError(f"{path}: line {line}: expected 5 fields, got {len(row)}")
+        call_id, dimension, criterion, ai, human = (c.strip() for c in row)
+        if not (call_id and dimension and criterion):
+            raise PairsFileError(
+                f"{path}: line {line}: call_id, dimension and criterion are required"
+            )
+        pairs.append(
+            Pair(
+                call_id,
+                dimension,
+                criterion,
+                _score(path, line, "ai_score", ai),
+                _score(path, line, "manager_score", human),
+            )
+        )
+    return pairs
+
+
+def _score(path: Path, line: int, column: str, text: str) -> int:
+    if text not in {str(v) for v in SCALE}:
+        raise PairsFileError(
+            f"{path}: line {line}: {column} must be a whole number 1-5, got {text!r}"
+        )
+    return int(text)
