@@ -100,6 +100,45 @@ class Limiter(Protocol):
     def acquire(self) -> None: ...
 
 
+class ScorecardQuestion(_Model):
+    questionId: str
+    questionRevisionId: str | None = None
+    questionText: str = ""
+    isOverall: bool = False
+
+
+class Scorecard(_Model):
+    scorecardId: str
+    scorecardName: str = ""
+    questions: list[ScorecardQuestion] = Field(default_factory=list)
+
+
+class ScorecardAnswer(_Model):
+    questionId: str
+    questionRevisionId: str | None = None
+    isOverall: bool = False
+    notApplicable: bool = False
+    score: int | None = None
+    answerText: str | None = None
+
+
+class AnsweredScorecard(_Model):
+    answeredScorecardId: str
+    scorecardId: str
+    callId: str
+    reviewTime: datetime
+    reviewedUserId: str | None = None
+    reviewerUserId: str
+    answers: list[ScorecardAnswer] = Field(default_factory=list)
+
+    @field_validator(
+        "answeredScorecardId", "scorecardId", "callId", "reviewerUserId", mode="before"
+    )
+    @classmethod
+    def _as_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
 class RateLimiter:
     """At most `rate` acquisitions per second across threads (evenly spaced)."""
 
@@ -289,6 +328,23 @@ class GongClient:
             except GongNotFound:
                 continue
         return found
+
+    def scorecards(self) -> list[Scorecard]:
+        """`GET /v2/settings/scorecards`: the company's scorecards and their questions."""
+        data = self._request("GET", "/v2/settings/scorecards")
+        return [Scorecard.model_validate(s) for s in data.get("scorecards") or []]
+
+    def answered_scorecards(self, **filter_: Any) -> Iterator[AnsweredScorecard]:
+        """`POST /v2/stats/activity/scorecards`, every page; filter keys as Gong names them
+        (reviewFromDate, reviewToDate as YYYY-MM-DD, "to" exclusive; reviewedUserIds, ...)."""
+        body = {"filter": {k: v for k, v in filter_.items() if v is not None}}
+        try:
+            for raw in self._paged(
+                "POST", "/v2/stats/activity/scorecards", "answeredScorecards", body
+            ):
+                yield AnsweredScorecard.model_validate(raw)
+        except GongNotFound:  # Gong answers 404 when no scorecard matches
+            return
 
     def users(self) -> Iterator[User]:
         for raw in self._paged("GET", "/v2/users", "users"):

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,31 @@ def _agreement(args: argparse.Namespace) -> Any:
         return result
     print(json.dumps(result))
     return _PRINTED
+
+
+def _scorecards(args: argparse.Namespace) -> Any:
+    from common.accuracy.scorecards import MAPPING_FILE, ScorecardMapping, describe
+    from common.gong import GongClient
+    from common.rubrics import load
+
+    s = settings()
+    mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, load(s.rubrics_dir))
+    with GongClient.from_settings(s) as gong:
+        cards = describe(gong.scorecards(), mapping)
+    unmapped = [q for c in cards for q in c["questions"] if q["maps_to"] == "UNMAPPED"]
+    return {
+        "mapping_file": str(s.rubrics_dir / MAPPING_FILE),
+        "scorecards": cards,
+        "unmapped_questions": len(unmapped),
+    }
+
+
+def _import_scorecards(args: argparse.Namespace) -> Any:
+    from flows.scorecards import import_range
+
+    start = date.fromisoformat(args.start) if args.start else None
+    end = date.fromisoformat(args.end) if args.end else None
+    return import_range(settings(), start, end)
 
 
 def _costs(args: argparse.Namespace) -> Any:
@@ -179,6 +204,15 @@ def parser() -> argparse.ArgumentParser:
         "status",
         help="outbox (waiting, running, parked calls), failures, slots, Gong budget, spend",
     ).set_defaults(func=_status)
+    sub.add_parser(
+        "scorecards", help="the company's Gong scorecards, each question mapped or UNMAPPED"
+    ).set_defaults(func=_scorecards)
+    m = sub.add_parser(
+        "import-scorecards", help="import managers' answered scorecards (default: incremental)"
+    )
+    m.add_argument("--from", dest="start", help="review date, inclusive (YYYY-MM-DD)")
+    m.add_argument("--to", dest="end", help="review date, exclusive (YYYY-MM-DD)")
+    m.set_defaults(func=_import_scorecards)
     g = sub.add_parser(
         "agreement",
         help="agreement between AI and manager scores (exact, within one, bias, QWK, alpha)",

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from local.samples import USERS, sample_calls
+from local.scorecards import answered_scorecards, scorecards
 
 
 class GongState:
@@ -27,6 +28,8 @@ class GongState:
         self.users = list(USERS)
         self.page_size = 100
         self.rate_per_s = rate_per_s
+        self.scorecards = scorecards()
+        self.answered = answered_scorecards()
         self.force_429 = 0  # answer the next N requests with 429
         self.retry_after_s = 1
         self.requests: list[str] = []
@@ -119,6 +122,32 @@ def create_app(state: GongState) -> Starlette:
         page, meta = _page(state.users, request.query_params.get("cursor"), state.page_size)
         return JSONResponse({"requestId": "stand-in", "records": meta, "users": page})
 
+    async def settings_scorecards(request: Request) -> JSONResponse:
+        if (refused := guard(request)) is not None:
+            return refused
+        return JSONResponse({"requestId": "stand-in", "scorecards": state.scorecards})
+
+    async def activity_scorecards(request: Request) -> JSONResponse:
+        """Answered scorecards by review date ("to" exclusive) and reviewed users, paged."""
+        if (refused := guard(request)) is not None:
+            return refused
+        body = await request.json()
+        flt = body.get("filter") or {}
+        found = [
+            a
+            for a in state.answered
+            if (not flt.get("reviewFromDate") or a["reviewTime"][:10] >= flt["reviewFromDate"])
+            and (not flt.get("reviewToDate") or a["reviewTime"][:10] < flt["reviewToDate"])
+            and (not flt.get("callFromDate") or a["callStartTime"][:10] >= flt["callFromDate"])
+            and (not flt.get("callToDate") or a["callStartTime"][:10] < flt["callToDate"])
+            and (not flt.get("reviewedUserIds") or a["reviewedUserId"] in flt["reviewedUserIds"])
+            and (not flt.get("scorecardIds") or a["scorecardId"] in flt["scorecardIds"])
+        ]
+        if not found:
+            return JSONResponse({"errors": ["No scorecards found"]}, status_code=404)
+        page, meta = _page(found, body.get("cursor"), state.page_size)
+        return JSONResponse({"requestId": "stand-in", "records": meta, "answeredScorecards": page})
+
     async def admin(request: Request) -> JSONResponse:
         body = await request.json()
         for key in ("page_size", "force_429", "retry_after_s", "rate_per_s"):
@@ -133,6 +162,8 @@ def create_app(state: GongState) -> Starlette:
             Route("/v2/calls/extensive", extensive, methods=["POST"]),
             Route("/v2/calls/transcript", transcript, methods=["POST"]),
             Route("/v2/users", users, methods=["GET"]),
+            Route("/v2/settings/scorecards", settings_scorecards, methods=["GET"]),
+            Route("/v2/stats/activity/scorecards", activity_scorecards, methods=["POST"]),
             Route("/_admin", admin, methods=["POST"]),
         ]
     )

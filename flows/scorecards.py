@@ -1,0 +1,43 @@
+"""Importing managers' Gong scorecards: daily and incremental, or a backfill of a date range.
+
+`import_scorecards()` (scheduled daily) reads answers reviewed since the newest one imported
+(one day of overlap: reviews land late; nothing is stored twice); with `start` and `end` it
+backfills review dates [start, end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+from prefect import flow
+
+from common.accuracy.scorecards import (
+    MAPPING_FILE,
+    ScorecardMapping,
+    import_answers,
+    incremental_window,
+)
+from common.config import Settings, settings
+from common.db import transaction
+from common.gong import GongClient
+from common.limits import SharedRateLimiter
+from common.rubrics import load
+
+
+def import_range(s: Settings, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    rubrics = load(s.rubrics_dir)
+    mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, rubrics)
+    limiter = SharedRateLimiter(
+        s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
+    )
+    with GongClient.from_settings(s, limiter) as gong, transaction(s.database_url) as conn:
+        if start is None or end is None:
+            start, end = incremental_window(conn, datetime.now(UTC).date())
+        return asdict(import_answers(conn, gong, mapping, rubrics, start, end))
+
+
+@flow(name="import-scorecards")
+def import_scorecards(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    return import_range(settings(), start, end)
