@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from common.config import settings
+from common.config import DIMENSIONS, settings
 from common.errors import CoachError
 
 _PRINTED = object()  # a command that printed its own output
@@ -78,16 +78,41 @@ def _requeue(args: argparse.Namespace) -> Any:
 
 
 def _agreement(args: argparse.Namespace) -> Any:
-    from common.accuracy.agreement import PairsFileError, read_pairs, report
+    from common.accuracy.agreement import PairsFileError, read_pairs, report, table
 
-    try:
-        result = report(read_pairs(Path(args.pairs)), bootstrap=args.bootstrap)
-    except (PairsFileError, OSError) as exc:
-        raise CoachError(str(exc)) from None
-    if not args.json:
-        return result
-    print(json.dumps(result))
+    if args.pairs:  # CSV mode: no database
+        try:
+            result = report(read_pairs(Path(args.pairs)), bootstrap=args.bootstrap)
+        except (PairsFileError, OSError) as exc:
+            raise CoachError(str(exc)) from None
+    else:
+        result = _agreement_from_db(args)
+    if args.json:
+        print(json.dumps(result))
+    elif args.pairs:
+        print(json.dumps(result, indent=2))
+    else:
+        print(table(result))
     return _PRINTED
+
+
+def _agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:
+    from common.access import load_caller, visible_reps
+    from common.accuracy.pairs import Filters, agreement
+    from common.db import connect
+
+    with connect(settings().database_url) as conn:
+        reps = None
+        if args.team:
+            reps = visible_reps(conn, load_caller(conn, args.team))
+        filters = Filters(
+            start=date.fromisoformat(args.start) if args.start else None,
+            end=date.fromisoformat(args.end) if args.end else None,
+            rep_ids=sorted(reps) if reps is not None else None,
+            dimension=args.dimension,
+            rubric_version=args.rubric_version,
+        )
+        return agreement(conn, filters, args.bootstrap)
 
 
 def _scorecards(args: argparse.Namespace) -> Any:
@@ -219,9 +244,13 @@ def parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--pairs",
-        required=True,
         help="CSV with call_id,dimension,criterion,ai_score,manager_score (no database needed)",
     )
+    g.add_argument("--from", dest="start", help="manager scores given on or after (YYYY-MM-DD)")
+    g.add_argument("--to", dest="end", help="manager scores given before (YYYY-MM-DD)")
+    g.add_argument("--team", help="a manager's id or email: their team's calls only")
+    g.add_argument("--dimension", choices=DIMENSIONS)
+    g.add_argument("--rubric-version", help="AI sessions scored under this rubric version")
     g.add_argument("--json", action="store_true", help="one JSON object on one line")
     g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% CIs")
     g.set_defaults(func=_agreement)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -162,6 +162,7 @@ def run(stack: Stack) -> None:
         )
         show_weekly_reports(s)
         asyncio.run(ask_as_manager(s))
+        show_agreement(s)
     finally:
         server.stop()
 
@@ -210,6 +211,30 @@ async def ask_as_manager(s: Settings) -> None:
             "get_call_coaching", {"call_id": "7001002"}, raise_on_error=False
         )
         print(f"   rep Dana Lee asking for Sam Ortiz's call: {refused.content[0].text}")
+
+
+def show_agreement(s: Settings) -> None:
+    """Managers' Gong scorecards imported, then agreement with the AI and between managers."""
+    from common.accuracy.agreement import table
+    from common.accuracy.pairs import Filters, agreement
+    from flows.scorecards import import_range
+
+    print("\n8. Accuracy: managers' Gong scorecards against the AI's scores")
+    imported = import_range(s, date(2026, 11, 1), date(2026, 12, 1))
+    print(
+        f"   imported {imported['imported']} manager scores from"
+        f" {imported['answered_scorecards']} answered scorecards"
+        f" ({imported['not_applicable']} N/A kept; unmapped questions: {imported['unmapped']})\n"
+    )
+    with connect(s.database_url) as conn:
+        result = agreement(conn, Filters(), bootstrap=200)
+    print("   AI vs managers; on the right two managers on the same call (the human ceiling)")
+    for line in table(result).splitlines():
+        print(f"   {line}")
+    print(
+        "\n   The stand-in's scores are PLACEHOLDERS drawn at random, so agreement near chance"
+        "\n   (QWK and alpha around 0) is expected here; with a real key see README 'Accuracy'."
+    )
 
 
 def main() -> None:

@@ -184,3 +184,37 @@ def _score(path: Path, line: int, column: str, text: str) -> int:
             f"{path}: line {line}: {column} must be a whole number 1-5, got {text!r}"
         )
     return int(text)
+
+
+def table(result: dict[str, Any]) -> str:
+    """AI vs managers by dimension beside the human ceiling, as aligned text."""
+    ai, ceiling = result["ai_vs_manager"], result["human_ceiling"]
+    consistency = result.get("ai_consistency", {})
+    head = (
+        f"{'':<18}{'pairs':>6}{'exact':>7}{'±1':>6}{'bias':>7}{'QWK':>7}{'alpha':>7}"
+        f"   {'managers:':<9}{'pairs':>6}{'exact':>7}{'QWK':>7}"
+    )
+    lines = [head, "-" * len(head)]
+    rows = [("overall", ai["overall"], ceiling["overall"])]
+    for dim in sorted(set(ai["by_dimension"]) | set(ceiling["by_dimension"])):
+        rows.append((dim, ai["by_dimension"].get(dim, {}), ceiling["by_dimension"].get(dim, {})))
+    for name, a, h in rows:
+        lines.append(
+            f"{name:<18}{a.get('n', 0):>6}{_num(a.get('exact'), True):>7}"
+            f"{_num(a.get('within_one'), True):>6}{_num(a.get('bias')):>7}{_num(a.get('qwk')):>7}"
+            f"{_num(a.get('krippendorff_alpha')):>7}   {'':<9}{h.get('n', 0):>6}"
+            f"{_num(h.get('exact'), True):>7}{_num(h.get('qwk')):>7}"
+        )
+    if consistency and consistency["overall"]["n"]:
+        c = consistency["overall"]
+        lines.append(
+            f"AI consistency (same call scored twice): {c['n']} pairs, exact"
+            f" {_num(c['exact'], True)}, QWK {_num(c['qwk'])}"
+        )
+    return "\n".join(lines)
+
+
+def _num(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0%}" if percent else f"{value:+.2f}" if value < 0 else f"{value:.2f}"

@@ -1,0 +1,126 @@
+"""Score pairs from Postgres: AI vs manager, the human ceiling and AI consistency."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from common.accuracy.pairs import Filters, agreement, ai_vs_ai, ai_vs_manager, manager_vs_manager
+
+
+def session(
+    conn: Any,
+    call: str,
+    overall: float,
+    criteria: dict[str, float],
+    when: str,
+    superseded: bool = False,
+    rep: str = "r1",
+) -> None:
+    result = {
+        "overall_score": overall,
+        "criteria": [{"criterion_id": k, "score": v} for k, v in criteria.items()],
+    }
+    conn.execute(
+        "INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model, cache_key,"
+        " transcript_hash, rubric_version, status, overall_score, result, superseded_at)"
+        " VALUES (%s, %s, %s, 'discovery', 'm', 'k', 'h', '1.0.0', 'completed', %s, %s, %s)",
+        (when, call, rep, overall, Jsonb(result), when if superseded else None),
+    )
+
+
+def manager(
+    conn: Any, call: str, reviewer: str, criterion: str, score: int | None, rep: str = "r1"
+) -> None:
+    conn.execute(
+        "INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, criterion, score,"
+        " not_applicable, source, source_ref, scored_at)"
+        " VALUES (%s, %s, %s, 'discovery', %s, %s, %s, 'csv', %s, '2026-11-18')",
+        (call, rep, reviewer, criterion, score, score is None, f"{call}:{reviewer}:{criterion}"),
+    )
+
+
+@pytest.fixture
+def seeded(db_url: str) -> str:
+    with psycopg.connect(db_url) as conn:
+        # the current session (3.4 -> 3; 4.0 -> 4; 2.5 -> 3) and an older one of the same rubric
+        session(
+            conn, "c1", 3.4, {"open_questions": 4.0, "pain_and_impact": 2.5}, "2026-11-17 10:00+00"
+        )
+        session(
+            conn,
+            "c1",
+            1.6,
+            {"open_questions": 4.4, "pain_and_impact": 1.0},
+            "2026-11-16 10:00+00",
+            superseded=True,
+        )
+        manager(conn, "c1", "m1", "overall", 3)
+        manager(conn, "c1", "m1", "open_questions", 4)
+        manager(conn, "c1", "m1", "pain_and_impact", 3)
+        manager(conn, "c1", "m1", "listening", None)  # not applicable: no pair
+        manager(conn, "c1", "m2", "overall", 4)
+        session(conn, "c2", 5.0, {"open_questions": 5.0}, "2026-11-17 11:00+00", rep="r2")
+        manager(conn, "c2", "m1", "overall", 1, rep="r2")
+    return db_url
+
+
+def pairs_of(items: list[Any]) -> list[tuple[str, str, int, int]]:
+    return sorted((p.call_id, p.criterion, p.ai, p.human) for p in items)
+
+
+def test_ai_vs_manager_uses_the_current_session_rounded(seeded: str) -> None:
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
+        pairs = ai_vs_manager(conn, Filters())
+        team = ai_vs_manager(conn, Filters(rep_ids=["r2"]))
+        later = ai_vs_manager(conn, Filters(start=date(2026, 11, 19)))
+    assert pairs_of(pairs) == [
+        ("c1", "open_questions", 4, 4),
+        ("c1", "overall", 3, 3),
+        ("c1", "overall", 3, 4),
+        ("c1", "pain_and_impact", 3, 3),
+        ("c2", "overall", 5, 1),
+    ]
+    assert pairs_of(team) == [("c2", "overall", 5, 1)] and later == []
+
+
+def test_human_ceiling_and_ai_consistency(seeded: str) -> None:
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
+        humans = manager_vs_manager(conn, Filters())
+        itself = ai_vs_ai(conn, Filters())
+        result = agreement(conn, Filters(), bootstrap=50)
+    assert pairs_of(humans) == [("c1", "overall", 3, 4)]
+    assert pairs_of(itself) == [
+        ("c1", "open_questions", 4, 4),
+        ("c1", "overall", 3, 2),
+        ("c1", "pain_and_impact", 3, 1),
+    ]
+    ai = result["ai_vs_manager"]
+    assert ai["overall"]["n"] == 5 and ai["overall"]["exact"] == 0.6
+    assert ai["by_criterion"]["discovery.overall"]["n"] == 3
+    assert result["human_ceiling"]["overall"]["exact"] == 0.0
+    assert result["ai_consistency"]["overall"]["within_one"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_the_cli_prints_the_table_and_json(
+    seeded: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from common.config import settings
+    from functions.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", seeded)
+    settings.cache_clear()
+    try:
+        assert main(["agreement", "--bootstrap", "50"]) == 0
+        text = capsys.readouterr().out
+        assert "overall" in text and "discovery" in text and "managers:" in text
+        assert main(["agreement", "--json", "--dimension", "discovery", "--bootstrap", "50"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["ai_vs_manager"]["by_dimension"]["discovery"]["n"] == 5
+    finally:
+        settings.cache_clear()
