@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
+from common.accuracy import manager_scores
+from common.accuracy.manager_scores import ManagerScoreOut
 from common.config import DIMENSIONS
 from common.db import Row
 from common.errors import AccessDenied
@@ -46,6 +48,7 @@ class DimensionCoaching(BaseModel):
     model: str
     analysed_at: datetime
     quotes_dropped: int
+    manager_scores: list[ManagerScoreOut] = []  # managers' own scores, beside the AI's
 
 
 class CallCoaching(BaseModel):
@@ -102,7 +105,11 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
         f"SELECT * FROM coaching_sessions s WHERE s.call_id = %s AND {CURRENT} ORDER BY s.dimension",
         (call_id,),
     ).fetchall()
-    dims = [_dimension(r) for r in rows]
+    human = manager_scores.for_call(conn, call_id)
+    dims = [
+        _dimension(r).model_copy(update={"manager_scores": human.get(r["dimension"], [])})
+        for r in rows
+    ]
     return CallCoaching(
         call_id=call["id"],
         title=call["title"],

@@ -16,17 +16,19 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from common import access, coaching, costs, performance
 from common.access import Caller
+from common.accuracy import manager_scores
+from common.accuracy.pairs import Filters, agreement
 from common.config import DIMENSIONS, Settings, settings
 from common.db import Row, connect
 from common.errors import AccessDenied, CoachError
@@ -54,6 +56,23 @@ class WeeklyReportOut(BaseModel):
     subject_id: str
     summary: dict[str, Any]
     url: str
+
+
+class ManagerScoreRecorded(BaseModel):
+    id: int
+    call_id: str
+    dimension: str
+    criterion: str
+    score: int | None
+
+
+class AgreementOut(BaseModel):
+    ai_vs_manager: dict[str, Any]
+    human_ceiling: dict[str, Any]
+    ai_consistency: dict[str, Any]
+
+
+Dimension = Literal["product_knowledge", "discovery", "objections", "engagement"]
 
 
 class CostReport(BaseModel):
@@ -340,6 +359,62 @@ def create_server(
             )
 
     rubric_set = load_rubrics(s.rubrics_dir)
+
+    @mcp.tool
+    def record_manager_score(
+        call_id: str,
+        dimension: Dimension,
+        score: Annotated[int | None, Field(ge=1, le=5)],
+        reason: str,
+        criterion: str = "overall",
+    ) -> ManagerScoreRecorded:
+        """Record your own 1-5 score (null: not applicable) for a dimension of a call, or for
+        one criterion of it (a criterion id from the rubric resource), with your reason. Kept
+        beside the AI's score, never over it; used to measure agreement. Managers and admins,
+        for calls in their scope; nobody rates their own calls."""
+        with session() as (conn, caller):
+            access.require_role(caller, "manager", "admin")
+            rep_id = access.require_call(conn, caller, call_id)
+            if rep_id == caller.id:
+                raise ToolError("you cannot score your own calls")
+            criteria = {c.id for c in rubric_set.rubrics[dimension].criteria}
+            if criterion != "overall" and criterion not in criteria:
+                raise ToolError(f"criterion must be 'overall' or one of {sorted(criteria)}")
+            score_id = manager_scores.record(
+                conn,
+                call_id=call_id,
+                rep_id=rep_id,
+                reviewer_id=caller.id,
+                dimension=dimension,
+                criterion=criterion,
+                score=score,
+                note=reason,
+                rubric_version=rubric_set.rubric_version(dimension),
+            )
+            conn.commit()
+            return ManagerScoreRecorded(
+                id=score_id, call_id=call_id, dimension=dimension, criterion=criterion, score=score
+            )
+
+    @mcp.tool
+    def agreement_report(
+        from_date: date | None = None,
+        to_date: date | None = None,
+        dimension: Dimension | None = None,
+    ) -> AgreementOut:
+        """How often the AI agrees with managers' scores on calls in your scope (exact, within
+        one point, bias, QWK, Krippendorff's alpha, with 95% intervals), beside how often two
+        managers agree with each other (the human ceiling). Managers and admins."""
+        with session() as (conn, caller):
+            access.require_role(caller, "manager", "admin")
+            reps = access.visible_reps(conn, caller)
+            filters = Filters(
+                start=from_date,
+                end=to_date + timedelta(days=1) if to_date else None,
+                rep_ids=sorted(reps) if reps is not None else None,
+                dimension=dimension,
+            )
+            return AgreementOut(**agreement(conn, filters, bootstrap=500))
 
     @mcp.resource("rubric://{dimension}", mime_type="text/markdown")
     def rubric(dimension: str) -> str:

@@ -282,3 +282,52 @@ async def test_admins_see_parked_calls_in_the_cost_report(
     parked = report["pipeline"]["needs_attention"]
     assert [(p["call_id"], p["failures"]) for p in parked] == [("p1", 5)]
     assert report["pipeline"]["webhook_events"]["needs_attention"] == 1
+
+
+async def test_a_manager_records_a_score_shown_beside_the_ais(as_user: Any) -> None:
+    manager = await as_user("manager0@example.com")
+    recorded = await call(
+        manager,
+        "record_manager_score",
+        call_id="c-u-r000-01-1",
+        dimension="discovery",
+        score=2,
+        reason="Never asked about the decision process.",
+    )
+    assert recorded["score"] == 2 and recorded["criterion"] == "overall"
+    await call(
+        manager,
+        "record_manager_score",
+        call_id="c-u-r000-01-1",
+        dimension="discovery",
+        criterion="listening",
+        score=None,
+        reason="Too short a call to tell.",
+    )
+    coaching = await call(manager, "get_call_coaching", call_id="c-u-r000-01-1")
+    discovery = next(d for d in coaching["dimensions"] if d["dimension"] == "discovery")
+    assert discovery["overall_score"] > 0  # the AI's score stays as it was
+    assert [(m["criterion"], m["score"], m["source"]) for m in discovery["manager_scores"]] == [
+        ("listening", None, "mcp"),
+        ("overall", 2, "mcp"),
+    ]
+    assert discovery["manager_scores"][1]["note"] == "Never asked about the decision process."
+    report = await call(manager, "agreement_report")
+    assert report["ai_vs_manager"]["overall"]["n"] == 1
+
+
+async def test_recording_scores_is_refused_out_of_scope(as_user: Any) -> None:
+    rep = await as_user("u-r000")
+    args = {"call_id": "c-u-r000-01-1", "dimension": "discovery", "score": 5, "reason": "me"}
+    with pytest.raises(ToolError, match="manager or admin"):
+        await rep.call_tool("record_manager_score", args)
+    other = await as_user("manager1@example.com")
+    with pytest.raises(ToolError, match="outside your scope"):
+        await other.call_tool("record_manager_score", args)
+    manager = await as_user("manager0@example.com")
+    with pytest.raises(ToolError, match="criterion must be"):
+        await manager.call_tool("record_manager_score", {**args, "criterion": "charisma"})
+    with pytest.raises(ToolError):
+        await manager.call_tool("record_manager_score", {**args, "score": 7})
+    with pytest.raises(ToolError, match="manager or admin"):
+        await rep.call_tool("agreement_report", {})
