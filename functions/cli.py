@@ -140,6 +140,23 @@ def _import_scorecards(args: argparse.Namespace) -> Any:
     return import_range(settings(), start, end)
 
 
+def _eval(args: argparse.Namespace) -> Any:
+    from common.accuracy.evaluation import run_eval, side_by_side
+    from common.rubrics import load
+    from common.scoring.service import ScoringService
+
+    candidate = load(Path(args.rubrics))
+    service = ScoringService.from_settings(settings())
+    try:
+        report = run_eval(service, candidate, args.rubrics, args.sample, args.poll_seconds)
+    finally:
+        service.close()
+    if args.json:
+        return dataclasses.asdict(report)
+    print(side_by_side(report))
+    return _PRINTED
+
+
 def _costs(args: argparse.Namespace) -> Any:
     from common.costs import month_to_date
     from common.db import connect
@@ -254,6 +271,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="one JSON object on one line")
     g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% CIs")
     g.set_defaults(func=_agreement)
+    e = sub.add_parser(
+        "eval", help="score the calls managers scored with candidate rubrics (batches, half price)"
+    )
+    e.add_argument("--rubrics", required=True, help="a full rubrics/ folder with the candidate")
+    e.add_argument("--sample", type=int, help="at most this many calls (a seeded sample)")
+    e.add_argument("--poll-seconds", type=float, default=30.0, help="batch status polling")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_eval)
     q = sub.add_parser("requeue", help="send calls parked as needs_attention back to the queue")
     q.add_argument("call_id", nargs="*", help="call ids (default: every parked call)")
     q.set_defaults(func=_requeue)

@@ -1,0 +1,234 @@
+"""The rubric eval harness: score the calls managers scored with a candidate rubric set.
+
+    sales-coach eval --rubrics DIR [--sample N]
+
+The candidate (a full `rubrics/` folder, e.g. a branch with an edited rubric) scores every
+call that has manager scores through the Message Batches path at half price. Its results go
+to `eval_results` under an `eval_runs` row, never to `coaching_sessions`: a candidate's scores
+never reach managers or the tier-1 cache. Its chunks are claimed under keys of the candidate's
+content, so re-running the same candidate pays nothing, and its ledger rows carry the purpose
+`eval:<run id>`. Agreement with managers is then printed for the live rubrics (the production
+sessions of the same calls) and the candidate side by side, with what the run cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from common.accuracy.agreement import Pair, report
+from common.accuracy.pairs import AI_SCORE, Filters, ai_vs_manager
+from common.analysis import DimensionResult
+from common.chunking import Chunk
+from common.claude import ClaudeResponse
+from common.config import DIMENSIONS
+from common.db import Row, transaction
+from common.rubrics import RubricSet
+from common.scoring import batches
+from common.scoring.model import Job, PrefixGate, PreparedCall
+from common.scoring.scorer import Scorer
+from common.scoring.service import ScoringService
+
+
+class EvalScorer(Scorer):
+    """A scorer whose work, results and ledger rows belong to one eval run."""
+
+    def __init__(self, service: ScoringService, candidate: RubricSet, run_id: int) -> None:
+        base = service.scorer
+        super().__init__(base.s, base.claude, candidate, base.ledger, base.slots)
+        self.run_id = run_id
+
+    def job(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        owner: str,
+        force: bool = False,
+        gate: PrefixGate | None = None,
+        lead: bool = False,
+    ) -> Job:
+        """Keyed by the candidate's content (its version may equal the live one's)."""
+        rubric = self.rubrics.rubrics[dimension]
+        kb = "".join(d.content_hash() for d in self.rubrics.knowledge)
+        key = f"eval:{dimension}:{call.transcript_hash}:{rubric.content_hash()}:{kb}"
+        work_key = hashlib.sha256(key.encode()).hexdigest()
+        return Job(call, dimension, self.s.model_for(dimension), work_key, owner, gate, lead)
+
+    def record(
+        self,
+        job: Job,
+        chunk: Chunk,
+        response: ClaudeResponse,
+        purpose: str,
+        attempt: int,
+        batch: bool = False,
+    ) -> None:
+        label = "eval" if purpose == "score" else f"eval-{purpose}"
+        super().record(job, chunk, response, f"{label}:{self.run_id}", attempt, batch)
+
+    def save(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        model: str,
+        result: DimensionResult | None,
+        error: str | None,
+        force: bool = False,
+    ) -> int:
+        with transaction(self.s.database_url) as conn:
+            row = conn.execute(
+                """
+                INSERT INTO eval_results (eval_run_id, call_id, dimension, rubric_version,
+                    status, overall_score, result, error)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (eval_run_id, call_id, dimension) DO UPDATE SET
+                    status = EXCLUDED.status, overall_score = EXCLUDED.overall_score,
+                    result = EXCLUDED.result, error = EXCLUDED.error
+                RETURNING id
+                """,
+                (
+                    self.run_id,
+                    call.call_id,
+                    dimension,
+                    self.rubrics.rubric_version(dimension),
+                    "completed" if result else "failed",
+                    result.overall_score if result else None,
+                    Jsonb(result.model_dump(mode="json")) if result else None,
+                    error,
+                ),
+            ).fetchone()
+        assert row is not None
+        return int(row["id"])
+
+
+@dataclass
+class EvalReport:
+    run_id: int
+    calls: int
+    requests: int
+    usd: float
+    live: dict[str, Any]
+    candidate: dict[str, Any]
+
+
+def calls_with_manager_scores(
+    conn: psycopg.Connection[Row], sample: int | None, seed: int = 7
+) -> list[str]:
+    ids = [
+        r["call_id"]
+        for r in conn.execute(
+            "SELECT DISTINCT m.call_id FROM manager_scores m JOIN calls c ON c.id = m.call_id"
+            " WHERE NOT m.not_applicable AND c.transcript_key IS NOT NULL ORDER BY m.call_id"
+        ).fetchall()
+    ]
+    if sample is not None and sample < len(ids):
+        ids = sorted(random.Random(seed).sample(ids, sample))
+    return ids
+
+
+def run_eval(
+    service: ScoringService,
+    candidate: RubricSet,
+    rubrics_dir: str,
+    sample: int | None = None,
+    poll_s: float = 30.0,
+) -> EvalReport:
+    s = service.s
+    with transaction(s.database_url) as conn:
+        call_ids = calls_with_manager_scores(conn, sample)
+        row = conn.execute(
+            "INSERT INTO eval_runs (rubrics_dir, calls) VALUES (%s, %s) RETURNING id",
+            (rubrics_dir, len(call_ids)),
+        ).fetchone()
+    assert row is not None
+    run_id = int(row["id"])
+    ready, _ = service.prepare(call_ids)
+    scorer = EvalScorer(service, candidate, run_id)
+    service.check_budget(0.0, override=False)  # refuse when the month's budget is spent
+    batches.analyze(
+        scorer,
+        [(ready[c], list(DIMENSIONS)) for c in call_ids if c in ready],
+        [],
+        ttl=s.claude_batch_cache_ttl,
+        poll_s=poll_s,
+        owner=f"eval:{run_id}",
+    )
+    with transaction(s.database_url) as conn:
+        conn.execute(
+            "UPDATE eval_runs SET finished_at = %s WHERE id = %s", (datetime.now(UTC), run_id)
+        )
+        spend = conn.execute(
+            "SELECT count(*) AS n, coalesce(sum(usd), 0) AS usd FROM claude_usage"
+            " WHERE purpose IN (%s, %s)",
+            (f"eval:{run_id}", f"eval-repair:{run_id}"),
+        ).fetchone()
+        live = [p for p in ai_vs_manager(conn, Filters()) if p.call_id in set(call_ids)]
+        candidate_pairs = candidate_vs_manager(conn, run_id)
+    assert spend is not None
+    return EvalReport(
+        run_id=run_id,
+        calls=len(ready),
+        requests=int(spend["n"]),
+        usd=float(spend["usd"]),
+        live=report(live, bootstrap=500),
+        candidate=report(candidate_pairs, bootstrap=500),
+    )
+
+
+def candidate_vs_manager(conn: psycopg.Connection[Row], run_id: int) -> list[Pair]:
+    rows = conn.execute(
+        f"""
+        SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
+               floor(({AI_SCORE}) + 0.5)::int AS ai
+        FROM manager_scores m
+        JOIN eval_results s ON s.call_id = m.call_id AND s.dimension = m.dimension
+             AND s.eval_run_id = %s AND s.status = 'completed'
+        WHERE NOT m.not_applicable
+        ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
+        """,
+        (run_id,),
+    ).fetchall()
+    return [
+        Pair(r["call_id"], r["dimension"], r["criterion"], int(r["ai"]), int(r["human"]))
+        for r in rows
+        if r["ai"] is not None
+    ]
+
+
+def side_by_side(r: EvalReport) -> str:
+    """Live and candidate agreement by dimension, and the cost."""
+    metrics = f"{'exact':>7}{'±1':>6}{'QWK':>7}"
+    head = f"{'':<18}{'live: pairs':>12}{metrics}   {'candidate: pairs':>16}{metrics}"
+    lines = [head, "-" * len(head)]
+    names = ["overall", *sorted(set(r.live["by_dimension"]) | set(r.candidate["by_dimension"]))]
+    for name in names:
+        a = r.live["overall"] if name == "overall" else r.live["by_dimension"].get(name, {})
+        b = (
+            r.candidate["overall"]
+            if name == "overall"
+            else r.candidate["by_dimension"].get(name, {})
+        )
+        lines.append(
+            f"{name:<18}{a.get('n', 0):>12}{_pct(a.get('exact')):>7}{_pct(a.get('within_one')):>6}"
+            f"{_num(a.get('qwk')):>7}   {b.get('n', 0):>16}{_pct(b.get('exact')):>7}"
+            f"{_pct(b.get('within_one')):>6}{_num(b.get('qwk')):>7}"
+        )
+    lines.append(
+        f"eval run {r.run_id}: {r.calls} calls, {r.requests} batch requests, ${r.usd:.4f}"
+        " (Message Batches: half price)"
+    )
+    return "\n".join(lines)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
