@@ -26,12 +26,21 @@ from common.errors import RubricError
 SEMVER = r"^\d+\.\d+\.\d+$"
 
 
+class AnchoredExample(BaseModel):
+    """A short excerpt a manager scored, with why: anchors the model's scale (`calibrate`)."""
+
+    excerpt: str = Field(max_length=300)
+    score: int = Field(ge=1, le=5)
+    reason: str = Field(max_length=300)
+
+
 class Criterion(BaseModel):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     weight: float = Field(gt=0, le=1)
     description: str
     levels: dict[int, str]
+    examples: list[AnchoredExample] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _levels(self) -> Criterion:
@@ -55,7 +64,13 @@ class Rubric(BaseModel):
         return self
 
     def content_hash(self) -> str:
-        return _digest(self.model_dump(exclude={"version"}))
+        """Of everything but the version; criteria without examples hash as before examples
+        existed, so adding the field changed no released rubric's hash."""
+        data = self.model_dump(exclude={"version"})
+        for criterion in data["criteria"]:
+            if not criterion["examples"]:
+                del criterion["examples"]
+        return _digest(data)
 
     def render(self) -> str:
         lines = [
@@ -66,6 +81,10 @@ class Rubric(BaseModel):
             lines.append(f"### {c.id} - {c.name} (weight {c.weight:.2f})")
             lines.append(c.description.strip())
             lines.extend(f"- Score {level}: {text}" for level, text in sorted(c.levels.items()))
+            lines.extend(
+                f'- Example a manager scored {e.score}: "{e.excerpt}" ({e.reason})'
+                for e in c.examples
+            )
         return "\n".join(lines)
 
 

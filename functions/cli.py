@@ -157,6 +157,18 @@ def _eval(args: argparse.Namespace) -> Any:
     return _PRINTED
 
 
+def _calibrate(args: argparse.Namespace) -> Any:
+    from common.accuracy.calibration import calibrate
+    from common.db import transaction
+
+    s = settings()
+    with transaction(s.database_url) as conn:
+        result = calibrate(conn, s.rubrics_dir, Path(args.out), args.min_gap)
+    out = dataclasses.asdict(result)
+    out["next"] = f"sales-coach eval --rubrics {args.out}"
+    return out
+
+
 def _costs(args: argparse.Namespace) -> Any:
     from common.costs import month_to_date
     from common.db import connect
@@ -279,6 +291,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--poll-seconds", type=float, default=30.0, help="batch status polling")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
+    k = sub.add_parser(
+        "calibrate",
+        help="anchored examples where managers and the AI disagree, in a candidate rubric folder",
+    )
+    k.add_argument("--out", default=str(Path(".data") / "calibration" / "rubrics"))
+    k.add_argument("--min-gap", type=int, default=2, help="points apart to propose an example")
+    k.set_defaults(func=_calibrate)
     q = sub.add_parser("requeue", help="send calls parked as needs_attention back to the queue")
     q.add_argument("call_id", nargs="*", help="call ids (default: every parked call)")
     q.set_defaults(func=_requeue)
