@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 from pydantic import BaseModel
 
+from common.accuracy.pairs import Filters, agreement
 from common.coaching import CURRENT
 from common.config import DIMENSIONS
 from common.db import Row
@@ -73,6 +75,7 @@ class TeamReport(BaseModel):
     week_start: date
     reps: list[RepReport]
     trend: dict[str, list[tuple[str, float | None]]]
+    agreement: dict[str, Any] | None = None  # AI vs managers over the last four weeks
 
 
 def week_bounds(week_start: date, tz: str) -> tuple[datetime, datetime]:
@@ -240,11 +243,15 @@ def reps_with_calls(conn: psycopg.Connection[Row], week_start: date, tz: str) ->
 def team_report(
     conn: psycopg.Connection[Row], manager: Row, reps: list[RepReport], week_start: date, tz: str
 ) -> TeamReport:
-    start, _ = week_bounds(week_start, tz)
+    start, end = week_bounds(week_start, tz)
+    rep_ids = [r.rep_id for r in reps]
+    window = Filters(start=(start - timedelta(weeks=3)).date(), end=end.date(), rep_ids=rep_ids)
+    result = agreement(conn, window, bootstrap=200)
     return TeamReport(
         manager_id=manager["id"],
         manager_name=manager["name"],
         week_start=week_start,
         reps=reps,
-        trend=_trend(conn, [r.rep_id for r in reps], start, tz),
+        trend=_trend(conn, rep_ids, start, tz),
+        agreement=result if result["ai_vs_manager"]["overall"]["n"] else None,
     )

@@ -109,3 +109,31 @@ def test_rerunning_a_week_replaces_its_reports(seeded: Settings) -> None:
             "SELECT summary FROM weekly_reports WHERE subject_id = 'u-r002'"
         ).fetchall()
     assert len(rows) == 1 and rows[0]["summary"]["scores"]["discovery"] == 1.0
+
+
+def test_team_report_shows_agreement_with_managers(seeded: Settings) -> None:
+    with psycopg.connect(seeded.database_url) as conn:  # u-m0 agrees with the AI on u-r000's calls
+        scored = conn.execute(
+            """
+            INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, criterion,
+                score, source, source_ref, scored_at)
+            SELECT s.call_id, s.rep_id, 'u-m0', s.dimension, 'overall',
+                   floor(s.overall_score + 0.5)::int, 'csv', s.call_id || ':' || s.dimension,
+                   %s::date + interval '2 days'
+            FROM coaching_sessions s JOIN calls c ON c.id = s.call_id
+            WHERE s.rep_id = 'u-r000' AND c.started_at >= %s
+            """,
+            (WEEK, WEEK),
+        ).rowcount
+    assert scored > 0
+    result = build_week(seeded, WEEK)
+    index = httpx.get(result["index_url"]).text
+    pages = {}
+    for team in ("u-m0", "u-m1"):
+        link = re.search(rf'href="([^"]+team-{team}[^"]+)"', index)
+        assert link
+        pages[team] = httpx.get(link.group(1).replace("&amp;", "&")).text
+    assert "Agreement with managers" in pages["u-m0"]
+    row = re.search(r"<td>overall</td><td>(\d+)</td>\s*<td>(\d+)%</td>", pages["u-m0"])
+    assert row and int(row.group(1)) == scored and row.group(2) == "100"
+    assert "Agreement with managers" not in pages["u-m1"]  # no manager scores: no section
