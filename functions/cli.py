@@ -157,6 +157,20 @@ def _eval(args: argparse.Namespace) -> Any:
     return _PRINTED
 
 
+def _import_manager_scores(args: argparse.Namespace) -> Any:
+    from common.accuracy.agreement import PairsFileError
+    from common.accuracy.manager_scores import import_csv
+    from common.db import transaction
+    from common.rubrics import load
+
+    s = settings()
+    try:
+        with transaction(s.database_url) as conn:
+            return import_csv(conn, Path(args.file), load(s.rubrics_dir))
+    except (PairsFileError, OSError) as exc:
+        raise CoachError(str(exc)) from None
+
+
 def _calibrate(args: argparse.Namespace) -> Any:
     from common.accuracy.calibration import calibrate
     from common.db import transaction
@@ -291,6 +305,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--poll-seconds", type=float, default=30.0, help="batch status polling")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
+    i = sub.add_parser(
+        "import-manager-scores",
+        help="manager scores from a CSV: call_id,reviewer,dimension,criterion,score,note",
+    )
+    i.add_argument("file")
+    i.set_defaults(func=_import_manager_scores)
     k = sub.add_parser(
         "calibrate",
         help="anchored examples where managers and the AI disagree, in a candidate rubric folder",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 from pydantic import BaseModel
 
+from common.accuracy.agreement import PairsFileError
 from common.db import Row
+from common.rubrics import RubricSet
 
 
 class ManagerScoreOut(BaseModel):
@@ -81,3 +85,74 @@ def for_call(conn: psycopg.Connection[Row], call_id: str) -> dict[str, list[Mana
             )
         )
     return out
+
+
+CSV_HEADER = ["call_id", "reviewer", "dimension", "criterion", "score", "note"]
+
+
+def import_csv(conn: psycopg.Connection[Row], path: Path, rubrics: RubricSet) -> dict[str, int]:
+    """Manager scores from a spreadsheet: call_id,reviewer,dimension,criterion,score,note.
+
+    `reviewer` is a Gong user id or email, `criterion` a rubric criterion id or `overall`,
+    `score` 1-5 or `na`. The same (call, reviewer, dimension, criterion) imported again
+    replaces its score and note. Every row is checked first; a bad one is a PairsFileError
+    naming its line, and nothing is stored.
+    """
+    with path.open(newline="") as f:
+        lines = list(csv.reader(f))
+    if not lines or [c.strip() for c in lines[0]] != CSV_HEADER:
+        raise PairsFileError(f"{path}: line 1: the header must be {','.join(CSV_HEADER)}")
+    rows = []
+    for n, raw in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in raw):
+            continue
+        if len(raw) != len(CSV_HEADER):
+            raise PairsFileError(f"{path}: line {n}: expected 6 fields, got {len(raw)}")
+        rows.append((n, *_checked(conn, path, n, [c.strip() for c in raw], rubrics)))
+    for _, call_id, rep_id, reviewer_id, dimension, criterion, score, note in rows:
+        conn.execute(
+            """
+            INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, criterion, score,
+                not_applicable, note, source, source_ref, rubric_version, scored_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'csv', %s, %s, now())
+            ON CONFLICT (source, source_ref) DO UPDATE SET score = EXCLUDED.score,
+                not_applicable = EXCLUDED.not_applicable, note = EXCLUDED.note,
+                scored_at = EXCLUDED.scored_at
+            """,
+            (
+                call_id,
+                rep_id,
+                reviewer_id,
+                dimension,
+                criterion,
+                score,
+                score is None,
+                note,
+                f"{call_id}:{reviewer_id}:{dimension}:{criterion}",
+                rubrics.rubric_version(dimension),
+            ),
+        )
+    return {"rows": len(rows)}
+
+
+def _checked(
+    conn: psycopg.Connection[Row], path: Path, n: int, cells: list[str], rubrics: RubricSet
+) -> tuple[str, str | None, str, str, str, int | None, str | None]:
+    call_id, reviewer, dimension, criterion, score_text, note = cells
+    call = conn.execute("SELECT primary_user_id FROM calls WHERE id = %s", (call_id,)).fetchone()
+    if call is None:
+        raise PairsFileError(f"{path}: line {n}: unknown call {call_id!r}")
+    user = conn.execute(
+        "SELECT id FROM users WHERE id = %s OR lower(email) = lower(%s)", (reviewer, reviewer)
+    ).fetchone()
+    if user is None:
+        raise PairsFileError(f"{path}: line {n}: unknown reviewer {reviewer!r}")
+    if dimension not in rubrics.rubrics:
+        raise PairsFileError(f"{path}: line {n}: unknown dimension {dimension!r}")
+    criteria = {c.id for c in rubrics.rubrics[dimension].criteria} | {"overall"}
+    if criterion not in criteria:
+        raise PairsFileError(f"{path}: line {n}: {dimension} has no criterion {criterion!r}")
+    if score_text.lower() not in {"1", "2", "3", "4", "5", "na"}:
+        raise PairsFileError(f"{path}: line {n}: score must be 1-5 or na, got {score_text!r}")
+    score = None if score_text.lower() == "na" else int(score_text)
+    return call_id, call["primary_user_id"], user["id"], dimension, criterion, score, note or None
