@@ -22,8 +22,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common.accuracy.agreement import Pair, report
-from common.accuracy.pairs import AI_SCORE, Filters, ai_vs_manager
+from common.accuracy.agreement import report
+from common.accuracy.pairs import Filters, ai_vs_manager
 from common.analysis import DimensionResult
 from common.chunking import Chunk
 from common.claude import ClaudeResponse
@@ -169,7 +169,7 @@ def run_eval(
             (f"eval:{run_id}", f"eval-repair:{run_id}"),
         ).fetchone()
         live = [p for p in ai_vs_manager(conn, Filters()) if p.call_id in set(call_ids)]
-        candidate_pairs = candidate_vs_manager(conn, run_id)
+        candidate_pairs = ai_vs_manager(conn, Filters(), eval_run_id=run_id)
     assert spend is not None
     return EvalReport(
         run_id=run_id,
@@ -179,26 +179,6 @@ def run_eval(
         live=report(live, bootstrap=500),
         candidate=report(candidate_pairs, bootstrap=500),
     )
-
-
-def candidate_vs_manager(conn: psycopg.Connection[Row], run_id: int) -> list[Pair]:
-    rows = conn.execute(
-        f"""
-        SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
-               floor(({AI_SCORE}) + 0.5)::int AS ai
-        FROM manager_scores m
-        JOIN eval_results s ON s.call_id = m.call_id AND s.dimension = m.dimension
-             AND s.eval_run_id = %s AND s.status = 'completed'
-        WHERE NOT m.not_applicable
-        ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
-        """,
-        (run_id,),
-    ).fetchall()
-    return [
-        Pair(r["call_id"], r["dimension"], r["criterion"], int(r["ai"]), int(r["human"]))
-        for r in rows
-        if r["ai"] is not None
-    ]
 
 
 def side_by_side(r: EvalReport) -> str:

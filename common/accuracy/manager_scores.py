@@ -36,12 +36,18 @@ def record(
     score: int | None,
     note: str | None,
     rubric_version: str,
+    source: str = "mcp",
+    source_ref: str | None = None,
 ) -> int:
+    """Store one manager score; the same (source, source_ref) again replaces score and note."""
     row = conn.execute(
         """
         INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, criterion, score,
             not_applicable, note, source, source_ref, rubric_version, scored_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'mcp', %s, %s, now())
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+        ON CONFLICT (source, source_ref) DO UPDATE SET score = EXCLUDED.score,
+            not_applicable = EXCLUDED.not_applicable, note = EXCLUDED.note,
+            scored_at = EXCLUDED.scored_at
         RETURNING id
         """,
         (
@@ -53,7 +59,8 @@ def record(
             score,
             score is None,
             note,
-            str(uuid.uuid4()),
+            source,
+            source_ref or str(uuid.uuid4()),
             rubric_version,
         ),
     ).fetchone()
@@ -110,27 +117,18 @@ def import_csv(conn: psycopg.Connection[Row], path: Path, rubrics: RubricSet) ->
             raise PairsFileError(f"{path}: line {n}: expected 6 fields, got {len(raw)}")
         rows.append((n, *_checked(conn, path, n, [c.strip() for c in raw], rubrics)))
     for _, call_id, rep_id, reviewer_id, dimension, criterion, score, note in rows:
-        conn.execute(
-            """
-            INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, criterion, score,
-                not_applicable, note, source, source_ref, rubric_version, scored_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'csv', %s, %s, now())
-            ON CONFLICT (source, source_ref) DO UPDATE SET score = EXCLUDED.score,
-                not_applicable = EXCLUDED.not_applicable, note = EXCLUDED.note,
-                scored_at = EXCLUDED.scored_at
-            """,
-            (
-                call_id,
-                rep_id,
-                reviewer_id,
-                dimension,
-                criterion,
-                score,
-                score is None,
-                note,
-                f"{call_id}:{reviewer_id}:{dimension}:{criterion}",
-                rubrics.rubric_version(dimension),
-            ),
+        record(
+            conn,
+            call_id=call_id,
+            rep_id=rep_id,
+            reviewer_id=reviewer_id,
+            dimension=dimension,
+            criterion=criterion,
+            score=score,
+            note=note,
+            rubric_version=rubrics.rubric_version(dimension),
+            source="csv",
+            source_ref=f"{call_id}:{reviewer_id}:{dimension}:{criterion}",
         )
     return {"rows": len(rows)}
 

@@ -53,19 +53,26 @@ class Filters:
         return " AND ".join(clauses), params
 
 
-def ai_vs_manager(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
+def ai_vs_manager(
+    conn: psycopg.Connection[Row], f: Filters, eval_run_id: int | None = None
+) -> list[Pair]:
+    """Managers' scores against the current production sessions, or against one eval run's
+    results (`eval_run_id`, see `common.accuracy.evaluation`)."""
     where, params = f.where()
-    version = ""
+    if eval_run_id is None:
+        source = "coaching_sessions s ON s.superseded_at IS NULL AND"
+    else:
+        source, params = "eval_results s ON s.eval_run_id = %s AND", [eval_run_id, *params]
     if f.rubric_version:
-        version, params = " AND s.rubric_version = %s", [*params, f.rubric_version]
+        where, params = f"{where} AND s.rubric_version = %s", [*params, f.rubric_version]
     rows = conn.execute(
         f"""
         SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
                floor(({AI_SCORE}) + 0.5)::int AS ai
         FROM manager_scores m
-        JOIN coaching_sessions s ON s.call_id = m.call_id AND s.dimension = m.dimension
-             AND s.status = 'completed' AND s.superseded_at IS NULL
-        WHERE NOT m.not_applicable AND {where}{version}
+        JOIN {source} s.call_id = m.call_id AND s.dimension = m.dimension
+             AND s.status = 'completed'
+        WHERE NOT m.not_applicable AND {where}
         ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
         """,
         params,
