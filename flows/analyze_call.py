@@ -87,6 +87,7 @@ class CallRun:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     futures: dict[str, PrefectFuture[Outcome]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    causes: list[BaseException] = field(default_factory=list)  # of the failed dimensions
     error: Exception | None = None  # why the call could not be prepared or planned
 
 
@@ -156,8 +157,12 @@ def _settle(service: ScoringService, r: CallRun, dimensions: list[str], owner: s
         state = future.state
         if state.is_completed():
             r.outcomes[dimension] = future.result()
-        else:
-            r.failed[dimension] = str(state.message or state.name)
+            continue
+        r.failed[dimension] = str(state.message or state.name)
+        if state.is_final():  # past the run's deadline a dimension has no exception yet
+            cause = future.result(raise_on_failure=False)
+            if isinstance(cause, BaseException):
+                r.causes.append(cause)
     _report(service.s, r, dimensions, owner)
 
 
@@ -197,14 +202,7 @@ def _report(s: Settings, r: CallRun, dimensions: list[str], owner: str) -> None:
                 return
             exc = r.error
             reason = f"{type(exc).__name__}: {exc}" if exc else f"dimensions failed: {r.failed}"
-            transient = (
-                is_transient(exc)
-                if exc
-                else all(
-                    "ClaudeRequestRejected" not in m and "InvalidAnalysis" not in m
-                    for m in r.failed.values()
-                )
-            )
+            transient = all(is_transient(e) for e in ([exc] if exc else r.causes))
             retry_after = exc.retry_after_s if isinstance(exc, GongRateLimited) else None
             status = outbox.record_failed(
                 conn,
