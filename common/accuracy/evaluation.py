@@ -31,7 +31,7 @@ from common.config import DIMENSIONS
 from common.db import Row, transaction
 from common.rubrics import RubricSet
 from common.scoring import batches
-from common.scoring.model import Job, PrefixGate, PreparedCall
+from common.scoring.model import Job, PreparedCall
 from common.scoring.scorer import Scorer
 from common.scoring.service import ScoringService
 
@@ -44,21 +44,12 @@ class EvalScorer(Scorer):
         super().__init__(base.s, base.claude, candidate, base.ledger, base.slots)
         self.run_id = run_id
 
-    def job(
-        self,
-        call: PreparedCall,
-        dimension: str,
-        owner: str,
-        force: bool = False,
-        gate: PrefixGate | None = None,
-        lead: bool = False,
-    ) -> Job:
+    def work_key(self, call: PreparedCall, dimension: str, owner: str, force: bool) -> str:
         """Keyed by the candidate's content (its version may equal the live one's)."""
         rubric = self.rubrics.rubrics[dimension]
         kb = "".join(d.content_hash() for d in self.rubrics.knowledge)
         key = f"eval:{dimension}:{call.transcript_hash}:{rubric.content_hash()}:{kb}"
-        work_key = hashlib.sha256(key.encode()).hexdigest()
-        return Job(call, dimension, self.s.model_for(dimension), work_key, owner, gate, lead)
+        return hashlib.sha256(key.encode()).hexdigest()
 
     def record(
         self,

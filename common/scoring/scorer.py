@@ -112,9 +112,13 @@ class Scorer:
         gate: PrefixGate | None = None,
         lead: bool = False,
     ) -> Job:
-        key, _ = self.cache_key(call, dimension)
-        work_key = claims.forced_key(key, owner) if force else key
+        work_key = self.work_key(call, dimension, owner, force)
         return Job(call, dimension, self.s.model_for(dimension), work_key, owner, gate, lead)
+
+    def work_key(self, call: PreparedCall, dimension: str, owner: str, force: bool) -> str:
+        """What a chunk's claim is keyed by: the tier-1 cache key, or a per-owner key when forced."""
+        key, _ = self.cache_key(call, dimension)
+        return claims.forced_key(key, owner) if force else key
 
     def _score_chunks(self, job: Job) -> tuple[list[ChunkResult], int]:
         """The first chunk, then the others in parallel (their prefix is cached by then)."""
