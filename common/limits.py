@@ -131,8 +131,9 @@ class ClaudeSlots:
     def in_use(self) -> int:
         with transaction(self.database_url) as conn:
             row = conn.execute(
-                "SELECT count(*) AS n FROM claude_slots WHERE holder IS NOT NULL"
-                " AND lease_until >= clock_timestamp()"
+                "SELECT count(*) AS n FROM claude_slots WHERE slot <= %s AND holder IS NOT NULL"
+                " AND lease_until >= clock_timestamp()",
+                (self.slots,),
             ).fetchone()
         return int(row["n"]) if row else 0
 

@@ -9,6 +9,7 @@ import psycopg
 from common.config import Settings
 from common.costs import month_to_date
 from common.db import Row
+from common.limits import ClaudeSlots, SharedRateLimiter
 from common.outbox import event_counts, needs_attention
 
 
@@ -21,26 +22,18 @@ def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any
         "SELECT call_id, dimension, error FROM coaching_sessions WHERE status = 'failed'"
         " ORDER BY created_at DESC LIMIT 5"
     ).fetchall()
-    slots = conn.execute(
-        "SELECT count(*) FILTER (WHERE holder IS NOT NULL AND lease_until >= clock_timestamp())"
-        " AS in_use FROM claude_slots WHERE slot <= %s",
-        (s.claude_concurrency,),
-    ).fetchone()
-    gong = conn.execute(
-        "SELECT used_today FROM rate_limits WHERE name = 'gong'"
-        " AND day = (now() AT TIME ZONE 'UTC')::date"
-    ).fetchone()
+    slots = ClaudeSlots(s.database_url, s.claude_concurrency)
+    gong = SharedRateLimiter(
+        s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
+    )
     spend = month_to_date(conn)
     return {
         "webhook_events": event_counts(conn),
         "needs_attention": needs_attention(conn),
         "retrying": waiting,
         "recent_failed_sessions": failed_sessions,
-        "claude_slots": {"in_use": slots["in_use"] if slots else 0, "limit": s.claude_concurrency},
-        "gong_requests_today": {
-            "used": gong["used_today"] if gong else 0,
-            "budget": s.gong_daily_budget,
-        },
+        "claude_slots": {"in_use": slots.in_use(), "limit": s.claude_concurrency},
+        "gong_requests_today": {"used": gong.used_today(), "budget": s.gong_daily_budget},
         "month_to_date_usd": spend["usd"],
         "tier1_hit_rate": spend["tier1_hit_rate"],
         "prompt_cache_hit_rate": spend["prompt_cache_hit_rate"],
