@@ -7,6 +7,7 @@ answering plain JSON, which suits API Gateway's request/response model.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from mangum import Mangum
@@ -15,19 +16,22 @@ from common.config import settings
 from functions.mcp_server import create_server
 from functions.webhook import create_app
 
-_handlers: dict[str, Mangum] = {}
+
+@cache
+def webhook_handler() -> Mangum:
+    """Built on the first invocation of a container and reused while it stays warm."""
+    return Mangum(create_app(settings()), lifespan="auto")
+
+
+@cache
+def mcp_handler() -> Mangum:
+    app = create_server(settings()).http_app(path="/mcp", stateless_http=True, json_response=True)
+    return Mangum(app, lifespan="auto")
 
 
 def webhook(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if "webhook" not in _handlers:
-        _handlers["webhook"] = Mangum(create_app(settings()), lifespan="auto")
-    return _handlers["webhook"](event, context)
+    return webhook_handler()(event, context)
 
 
 def mcp(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if "mcp" not in _handlers:
-        app = create_server(settings()).http_app(
-            path="/mcp", stateless_http=True, json_response=True
-        )
-        _handlers["mcp"] = Mangum(app, lifespan="auto")
-    return _handlers["mcp"](event, context)
+    return mcp_handler()(event, context)

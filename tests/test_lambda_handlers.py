@@ -75,7 +75,7 @@ def test_webhook_handler_stores_a_signed_delivery(
     }.items():
         monkeypatch.setenv(key, value)
     cached.cache_clear()
-    lambda_handlers._handlers.clear()
+    lambda_handlers.webhook_handler.cache_clear()
     body = json.dumps(webhook_payload(sample_calls()[0]["call"])).encode()
     ok, bad, health = invoke_like_lambda(
         [
@@ -88,5 +88,5 @@ def test_webhook_handler_stores_a_signed_delivery(
     assert bad["statusCode"] == 401 and health["statusCode"] == 200
     with psycopg.connect(settings.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (1,)
-    lambda_handlers._handlers.clear()
+    lambda_handlers.webhook_handler.cache_clear()
     cached.cache_clear()
