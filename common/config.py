@@ -207,6 +207,37 @@ class Settings(BaseSettings):
     mcp_user: str = Field(
         "", description="Gong user id or email the stdio MCP server (Claude Desktop) acts as."
     )
+    mcp_auth: Literal["tokens", "jwt", "oidc"] = Field(
+        "tokens",
+        description="How the HTTP MCP server authenticates: tokens (ours), jwt (your identity"
+        " provider's access tokens) or oidc (OAuth sign-in through your identity provider).",
+    )
+    mcp_public_url: str = Field(
+        "",
+        description="Public base URL of the HTTP MCP server (oidc mode), e.g. https://coach.example.com.",
+    )
+    mcp_token_days: int = Field(90, ge=1, description="Days a new MCP bearer token is valid.")
+    mcp_identity_claim: str = Field(
+        "email", description="JWT/ID-token claim that names the Gong user (email, upn, ...)."
+    )
+    mcp_jwt_jwks_uri: str = Field("", description="JWKS URL of your identity provider (jwt mode).")
+    mcp_jwt_public_key: str = Field(
+        "", description="PEM public key that signs access tokens (jwt mode, instead of JWKS)."
+    )
+    mcp_jwt_issuer: str = Field("", description="Expected `iss` of access tokens (jwt mode).")
+    mcp_jwt_audience: str = Field("", description="Expected `aud` of access tokens (jwt mode).")
+    mcp_oidc_config_url: str = Field(
+        "",
+        description="OpenID discovery URL (oidc mode), e.g."
+        " https://accounts.google.com/.well-known/openid-configuration.",
+    )
+    mcp_oidc_client_id: str = Field("", description="OAuth client id registered with your IdP.")
+    mcp_oidc_client_secret: SecretStr | None = Field(
+        None, description="OAuth client secret registered with your IdP."
+    )
+    mcp_analyze_wait_s: float = Field(
+        20.0, ge=0, le=300, description="How long analyze_call waits for a new analysis."
+    )
 
     # -- logging -------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of the services.")

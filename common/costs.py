@@ -235,13 +235,26 @@ def call_cost(conn: psycopg.Connection[Row], call_id: str) -> dict[str, Any]:
     return _spend(conn, "call_id = %s", (call_id,))
 
 
-def period_spend(conn: psycopg.Connection[Row], start: datetime, end: datetime) -> dict[str, Any]:
-    """Spend, tokens by kind, prompt-cache and tier-1 hit rates in [start, end)."""
-    out = _spend(conn, "at >= %s AND at < %s", (start, end))
+def period_spend(
+    conn: psycopg.Connection[Row],
+    start: datetime,
+    end: datetime,
+    rep_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """Spend, tokens by kind, prompt-cache and tier-1 hit rates in [start, end).
+
+    With `rep_ids`, only what was spent on those reps' calls (a manager's team); usage not
+    tied to a call (evals, calibration) counts company-wide only.
+    """
+    team = " AND call_id IN (SELECT id FROM calls WHERE primary_user_id = ANY(%s))"
+    where, params = "at >= %s AND at < %s", (start, end)
+    if rep_ids is not None:
+        where, params = where + team, (start, end, rep_ids)  # type: ignore[assignment]
+    out = _spend(conn, where, params)
     row = conn.execute(
-        "SELECT count(*) FILTER (WHERE hit) AS hits, count(*) AS lookups FROM cache_lookups"
-        " WHERE at >= %s AND at < %s",
-        (start, end),
+        f"SELECT count(*) FILTER (WHERE hit) AS hits, count(*) AS lookups FROM cache_lookups"
+        f" WHERE {where}",
+        params,  # type: ignore[arg-type]
     ).fetchone()
     assert row is not None
     out["tier1_lookups"], out["tier1_hits"] = row["lookups"], row["hits"]

@@ -20,7 +20,9 @@ Catch `CoachError` to catch them all. The tree::
     │   ├── InvalidAnalysis      the model's output failed validation, even after one repair
     │   └── SlotTimeout          no Claude concurrency slot freed up in time (try later)
     ├── BudgetExceeded           month-to-date spend would pass the monthly budget
-    └── AccessDenied             a caller asked for data outside their scope
+    ├── AccessDenied             a caller asked for data outside their scope (worded the same
+    │                            as for data that does not exist)
+    └── InvalidRequest           a request's value is invalid (a tool argument, a cursor)
 
 Transient faults (Gong 429, Claude 429/529/5xx, connection errors) are retried inside the
 adapters and only surface as `GongError` / `ClaudeError` once retries are spent.
@@ -120,3 +122,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ClaudeRequestRejected | InvalidAnalysis | GongNotFound):
         return False
     return isinstance(exc, ClaudeError | GongError | StorageError | psycopg.OperationalError)
+
+
+class InvalidRequest(CoachError):
+    """A request's value is invalid; the message says which and what is accepted."""

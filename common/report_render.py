@@ -12,6 +12,7 @@ import jinja2
 
 from common.charts import COLORS, bar_pairs, line_chart
 from common.config import DIMENSIONS, Settings
+from common.insights.links import safe_link
 from common.reports import RepReport, TeamReport
 
 _ENV = jinja2.Environment(
@@ -19,6 +20,7 @@ _ENV = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["j2", "html"]),
     undefined=jinja2.StrictUndefined,
 )
+_ENV.filters["http_link"] = safe_link  # Gong data may carry javascript: URLs: shown as text
 
 
 def _common() -> dict[str, object]:

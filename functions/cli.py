@@ -212,37 +212,36 @@ def _set_role(args: argparse.Namespace) -> Any:
 
 
 def _token(args: argparse.Namespace) -> Any:
-    from common.access import create_token, revoke_token
+    from common import access
     from common.db import transaction
 
-    with transaction(settings().database_url) as conn:
+    s = settings()
+    with transaction(s.database_url) as conn:
         if args.action == "create":
+            if not args.user:
+                raise CoachError("token create needs --user (a Gong user id or email)")
+            token_id, token = access.create_token(
+                conn, args.user, args.label, args.days or s.mcp_token_days
+            )
             return {
-                "user": args.value,
-                "token": create_token(conn, args.value, args.label),
+                "id": token_id,
+                "user": args.user,
+                "token": token,
                 "note": "shown once; only its hash is stored",
             }
-        return {"revoked": revoke_token(conn, args.value)}
-
-
-def claude_desktop_config(user: str, database_url: str) -> dict[str, Any]:
-    """The `mcpServers` entry that starts this install's MCP server over stdio."""
-    root = Path(__file__).resolve().parent.parent
-    python = root / ".venv" / "bin" / "python"
-    return {
-        "mcpServers": {
-            "sales-coach": {
-                "command": str(python if python.exists() else sys.executable),
-                "args": ["-m", "functions.mcp_server"],
-                "cwd": str(root),
-                "env": {"DATABASE_URL": database_url, "MCP_USER": user, "PYTHONPATH": str(root)},
-            }
-        }
-    }
+        if args.action == "list":
+            return [t.model_dump(mode="json") for t in access.list_tokens(conn, args.user)]
+        if args.id is None:
+            raise CoachError("token revoke needs --id (see `sales-coach token list`)")
+        return {"id": args.id, "revoked": access.revoke_token_id(conn, args.id)}
 
 
 def _desktop(args: argparse.Namespace) -> Any:
-    return claude_desktop_config(args.user, settings().database_url)
+    from functions.desktop_config import claude_desktop_config
+
+    if not args.remote and not args.user:
+        raise CoachError("claude-desktop-config needs --user (stdio) or --remote URL")
+    return claude_desktop_config(settings(), args.user, args.remote, args.token)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -331,13 +330,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("user", help="Gong user id or email")
     r.add_argument("role", choices=["rep", "manager", "admin"])
     r.set_defaults(func=_set_role)
-    t = sub.add_parser("token", help="MCP HTTP bearer tokens")
-    t.add_argument("action", choices=["create", "revoke"])
-    t.add_argument("value", help="create: Gong user id or email; revoke: the token")
-    t.add_argument("--label", default="")
+    t = sub.add_parser("token", help="MCP bearer tokens: create, list, revoke by id")
+    t.add_argument("action", choices=["create", "list", "revoke"])
+    t.add_argument("--user", help="Gong user id or email (create; filters list)")
+    t.add_argument("--label", default="", help="what the token is for, e.g. laptop")
+    t.add_argument("--days", type=int, help="valid for this many days (default MCP_TOKEN_DAYS)")
+    t.add_argument("--id", type=int, help="the token id to revoke")
     t.set_defaults(func=_token)
     c = sub.add_parser("claude-desktop-config", help="print the claude_desktop_config.json entry")
-    c.add_argument("--user", required=True, help="Gong user id or email the server acts as")
+    c.add_argument("--user", help="stdio: the Gong user id or email the local server acts as")
+    c.add_argument(
+        "--remote",
+        metavar="URL",
+        help="the company's MCP server, e.g. https://coach.example.com/mcp",
+    )
+    c.add_argument("--token", help="remote with bearer tokens: the user's token (omit for OAuth)")
     c.set_defaults(func=_desktop)
     return p
 

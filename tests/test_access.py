@@ -49,21 +49,42 @@ def test_scopes(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
     assert scope("m1") == {"m1", "r1"}  # r2 is soft-deleted
     assert scope("vp") == {"vp", "m1", "r1", "r3"}  # transitively
     assert scope("adm") is None
-    with pytest.raises(AccessDenied, match="unknown or inactive"):
+    with pytest.raises(AccessDenied, match="no access"):
         access.load_caller(conn, "r2")
-    with pytest.raises(AccessDenied, match="outside your scope"):
-        access.require_rep(conn, access.load_caller(conn, "m1"), "r3")
 
 
-def test_tokens_are_hashed_and_revocable(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
-    token = access.create_token(conn, "m1@x.example", "cli")
+def test_lookups_refuse_alike_outside_scope_and_nowhere(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    m1 = access.load_caller(conn, "m1")
+    assert access.find_rep(conn, m1, "R1@X.EXAMPLE") == ("r1", "r1")
+    refusals = set()
+    for rep in ("r3", "r3@x.example", "nobody", "r2"):  # another team, by id/email; unknown; deleted
+        with pytest.raises(AccessDenied) as info:
+            access.find_rep(conn, m1, rep)
+        refusals.add(str(info.value).replace(repr(rep), "X"))
+    assert len(refusals) == 1
+    conn.execute("INSERT INTO calls (id, primary_user_id) VALUES ('c3', 'r3'), ('c1', 'r1')")
+    assert access.find_call(conn, m1, "c1") == "r1"
+    texts = set()
+    for call_id in ("c3", "c-nowhere"):
+        with pytest.raises(AccessDenied) as info:
+            access.find_call(conn, m1, call_id)
+        texts.add(str(info.value).replace(call_id, "X"))
+    assert len(texts) == 1
+    assert access.find_call(conn, access.load_caller(conn, "adm"), "c3") == "r3"
+
+
+def test_tokens_are_hashed_expire_and_are_revoked_by_id(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    token_id, token = access.create_token(conn, "m1@x.example", "cli")
     assert token.startswith("scm_") and len(token) > 40
-    assert (
-        conn.execute(
-            "SELECT count(*) AS n FROM api_tokens WHERE token_hash = %s", (token,)
-        ).fetchone()["n"]
-        == 0
-    )  # type: ignore[index]
+    stored = conn.execute("SELECT token_hash FROM api_tokens").fetchall()
+    assert all(token not in r["token_hash"] for r in stored)
+    [info] = access.list_tokens(conn, "m1")
+    assert info.id == token_id and info.last_used_at is None and info.expires_at is not None
     assert access.caller_for_token(conn, token) == access.Caller("m1", "m1", "manager")
+    assert access.list_tokens(conn)[0].last_used_at is not None
     assert access.caller_for_token(conn, token + "x") is None
-    assert access.revoke_token(conn, token) and access.caller_for_token(conn, token) is None
+    assert access.revoke_token_id(conn, token_id) and access.caller_for_token(conn, token) is None
+    assert not access.revoke_token_id(conn, token_id)  # already revoked
+    _, old = access.create_token(conn, "r1", days=1)
+    conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE user_id = 'r1'")
+    assert access.caller_for_token(conn, old) is None

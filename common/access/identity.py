@@ -1,0 +1,130 @@
+"""From a verified credential to a caller.
+
+Three ways in (`MCP_AUTH`):
+- `tokens`: our own bearer tokens (`sales-coach token create`), checked in Postgres.
+- `jwt`: access tokens signed by the company's identity provider, checked against its JWKS
+  (or a public key), issuer and audience; `MCP_IDENTITY_CLAIM` (default `email`) names the
+  user.
+- `oidc`: FastMCP's `OIDCProxy` runs the OAuth flow against the provider's discovery document
+  (Google Workspace, Microsoft Entra, Okta...), so Claude Desktop signs users in itself; the
+  ID token's identity claim names the user.
+Whatever the way, the identity must be an active Gong user here or the caller gets nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastmcp.server.auth import AccessToken, AuthProvider, TokenVerifier
+from fastmcp.server.auth.providers.jwt import JWTVerifier
+
+from common.access.scope import Caller, load_caller
+from common.access.tokens import caller_for_token
+from common.config import Settings
+from common.db import connect
+from common.errors import AccessDenied, ConfigError
+
+IDENTITY_FALLBACKS = ("email", "preferred_username", "upn", "sub")
+
+
+def _access(token: str, caller: Caller, claims: dict[str, Any]) -> AccessToken:
+    return AccessToken(
+        token=token,
+        client_id=caller.id,
+        scopes=[caller.role],
+        claims={**claims, "user_id": caller.id, "role": caller.role},
+    )
+
+
+class PostgresTokenVerifier(TokenVerifier):
+    """Our bearer tokens: hashed in `api_tokens`, expiring, revocable."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self.database_url = database_url
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        caller = await asyncio.to_thread(self._lookup, token)
+        return _access(token, caller, {}) if caller else None
+
+    def _lookup(self, token: str) -> Caller | None:
+        with connect(self.database_url) as conn:
+            return caller_for_token(conn, token)
+
+
+def identity_of(claims: dict[str, Any], claim: str) -> str | None:
+    """The identity a token names: the configured claim, else the usual ones."""
+    for name in (claim, *IDENTITY_FALLBACKS):
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def caller_for_identity(database_url: str, identity: str | None) -> Caller | None:
+    if not identity:
+        return None
+    try:
+        with connect(database_url) as conn:
+            return load_caller(conn, identity)
+    except AccessDenied:
+        return None
+
+
+class IdentityJWTVerifier(JWTVerifier):
+    """The identity provider's JWTs, accepted only for active Gong users (else 401)."""
+
+    def __init__(self, database_url: str, identity_claim: str, **jwt: Any) -> None:
+        super().__init__(**jwt)
+        self.database_url = database_url
+        self.identity_claim = identity_claim
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        verified = await super().verify_token(token)
+        if verified is None:
+            return None
+        claims = dict(verified.claims or {})
+        caller = await asyncio.to_thread(
+            caller_for_identity, self.database_url, identity_of(claims, self.identity_claim)
+        )
+        return _access(token, caller, claims) if caller else None
+
+
+def auth_provider(s: Settings) -> AuthProvider:
+    """The HTTP transport's authentication, as `MCP_AUTH` says."""
+    if s.mcp_auth == "tokens":
+        return PostgresTokenVerifier(s.database_url)
+    if s.mcp_auth == "jwt":
+        if not (s.mcp_jwt_jwks_uri or s.mcp_jwt_public_key):
+            raise ConfigError("MCP_AUTH=jwt needs MCP_JWT_JWKS_URI or MCP_JWT_PUBLIC_KEY")
+        return IdentityJWTVerifier(
+            s.database_url,
+            s.mcp_identity_claim,
+            jwks_uri=s.mcp_jwt_jwks_uri or None,
+            public_key=s.mcp_jwt_public_key or None,
+            issuer=s.mcp_jwt_issuer or None,
+            audience=s.mcp_jwt_audience or None,
+        )
+    from fastmcp.server.auth.oidc_proxy import OIDCProxy
+
+    missing = [
+        name
+        for name, value in (
+            ("MCP_OIDC_CONFIG_URL", s.mcp_oidc_config_url),
+            ("MCP_OIDC_CLIENT_ID", s.mcp_oidc_client_id),
+            ("MCP_PUBLIC_URL", s.mcp_public_url),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(f"MCP_AUTH=oidc needs {', '.join(missing)}")
+    secret = s.mcp_oidc_client_secret.get_secret_value() if s.mcp_oidc_client_secret else None
+    return OIDCProxy(
+        config_url=s.mcp_oidc_config_url,
+        client_id=s.mcp_oidc_client_id,
+        client_secret=secret,
+        base_url=s.mcp_public_url,
+        verify_id_token=True,
+        required_scopes=["openid", "email"],
+    )

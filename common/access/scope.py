@@ -1,0 +1,113 @@
+"""A caller's scope, and lookups that never look outside it.
+
+Refusals are `AccessDenied` and are logged (who asked for what). The text of a refusal for
+something outside the caller's scope is the same as for something that does not exist, so a
+rep cannot learn which names or call ids exist elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+
+from common.db import Row
+from common.errors import AccessDenied
+
+log = logging.getLogger("sales_coach.access")
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    name: str
+    role: str  # rep | manager | admin
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def load_caller(conn: psycopg.Connection[Row], user: str) -> Caller:
+    """The active user with this Gong user id or email."""
+    row = conn.execute(
+        "SELECT id, name, role FROM users WHERE (id = %s OR lower(email) = lower(%s))"
+        " AND deleted_at IS NULL AND active",
+        (user, user),
+    ).fetchone()
+    if row is None:
+        log.warning("access denied: unknown or inactive identity")
+        raise AccessDenied("this identity has no access: it is not an active Gong user here")
+    return Caller(row["id"], row["name"], row["role"])
+
+
+_TEAM = """
+WITH RECURSIVE team AS (
+    SELECT id FROM users WHERE id = %s
+    UNION
+    SELECT u.id FROM users u JOIN team t ON u.manager_id = t.id
+)
+SELECT u.id FROM team t JOIN users u USING (id) WHERE u.deleted_at IS NULL
+"""
+
+
+def visible_reps(conn: psycopg.Connection[Row], caller: Caller) -> set[str] | None:
+    """User ids whose calls the caller may see; None means everyone (admins)."""
+    if caller.is_admin:
+        return None
+    if caller.role == "rep":
+        return {caller.id}
+    return {r["id"] for r in conn.execute(_TEAM, (caller.id,)).fetchall()}
+
+
+def in_scope(conn: psycopg.Connection[Row], caller: Caller, user_id: str | None) -> bool:
+    scope = visible_reps(conn, caller)
+    return scope is None or (user_id is not None and user_id in scope)
+
+
+def find_rep(conn: psycopg.Connection[Row], caller: Caller, rep: str) -> tuple[str, str]:
+    """(id, name) of the user in the caller's scope whose id, email or full name is `rep`."""
+    scope = visible_reps(conn, caller)
+    row = conn.execute(
+        """
+        SELECT id, name FROM users
+        WHERE (id = %(r)s OR lower(email) = lower(%(r)s) OR lower(name) = lower(%(r)s))
+          AND (%(scope)s::text[] IS NULL OR id = ANY(%(scope)s::text[]))
+          AND (%(admin)s OR deleted_at IS NULL)
+        ORDER BY (id = %(r)s) DESC, deleted_at NULLS FIRST LIMIT 1
+        """,
+        {"r": rep, "scope": sorted(scope) if scope is not None else None, "admin": caller.is_admin},
+    ).fetchone()
+    if row is None:
+        log.warning("access denied: %s (%s) asked for rep %r", caller.id, caller.role, rep)
+        raise AccessDenied(f"no rep matching {rep!r} in your scope (use an id, email or full name)")
+    return row["id"], row["name"]
+
+
+def find_call(conn: psycopg.Connection[Row], caller: Caller, call_id: str) -> str | None:
+    """The rep id of a stored call in the caller's scope; refuses anything else alike."""
+    row = conn.execute(
+        "SELECT c.primary_user_id, u.deleted_at FROM calls c"
+        " LEFT JOIN users u ON u.id = c.primary_user_id WHERE c.id = %s",
+        (call_id,),
+    ).fetchone()
+    visible = row is not None and (
+        caller.is_admin
+        or (row["deleted_at"] is None and in_scope(conn, caller, row["primary_user_id"]))
+    )
+    if row is None or not visible:
+        log.warning("access denied: %s (%s) asked for call %s", caller.id, caller.role, call_id)
+        raise AccessDenied(not_in_scope(call_id))
+    rep_id: str | None = row["primary_user_id"]
+    return rep_id
+
+
+def not_in_scope(call_id: str) -> str:
+    return f"no analysed call {call_id!r} in your scope"
+
+
+def require_role(caller: Caller, *roles: str) -> None:
+    if caller.role not in roles:
+        log.warning("access denied: %s (%s) needs role %s", caller.id, caller.role, "/".join(roles))
+        raise AccessDenied(f"this needs the {' or '.join(roles)} role; you are a {caller.role}")

@@ -1,0 +1,316 @@
+"""Reading coaching back: one call (a compact summary or in full), and call search.
+
+Only current sessions are read (completed, not superseded by a newer analysis). Search runs
+on `call_scores` (one row per analysed call, full-text indexed) with keyset pagination.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel, Field
+
+from common.access.scope import not_in_scope
+from common.accuracy import manager_scores
+from common.accuracy.manager_scores import ManagerScoreOut
+from common.config import DIMENSIONS
+from common.db import Row
+from common.errors import AccessDenied, InvalidRequest
+from common.insights.links import safe_link
+from common.insights.performance import CURRENT
+
+MAX_PAGE_SIZE = 100
+TOTAL_CAP = 10_000  # counting stops here: "more than 10,000" is answer enough
+
+
+class EvidenceOut(BaseModel):
+    quote: str
+    speaker: str
+    timestamp: str
+    link: str | None
+
+
+class CriterionOut(BaseModel):
+    criterion_id: str
+    name: str
+    score: float
+    rationale: str
+    evidence: list[EvidenceOut]
+
+
+class DimensionCoaching(BaseModel):
+    dimension: str
+    overall_score: float
+    weighted_score: float
+    criteria: list[CriterionOut]
+    strengths: list[str]
+    improvements: list[str]
+    coaching_note: str
+    rubric_version: str
+    model: str
+    analysed_at: datetime
+    quotes_dropped: int
+    manager_scores: list[ManagerScoreOut] = []  # managers' own scores, beside the AI's
+
+
+class CallCoaching(BaseModel):
+    """Every criterion of every dimension (detail='full')."""
+
+    call_id: str
+    title: str
+    started_at: datetime | None
+    rep_id: str | None
+    rep_name: str | None
+    gong_url: str | None
+    metrics: dict[str, Any] | None
+    dimensions: list[DimensionCoaching]
+    missing_dimensions: list[str]
+
+
+class Point(BaseModel):
+    dimension: str
+    text: str
+    quote: str | None
+    speaker: str | None
+    timestamp: str | None
+    link: str | None = Field(description="Gong link to the moment quoted")
+
+
+class CallView(BaseModel):
+    """A call's coaching at a glance; with detail='full' also every dimension's criteria,
+    evidence and managers' scores, and the conversation metrics."""
+
+    call_id: str
+    title: str
+    started_at: datetime | None
+    rep_id: str | None
+    rep_name: str | None
+    gong_url: str | None
+    scores: dict[str, float]
+    average: float | None
+    top_strength: Point | None
+    top_improvement: Point | None
+    manager_scores: int = Field(description="Managers' own scores recorded for this call")
+    missing_dimensions: list[str]
+    dimensions: list[DimensionCoaching] | None = Field(None, description="detail='full' only")
+    metrics: dict[str, Any] | None = Field(None, description="detail='full' only")
+
+
+class CallSummary(BaseModel):
+    call_id: str
+    title: str
+    started_at: datetime | None
+    rep_id: str | None
+    rep_name: str | None
+    scores: dict[str, float]
+    average: float | None
+
+
+class CallPage(BaseModel):
+    items: list[CallSummary]
+    total: int = Field(description=f"Matching calls, counted up to {TOTAL_CAP:,}")
+    total_is_lower_bound: bool = Field(description=f"True when more than {TOTAL_CAP:,} match")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+
+
+def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
+    call = conn.execute(
+        "SELECT c.*, u.name AS rep_name FROM calls c LEFT JOIN users u ON u.id = c.primary_user_id"
+        " WHERE c.id = %s",
+        (call_id,),
+    ).fetchone()
+    if call is None:
+        raise AccessDenied(not_in_scope(call_id))
+    rows = conn.execute(
+        f"SELECT * FROM coaching_sessions s WHERE s.call_id = %s AND {CURRENT} ORDER BY s.dimension",
+        (call_id,),
+    ).fetchall()
+    human = manager_scores.for_call(conn, call_id)
+    dims = [
+        _dimension(r).model_copy(update={"manager_scores": human.get(r["dimension"], [])})
+        for r in rows
+    ]
+    return CallCoaching(
+        call_id=call["id"],
+        title=call["title"],
+        started_at=call["started_at"],
+        rep_id=call["primary_user_id"],
+        rep_name=call["rep_name"],
+        gong_url=safe_link(call["url"]),
+        metrics=call["metrics"],
+        dimensions=dims,
+        missing_dimensions=[d for d in DIMENSIONS if d not in {x.dimension for x in dims}],
+    )
+
+
+def _dimension(row: Row) -> DimensionCoaching:
+    """The stored result (a DimensionResult) as the tool's view; extra stored fields are ignored."""
+    r = row["result"]
+    criteria = [CriterionOut.model_validate(c) for c in r["criteria"]]
+    for c in criteria:
+        for e in c.evidence:
+            e.link = safe_link(e.link)
+    return DimensionCoaching(
+        dimension=row["dimension"],
+        overall_score=r["overall_score"],
+        weighted_score=r["weighted_score"],
+        criteria=criteria,
+        strengths=r["strengths"],
+        improvements=r["improvements"],
+        coaching_note=r["coaching_note"],
+        rubric_version=row["rubric_version"],
+        model=row["model"],
+        analysed_at=row["created_at"],
+        quotes_dropped=row["quotes_dropped"],
+    )
+
+
+def view(full: CallCoaching, detail: str = "summary") -> CallView:
+    """Scores, the top strength and the top improvement, each with one quote and its link;
+    with detail='full' every dimension and the metrics too."""
+    scores = {d.dimension: d.overall_score for d in full.dimensions}
+    ranked = sorted(full.dimensions, key=lambda d: d.overall_score)
+    return CallView(
+        call_id=full.call_id,
+        title=full.title,
+        started_at=full.started_at,
+        rep_id=full.rep_id,
+        rep_name=full.rep_name,
+        gong_url=full.gong_url,
+        scores=scores,
+        average=round(sum(scores.values()) / len(scores), 2) if scores else None,
+        top_strength=_point(ranked[-1], ranked[-1].strengths, best=True) if ranked else None,
+        top_improvement=_point(ranked[0], ranked[0].improvements, best=False) if ranked else None,
+        manager_scores=sum(len(d.manager_scores) for d in full.dimensions),
+        missing_dimensions=full.missing_dimensions,
+        dimensions=full.dimensions if detail == "full" else None,
+        metrics=full.metrics if detail == "full" else None,
+    )
+
+
+def _point(d: DimensionCoaching, texts: list[str], best: bool) -> Point | None:
+    if not texts:
+        return None
+    criteria = sorted(d.criteria, key=lambda c: c.score, reverse=best)
+    ev = next((c.evidence[0] for c in criteria if c.evidence), None)
+    return Point(
+        dimension=d.dimension,
+        text=texts[0],
+        quote=ev.quote if ev else None,
+        speaker=ev.speaker if ev else None,
+        timestamp=ev.timestamp if ev else None,
+        link=ev.link if ev else None,
+    )
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+def encode_cursor(started_at: datetime, call_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{started_at.isoformat()}|{call_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        when, _, call_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(when), call_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("cursor is not one this server returned; start without it") from None
+
+
+def search_calls(
+    conn: psycopg.Connection[Row],
+    *,
+    scope: set[str] | None,
+    rep_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    dimension: str | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    text: str | None = None,
+    cursor: str | None = None,
+    page_size: int = 25,
+) -> CallPage:
+    """Analysed calls in scope matching the filters, newest first, a page at a time.
+
+    The score filters apply to `dimension` when given, else to the call's average. `text`
+    is matched with Postgres full-text search (web-search syntax: words, "a phrase", -not,
+    or) over titles, coaching notes, strengths and improvements.
+    """
+    if dimension is not None and dimension not in DIMENSIONS:
+        raise InvalidRequest(f"dimension must be one of {', '.join(DIMENSIONS)}")
+    column = dimension or "average"
+    where = ["TRUE"]
+    params: dict[str, Any] = {"size": max(1, min(page_size, MAX_PAGE_SIZE))}
+    if scope is not None:
+        where.append("cs.rep_id = ANY(%(scope)s::text[])")
+        params["scope"] = sorted(scope)
+    if rep_id is not None:
+        where.append("cs.rep_id = %(rep)s")
+        params["rep"] = rep_id
+    if start is not None:
+        where.append("cs.started_at >= %(start)s")
+        params["start"] = start
+    if end is not None:
+        where.append("cs.started_at < %(end)s")
+        params["end"] = end
+    if min_score is not None:
+        where.append(f"cs.{column} >= %(lo)s")
+        params["lo"] = min_score
+    if max_score is not None:
+        where.append(f"cs.{column} <= %(hi)s")
+        params["hi"] = max_score
+    if text:
+        if not _has_words(conn, text):
+            raise InvalidRequest("the search text has no searchable words")
+        where.append("cs.search @@ websearch_to_tsquery('english', %(text)s)")
+        params["text"] = text
+    filters = " AND ".join(where)
+    total = conn.execute(
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM call_scores cs WHERE {filters}"
+        f" LIMIT {TOTAL_CAP + 1}) t",
+        params,
+    ).fetchone()
+    if cursor:
+        params["c_at"], params["c_id"] = decode_cursor(cursor)
+        filters += " AND (cs.started_at, cs.call_id) < (%(c_at)s, %(c_id)s)"
+    rows = conn.execute(
+        f"""SELECT cs.*, u.name AS rep_name FROM call_scores cs
+            LEFT JOIN users u ON u.id = cs.rep_id
+            WHERE {filters}
+            ORDER BY cs.started_at DESC, cs.call_id DESC LIMIT %(size)s + 1""",
+        params,
+    ).fetchall()
+    more, rows = len(rows) > params["size"], rows[: params["size"]]
+    n = int(total["n"]) if total else 0
+    return CallPage(
+        items=[_summary(r) for r in rows],
+        total=min(n, TOTAL_CAP),
+        total_is_lower_bound=n > TOTAL_CAP,
+        next_cursor=encode_cursor(rows[-1]["started_at"], rows[-1]["call_id"]) if more else None,
+    )
+
+
+def _has_words(conn: psycopg.Connection[Row], text: str) -> bool:
+    row = conn.execute(
+        "SELECT numnode(websearch_to_tsquery('english', %s)) > 0 AS ok", (text,)
+    ).fetchone()
+    return bool(row and row["ok"])
+
+
+def _summary(r: Row) -> CallSummary:
+    return CallSummary(
+        call_id=r["call_id"],
+        title=r["title"],
+        started_at=r["started_at"],
+        rep_id=r["rep_id"],
+        rep_name=r["rep_name"],
+        scores={d: float(r[d]) for d in DIMENSIONS if r[d] is not None},
+        average=float(r["average"]) if r["average"] is not None else None,
+    )

@@ -1,0 +1,300 @@
+"""Rep and team performance from the per-call read model (`call_scores`), one definition for
+MCP and the weekly reports: per-dimension averages of current scores of calls started in a
+range, the previous four weeks as the baseline, best and weakest calls by average score,
+recurring improvements (the same advice on more than one call)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import psycopg
+from pydantic import BaseModel, Field
+
+from common.config import DIMENSIONS
+from common.db import Row
+from common.insights.links import safe_link
+from common.insights.week import week_bounds
+from common.transcript import normalise
+
+CURRENT = "s.status = 'completed' AND s.superseded_at IS NULL"
+_DIM_AVGS = ", ".join(f"avg({d})::float AS {d}" for d in DIMENSIONS)
+
+
+class RepRef(BaseModel):
+    rep_id: str
+    rep_name: str
+
+
+class WeekScores(BaseModel):
+    week: date = Field(description="Monday of the week (REPORT_TIMEZONE)")
+    calls: int
+    scores: dict[str, float]
+
+
+class CallScore(BaseModel):
+    call_id: str
+    title: str
+    started_at: datetime | None
+    average: float
+    url: str | None = None
+
+
+class Recurring(BaseModel):
+    text: str
+    calls: int = Field(description="How many sessions gave this")
+    dimension: str
+    quote: str | None = None
+    speaker: str | None = None
+    timestamp: str | None = None
+    link: str | None = Field(None, description="Gong link to the moment quoted")
+
+
+class RepPerformance(BaseModel):
+    rep_id: str
+    rep_name: str
+    weeks: list[WeekScores]
+    averages: dict[str, float]
+    trend_per_week: dict[str, float] = Field(
+        description="Least-squares slope of the weekly averages (points per week)"
+    )
+    best_calls: list[CallScore]
+    weakest_calls: list[CallScore]
+    recurring_improvements: list[Recurring]
+
+
+class RepWeek(BaseModel):
+    rep_id: str
+    rep_name: str
+    calls: int
+    scores: dict[str, float]
+    previous_4_weeks: dict[str, float]
+    change: float | None = Field(description="Overall average against the previous four weeks")
+
+
+class TeamOverview(BaseModel):
+    week: date
+    reps: list[RepWeek]
+    improved: list[RepRef]
+    needs_help: list[RepRef]
+
+
+class RepComparison(BaseModel):
+    rank: int
+    rep_id: str
+    rep_name: str
+    calls: int
+    average: float | None
+    scores: dict[str, float]
+
+
+class Comparison(BaseModel):
+    since: datetime
+    until: datetime
+    dimension: str | None
+    reps: list[RepComparison]
+
+
+def _scores(row: Row) -> dict[str, float]:
+    return {d: round(row[d], 2) for d in DIMENSIONS if row[d] is not None}
+
+
+def _mean(scores: dict[str, float]) -> float | None:
+    return round(sum(scores.values()) / len(scores), 2) if scores else None
+
+
+def averages(
+    conn: psycopg.Connection[Row], rep_ids: list[str], since: datetime, until: datetime
+) -> dict[str, dict[str, float]]:
+    """Per rep, per dimension: the average current score of calls started in [since, until)."""
+    return {rep: scores for rep, (_, scores) in rep_totals(conn, rep_ids, since, until).items()}
+
+
+def rep_totals(
+    conn: psycopg.Connection[Row], rep_ids: list[str], since: datetime, until: datetime
+) -> dict[str, tuple[int, dict[str, float]]]:
+    """Per rep: (analysed calls, per-dimension averages) for calls started in [since, until)."""
+    rows = conn.execute(
+        f"""SELECT rep_id, count(*) AS calls, {_DIM_AVGS} FROM call_scores
+            WHERE rep_id = ANY(%s) AND started_at >= %s AND started_at < %s GROUP BY rep_id""",
+        (rep_ids, since, until),
+    ).fetchall()
+    return {r["rep_id"]: (r["calls"], _scores(r)) for r in rows}
+
+
+def weekly(
+    conn: psycopg.Connection[Row], rep_ids: list[str], since: datetime, until: datetime, tz: str
+) -> list[WeekScores]:
+    """Per week (Mondays in `tz`), the reps' calls pooled: count and per-dimension averages."""
+    rows = conn.execute(
+        f"""SELECT date_trunc('week', started_at AT TIME ZONE %s)::date AS week,
+                   count(*) AS calls, {_DIM_AVGS}
+            FROM call_scores WHERE rep_id = ANY(%s) AND started_at >= %s AND started_at < %s
+            GROUP BY 1 ORDER BY 1""",
+        (tz, rep_ids, since, until),
+    ).fetchall()
+    return [WeekScores(week=r["week"], calls=r["calls"], scores=_scores(r)) for r in rows]
+
+
+def scored_calls(
+    conn: psycopg.Connection[Row], rep_id: str, since: datetime, until: datetime
+) -> list[CallScore]:
+    """The rep's analysed calls in the range, best average first."""
+    rows = conn.execute(
+        """SELECT cs.call_id, cs.title, cs.started_at, cs.average::float AS average, c.url
+           FROM call_scores cs JOIN calls c ON c.id = cs.call_id
+           WHERE cs.rep_id = %s AND cs.started_at >= %s AND cs.started_at < %s
+           ORDER BY cs.average DESC, cs.started_at DESC""",
+        (rep_id, since, until),
+    ).fetchall()
+    return [CallScore.model_validate(r) for r in rows]
+
+
+def recurring(
+    conn: psycopg.Connection[Row],
+    rep_id: str,
+    since: datetime,
+    until: datetime,
+    kind: str = "improvements",
+    top: int = 5,
+    min_calls: int = 2,
+) -> list[Recurring]:
+    """The rep's most repeated strengths or improvements in the range, each with a verbatim
+    quote from a session that gave it (from its best criterion for a strength, its weakest
+    for an improvement)."""
+    assert kind in ("strengths", "improvements")
+    rows = conn.execute(
+        f"""SELECT s.dimension, s.result FROM call_scores cs
+            JOIN coaching_sessions s ON s.call_id = cs.call_id AND {CURRENT}
+            WHERE cs.rep_id = %s AND cs.started_at >= %s AND cs.started_at < %s
+            ORDER BY cs.started_at DESC, s.dimension""",
+        (rep_id, since, until),
+    ).fetchall()
+    found: dict[str, Recurring] = {}
+    counts: Counter[str] = Counter()
+    for r in rows:
+        criteria = sorted(r["result"]["criteria"], key=lambda c: c["score"])
+        criterion = criteria[-1] if kind == "strengths" else criteria[0]
+        ev = criterion["evidence"][0] if criterion["evidence"] else None
+        for text in r["result"][kind]:
+            key = normalise(text)
+            counts[key] += 1
+            if key not in found or (found[key].quote is None and ev):
+                found[key] = Recurring(
+                    text=text,
+                    calls=0,
+                    dimension=r["dimension"],
+                    quote=ev["quote"] if ev else None,
+                    speaker=ev["speaker"] if ev else None,
+                    timestamp=ev["timestamp"] if ev else None,
+                    link=safe_link(ev["link"]) if ev else None,
+                )
+    return [
+        found[k].model_copy(update={"calls": n})
+        for k, n in counts.most_common(top)
+        if n >= min_calls
+    ]
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return round(sum((x - mx) * (y - my) for x, y in points) / var, 3) if var else 0.0
+
+
+def rep_performance(
+    conn: psycopg.Connection[Row], rep: RepRef, since: datetime, until: datetime, tz: str
+) -> RepPerformance:
+    weeks = weekly(conn, [rep.rep_id], since, until, tz)
+    first = weeks[0].week if weeks else since.date()
+    trend = {
+        d: slope([((w.week - first).days / 7, w.scores[d]) for w in weeks if d in w.scores])
+        for d in DIMENSIONS
+        if any(d in w.scores for w in weeks)
+    }
+    calls = scored_calls(conn, rep.rep_id, since, until)
+    return RepPerformance(
+        rep_id=rep.rep_id,
+        rep_name=rep.rep_name,
+        weeks=weeks,
+        averages=averages(conn, [rep.rep_id], since, until).get(rep.rep_id, {}),
+        trend_per_week=trend,
+        best_calls=calls[:3],
+        weakest_calls=calls[::-1][:3] if len(calls) > 1 else [],
+        recurring_improvements=recurring(conn, rep.rep_id, since, until),
+    )
+
+
+def team_overview(
+    conn: psycopg.Connection[Row], reps: list[RepRef], week: date, tz: str
+) -> TeamOverview:
+    """Each rep's week against their previous four weeks; managers appear only for weeks
+    they sold themselves (pass them in `reps` with role manager filtered by the caller)."""
+    start, end = week_bounds(week, tz)
+    ids = [r.rep_id for r in reps]
+    this_week = rep_totals(conn, ids, start, end)
+    before = averages(conn, ids, start - timedelta(weeks=4), start)
+    rows = []
+    for rep in sorted(reps, key=lambda r: r.rep_name):
+        calls, scores = this_week.get(rep.rep_id, (0, {}))
+        now_avg, then_avg = _mean(scores), _mean(before.get(rep.rep_id, {}))
+        change = (
+            round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
+        )
+        rows.append(
+            RepWeek(
+                rep_id=rep.rep_id,
+                rep_name=rep.rep_name,
+                calls=calls,
+                scores=scores,
+                previous_4_weeks=before.get(rep.rep_id, {}),
+                change=change,
+            )
+        )
+    improved = [
+        RepRef(rep_id=r.rep_id, rep_name=r.rep_name)
+        for r in sorted(rows, key=lambda r: -(r.change or 0))
+        if (r.change or 0) >= 0.25
+    ]
+    needs_help = [
+        RepRef(rep_id=r.rep_id, rep_name=r.rep_name)
+        for r in rows
+        if r.calls and ((r.change or 0) <= -0.25 or (_mean(r.scores) or 5) < 2.5)
+    ]
+    return TeamOverview(week=start.date(), reps=rows, improved=improved, needs_help=needs_help)
+
+
+def compare(
+    conn: psycopg.Connection[Row],
+    reps: list[RepRef],
+    since: datetime,
+    until: datetime,
+    dimension: str | None,
+) -> Comparison:
+    totals = rep_totals(conn, [r.rep_id for r in reps], since, until)
+    rows = []
+    for rep in reps:
+        calls, scores = totals.get(rep.rep_id, (0, {}))
+        if dimension:
+            scores = {dimension: scores[dimension]} if dimension in scores else {}
+        rows.append((rep, calls, scores, _mean(scores)))
+    rows.sort(key=lambda t: (t[3] is None, -(t[3] or 0), t[0].rep_name))
+    return Comparison(
+        since=since,
+        until=until,
+        dimension=dimension,
+        reps=[
+            RepComparison(
+                rank=i + 1,
+                rep_id=rep.rep_id,
+                rep_name=rep.rep_name,
+                calls=calls,
+                average=avg,
+                scores=scores,
+            )
+            for i, (rep, calls, scores, avg) in enumerate(rows)
+        ],
+    )

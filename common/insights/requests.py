@@ -1,0 +1,140 @@
+"""Asking for an analysis from Claude Desktop.
+
+A call not yet analysed goes through the outbox like a webhook delivery (idempotent on the
+call id), so the dispatcher starts it, follows it, and it is analysed exactly once however
+often it is asked for. Before anything is queued, the call's owner must be in the caller's
+scope: a stored call's rep, else the rep Gong named in the delivery, else the rep Gong's API
+names now. A forced re-analysis (admins) starts a run with `force` through Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from common.access.scope import Caller, in_scope, not_in_scope, require_role
+from common.config import DIMENSIONS, Settings
+from common.db import Row
+from common.errors import AccessDenied, GongNotFound, InvalidRequest
+from common.gong import Call, GongClient
+from common.ingest import SAFE_ID
+from common.insights.calls import CallCoaching, call_coaching
+
+# (call_id, dimensions, idempotency key) -> flow run id, for forced re-analysis
+ForceStarter = Callable[[str, list[str], str], str]
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    outbox_status: str | None  # pending | dispatched | completed | needs_attention
+    last_error: str | None
+    coaching: CallCoaching | None
+
+
+def owner_of(
+    conn: psycopg.Connection[Row], s: Settings, call_id: str
+) -> tuple[str | None, Call | None]:
+    """(the call's rep id, Gong's call data if it had to be asked for) or (None, None)."""
+    row = conn.execute("SELECT primary_user_id FROM calls WHERE id = %s", (call_id,)).fetchone()
+    if row is not None:
+        return row["primary_user_id"], None
+    row = conn.execute(
+        "SELECT payload -> 'callData' -> 'metaData' ->> 'primaryUserId' AS rep FROM webhook_events"
+        " WHERE idempotency_key = %s",
+        (call_id,),
+    ).fetchone()
+    if row is not None:
+        return row["rep"], None
+    if s.gong_access_key is None:
+        return None, None
+    try:
+        with GongClient.from_settings(s) as gong:
+            call = gong.call(call_id)
+    except GongNotFound:
+        return None, None
+    return call.metaData.primaryUserId, call
+
+
+def check_in_scope(
+    conn: psycopg.Connection[Row], s: Settings, caller: Caller, call_id: str
+) -> Call | None:
+    """Refuse a call that is not the caller's to ask for, alike whether it exists or not."""
+    if not SAFE_ID.match(call_id):
+        raise InvalidRequest("call_id is a Gong call id (digits, letters, - and _)")
+    rep_id, fetched = owner_of(conn, s, call_id)
+    deleted = (
+        rep_id is not None
+        and conn.execute(
+            "SELECT 1 FROM users WHERE id = %s AND deleted_at IS NOT NULL", (rep_id,)
+        ).fetchone()
+        is not None
+    )
+    known = rep_id is not None or fetched is not None or _stored(conn, call_id)
+    if not known or (not caller.is_admin and (deleted or not in_scope(conn, caller, rep_id))):
+        raise AccessDenied(not_in_scope(call_id))
+    return fetched
+
+
+def _stored(conn: psycopg.Connection[Row], call_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM calls WHERE id = %s", (call_id,)).fetchone() is not None
+
+
+def queue(conn: psycopg.Connection[Row], caller: Caller, call_id: str, fetched: Call | None) -> str:
+    """Put the call in the outbox (or wake it there); returns its outbox status."""
+    payload = {"source": "mcp", "requestedBy": caller.id, "isTest": False}
+    if fetched is not None:
+        payload["callData"] = json.loads(fetched.model_dump_json())
+    row = conn.execute(
+        """
+        INSERT INTO webhook_events AS e (idempotency_key, call_id, payload, status)
+        VALUES (%s, %s, %s, 'pending')
+        ON CONFLICT (idempotency_key) DO UPDATE SET
+            status = CASE WHEN e.status = 'dispatched' THEN e.status ELSE 'pending' END,
+            failures = CASE WHEN e.status = 'needs_attention' THEN 0 ELSE e.failures END,
+            next_attempt_at = CASE WHEN e.status = 'dispatched' THEN e.next_attempt_at
+                                   ELSE least(e.next_attempt_at, now()) END
+        RETURNING status
+        """,
+        (call_id, call_id, Jsonb(payload)),
+    ).fetchone()
+    assert row is not None
+    return str(row["status"])
+
+
+def start_forced(s: Settings, caller: Caller, call_id: str, dims: list[str]) -> str:
+    """A forced re-analysis, started in Prefect with `force` (admins only)."""
+    require_role(caller, "admin")
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise InvalidRequest("force needs PREFECT_API_URL (the company's Prefect server) set")
+    from common.runs import start_analysis_run
+
+    key = f"mcp-force:{call_id}:{uuid.uuid4().hex}"
+    return start_analysis_run(s.analyze_deployment, [call_id], key, dimensions=dims, force=True)
+
+
+def progress(conn: psycopg.Connection[Row], call_id: str, dims: list[str]) -> Progress:
+    event = conn.execute(
+        "SELECT status, last_error FROM webhook_events WHERE idempotency_key = %s", (call_id,)
+    ).fetchone()
+    coaching = call_coaching(conn, call_id) if _stored(conn, call_id) else None
+    have = {d.dimension for d in coaching.dimensions} if coaching else set()
+    return Progress(
+        done=len(set(dims) & have),
+        total=len(dims),
+        outbox_status=event["status"] if event else None,
+        last_error=event["last_error"] if event else None,
+        coaching=coaching,
+    )
+
+
+def dimensions(requested: list[str] | None) -> list[str]:
+    return list(dict.fromkeys(requested)) if requested else list(DIMENSIONS)

@@ -1,0 +1,78 @@
+"""What the coaching tools return (besides the read-model types in `calls`/`performance`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from common.insights.calls import CallView
+
+
+class AnalysisStatus(BaseModel):
+    call_id: str
+    status: Literal["cached", "completed", "queued", "running", "failed"]
+    flow_run_id: str | None = None
+    done_dimensions: int
+    total_dimensions: int
+    coaching: CallView | None = None
+    message: str
+
+
+class WeeklyRep(BaseModel):
+    rep_id: str
+    rep_name: str
+    calls: int
+    scores: dict[str, float]
+
+
+class WeeklyReportOut(BaseModel):
+    week_start: date
+    scope: Literal["rep", "team", "index"]
+    subject_id: str
+    subject_name: str | None
+    reps: list[WeeklyRep] = Field(description="Reps in the report, with their week's scores")
+    url: str = Field(description="Link to the HTML report (valid for 7 days)")
+
+
+class Spend(BaseModel):
+    requests: int
+    usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    prompt_cache_hit_rate: float | None
+    tier1_lookups: int
+    tier1_hits: int
+    tier1_hit_rate: float | None
+
+
+class CostReport(BaseModel):
+    period: Literal["today", "week", "month"]
+    scope: Literal["team", "company"] = Field(
+        description="team: Claude spend on your team's calls; company: everything (admins)"
+    )
+    spend: Spend
+    monthly_budget_usd: float | None = Field(None, description="Company budget (admins)")
+    budget_left_usd: float | None = Field(None, description="Company budget left (admins)")
+    pipeline: dict[str, Any] | None = Field(
+        None, description="Waiting, running and parked calls (admins)"
+    )
+
+
+class ManagerScoreRecorded(BaseModel):
+    id: int
+    call_id: str
+    rep_id: str | None
+    rep_name: str | None
+    dimension: str
+    criterion: str
+    score: int | None
+
+
+class AgreementOut(BaseModel):
+    ai_vs_manager: dict[str, Any]
+    human_ceiling: dict[str, Any]
+    ai_consistency: dict[str, Any]

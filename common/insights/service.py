@@ -1,0 +1,359 @@
+"""`Insights`: the coaching read side as one service, built once from settings.
+
+Every method takes the caller's identity (a Gong user id or email, already authenticated by the
+transport) and answers only inside the caller's scope; refusals raise `AccessDenied`, invalid
+values `InvalidRequest`. Methods are synchronous and borrow a pooled connection each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from threading import Lock
+from typing import Literal
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from common import costs
+from common.access.scope import Caller, find_call, find_rep, load_caller, require_role, visible_reps
+from common.accuracy import manager_scores
+from common.accuracy.pairs import Filters, agreement
+from common.config import Settings
+from common.db import Row
+from common.errors import AccessDenied, InvalidRequest
+from common.insights import calls, performance, requests
+from common.insights.calls import CallPage, CallView
+from common.insights.performance import Comparison, RepPerformance, RepRef, TeamOverview
+from common.insights.results import (
+    AgreementOut,
+    CostReport,
+    ManagerScoreRecorded,
+    Spend,
+    WeeklyRep,
+    WeeklyReportOut,
+)
+from common.insights.week import current_week, day_start, last_weeks, monday, week_bounds
+from common.rubrics import RubricSet
+from common.rubrics import load as load_rubrics
+
+Detail = Literal["summary", "full"]
+Period = Literal["today", "week", "month"]
+
+
+class Insights:
+    def __init__(self, s: Settings, rubrics: RubricSet | None = None) -> None:
+        self.s = s
+        self.rubrics = rubrics or load_rubrics(s.rubrics_dir)
+        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._lock = Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def conn(self) -> Iterator[psycopg.Connection[Row]]:
+        """A pooled connection in a transaction (committed when the block succeeds)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.s.database_url,
+                    min_size=1,
+                    max_size=8,
+                    kwargs={"row_factory": dict_row, "connect_timeout": 5},
+                    check=ConnectionPool.check_connection,
+                    open=True,
+                )
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def caller(self, conn: psycopg.Connection[Row], identity: str | None) -> Caller:
+        if not identity:
+            raise AccessDenied("no identity: sign in, send a bearer token, or set MCP_USER")
+        return load_caller(conn, identity)
+
+    def _team(self, conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tuple[str, str]]:
+        """id -> (name, role) of everyone the caller's team view shows (admins: all active)."""
+        scope = visible_reps(conn, caller)
+        rows = conn.execute(
+            "SELECT id, name, role FROM users WHERE deleted_at IS NULL"
+            " AND (%s::text[] IS NULL OR id = ANY(%s::text[]))",
+            (sorted(scope) if scope is not None else None,) * 2,
+        ).fetchall()
+        return {r["id"]: (r["name"], r["role"]) for r in rows}
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def call_coaching(self, identity: str | None, call_id: str, detail: Detail) -> CallView:
+        with self.conn() as conn:
+            find_call(conn, self.caller(conn, identity), call_id)
+            full = calls.call_coaching(conn, call_id)
+        return calls.view(full, detail)
+
+    def search_calls(
+        self,
+        identity: str | None,
+        *,
+        rep: str | None,
+        from_date: date | None,
+        to_date: date | None,
+        dimension: str | None,
+        min_score: float | None,
+        max_score: float | None,
+        text: str | None,
+        cursor: str | None,
+        page_size: int,
+    ) -> CallPage:
+        if min_score is not None and max_score is not None and min_score > max_score:
+            raise InvalidRequest("min_score is above max_score")
+        if from_date and to_date and from_date > to_date:
+            raise InvalidRequest("from_date is after to_date")
+        tz = self.s.report_timezone
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            rep_id = find_rep(conn, caller, rep)[0] if rep else None
+            return calls.search_calls(
+                conn,
+                scope=visible_reps(conn, caller),
+                rep_id=rep_id,
+                start=day_start(from_date, tz) if from_date else None,
+                end=day_start(to_date + timedelta(days=1), tz) if to_date else None,
+                dimension=dimension,
+                min_score=min_score,
+                max_score=max_score,
+                text=text,
+                cursor=cursor,
+                page_size=page_size,
+            )
+
+    # -- performance ------------------------------------------------------------------------
+
+    def rep_performance(self, identity: str | None, rep: str, weeks: int) -> RepPerformance:
+        since, until = last_weeks(datetime.now(UTC), self.s.report_timezone, weeks)
+        with self.conn() as conn:
+            rep_id, name = find_rep(conn, self.caller(conn, identity), rep)
+            return performance.rep_performance(
+                conn, RepRef(rep_id=rep_id, rep_name=name), since, until, self.s.report_timezone
+            )
+
+    def team_overview(self, identity: str | None, week: date | None) -> TeamOverview:
+        """Reps side by side; managers appear only for weeks they sold themselves."""
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            require_role(caller, "manager", "admin")
+            team = self._team(conn, caller)
+            refs = [RepRef(rep_id=i, rep_name=n) for i, (n, _) in team.items()]
+            chosen = monday(week) if week else self._latest_week(conn, list(team))
+            overview = performance.team_overview(conn, refs, chosen, self.s.report_timezone)
+        overview.reps = [r for r in overview.reps if r.calls or team[r.rep_id][1] == "rep"]
+        return overview
+
+    def _latest_week(self, conn: psycopg.Connection[Row], rep_ids: list[str]) -> date:
+        row = conn.execute(
+            "SELECT max(started_at) AS last FROM call_scores WHERE rep_id = ANY(%s)", (rep_ids,)
+        ).fetchone()
+        last = row["last"] if row and row["last"] else datetime.now(UTC)
+        return current_week(last, self.s.report_timezone)
+
+    def compare_reps(
+        self, identity: str | None, reps: list[str], dimension: str | None, weeks: int
+    ) -> Comparison:
+        since, until = last_weeks(datetime.now(UTC), self.s.report_timezone, weeks)
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            refs = [
+                RepRef(rep_id=i, rep_name=n) for i, n in (find_rep(conn, caller, r) for r in reps)
+            ]
+            unique = list({r.rep_id: r for r in refs}.values())
+            return performance.compare(conn, unique, since, until, dimension)
+
+    # -- weekly reports ---------------------------------------------------------------------
+
+    def weekly_report(
+        self, identity: str | None, rep: str | None, week: date | None
+    ) -> WeeklyReportOut:
+        from common.storage import ObjectStore
+
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            if rep or caller.role == "rep":
+                scope, (subject, name) = "rep", find_rep(conn, caller, rep or caller.id)
+            elif caller.is_admin:
+                scope, subject, name = "index", "", None
+            else:
+                scope, subject, name = "team", caller.id, caller.name
+            row = self._stored_report(conn, scope, subject, week)
+            visible = {i: n for i, (n, _) in self._team(conn, caller).items()}
+        summary = row["summary"]
+        stale = scope == "team" and set(summary.get("reps", {})) - set(visible)
+        if stale:  # a rep left (soft-deleted) since it was written: re-render it without them
+            from common.weekly import rebuild_team
+
+            summary = rebuild_team(self.s, subject, row["week_start"])
+        reps = [
+            WeeklyRep(
+                rep_id=rep_id,
+                rep_name=visible.get(rep_id, v.get("name", rep_id)),
+                calls=v.get("calls", 0),
+                scores=v.get("scores", {}),
+            )
+            for rep_id, v in (summary.get("reps") or {}).items()
+            if isinstance(v, dict) and (scope != "team" or rep_id in visible)
+        ]
+        if scope == "rep":
+            reps = [
+                WeeklyRep(
+                    rep_id=subject,
+                    rep_name=name or subject,
+                    calls=summary.get("calls", 0),
+                    scores=summary.get("scores", {}),
+                )
+            ]
+        return WeeklyReportOut(
+            week_start=row["week_start"],
+            scope=scope,  # type: ignore[arg-type]
+            subject_id=subject,
+            subject_name=name,
+            reps=reps,
+            url=ObjectStore.from_settings(self.s).presigned_url(row["object_key"]),
+        )
+
+    @staticmethod
+    def _stored_report(
+        conn: psycopg.Connection[Row], scope: str, subject: str, week: date | None
+    ) -> Row:
+        row = conn.execute(
+            "SELECT * FROM weekly_reports WHERE scope = %s AND subject_id = %s"
+            " AND (%s::date IS NULL OR week_start = %s) ORDER BY week_start DESC LIMIT 1",
+            (scope, subject, week, monday(week) if week else None),
+        ).fetchone()
+        if row is None:
+            raise InvalidRequest(
+                "no weekly report for that week yet; reports are written on Mondays"
+            )
+        return row
+
+    # -- costs ------------------------------------------------------------------------------
+
+    def cost_report(self, identity: str | None, period: Period) -> CostReport:
+        from common.status import pipeline_status
+
+        now = datetime.now(UTC)
+        start = {
+            "month": costs.month_start(now),
+            "week": week_bounds(current_week(now, self.s.report_timezone), self.s.report_timezone)[
+                0
+            ],
+            "today": day_start(now, self.s.report_timezone),
+        }[period]
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            require_role(caller, "manager", "admin")
+            team = None if caller.is_admin else sorted(visible_reps(conn, caller) or [])
+            spend = costs.period_spend(conn, start, now + timedelta(seconds=1), team)
+            report = CostReport(
+                period=period,
+                scope="company" if team is None else "team",
+                spend=Spend(**{k: spend[k] for k in Spend.model_fields}),
+                monthly_budget_usd=None,
+                budget_left_usd=None,
+                pipeline=None,
+            )
+            if caller.is_admin:
+                mtd = float(costs.month_to_date(conn, now)["usd"])
+                report.monthly_budget_usd = self.s.monthly_budget_usd
+                report.budget_left_usd = round(self.s.monthly_budget_usd - mtd, 2)
+                report.pipeline = pipeline_status(conn, self.s)
+        return report
+
+    # -- accuracy ---------------------------------------------------------------------------
+
+    def record_manager_score(
+        self,
+        identity: str | None,
+        *,
+        call_id: str,
+        dimension: str,
+        criterion: str,
+        score: int | None,
+        reason: str,
+    ) -> ManagerScoreRecorded:
+        criteria = {c.id for c in self.rubrics.rubrics[dimension].criteria}
+        if criterion != "overall" and criterion not in criteria:
+            raise InvalidRequest(f"criterion must be 'overall' or one of {sorted(criteria)}")
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            require_role(caller, "manager", "admin")
+            rep_id = find_call(conn, caller, call_id)
+            if rep_id == caller.id:
+                raise AccessDenied("you cannot score your own calls")
+            score_id = manager_scores.record(
+                conn,
+                call_id=call_id,
+                rep_id=rep_id,
+                reviewer_id=caller.id,
+                dimension=dimension,
+                criterion=criterion,
+                score=score,
+                note=reason,
+                rubric_version=self.rubrics.rubric_version(dimension),
+            )
+            name = conn.execute("SELECT name FROM users WHERE id = %s", (rep_id,)).fetchone()
+        return ManagerScoreRecorded(
+            id=score_id,
+            call_id=call_id,
+            rep_id=rep_id,
+            rep_name=name["name"] if name else None,
+            dimension=dimension,
+            criterion=criterion,
+            score=score,
+        )
+
+    def agreement_report(
+        self,
+        identity: str | None,
+        from_date: date | None,
+        to_date: date | None,
+        dimension: str | None,
+    ) -> AgreementOut:
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            require_role(caller, "manager", "admin")
+            reps = visible_reps(conn, caller)
+            filters = Filters(
+                start=from_date,
+                end=to_date + timedelta(days=1) if to_date else None,
+                rep_ids=sorted(reps) if reps is not None else None,
+                dimension=dimension,
+            )
+            return AgreementOut(**agreement(conn, filters, bootstrap=500))
+
+    # -- analysis requests ------------------------------------------------------------------
+
+    def request_analysis(
+        self, identity: str | None, call_id: str, dims: list[str], force: bool
+    ) -> tuple[str, str | None, requests.Progress]:
+        """('cached' | 'queued' | 'forced', run id, progress now)."""
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            if force:
+                require_role(caller, "admin")
+            fetched = requests.check_in_scope(conn, self.s, caller, call_id)
+            now = requests.progress(conn, call_id, dims)
+            if not force and now.done == now.total:
+                return "cached", None, now
+            if not force:
+                requests.queue(conn, caller, call_id, fetched)
+                return "queued", None, now
+        return "forced", requests.start_forced(self.s, caller, call_id, dims), now
+
+    def analysis_progress(self, call_id: str, dims: list[str]) -> requests.Progress:
+        with self.conn() as conn:
+            return requests.progress(conn, call_id, dims)
