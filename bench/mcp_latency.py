@@ -1,19 +1,27 @@
-"""MCP read-tool latency on a year of data for 50 reps (~5,000 calls, ~20,000 sessions).
+"""MCP tool latency on a year of data: in memory and over HTTP with a bearer token.
 
-    python bench/mcp_latency.py [--reps 50] [--weeks 52] [--calls-per-week 2] [--rounds 40]
+    python bench/mcp_latency.py [--reps 500] [--weeks 52] [--calls-per-week 2] [--samples 200]
+                                [--explain]
 
-Seeds embedded Postgres (or DATABASE_URL), then calls each read tool through fastmcp's
-in-memory Client as a manager and prints P50/P95 per tool. Target: P95 <= 100 ms.
+Seeds embedded Postgres (or DATABASE_URL) with `--reps` reps in teams of 100 (500 reps: 52,000
+calls, 208,000 sessions, a year of Claude usage and managers' scores), then calls every tool as
+a manager of 100 reps, `--samples` times each, with varying arguments, and prints P50 and the
+true 95th percentile (nearest rank) per tool, first through fastmcp's in-memory Client, then
+over streamable HTTP against `python -m functions.mcp_server --http` in its own process.
+`--explain` prints EXPLAIN ANALYZE of each tool's main query. Target: P95 <= 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,87 +29,204 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
+import httpx
 import psycopg
 from fastmcp import Client
 from psycopg.rows import dict_row
 
+from common import access
 from common.config import load_settings
 from common.db import apply_schema
 from functions.mcp_server import create_server
 from local.seed import seed
+from local.serve import free_port
 from local.stack import DATA_DIR, create_database, start_postgres
 
-
-async def measure(client: Client[Any], tool: str, args_for: Any, rounds: int) -> list[float]:
-    times = []
-    for i in range(rounds):
-        start = time.perf_counter()
-        await client.call_tool(tool, args_for(i))
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+MANAGER = "u-m0"  # 100 reps when --reps 500
 
 
-async def run(db_url: str, rounds: int, reps: int, weeks: int) -> None:
-    s = load_settings(database_url=db_url)
-    tools = {
-        "get_call_coaching": lambda i: {
-            "call_id": f"c-u-r{(i % (reps // 5)) * 5:03d}-{i % weeks:02d}-0"
-        },
-        "search_calls": lambda i: {"page_size": 25, "page": 1 + i % 3},
+def tools(reps: int, weeks: int, managers: int) -> dict[str, Callable[[int], dict[str, Any]]]:
+    team = [f"u-r{r:03d}" for r in range(reps) if r % managers == 0]
+
+    def call_id(i: int) -> str:
+        return f"c-{team[i % len(team)]}-{(i * 7) % weeks:02d}-{i % 2}"
+
+    return {
+        "get_call_coaching": lambda i: {"call_id": call_id(i)},
+        "get_call_coaching(full)": lambda i: {"call_id": call_id(i), "detail": "full"},
+        "search_calls": lambda i: {"page_size": 25},
         "search_calls(filtered)": lambda i: {
-            "dimension": "discovery",
-            "max_score": 2.5,
-            "text": "negotiation",
+            "dimension": ("discovery", "objections")[i % 2],
+            "max_score": 2.5 + (i % 3) * 0.5,
+            "text": ("negotiation", "discovery", "renewal")[i % 3],
         },
-        "get_rep_performance": lambda i: {"rep": f"u-r{(i % (reps // 5)) * 5:03d}", "weeks": 8},
+        "search_calls(text)": lambda i: {
+            "text": ('"quantify the pain"', "agenda", "pricing")[i % 3]
+        },
+        "search_calls(rep)": lambda i: {"rep": team[i % len(team)], "from_date": "2026-01-01"},
+        "get_rep_performance": lambda i: {"rep": team[i % len(team)], "weeks": 8 + i % 20},
         "team_overview": lambda i: {},
-        "compare_reps": lambda i: {
-            "reps": ["u-r000", "u-r005", "u-r010"],
-            "dimension": "objections",
-        },
-        "cost_report": lambda i: {"period": "month"},
+        "compare_reps": lambda i: {"reps": [team[(i + k) % len(team)] for k in range(5)]},
+        "cost_report": lambda i: {"period": ("month", "week", "today")[i % 3]},
+        "agreement_report": lambda i: {"dimension": (None, "discovery")[i % 2]},
+        "analyze_call(cached)": lambda i: {"call_id": call_id(i)},
     }
-    async with Client(create_server(s, stdio_user="u-m0")) as client:
-        print(f"{'tool':<26}{'P50 ms':>9}{'P95 ms':>9}")
-        for name, args_for in tools.items():
-            tool = name.split("(")[0]
-            await measure(client, tool, args_for, 3)  # warm-up
-            ms = sorted(await measure(client, tool, args_for, rounds))
-            print(f"{name:<26}{statistics.median(ms):>9.1f}{ms[int(len(ms) * 0.95) - 1]:>9.1f}")
+
+
+async def measure(
+    client: Client[Any], plan: dict[str, Callable[[int], dict[str, Any]]], samples: int
+) -> None:
+    print(f"{'tool':<26}{'P50 ms':>9}{'P95 ms':>9}{'max ms':>9}")
+    for name, args_for in plan.items():
+        tool = name.split("(")[0]
+        for i in range(5):  # warm-up
+            await client.call_tool(tool, _clean(args_for(i)))
+        ms = []
+        for i in range(samples):
+            start = time.perf_counter()
+            await client.call_tool(tool, _clean(args_for(i)))
+            ms.append((time.perf_counter() - start) * 1000)
+        ms.sort()
+        p95 = ms[math.ceil(0.95 * len(ms)) - 1]
+        print(f"{name:<26}{statistics.median(ms):>9.1f}{p95:>9.1f}{ms[-1]:>9.1f}", flush=True)
+
+
+def _clean(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def seed_year(db_url: str, reps: int, weeks: int, calls_per_week: int, managers: int) -> None:
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        if conn.execute("SELECT count(*) AS n FROM calls").fetchone()["n"]:  # type: ignore[index]
+            return
+        t = time.perf_counter()
+        seed(
+            conn,
+            reps=reps,
+            managers=managers,
+            weeks=weeks,
+            calls_per_week=calls_per_week,
+            now=datetime.now(UTC),
+        )
+        conn.execute(  # a year of Claude usage: 5 requests a call
+            "INSERT INTO claude_usage (at, model, call_id, dimension, input_tokens, output_tokens,"
+            " cache_read_tokens, usd) SELECT s.created_at, s.model, s.call_id, s.dimension, 20000,"
+            " 1000, 15000, 0.02 FROM coaching_sessions s"
+        )
+        conn.execute(
+            "INSERT INTO cache_lookups (at, call_id, dimension, cache_key, hit)"
+            " SELECT created_at, call_id, dimension, cache_key, random() < 0.2 FROM coaching_sessions"
+        )
+        conn.execute(  # managers scored 3% of calls
+            "INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, score, source,"
+            " source_ref, scored_at) SELECT s.call_id, s.rep_id, u.manager_id, s.dimension,"
+            " greatest(1, least(5, round(s.overall_score + (random() - 0.5) * 2)))::int, 'csv',"
+            " s.call_id || ':' || s.dimension, s.created_at FROM coaching_sessions s"
+            " JOIN users u ON u.id = s.rep_id WHERE hashtext(s.call_id) % 33 = 0"
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+        n = conn.execute(
+            "SELECT (SELECT count(*) FROM calls) AS calls, (SELECT count(*) FROM coaching_sessions)"
+            " AS sessions, (SELECT count(*) FROM coaching_sessions_default) AS in_default"
+        ).fetchone()
+        assert n is not None
+        print(
+            f"seeded {n['calls']:,} calls and {n['sessions']:,} sessions"
+            f" ({n['in_default']:,} in the default partition) in {time.perf_counter() - t:.1f}s"
+        )
+
+
+def explain(db_url: str) -> None:
+    """The main query of the heaviest tools, as the planner runs it."""
+    from common.access.scope import load_caller, visible_reps
+
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        scope = sorted(visible_reps(conn, load_caller(conn, MANAGER)) or [])
+        queries = {
+            "search_calls(filtered)": (
+                "SELECT cs.*, u.name FROM call_scores cs LEFT JOIN users u ON u.id = cs.rep_id"
+                " WHERE cs.rep_id = ANY(%s) AND cs.discovery <= 2.5 AND cs.search @@"
+                " websearch_to_tsquery('english', 'negotiation')"
+                " ORDER BY cs.started_at DESC, cs.call_id DESC LIMIT 26",
+                (scope,),
+            ),
+            "team_overview": (
+                "SELECT rep_id, count(*), avg(discovery) FROM call_scores WHERE rep_id = ANY(%s)"
+                " AND started_at >= now() - interval '5 weeks' GROUP BY rep_id",
+                (scope,),
+            ),
+            "get_call_coaching": (
+                "SELECT * FROM coaching_sessions s WHERE s.call_id = %s AND s.status = 'completed'"
+                " AND s.superseded_at IS NULL",
+                ("c-u-r000-10-0",),
+            ),
+        }
+        for name, (sql, params) in queries.items():
+            print(f"\n-- {name}")
+            for row in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params).fetchall():  # type: ignore[arg-type]
+                print(row["QUERY PLAN"])
+
+
+def http_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DATABASE_URL": db_url, "PYTHONPATH": str(root), "LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "functions.mcp_server", "--http", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the HTTP MCP server did not start")
+
+
+async def run(db_url: str, args: argparse.Namespace) -> None:
+    plan = tools(args.reps, args.weeks, args.managers)
+    s = load_settings(database_url=db_url)
+    print(f"\nin memory, as {MANAGER} ({args.samples} samples per tool)")
+    async with Client(create_server(s, stdio_user=MANAGER)) as client:
+        await measure(client, plan, args.samples)
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        _, token = access.create_token(conn, MANAGER, "bench", days=1)
+    port = free_port()
+    proc = http_server(db_url, port)
+    try:
+        print(
+            f"\nover HTTP with a bearer token, server in its own process ({args.samples} samples per tool)"
+        )
+        async with Client(f"http://127.0.0.1:{port}/mcp", auth=token) as client:
+            await measure(client, plan, args.samples)
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--reps", type=int, default=500)
+    ap.add_argument("--managers", type=int, default=5)
     ap.add_argument("--weeks", type=int, default=52)
     ap.add_argument("--calls-per-week", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--explain", action="store_true")
     args = ap.parse_args()
     db_url = os.environ.get("DATABASE_URL") or create_database(
-        start_postgres(DATA_DIR / "postgres"), "bench_mcp"
+        start_postgres(DATA_DIR / "postgres"), f"bench_mcp_{args.reps}"
     )
     apply_schema(db_url)
-    with psycopg.connect(db_url, row_factory=dict_row) as conn:
-        if conn.execute("SELECT count(*) AS n FROM calls").fetchone()["n"] == 0:  # type: ignore[index]
-            t = time.perf_counter()
-            seed(
-                conn,
-                reps=args.reps,
-                managers=5,
-                weeks=args.weeks,
-                calls_per_week=args.calls_per_week,
-                now=datetime.now(UTC),
-            )
-            conn.commit()
-            conn.execute("ANALYZE")
-            n = conn.execute(
-                "SELECT (SELECT count(*) FROM calls) AS calls,"
-                " (SELECT count(*) FROM coaching_sessions) AS sessions"
-            ).fetchone()
-            print(
-                f"seeded {n['calls']:,} calls and {n['sessions']:,} sessions in {time.perf_counter() - t:.1f}s"
-            )  # type: ignore[index]
-    asyncio.run(run(db_url, args.rounds, args.reps, args.weeks))
+    seed_year(db_url, args.reps, args.weeks, args.calls_per_week, args.managers)
+    if args.explain:
+        explain(db_url)
+    asyncio.run(run(db_url, args))
 
 
 if __name__ == "__main__":

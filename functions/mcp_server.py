@@ -19,10 +19,12 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
+import psycopg
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
+from psycopg_pool import PoolTimeout
 from pydantic import Field
 
 from common.access.identity import auth_provider, identity_of
@@ -64,6 +66,7 @@ Detail = Annotated[
     Literal["summary", "full"],
     Field(description="summary: scores, top strength and improvement; full: every criterion"),
 ]
+UNAVAILABLE = "the coaching database is not reachable right now; try again in a minute"
 INSTRUCTIONS = (
     "Sales-call coaching from Gong calls scored by Claude on four dimensions (product_knowledge,"
     " discovery, objections, engagement; 1-5). Name reps by name. Quote evidence with its Gong"
@@ -97,6 +100,8 @@ def create_server(
             return fn(who(), *args, **kwargs)
         except CoachError as exc:
             raise ToolError(str(exc)) from None
+        except (psycopg.OperationalError, PoolTimeout):
+            raise ToolError(UNAVAILABLE) from None
 
     @mcp.tool(annotations=READ)
     def get_call_coaching(call_id: CallId, detail: Detail = "summary") -> CallView:
@@ -228,7 +233,9 @@ def create_server(
 
     @mcp.tool(annotations=READ)
     def agreement_report(
-        from_date: Annotated[date | None, Field(description="Scored on or after")] = None,
+        from_date: Annotated[
+            date | None, Field(description="Scored on or after (default: 13 weeks ago)")
+        ] = None,
         to_date: Annotated[date | None, Field(description="Scored on or before")] = None,
         dimension: Annotated[
             Dimension | None, Field(description="One dimension only (default: all)")
@@ -283,6 +290,8 @@ async def _analyze(
         )
     except CoachError as exc:
         raise ToolError(str(exc)) from None
+    except (psycopg.OperationalError, PoolTimeout):
+        raise ToolError(UNAVAILABLE) from None
 
     def status(state: Any, p: requests.Progress, message: str) -> AnalysisStatus:
         shaped = None
@@ -391,8 +400,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_database(s: Settings) -> None:
-    import psycopg
-
     try:
         with psycopg.connect(s.database_url, connect_timeout=5) as conn:
             conn.execute("SELECT 1 FROM call_scores LIMIT 1")

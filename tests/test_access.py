@@ -57,7 +57,12 @@ def test_lookups_refuse_alike_outside_scope_and_nowhere(conn: psycopg.Connection
     m1 = access.load_caller(conn, "m1")
     assert access.find_rep(conn, m1, "R1@X.EXAMPLE") == ("r1", "r1")
     refusals = set()
-    for rep in ("r3", "r3@x.example", "nobody", "r2"):  # another team, by id/email; unknown; deleted
+    for rep in (
+        "r3",
+        "r3@x.example",
+        "nobody",
+        "r2",
+    ):  # another team, by id/email; unknown; deleted
         with pytest.raises(AccessDenied) as info:
             access.find_rep(conn, m1, rep)
         refusals.add(str(info.value).replace(repr(rep), "X"))
@@ -86,5 +91,7 @@ def test_tokens_are_hashed_expire_and_are_revoked_by_id(conn: psycopg.Connection
     assert access.revoke_token_id(conn, token_id) and access.caller_for_token(conn, token) is None
     assert not access.revoke_token_id(conn, token_id)  # already revoked
     _, old = access.create_token(conn, "r1", days=1)
-    conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE user_id = 'r1'")
+    conn.execute(
+        "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE user_id = 'r1'"
+    )
     assert access.caller_for_token(conn, old) is None

@@ -132,3 +132,30 @@ def test_a_malformed_row_is_an_error_naming_its_line(
         read_pairs(path)
     assert main(["agreement", "--pairs", str(path), "--json"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_table_metrics_agree_with_the_per_pair_functions() -> None:
+    """The vectorised bootstrap computes each metric from count tables: same numbers."""
+    import random
+
+    import numpy as np
+
+    from common.accuracy.agreement import FUNCTIONS, table_metrics
+
+    rng = random.Random(11)
+    for trial in range(40):
+        n = rng.randint(2, 60)
+        pairs = [(rng.randint(1, 5), rng.randint(1, 5)) for _ in range(n)]
+        if trial % 5 == 0:  # near-agreement, one-sided and degenerate sets too
+            pairs = [(a, min(5, a + rng.randint(0, 1))) for a, _ in pairs]
+        table = np.zeros((1, 5, 5))
+        for a, h in pairs:
+            table[0, a - 1, h - 1] += 1
+        got = table_metrics(table)
+        for name, fn in FUNCTIONS.items():
+            want = fn(pairs)
+            value = float(got[name][0])
+            if want is None:
+                assert np.isnan(value), (name, pairs)
+            else:
+                assert value == pytest.approx(want, abs=1e-9), (name, pairs)

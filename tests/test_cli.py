@@ -41,7 +41,7 @@ def test_init_db_and_costs(
     assert costs["requests"] == 0 and costs["tier1_hit_rate"] is None
 
 
-def test_token_create_and_revoke(
+def test_token_create_list_and_revoke_by_id(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import psycopg
@@ -51,13 +51,20 @@ def test_token_create_and_revoke(
             "INSERT INTO users (id, email, name, role) VALUES ('u1', 'a@b.example', 'A', 'manager')"
         )
     use_database(db_url, monkeypatch)
-    assert main(["token", "create", "a@b.example", "--label", "laptop"]) == 0
-    token = json.loads(capsys.readouterr().out)["token"]
-    assert main(["token", "revoke", token]) == 0
-    assert json.loads(capsys.readouterr().out) == {"revoked": True}
-    assert main(["token", "revoke", token]) == 0
-    assert json.loads(capsys.readouterr().out) == {"revoked": False}
-    assert main(["token", "create", "nobody@example.com"]) == 2
+    assert (
+        main(["token", "create", "--user", "a@b.example", "--label", "laptop", "--days", "7"]) == 0
+    )
+    created = json.loads(capsys.readouterr().out)
+    assert created["token"].startswith("scm_")
+    assert main(["token", "list"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["id"] == created["id"] and listed["label"] == "laptop"
+    assert created["token"] not in json.dumps(listed) and listed["expires_at"]
+    assert main(["token", "revoke", "--id", str(created["id"])]) == 0
+    assert json.loads(capsys.readouterr().out) == {"id": created["id"], "revoked": True}
+    assert main(["token", "revoke", "--id", str(created["id"])]) == 0
+    assert json.loads(capsys.readouterr().out)["revoked"] is False
+    assert main(["token", "create", "--user", "nobody@example.com"]) == 2
 
 
 def test_claude_desktop_config_starts_the_stdio_server(

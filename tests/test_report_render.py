@@ -74,7 +74,7 @@ def test_transcript_text_is_escaped_in_reports() -> None:
         speaker="Rep",
         timestamp="01:00",
         link="https://app.gong.io/call?id=1&t=60",
-        count=2,
+        calls=2,
     )
     report = RepReport(
         rep_id="r1",
@@ -102,3 +102,47 @@ def test_transcript_text_is_escaped_in_reports() -> None:
     assert "+0.50" in html and "3.50" in html
     assert "Dana" in render_index(WEEK, [], [("Dana", "https://x")])
     assert report_key(WEEK, "team", "m1") == "reports/weekly/2026-11-16/team-m1.html"
+
+
+def test_only_http_links_are_rendered_as_links() -> None:
+    """Gong data may carry any URL: a javascript: or data: URL is shown as text, not a link."""
+    from common.reports import CallRef
+
+    bad = "javascript:alert(document.cookie)"
+    evidence = [
+        Evidence(
+            text=t,
+            dimension="discovery",
+            quote="q",
+            speaker="Rep",
+            timestamp="01:00",
+            link=link,
+            calls=1,
+        )
+        for t, link in (
+            ("good", "https://app.gong.io/call?id=1&t=60"),
+            ("bad", bad),
+            ("data", "data:text/html,x"),
+        )
+    ]
+    call = CallRef(call_id="1", title="Evil call", started_at=None, average=3.0, url=bad)
+    report = RepReport(
+        rep_id="r1",
+        rep_name="Dana",
+        manager_id=None,
+        week_start=WEEK,
+        calls=2,
+        scores={},
+        previous={},
+        change={d: None for d in ("product_knowledge", "discovery", "objections", "engagement")},
+        trend={"discovery": [("16 Nov", 3.5)]},
+        metrics=[],
+        best_call=call,
+        weakest_call=call,
+        strengths=evidence,
+        improvements=[],
+    )
+    html = render_rep(report)
+    assert 'href="https://app.gong.io/call?id=1&amp;t=60"' in html
+    assert 'href="javascript:' not in html and 'href="data:' not in html
+    assert bad in html  # still visible, as text

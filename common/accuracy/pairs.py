@@ -109,14 +109,24 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
     if f.rubric_version:
         clauses.append("rubric_version = %s")
         params.append(f.rubric_version)
+    if f.start:  # sessions made in the window (the partition key: old quarters are skipped)
+        clauses.append("created_at >= %s")
+        params.append(f.start)
+    if f.end:
+        clauses.append("created_at < %s")
+        params.append(f.end)
     rows = conn.execute(
         f"""
-        WITH ranked AS (
-            SELECT call_id, dimension, rubric_version, result,
-                   row_number() OVER (PARTITION BY call_id, dimension, rubric_version
-                                      ORDER BY created_at DESC) AS k
-            FROM coaching_sessions
+        WITH repeated AS (  -- narrow columns first: most calls were scored once
+            SELECT call_id, dimension, rubric_version FROM coaching_sessions
             WHERE status = 'completed' AND cached_from IS NULL AND {" AND ".join(clauses)}
+            GROUP BY 1, 2, 3 HAVING count(*) > 1
+        ), ranked AS (
+            SELECT s.call_id, s.dimension, s.rubric_version, s.result,
+                   row_number() OVER (PARTITION BY s.call_id, s.dimension, s.rubric_version
+                                      ORDER BY s.created_at DESC) AS k
+            FROM coaching_sessions s JOIN repeated USING (call_id, dimension, rubric_version)
+            WHERE s.status = 'completed' AND s.cached_from IS NULL
         )
         SELECT a.call_id, a.dimension, a.result AS newer, b.result AS older
         FROM ranked a JOIN ranked b USING (call_id, dimension, rubric_version)

@@ -41,6 +41,7 @@ from common.rubrics import load as load_rubrics
 
 Detail = Literal["summary", "full"]
 Period = Literal["today", "week", "month"]
+AGREEMENT_WEEKS = 13  # agreement_report's default window
 
 
 class Insights:
@@ -65,7 +66,7 @@ class Insights:
                     check=ConnectionPool.check_connection,
                     open=True,
                 )
-        with self._pool.connection() as conn:
+        with self._pool.connection(timeout=5) as conn:
             yield conn
 
     def close(self) -> None:
@@ -327,6 +328,8 @@ class Insights:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
             reps = visible_reps(conn, caller)
+            if from_date is None:  # recent agreement is what a manager acts on
+                from_date = (datetime.now(UTC) - timedelta(weeks=AGREEMENT_WEEKS)).date()
             filters = Filters(
                 start=from_date,
                 end=to_date + timedelta(days=1) if to_date else None,
