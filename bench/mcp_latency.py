@@ -28,6 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")  # presigning needs keys, not a bucket
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 
 import httpx
 import psycopg
@@ -70,6 +72,13 @@ def tools(reps: int, weeks: int, managers: int) -> dict[str, Callable[[int], dic
         "cost_report": lambda i: {"period": ("month", "week", "today")[i % 3]},
         "agreement_report": lambda i: {"dimension": (None, "discovery")[i % 2]},
         "analyze_call(cached)": lambda i: {"call_id": call_id(i)},
+        "get_weekly_report": lambda i: {"rep": team[i % len(team)]} if i % 2 else {},
+        "record_manager_score": lambda i: {
+            "call_id": call_id(i + 1000),
+            "dimension": "discovery",
+            "score": 1 + i % 5,
+            "reason": "bench",
+        },
     }
 
 
@@ -124,6 +133,7 @@ def seed_year(db_url: str, reps: int, weeks: int, calls_per_week: int, managers:
             " s.call_id || ':' || s.dimension, s.created_at FROM coaching_sessions s"
             " JOIN users u ON u.id = s.rep_id WHERE hashtext(s.call_id) % 33 = 0"
         )
+        _weekly_reports(conn)
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -135,6 +145,30 @@ def seed_year(db_url: str, reps: int, weeks: int, calls_per_week: int, managers:
         print(
             f"seeded {n['calls']:,} calls and {n['sessions']:,} sessions"
             f" ({n['in_default']:,} in the default partition) in {time.perf_counter() - t:.1f}s"
+        )
+
+
+def _weekly_reports(conn: psycopg.Connection[Any]) -> None:
+    """Last week's stored reports (rows only: the tool presigns a link, it never reads them)."""
+    from psycopg.types.json import Jsonb
+
+    from common.insights.week import previous_week
+
+    week = previous_week(datetime.now(UTC), "UTC")
+    team: dict[str, dict[str, Any]] = {}
+    for r in conn.execute("SELECT id, name, manager_id FROM users WHERE role = 'rep'").fetchall():
+        summary = {"calls": 2, "scores": {"discovery": 3.1}}
+        team.setdefault(r["manager_id"], {})[r["id"]] = {"name": r["name"], **summary}
+        conn.execute(
+            "INSERT INTO weekly_reports (week_start, scope, subject_id, object_key, summary)"
+            " VALUES (%s, 'rep', %s, %s, %s)",
+            (week, r["id"], f"reports/weekly/{week}/rep-{r['id']}.html", Jsonb(summary)),
+        )
+    for manager, reps in team.items():
+        conn.execute(
+            "INSERT INTO weekly_reports (week_start, scope, subject_id, object_key, summary)"
+            " VALUES (%s, 'team', %s, %s, %s)",
+            (week, manager, f"reports/weekly/{week}/team-{manager}.html", Jsonb({"reps": reps})),
         )
 
 
@@ -191,6 +225,8 @@ def http_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
 
 async def run(db_url: str, args: argparse.Namespace) -> None:
     plan = tools(args.reps, args.weeks, args.managers)
+    if args.only:
+        plan = {k: v for k, v in plan.items() if k.split("(")[0] in args.only}
     s = load_settings(database_url=db_url)
     print(f"\nin memory, as {MANAGER} ({args.samples} samples per tool)")
     async with Client(create_server(s, stdio_user=MANAGER)) as client:
@@ -218,6 +254,7 @@ def main() -> None:
     ap.add_argument("--calls-per-week", type=int, default=2)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--explain", action="store_true")
+    ap.add_argument("--only", nargs="*", help="measure only these tools")
     args = ap.parse_args()
     db_url = os.environ.get("DATABASE_URL") or create_database(
         start_postgres(DATA_DIR / "postgres"), f"bench_mcp_{args.reps}"

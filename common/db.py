@@ -32,6 +32,19 @@ def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
         conn.commit()
 
 
+def ensure_history(database_url: str, years: int) -> int:
+    """Quarterly session partitions from `years` back to a year ahead (schema.sql makes five
+    years; a longer RETENTION_YEARS needs more), so backfilled history never lands in the
+    default partition. Returns how many were created."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT ensure_session_partitions((current_date - make_interval(years => %s))::date,"
+            " %s)",
+            (years, 4 * years + 5),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def connect(database_url: str) -> psycopg.Connection[Row]:
     """One connection with dict rows; the caller closes it (use as a context manager)."""
     return psycopg.connect(database_url, row_factory=dict_row)

@@ -17,10 +17,14 @@ _PRINTED = object()  # a command that printed its own output
 
 
 def _init_db(args: argparse.Namespace) -> Any:
-    from common.db import apply_schema
+    from common.db import apply_schema, ensure_history
 
-    apply_schema(settings().database_url)
-    return {"schema": "applied"}
+    s = settings()
+    apply_schema(s.database_url)
+    return {
+        "schema": "applied",
+        "session_partitions_created": ensure_history(s.database_url, s.retention_years),
+    }
 
 
 def _retention(args: argparse.Namespace) -> Any:

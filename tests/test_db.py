@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from common.db import apply_retention, apply_schema
@@ -53,3 +56,36 @@ def test_retention_drops_old_quarters_and_rows(db_url: str) -> None:
         assert removed["claude_usage"] == 1
         assert "coaching_sessions_2019q1" not in partitions(conn)
         assert conn.execute("SELECT count(*) AS n FROM coaching_sessions").fetchone()["n"] == 1  # type: ignore[index]
+
+
+def test_partitions_cover_history_so_a_backfill_never_lands_in_default(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        for ago in ("1 year", "4 years 6 months", "3 months"):
+            conn.execute(
+                "INSERT INTO coaching_sessions (created_at, call_id, dimension, model, cache_key,"
+                " transcript_hash, rubric_version, status) VALUES (now() - %s::interval, 'c', 'd',"
+                " 'm', 'k', 'h', 'v', 'completed')",
+                (ago,),
+            )
+        assert conn.execute("SELECT count(*) FROM coaching_sessions_default").fetchone()[0] == 0  # type: ignore[index]
+
+
+def test_init_db_extends_partitions_to_the_retention_period(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.config import settings
+    from functions.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("RETENTION_YEARS", "8")
+    settings.cache_clear()
+    try:
+        assert main(["init-db"]) == 0
+    finally:
+        settings.cache_clear()
+    with psycopg.connect(db_url) as conn:
+        oldest = conn.execute(
+            "SELECT min(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'coaching_sessions'::regclass AND c.relname ~ 'q[1-4]$'"
+        ).fetchone()[0]  # type: ignore[index]
+    assert int(oldest[len("coaching_sessions_") :][:4]) <= datetime.now(UTC).year - 8
