@@ -186,6 +186,24 @@ def explain(db_url: str) -> None:
                 " ORDER BY cs.started_at DESC, cs.call_id DESC LIMIT 26",
                 (scope,),
             ),
+            "search_calls(text)": (
+                "SELECT count(*) FROM (SELECT 1 FROM call_scores cs WHERE cs.rep_id = ANY(%s)"
+                " AND cs.search @@ websearch_to_tsquery('english', 'quantify the pain')"
+                " LIMIT 10001) t",
+                (scope,),
+            ),
+            "search_calls(next page)": (
+                "SELECT cs.* FROM call_scores cs WHERE cs.rep_id = ANY(%s)"
+                " AND (cs.started_at, cs.call_id) < (now() - interval '20 weeks', 'z')"
+                " ORDER BY cs.started_at DESC, cs.call_id DESC LIMIT 26",
+                (scope,),
+            ),
+            "get_rep_performance": (
+                "SELECT date_trunc('week', started_at AT TIME ZONE 'UTC')::date, count(*),"
+                " avg(discovery) FROM call_scores WHERE rep_id = 'u-r005'"
+                " AND started_at >= now() - interval '8 weeks' GROUP BY 1",
+                (),
+            ),
             "team_overview": (
                 "SELECT rep_id, count(*), avg(discovery) FROM call_scores WHERE rep_id = ANY(%s)"
                 " AND started_at >= now() - interval '5 weeks' GROUP BY rep_id",
@@ -195,6 +213,11 @@ def explain(db_url: str) -> None:
                 "SELECT * FROM coaching_sessions s WHERE s.call_id = %s AND s.status = 'completed'"
                 " AND s.superseded_at IS NULL",
                 ("c-u-r000-10-0",),
+            ),
+            "cost_report(team)": (
+                "SELECT count(*), sum(usd) FROM claude_usage WHERE at >= date_trunc('month', now())"
+                " AND call_id IN (SELECT id FROM calls WHERE primary_user_id = ANY(%s))",
+                (scope,),
             ),
         }
         for name, (sql, params) in queries.items():

@@ -15,12 +15,13 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 from fastmcp.server.auth.providers.jwt import RSAKeyPair
 from psycopg.rows import dict_row
+from pydantic import SecretStr
 
 from common import access
 from common.config import Settings
 from functions.mcp_server import create_server
 from local.seed import Team, seed
-from local.serve import serve
+from local.serve import free_port, serve
 
 _today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 NOW = _today - timedelta(days=_today.weekday())  # seeded weeks end this Monday: same data every day
@@ -484,3 +485,62 @@ async def test_recording_scores_is_refused_out_of_scope(as_user: Any) -> None:
         await manager.call_tool("record_manager_score", {**args, "score": 7})
     with pytest.raises(ToolError, match="manager or admin"):
         await rep.call_tool("agreement_report", {})
+
+
+async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
+    settings: Settings, team: Team
+) -> None:
+    """MCP_AUTH=oidc: FastMCP's OIDCProxy, configured from the provider's discovery document,
+    publishes OAuth metadata for clients (Claude Desktop connectors) and refuses anonymous
+    requests with a pointer to it."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    idp = serve(Starlette())  # a port first, so the document can name itself
+    idp.stop()
+    issuer = idp.url
+
+    async def discovery(_: Any) -> JSONResponse:
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token",
+                "jwks_uri": f"{issuer}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
+
+    port = int(issuer.rsplit(":", 1)[1])
+    provider = serve(
+        Starlette(routes=[Route("/.well-known/openid-configuration", discovery)]), port=port
+    )
+    app_port = free_port()
+    base = f"http://127.0.0.1:{app_port}"
+    s = settings.model_copy(
+        update={
+            "mcp_auth": "oidc",
+            "mcp_oidc_config_url": f"{issuer}/.well-known/openid-configuration",
+            "mcp_oidc_client_id": "sales-coach",
+            "mcp_oidc_client_secret": SecretStr("shh"),
+            "mcp_public_url": base,
+        }
+    )
+    server = serve(create_server(s).http_app(path="/mcp"), port=app_port)
+    try:
+        meta = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+        assert meta["authorization_endpoint"].startswith(base)
+        assert "registration_endpoint" in meta  # Claude Desktop registers itself
+        refused = httpx.post(
+            f"{base}/mcp", json=INIT, headers={"Accept": "application/json, text/event-stream"}
+        )
+        assert (
+            refused.status_code == 401
+            and "resource_metadata" in refused.headers["www-authenticate"]
+        )
+    finally:
+        server.stop()
+        provider.stop()
