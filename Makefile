@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format bench chaos deploy-check report-screenshot clean
+.PHONY: demo test check lint typecheck format bench chaos deploy-check report-screenshot schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+schema: $(STAMP)
+	$(BIN)/python -m common.migrations
 
 format: $(STAMP)
 	$(BIN)/ruff format .

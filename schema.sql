@@ -1,5 +1,8 @@
--- The whole data model. Idempotent: safe to run on every start. Later changes are additive
--- (CREATE ... IF NOT EXISTS, ALTER TABLE ... ADD COLUMN IF NOT EXISTS) appended below.
+-- The whole data model, generated from migrations/ (`make schema`): read it here, change it
+-- by adding a migration. Fresh installs and upgrades both run `sales-coach init-db`.
+
+-- == 0001_first_release ==
+-- 0001: the first release's data model (as released; never edited).
 
 -- Users: reps, managers and admins, synced from Gong's /v2/users.
 CREATE TABLE IF NOT EXISTS users (
@@ -126,9 +129,7 @@ BEGIN
     END LOOP;
     RETURN created;
 END $$;
--- History as well as the next year: a backfill of last year never lands in the default partition
--- (`sales-coach init-db` extends this to RETENTION_YEARS when that is longer).
-SELECT ensure_session_partitions((current_date - interval '5 years')::date, 25);
+SELECT ensure_session_partitions(current_date, 5);
 
 -- Tier-1 cache lookups, so hit rates are queryable.
 CREATE TABLE IF NOT EXISTS cache_lookups (
@@ -212,6 +213,9 @@ CREATE TABLE IF NOT EXISTS claude_batches (
     processed_at  timestamptz
 );
 
+-- == 0002_exactly_once ==
+-- 0002: exactly-once analysis and at-most-once billing.
+
 -- Exactly-once analysis ------------------------------------------------------------------
 -- The outbox follows each call to its end: a run is created ('dispatched'), the run reports
 -- 'completed' or goes back to 'pending' with a reason and a next attempt; the reconciler
@@ -269,6 +273,9 @@ CREATE TABLE IF NOT EXISTS rate_limits (
     used_today  integer NOT NULL DEFAULT 0
 );
 
+-- == 0003_accuracy ==
+-- 0003: agreement with managers and rubric evals.
+
 -- Accuracy -----------------------------------------------------------------------------------
 -- Human scores, never overwriting the AI's: from Gong scorecards, Claude Desktop or a CSV.
 -- criterion is a rubric criterion id, or 'overall' for the dimension's overall score.
@@ -315,6 +322,9 @@ CREATE TABLE IF NOT EXISTS eval_results (
     created_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (eval_run_id, call_id, dimension)
 );
+
+-- == 0004_read_model ==
+-- 0004: the read model (call_scores), expiring MCP tokens, partitions covering history.
 
 -- Read model -----------------------------------------------------------------------------
 -- One row per analysed call with its current scores and a full-text index over what managers
@@ -423,3 +433,7 @@ ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS id bigint GENERATED ALWAYS AS ID
 ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS expires_at timestamptz;
 ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS last_used_at timestamptz;
 CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_id_idx ON api_tokens (id);
+
+-- History as well as the next year: a backfill of last year never lands in the default
+-- partition (`sales-coach init-db` extends this to RETENTION_YEARS when that is longer).
+SELECT ensure_session_partitions((current_date - interval '5 years')::date, 25);

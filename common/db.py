@@ -13,23 +13,17 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from common.config import ROOT
-
-SCHEMA_FILE = ROOT / "schema.sql"
-_SCHEMA_LOCK = 7_311_001  # advisory lock id: one schema application at a time
-
 Row = dict[str, Any]
 T = TypeVar("T")
 log = logging.getLogger("sales_coach.db")
 
 
-def apply_schema(database_url: str, schema_file: Path = SCHEMA_FILE) -> None:
-    """Apply schema.sql (idempotent), serialised across processes by an advisory lock."""
-    sql = schema_file.read_text()
-    with psycopg.connect(database_url, autocommit=False) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        conn.execute(sql)  # type: ignore[arg-type]
-        conn.commit()
+def apply_schema(database_url: str, directory: Path | None = None) -> list[str]:
+    """Bring the database to the current schema: the pending numbered migrations
+    (`common.migrations`); returns the ones applied now."""
+    from common.migrations import MIGRATIONS_DIR, migrate
+
+    return migrate(database_url, directory or MIGRATIONS_DIR)
 
 
 def ensure_history(database_url: str, years: int) -> int:
