@@ -1,4 +1,4 @@
--- The whole data model, generated from migrations/ (`make schema`): read it here, change it
+-- The whole data model, generated from common/migrations/ (`make schema`): read it here, change it
 -- by adding a migration. Fresh installs and upgrades both run `sales-coach init-db`.
 
 -- == 0001_first_release ==

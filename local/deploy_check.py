@@ -144,19 +144,40 @@ def check_template(path: Path, root: Path) -> list[str]:
     return problems
 
 
+def cfn_lint(path: Path) -> list[str]:
+    """cfn-lint's findings on the SAM template (it applies the transform offline)."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
+    if not Path(exe).exists():
+        return ["cfn-lint is not installed (pip install -e '.[dev]')"]
+    done = subprocess.run([exe, "--format", "parseable", str(path)], capture_output=True, text=True)
+    if done.returncode == 0:
+        return []
+    found = [line for line in done.stdout.splitlines() if line.strip()]
+    return [f"{path.name}: cfn-lint: {line}" for line in found] or [done.stderr.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--prefect-file", type=Path, default=ROOT / "prefect.yaml")
     ap.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     ap.add_argument("--root", type=Path, default=ROOT)
     args = ap.parse_args(argv)
-    problems = check_prefect(args.prefect_file, args.root) + check_template(
-        args.template, args.root
+    problems = (
+        check_prefect(args.prefect_file, args.root)
+        + check_template(args.template, args.root)
+        + cfn_lint(args.template)
     )
     for p in problems:
         print(f"deploy-check: {p}")
     if not problems:
-        print(f"deploy-check: {args.prefect_file.name} and {args.template.name} are valid")
+        print(
+            f"deploy-check: {args.prefect_file.name} and {args.template.name} are valid"
+            " (cfn-lint clean)"
+        )
     return 1 if problems else 0
 
 

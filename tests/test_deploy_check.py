@@ -83,3 +83,14 @@ def test_broken_template_handler_fails(
         "McpFunction: handler 'functions.lambda_handlers.nope' does not import"
         in capsys.readouterr().out
     )
+
+
+def test_cfn_lint_findings_fail_the_check(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefect, template = files
+    text = template.read_text()
+    assert "MemorySize:" in text
+    template.write_text(text.replace("MemorySize:", "MemorySizes:", 1))
+    assert run(prefect, template) == 1
+    assert "cfn-lint" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Numbered, append-only schema migrations (`migrations/NNNN_name.sql`), recorded in
+"""Numbered, append-only schema migrations (`common/migrations/NNNN_name.sql`), recorded in
 `schema_migrations`.
 
 `migrate()` (run by `sales-coach init-db`, at deploy time and by the local stack) applies the
@@ -9,7 +9,8 @@ error: released migrations are never edited; a change is a new file.
 
 Migrations only add (tables, columns with defaults, indexes, functions): the previous release
 keeps working on an upgraded database, so rolling back a release loses nothing. `schema.sql`
-is the migrations joined, for reading; a test keeps it current (`make schema` rewrites it).
+is the migrations joined, for reading; a test keeps it current (`make schema`, i.e.
+`python -m common.migrations`, rewrites it).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import psycopg
 from common.config import ROOT
 from common.errors import ConfigError
 
-MIGRATIONS_DIR = ROOT / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent  # shipped inside the package
 SCHEMA_FILE = ROOT / "schema.sql"
 _LOCK = 7_311_001  # advisory lock id: one schema change at a time
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 HEADER = (
-    "-- The whole data model, generated from migrations/ (`make schema`): read it here, change it\n"
+    "-- The whole data model, generated from common/migrations/ (`make schema`): read it here, change it\n"
     "-- by adding a migration. Fresh installs and upgrades both run `sales-coach init-db`.\n"
 )
 
@@ -111,8 +112,3 @@ def joined(directory: Path = MIGRATIONS_DIR) -> str:
     return HEADER + "".join(
         f"\n-- == {m.version:04d}_{m.name} ==\n{m.sql}" for m in load(directory)
     )
-
-
-if __name__ == "__main__":
-    SCHEMA_FILE.write_text(joined())
-    print(f"wrote {SCHEMA_FILE}")
