@@ -17,7 +17,7 @@ from common.rubrics import RubricSet
 from common.transcript import Utterance, format_ts
 
 INSTRUCTIONS = """You are an experienced B2B sales coach reviewing recorded sales calls for \
-Northwind Analytics, which sells the Beacon product-analytics platform. You score one coaching \
+{seller}. You score one coaching \
 dimension at a time against the rubric given for it, using only what the transcript shows.
 
 How to score:
@@ -37,7 +37,8 @@ more than a missing one.
 def system_blocks(rubrics: RubricSet, ttl: str) -> list[dict[str, Any]]:
     rubric_text = "\n\n".join(r.render() for r in rubrics.rubrics.values())
     text = (
-        f"{INSTRUCTIONS}\n\n# Product knowledge base (v{rubrics.kb_version})\n\n"
+        f"{INSTRUCTIONS.format(seller=rubrics.seller())}\n\n"
+        f"# Product knowledge base (v{rubrics.kb_version})\n\n"
         f"{rubrics.render_knowledge()}\n\n# Rubrics\n\n{rubric_text}"
     )
     return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}]

@@ -93,9 +93,13 @@ class KnowledgeDoc:
     name: str
     version: str
     body: str
+    company: str | None = None  # front matter: who the reps sell for (the prompt names it)
+    product: str | None = None  # front matter: what they sell, e.g. "the Beacon platform"
 
     def content_hash(self) -> str:
-        return _digest(self.body)
+        if self.company is None and self.product is None:
+            return _digest(self.body)  # as before the fields existed
+        return _digest([self.body, self.company, self.product])
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,14 @@ class RubricSet:
 
     def rubric_version(self, dimension: str) -> str:
         return f"{self.rubrics[dimension].version}+kb.{self.kb_version}"
+
+    def seller(self) -> str:
+        """Who the reps sell for and what, from the knowledge base's front matter."""
+        company = next((d.company for d in self.knowledge if d.company), None)
+        product = next((d.product for d in self.knowledge if d.product), None)
+        if company and product:
+            return f"{company}, which sells {product}"
+        return company or "the company whose product the knowledge base describes"
 
     def render_knowledge(self) -> str:
         return "\n\n".join(d.body.strip() for d in self.knowledge)
@@ -129,7 +141,11 @@ def load_knowledge_doc(path: Path) -> KnowledgeDoc:
     version = str(meta.get("version", "")) if isinstance(meta, dict) else ""
     if not re.match(SEMVER, version):
         raise RubricError(f"{path}: front matter needs 'version: X.Y.Z'")
-    return KnowledgeDoc(path.stem, version, text[match.end() :] if match else text)
+    body = text[match.end() :] if match else text
+    names = {
+        k: str(meta[k]) for k in ("company", "product") if isinstance(meta, dict) and meta.get(k)
+    }
+    return KnowledgeDoc(path.stem, version, body, **names)
 
 
 def load_rubric(path: Path) -> Rubric:
@@ -215,3 +231,23 @@ def _record(
             f"{path} changed since version {version} was recorded: bump its version"
             " (cached analyses would otherwise be reused for the new content)"
         )
+
+
+STARTER = Path(__file__).parent / "starter"
+
+
+def starter(directory: Path) -> list[str]:
+    """Write `directory/rubrics`: the four rubrics and an empty knowledge base with its
+    instructions and a company.md to fill in. Refuses to overwrite an existing folder."""
+    target = directory / "rubrics"
+    if target.exists():
+        raise RubricError(f"{target} exists already; choose another folder")
+    written = []
+    for path in sorted(STARTER.rglob("*")):
+        if path.is_file():
+            out = target / path.relative_to(STARTER)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(path.read_bytes())
+            written.append(str(out.relative_to(directory)))
+    load(target)  # what we write must load
+    return written

@@ -27,6 +27,17 @@ def _init_db(args: argparse.Namespace) -> Any:
     }
 
 
+def _init(args: argparse.Namespace) -> Any:
+    from common.rubrics import starter
+
+    written = starter(Path(args.dir))
+    return {
+        "rubrics": str(Path(args.dir) / "rubrics"),
+        "written": written,
+        "next": "edit knowledge_base/company.md and add your product docs, then set RUBRICS_DIR",
+    }
+
+
 def _retention(args: argparse.Namespace) -> Any:
     from common.db import apply_retention, transaction
 
@@ -251,7 +262,12 @@ def _desktop(args: argparse.Namespace) -> Any:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sales-coach", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("init-db", help="apply schema.sql (idempotent)").set_defaults(func=_init_db)
+    sub.add_parser("init-db", help="apply pending migrations (idempotent)").set_defaults(
+        func=_init_db
+    )
+    i = sub.add_parser("init", help="write a starter rubrics/ folder for a new company into DIR")
+    i.add_argument("dir", help="folder to create rubrics/ in (it must not exist yet)")
+    i.set_defaults(func=_init)
     sub.add_parser("retention", help="drop data older than RETENTION_YEARS").set_defaults(
         func=_retention
     )

@@ -87,3 +87,33 @@ def test_runs_starting_together_record_a_new_version_once(db_url: str) -> None:
         assert errors == []
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM rubrics").fetchone() == (4,)
+
+
+def test_the_company_comes_from_the_knowledge_base(tmp_path: Path) -> None:
+    from common.prompts import system_blocks
+    from common.rubrics import starter
+
+    written = starter(tmp_path)
+    assert "rubrics/knowledge_base/README.txt" in written and len(written) == 6
+    company = tmp_path / "rubrics" / "knowledge_base" / "company.md"
+    company.write_text(
+        company.read_text()
+        .replace("Your Company", "Acme Robotics")
+        .replace("your product", "the Forge welding cell")
+    )
+    text = system_blocks(load(tmp_path / "rubrics"), "1h")[0]["text"]
+    assert "sales calls for Acme Robotics, which sells the Forge welding cell." in text
+    assert "Northwind" not in text and "Beacon" not in text
+    with pytest.raises(RubricError, match="exists already"):
+        starter(tmp_path)
+
+
+def test_the_demo_company_is_named_by_its_knowledge_base() -> None:
+    from common.config import ROOT
+    from common.prompts import INSTRUCTIONS
+
+    assert "Northwind" not in INSTRUCTIONS  # the sample company is data, not code
+    assert (
+        load(ROOT / "rubrics").seller()
+        == "Northwind Analytics, which sells the Beacon product-analytics platform"
+    )

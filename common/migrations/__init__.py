@@ -74,7 +74,8 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
             " name text NOT NULL, checksum text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+        rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        done: dict[int, str] = {int(v): str(c) for v, c in rows}  # type: ignore[call-overload]
         if not done and _first_release(conn):
             first = pending[0]
             _record(conn, first)
