@@ -350,6 +350,19 @@ class GongClient:
         for raw in self._paged("GET", "/v2/users", "users"):
             yield User.model_validate(raw)
 
+    def calls_referencing(self, email: str | None = None, phone: str | None = None) -> list[str]:
+        """Ids of the calls Gong's data-privacy API says reference a person (the calls an
+        erasure in Gong removes)."""
+        if email:
+            path, params = "/v2/data-privacy/data-for-email-address", {"emailAddress": email}
+        else:
+            path, params = "/v2/data-privacy/data-for-phone-number", {"phoneNumber": phone or ""}
+        try:
+            data = self._request("GET", path, params=params)
+        except GongNotFound:
+            return []
+        return [str(c["id"]) for c in data.get("calls") or [] if c.get("id")]
+
 
 def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(ids))

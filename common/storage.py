@@ -63,3 +63,19 @@ class ObjectStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
         )
         return url
+
+    def delete(self, keys: list[str]) -> int:
+        """Delete objects (1,000 per request); a missing key is not an error."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key under `prefix`."""
+        found: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            found += [o["Key"] for o in page.get("Contents", [])]
+        return found

@@ -44,7 +44,7 @@ def _publish(
     return store.presigned_url(key)
 
 
-def build_week(s: Settings, week: date) -> dict[str, Any]:
+def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
     store = ObjectStore.from_settings(s)
     store.ensure_bucket()
     tz = s.report_timezone
@@ -100,7 +100,7 @@ def build_week(s: Settings, week: date) -> dict[str, Any]:
             index_html,
             {"reps": len(rep_links), "teams": len(team_links)},
         )
-    delivered = render.deliver(s, week, index_url, team_links)
+    delivered = render.deliver(s, week, index_url, team_links) if deliver else []
     return {
         "week": week.isoformat(),
         "reps": len(rep_links),

@@ -38,6 +38,20 @@ def _init(args: argparse.Namespace) -> Any:
     }
 
 
+def _forget(args: argparse.Namespace) -> Any:
+    import getpass
+
+    from common.privacy import forget
+
+    return forget(
+        settings(),
+        email=args.email,
+        phone=args.phone,
+        yes=args.yes,
+        requested_by=args.by or getpass.getuser(),
+    )
+
+
 def _retention(args: argparse.Namespace) -> Any:
     from common.db import apply_retention, transaction
 
@@ -265,6 +279,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("init-db", help="apply pending migrations (idempotent)").set_defaults(
         func=_init_db
     )
+    f = sub.add_parser("forget", help="find (and with --yes erase) every call a person appears in")
+    who = f.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the person's e-mail address")
+    who.add_argument("--phone", help="the person's phone number")
+    f.add_argument(
+        "--yes", action="store_true", help="erase what was found (default: only show it)"
+    )
+    f.add_argument("--by", help="who asked, for the erasure record (default: your login)")
+    f.set_defaults(func=_forget)
     i = sub.add_parser("init", help="write a starter rubrics/ folder for a new company into DIR")
     i.add_argument("dir", help="folder to create rubrics/ in (it must not exist yet)")
     i.set_defaults(func=_init)

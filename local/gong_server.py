@@ -148,6 +148,33 @@ def create_app(state: GongState) -> Starlette:
         page, meta = _page(found, body.get("cursor"), state.page_size)
         return JSONResponse({"requestId": "stand-in", "records": meta, "answeredScorecards": page})
 
+    async def data_privacy(request: Request) -> JSONResponse:
+        """Calls whose parties carry the e-mail address or phone number (Gong also lists
+        emails, leads and contacts; the stand-in has only calls)."""
+        if (refused := guard(request)) is not None:
+            return refused
+        email = (request.query_params.get("emailAddress") or "").lower()
+        digits = "".join(ch for ch in request.query_params.get("phoneNumber") or "" if ch.isdigit())
+
+        def refers(party: dict[str, Any]) -> bool:
+            phone = "".join(ch for ch in str(party.get("phoneNumber") or "") if ch.isdigit())
+            return bool(email and str(party.get("emailAddress", "")).lower() == email) or bool(
+                digits and phone == digits
+            )
+
+        calls = [
+            {
+                "id": c["metaData"]["id"],
+                "title": c["metaData"].get("title"),
+                "url": c["metaData"].get("url"),
+            }
+            for c in state.calls.values()
+            if any(refers(p) for p in c.get("parties") or [])
+        ]
+        return JSONResponse(
+            {"requestId": "stand-in", "calls": calls, "emails": [], "leads": [], "contacts": []}
+        )
+
     async def admin(request: Request) -> JSONResponse:
         body = await request.json()
         for key in ("page_size", "force_429", "retry_after_s", "rate_per_s"):
@@ -164,6 +191,8 @@ def create_app(state: GongState) -> Starlette:
             Route("/v2/users", users, methods=["GET"]),
             Route("/v2/settings/scorecards", settings_scorecards, methods=["GET"]),
             Route("/v2/stats/activity/scorecards", activity_scorecards, methods=["POST"]),
+            Route("/v2/data-privacy/data-for-email-address", data_privacy, methods=["GET"]),
+            Route("/v2/data-privacy/data-for-phone-number", data_privacy, methods=["GET"]),
             Route("/_admin", admin, methods=["POST"]),
         ]
     )

@@ -84,20 +84,18 @@ def test_the_first_release_upgrades_to_a_fresh_install(pg_admin_uri: str) -> Non
 
 
 def test_a_released_migration_is_never_edited(pg_admin_uri: str, tmp_path: Path) -> None:
-    for m in load():
+    released = load()
+    for m in released:
         (tmp_path / f"{m.version:04d}_{m.name}.sql").write_text(m.sql)
     db = create_database(pg_admin_uri, f"m_{uuid.uuid4().hex[:8]}")
     migrate(db, tmp_path)
-    (tmp_path / "0005_next.sql").write_text(
-        "ALTER TABLE users ADD COLUMN IF NOT EXISTS team text;\n"
-    )
-    assert migrate(db, tmp_path) == ["0005_next"]
-    (tmp_path / "0005_next.sql").write_text(
-        "ALTER TABLE users ADD COLUMN IF NOT EXISTS squad text;\n"
-    )
-    with pytest.raises(MigrationError, match="0005_next changed after it was applied"):
+    nxt = f"{len(released) + 1:04d}_next"
+    (tmp_path / f"{nxt}.sql").write_text("ALTER TABLE users ADD COLUMN IF NOT EXISTS team text;\n")
+    assert migrate(db, tmp_path) == [nxt]
+    (tmp_path / f"{nxt}.sql").write_text("ALTER TABLE users ADD COLUMN IF NOT EXISTS squad text;\n")
+    with pytest.raises(MigrationError, match=f"{nxt} changed after it was applied"):
         migrate(db, tmp_path)
-    (tmp_path / "0007_gap.sql").write_text("SELECT 1;\n")
+    (tmp_path / f"{len(released) + 3:04d}_gap.sql").write_text("SELECT 1;\n")
     with pytest.raises(MigrationError, match="without gaps"):
         load(tmp_path)
 
