@@ -68,39 +68,6 @@ def transaction(database_url: str) -> Iterator[psycopg.Connection[Row]]:
         yield conn
 
 
-def apply_retention(conn: psycopg.Connection[Row], years: int) -> dict[str, int]:
-    """Drop quarterly session partitions and delete rows older than `years` years."""
-    removed: dict[str, int] = {}
-    old_partitions = conn.execute(
-        """
-        SELECT c.relname AS name
-        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'coaching_sessions'::regclass
-          AND c.relname ~ '^coaching_sessions_[0-9]{4}q[1-4]$'
-          AND make_date(substr(c.relname, 19, 4)::int,
-                        (substr(c.relname, 24, 1)::int - 1) * 3 + 1, 1)
-              + interval '3 months' <= now() - make_interval(years => %s)
-        """,
-        (years,),
-    ).fetchall()
-    for row in old_partitions:
-        conn.execute(f'DROP TABLE "{row["name"]}"')
-    removed["session_partitions"] = len(old_partitions)
-    for table, column in (
-        ("coaching_sessions_default", "created_at"),
-        ("claude_usage", "at"),
-        ("claude_errors", "at"),
-        ("cache_lookups", "at"),
-        ("webhook_events", "received_at"),
-    ):
-        cur = conn.execute(
-            f"DELETE FROM {table} WHERE {column} < now() - make_interval(years => %s)",
-            (years,),
-        )
-        removed[table] = cur.rowcount
-    return removed
-
-
 def retrying(fn: Callable[[], T], wait_s: float, what: str = "database") -> T:
     """Call `fn`, retrying while Postgres is unreachable (restart, failover) for up to `wait_s`.
 

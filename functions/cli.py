@@ -53,11 +53,9 @@ def _forget(args: argparse.Namespace) -> Any:
 
 
 def _retention(args: argparse.Namespace) -> Any:
-    from common.db import apply_retention, transaction
+    from common.retention import enforce
 
-    s = settings()
-    with transaction(s.database_url) as conn:
-        return apply_retention(conn, s.retention_years)
+    return enforce(settings())
 
 
 def _backfill(args: argparse.Namespace) -> Any:

@@ -1,0 +1,15 @@
+"""The retention flow: daily, drops data older than RETENTION_YEARS (`common.retention`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from common.config import settings
+from common.retention import enforce
+
+
+@flow(name="retention")
+def retention() -> dict[str, Any]:
+    return enforce(settings())
