@@ -13,6 +13,7 @@ from common.errors import PayloadInvalid
 from common.gong import Call, CallTranscript, GongClient, User
 from common.ingest import SAFE_ID
 from common.metrics import ConversationMetrics
+from common.redaction import redact_transcript
 from common.storage import ObjectStore
 from common.transcript import Utterance, canonical_hash, utterances
 
@@ -46,10 +47,15 @@ def fetch_call(gong: GongClient, store: ObjectStore, call_id: str) -> FetchedCal
 
 
 def fetch_calls(
-    gong: GongClient, store: ObjectStore, call_ids: Sequence[str], known: dict[str, Call]
+    gong: GongClient,
+    store: ObjectStore,
+    call_ids: Sequence[str],
+    known: dict[str, Call],
+    redact: tuple[str, ...] = (),
 ) -> dict[str, FetchedCall]:
     """Fetch many calls with one request per 100 ids; calls Gong has no transcript for yet are
-    left out. `known` holds call data we already have (the webhook's), not fetched again."""
+    left out. `known` holds call data we already have (the webhook's), not fetched again.
+    With `redact` (REDACT), the transcript is redacted before it is stored or hashed."""
     wanted = [check_call_id(c) for c in call_ids]
     transcripts = gong.transcripts(wanted)
     missing_meta = [c for c in wanted if c in transcripts and c not in known]
@@ -59,6 +65,9 @@ def fetch_calls(
         if call_id not in calls:
             continue
         key = transcript_key(call_id)
+        if redact:
+            raw = redact_transcript(raw, redact)
+            transcript = CallTranscript.model_validate(raw)
         store.put_json_gz(key, raw)
         fetched[call_id] = FetchedCall(calls[call_id], transcript, canonical_hash(transcript), key)
     return fetched

@@ -239,6 +239,13 @@ class Settings(BaseSettings):
         20.0, ge=0, le=300, description="How long analyze_call waits for a new analysis."
     )
 
+    # -- privacy -----------------------------------------------------------------------
+    redact: str = Field(
+        "",
+        description="Comma-separated kinds replaced by placeholders in transcripts before they are"
+        " stored or sent to Claude: email, phone, card (empty: off).",
+    )
+
     # -- logging -------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of the services.")
 
@@ -250,6 +257,20 @@ class Settings(BaseSettings):
         if unknown or not modes:
             raise ValueError(f"must be one or more of jwt, hmac, url_key; got {value!r}")
         return value
+
+    @field_validator("redact")
+    @classmethod
+    def _known_redactions(cls, value: str) -> str:
+        from common.redaction import parse
+
+        parse(value)
+        return value
+
+    @property
+    def redact_kinds(self) -> tuple[str, ...]:
+        from common.redaction import parse
+
+        return parse(self.redact)
 
     @property
     def auth_modes(self) -> set[str]:

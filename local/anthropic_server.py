@@ -53,6 +53,8 @@ class StandInState:
     seed: int = 7
     requests: int = 0
     responses: list[dict[str, Any]] = field(default_factory=list)  # one per successful answer
+    record_prompts: bool = False  # keep every request's messages in `prompts` (tests)
+    prompts: list[str] = field(default_factory=list)
     errors: dict[int, int] = field(default_factory=dict)
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,6 +66,7 @@ class StandInState:
         with self.lock:
             self.cache = PromptCache()
             self.requests, self.responses, self.errors, self.batches = 0, [], {}, {}
+            self.record_prompts, self.prompts = False, []
             self.fail_rate = self.invalid_rate = self.hallucinate_rate = 0.0
             self.outage_after, self.in_flight, self.max_in_flight = -1, 0, 0
             self.latency_s = self.generation_s = 0.0
@@ -104,6 +107,8 @@ def answer(
     (monotonic seconds) show how responses overlapped.
     """
     spec = validate(body, batch=batch)
+    if state.record_prompts:
+        state.prompts.append(json.dumps(body.get("messages")))
     blocks = prompt_blocks(body)
     points = check_breakpoints(body, blocks)
     prompt_tokens = sum(b.tokens for b in blocks)

@@ -109,7 +109,9 @@ class ScoringService:
             self.store.ensure_bucket()
             try:
                 with GongClient.from_settings(self.s, self.gong_limiter) as gong:
-                    fetched.update(fetch_calls(gong, self.store, to_fetch, known))
+                    fetched.update(
+                        fetch_calls(gong, self.store, to_fetch, known, self.s.redact_kinds)
+                    )
             except GongRateLimited as exc:
                 failed.update((c, exc) for c in to_fetch)
         for call_id in call_ids:
