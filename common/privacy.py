@@ -137,6 +137,7 @@ COUNTED = {
     "manager_scores": "SELECT count(*) FROM manager_scores WHERE call_id = ANY(%s)",
     "eval_results": "SELECT count(*) FROM eval_results WHERE call_id = ANY(%s)",
     "cache_lookups": "SELECT count(*) FROM cache_lookups WHERE call_id = ANY(%s)",
+    "access_log": "SELECT count(*) FROM access_log WHERE call_id = ANY(%s)",
     "claude_usage_unlinked": "SELECT count(*) FROM claude_usage WHERE call_id = ANY(%s)",
     "claude_errors_unlinked": "SELECT count(*) FROM claude_errors WHERE call_id = ANY(%s)",
     "outbox_tombstones": "SELECT count(*) FROM webhook_events WHERE call_id = ANY(%s)",

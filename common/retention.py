@@ -33,6 +33,7 @@ _ROWS = (  # (table, time column) deleted row by row past the cutoff
     ("webhook_events", "received_at"),
     ("scoring_work", "updated_at"),
     ("manager_scores", "scored_at"),
+    ("access_log", "at"),
 )
 
 

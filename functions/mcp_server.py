@@ -34,6 +34,7 @@ from common.insights import requests
 from common.insights.calls import CallPage, CallView, view
 from common.insights.performance import Comparison, RepPerformance, TeamOverview
 from common.insights.results import (
+    AccessLog,
     AgreementOut,
     AnalysisStatus,
     CostReport,
@@ -268,6 +269,19 @@ def create_server(
             service, s, who(), call_id, list(dimensions or []), force, detail, ctx
         )
 
+    @mcp.tool(annotations=READ)
+    def access_log(
+        user: Annotated[
+            str | None, Field(max_length=200, description="Only this reader (id or email)")
+        ] = None,
+        call_id: Annotated[
+            str | None, Field(max_length=64, description="Only reads of this call")
+        ] = None,
+        days: Annotated[int, Field(ge=1, le=400, description="How far back")] = 30,
+    ) -> AccessLog:
+        """Who read which call's coaching or which weekly report through these tools. Admins."""
+        return answer(service.access_log, user, call_id, days)
+
     _resources_and_prompts(mcp, service)
     return mcp
 
@@ -311,7 +325,7 @@ async def _analyze(
         return status("cached", now, "from the analysis cache")
     deadline, reported = time.monotonic() + s.mcp_analyze_wait_s, -1
     while True:
-        p = await asyncio.to_thread(service.analysis_progress, call_id, dims)
+        p = await asyncio.to_thread(service.analysis_progress, identity, call_id, dims)
         fresh = not force or (
             p.coaching is not None
             and all(

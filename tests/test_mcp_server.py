@@ -544,3 +544,21 @@ async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
     finally:
         server.stop()
         provider.stop()
+
+
+async def test_admins_see_who_read_which_call(as_user: Any, settings: Settings) -> None:
+    manager = await as_user("u-m0")
+    await call(manager, "get_call_coaching", call_id="c-u-r000-01-1")
+    await call(manager, "analyze_call", call_id="c-u-r002-02-0")  # cached: a read too
+    with pytest.raises(ToolError):
+        await manager.call_tool("get_call_coaching", {"call_id": "c-u-r001-01-1"})  # refused
+    with pytest.raises(ToolError, match="admin"):
+        await manager.call_tool("access_log", {})
+    admin = await as_user("u-admin")
+    log = await call(admin, "access_log", user="manager0@example.com")
+    assert [(e["user_name"], e["action"], e["call_id"]) for e in log["entries"]] == [
+        ("Manager 0", "analyze_call", "c-u-r002-02-0"),
+        ("Manager 0", "get_call_coaching", "c-u-r000-01-1"),
+    ]
+    by_call = await call(admin, "access_log", call_id="c-u-r000-01-1")
+    assert len(by_call["entries"]) == 1

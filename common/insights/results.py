@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -76,3 +76,16 @@ class AgreementOut(BaseModel):
     ai_vs_manager: dict[str, Any]
     human_ceiling: dict[str, Any]
     ai_consistency: dict[str, Any]
+
+
+class AccessEntry(BaseModel):
+    at: datetime
+    user_id: str
+    user_name: str | None
+    action: str
+    call_id: str | None
+    subject: str | None = Field(description="A weekly report read: scope:subject")
+
+
+class AccessLog(BaseModel):
+    entries: list[AccessEntry] = Field(description="Newest first, at most 500")

@@ -28,6 +28,8 @@ from common.insights import calls, performance, requests
 from common.insights.calls import CallPage, CallView
 from common.insights.performance import Comparison, RepPerformance, RepRef, TeamOverview
 from common.insights.results import (
+    AccessEntry,
+    AccessLog,
     AgreementOut,
     CostReport,
     ManagerScoreRecorded,
@@ -94,8 +96,10 @@ class Insights:
 
     def call_coaching(self, identity: str | None, call_id: str, detail: Detail) -> CallView:
         with self.conn() as conn:
-            find_call(conn, self.caller(conn, identity), call_id)
+            caller = self.caller(conn, identity)
+            find_call(conn, caller, call_id)
             full = calls.call_coaching(conn, call_id)
+            log_access(conn, caller, "get_call_coaching", call_id=call_id)
         return calls.view(full, detail)
 
     def search_calls(
@@ -191,6 +195,7 @@ class Insights:
             else:
                 scope, subject, name = "team", caller.id, caller.name
             row = self._stored_report(conn, scope, subject, week)
+            log_access(conn, caller, "get_weekly_report", subject=f"{scope}:{subject}")
             visible = {i: n for i, (n, _) in self._team(conn, caller).items()}
         summary = row["summary"]
         stale = scope == "team" and set(summary.get("reps", {})) - set(visible)
@@ -351,12 +356,49 @@ class Insights:
             fetched = requests.check_in_scope(conn, self.s, caller, call_id)
             now = requests.progress(conn, call_id, dims)
             if not force and now.done == now.total:
+                log_access(conn, caller, "analyze_call", call_id=call_id)
                 return "cached", None, now
             if not force:
                 requests.queue(conn, caller, call_id, fetched)
                 return "queued", None, now
         return "forced", requests.start_forced(self.s, caller, call_id, dims), now
 
-    def analysis_progress(self, call_id: str, dims: list[str]) -> requests.Progress:
+    def analysis_progress(
+        self, identity: str | None, call_id: str, dims: list[str]
+    ) -> requests.Progress:
         with self.conn() as conn:
-            return requests.progress(conn, call_id, dims)
+            progress = requests.progress(conn, call_id, dims)
+            if progress.done == progress.total:
+                log_access(conn, self.caller(conn, identity), "analyze_call", call_id=call_id)
+            return progress
+
+    def access_log(
+        self, identity: str | None, user: str | None, call_id: str | None, days: int
+    ) -> AccessLog:
+        """Who read which call or report (admins)."""
+        with self.conn() as conn:
+            require_role(self.caller(conn, identity), "admin")
+            rows = conn.execute(
+                """SELECT a.at, a.user_id, u.name AS user_name, a.action, a.call_id, a.subject
+                   FROM access_log a LEFT JOIN users u ON u.id = a.user_id
+                   WHERE a.at >= now() - make_interval(days => %(days)s)
+                     AND (%(user)s::text IS NULL OR a.user_id = %(user)s
+                          OR lower(u.email) = lower(%(user)s))
+                     AND (%(call)s::text IS NULL OR a.call_id = %(call)s)
+                   ORDER BY a.at DESC LIMIT 500""",
+                {"days": days, "user": user, "call": call_id},
+            ).fetchall()
+        return AccessLog(entries=[AccessEntry.model_validate(r) for r in rows])
+
+
+def log_access(
+    conn: psycopg.Connection[Row],
+    caller: Caller,
+    action: str,
+    call_id: str | None = None,
+    subject: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO access_log (user_id, action, call_id, subject) VALUES (%s, %s, %s, %s)",
+        (caller.id, action, call_id, subject),
+    )
