@@ -1,13 +1,16 @@
-"""Telling people when the system needs them: calls parked as `needs_attention`.
+"""Telling people when the system needs them: calls parked as `needs_attention`, and
+monitors that cross their thresholds (`common.monitoring.incidents`).
 
-Each parked call is announced once (the outbox marks it `alerted_at`): in the log at ERROR,
-and to Slack (`SLACK_WEBHOOK_URL`) when configured. A failure to post is logged, never raised:
-the call stays visible in `sales-coach status` and the admins' MCP status view.
+Every alert goes to the log at ERROR, to Slack (`SLACK_WEBHOOK_URL`) and by e-mail
+(`SMTP_HOST`, `ALERT_RECIPIENTS`) when configured. A failure to deliver is logged, never
+raised: what the alert is about stays visible in `sales-coach status` and the admins' MCP tools.
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
+from email.message import EmailMessage
 
 import httpx
 
@@ -26,7 +29,11 @@ def parked_text(parked: list[Row]) -> str:
 
 def alert_parked(s: Settings, parked: list[Row]) -> list[str]:
     """Announce newly parked calls; returns where the alert went."""
-    text = parked_text(parked)
+    return notify(s, "Sales coach: calls need attention", parked_text(parked))
+
+
+def notify(s: Settings, subject: str, text: str) -> list[str]:
+    """Log, Slack and e-mail (as configured); returns where it went."""
     log.error("%s", text)
     sent = ["log"]
     if s.slack_webhook_url:
@@ -37,4 +44,23 @@ def alert_parked(s: Settings, parked: list[Row]) -> list[str]:
             sent.append("slack")
         except httpx.HTTPError as exc:
             log.warning("Slack alert failed: %s", type(exc).__name__)
+    if s.smtp_host and s.alert_recipients:
+        try:
+            send_email(s, subject, text, s.alert_recipients)
+            sent.append("email")
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("e-mail alert failed: %s", type(exc).__name__)
     return sent
+
+
+def send_email(s: Settings, subject: str, text: str, recipients: str) -> None:
+    """One plain-text message through SMTP_HOST (STARTTLS login when SMTP_USER is set)."""
+    msg = EmailMessage()
+    msg["Subject"], msg["From"], msg["To"] = subject, s.smtp_from, recipients
+    msg.set_content(text)
+    assert s.smtp_host is not None
+    with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=20) as smtp:
+        if s.smtp_user and s.smtp_password:
+            smtp.starttls()
+            smtp.login(s.smtp_user, s.smtp_password.get_secret_value())
+        smtp.send_message(msg)

@@ -78,3 +78,36 @@ def bar_pairs(rows: list[tuple[str, float | None, float | None]], width: int = 5
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def sparkline(
+    points: list[tuple[str, float | None]],
+    threshold: float | None = None,
+    width: int = 320,
+    height: int = 70,
+) -> str:
+    """A small line over any scale (min 0), with a dashed threshold line when given."""
+    values = [v for _, v in points if v is not None]
+    top_value = max([*values, threshold or 0, 1e-9]) * 1.1
+    n = max(len(points), 2)
+    pad = 4
+
+    def x(i: int) -> float:
+        return pad + i * (width - 2 * pad) / (n - 1)
+
+    def y(v: float) -> float:
+        return height - pad - v / top_value * (height - 2 * pad)
+
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="spark">']
+    if threshold is not None:
+        parts.append(
+            f'<line x1="{pad}" x2="{width - pad}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}"'
+            ' stroke="#dc2626" stroke-dasharray="4 3"/>'
+        )
+    coords = [(x(i), y(v)) for i, (_, v) in enumerate(points) if v is not None]
+    if len(coords) > 1:
+        path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+        parts.append(f'<polyline fill="none" stroke="#2563eb" stroke-width="2" points="{path}"/>')
+    parts.extend(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2" fill="#2563eb"/>' for cx, cy in coords)
+    parts.append("</svg>")
+    return "".join(parts)

@@ -239,6 +239,57 @@ class Settings(BaseSettings):
         20.0, ge=0, le=300, description="How long analyze_call waits for a new analysis."
     )
 
+    # -- monitors (thresholds; a monitor alerts once when crossed and once on recovery) ------
+    monitor_window_h: float = Field(
+        24.0, gt=0, description="Hours the rate and percentile monitors look back."
+    )
+    monitor_webhook_p99_ms: float = Field(
+        500.0, gt=0, description="Alert when the webhook's P99 response time passes this (ms)."
+    )
+    monitor_prompt_cache_min: float = Field(
+        0.6, ge=0, le=1, description="Alert when the prompt-cache hit rate falls below this."
+    )
+    monitor_analysis_cache_min: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Alert when the analysis-cache (tier-1) hit rate falls below this.",
+    )
+    monitor_tokens_month_max: float = Field(
+        150_000_000, gt=0, description="Alert when this month's Claude tokens pass this."
+    )
+    monitor_budget_fraction: float = Field(
+        0.8,
+        gt=0,
+        description="Alert when month-to-date spend passes this share of MONTHLY_BUDGET_USD.",
+    )
+    monitor_analysis_p95_s: float = Field(
+        60.0,
+        gt=0,
+        description="Alert when P95 time from webhook to four dimensions passes this (s).",
+    )
+    monitor_error_rate_max: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Alert when the share of Claude requests that fail passes this.",
+    )
+    monitor_waiting_max: int = Field(
+        20, ge=0, description="Alert when more calls than this wait over 15 minutes in the outbox."
+    )
+    monitor_parked_max: int = Field(
+        0, ge=0, description="Alert when more calls than this are parked as needs_attention."
+    )
+    monitor_gong_budget_fraction: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Alert when today's Gong requests pass this share of the budget.",
+    )
+    alert_recipients: str = Field(
+        "", description="Comma-separated e-mail recipients of monitor alerts (needs SMTP_HOST)."
+    )
+
     # -- privacy -----------------------------------------------------------------------
     redact: str = Field(
         "",

@@ -33,21 +33,25 @@ from common.db import Row
 from common.ingest import WebhookPayload
 
 INSERT_EVENT = """
-INSERT INTO webhook_events (idempotency_key, call_id, is_test, payload, status)
-VALUES (%s, %s, %s, %s, %s)
+INSERT INTO webhook_events (idempotency_key, call_id, is_test, payload, status, response_ms)
+VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id
 """
 
 
 async def store_event(
-    conn: psycopg.AsyncConnection[Row], payload: WebhookPayload, raw: Any
+    conn: psycopg.AsyncConnection[Row],
+    payload: WebhookPayload,
+    raw: Any,
+    response_ms: float | None = None,
 ) -> bool:
-    """Store a delivery; False when it was already stored (a duplicate)."""
+    """Store a delivery; False when it was already stored (a duplicate). `response_ms` is how
+    long the webhook has taken so far (the webhook P99 monitor reads it)."""
     status = "test" if payload.isTest else "pending"
     cur = await conn.execute(
         INSERT_EVENT,
-        (payload.idempotency_key, payload.call_id, payload.isTest, Jsonb(raw), status),
+        (payload.idempotency_key, payload.call_id, payload.isTest, Jsonb(raw), status, response_ms),
     )
     return await cur.fetchone() is not None
 

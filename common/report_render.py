@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import smtplib
 from datetime import UTC, date, datetime
-from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import jinja2
 
+from common.alerts import send_email
 from common.charts import COLORS, bar_pairs, line_chart
 from common.config import DIMENSIONS, Settings
 from common.insights.links import safe_link
@@ -68,14 +67,8 @@ def deliver(
         ).raise_for_status()
         sent.append("slack")
     if s.smtp_host and s.report_recipients:
-        msg = EmailMessage()
-        msg["Subject"] = f"Weekly coaching reviews - week of {week:%d %b %Y}"
-        msg["From"], msg["To"] = s.smtp_from, s.report_recipients
-        msg.set_content(text)
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=20) as smtp:
-            if s.smtp_user and s.smtp_password:
-                smtp.starttls()
-                smtp.login(s.smtp_user, s.smtp_password.get_secret_value())
-            smtp.send_message(msg)
+        send_email(
+            s, f"Weekly coaching reviews - week of {week:%d %b %Y}", text, s.report_recipients
+        )
         sent.append("email")
     return sent

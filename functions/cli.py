@@ -89,11 +89,18 @@ def _analyze(args: argparse.Namespace) -> Any:
 
 def _status(args: argparse.Namespace) -> Any:
     from common.db import connect
+    from common.monitoring.health import snapshot
     from common.status import pipeline_status
 
     s = settings()
     with connect(s.database_url) as conn:
-        return pipeline_status(conn, s)
+        return {**pipeline_status(conn, s), **snapshot(conn, s)}
+
+
+def _health(args: argparse.Namespace) -> Any:
+    from common.monitoring.health import check
+
+    return check(settings())
 
 
 def _requeue(args: argparse.Namespace) -> Any:
@@ -309,8 +316,12 @@ def parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_analyze)
     sub.add_parser("costs", help="month-to-date spend and hit rates").set_defaults(func=_costs)
     sub.add_parser(
+        "health", help="check the monitors now: alert on changes, write the ops page"
+    ).set_defaults(func=_health)
+    sub.add_parser(
         "status",
-        help="outbox (waiting, running, parked calls), failures, slots, Gong budget, spend",
+        help="outbox (waiting, running, parked calls), failures, slots, Gong budget, spend,"
+        " monitors against their thresholds",
     ).set_defaults(func=_status)
     sub.add_parser(
         "scorecards", help="the company's Gong scorecards, each question mapped or UNMAPPED"

@@ -38,6 +38,7 @@ from common.insights.results import (
     AgreementOut,
     AnalysisStatus,
     CostReport,
+    HealthOut,
     ManagerScoreRecorded,
     WeeklyReportOut,
 )
@@ -281,6 +282,13 @@ def create_server(
     ) -> AccessLog:
         """Who read which call's coaching or which weekly report through these tools. Admins."""
         return answer(service.access_log, user, call_id, days)
+
+    @mcp.tool(annotations=READ)
+    def health() -> HealthOut:
+        """The system's monitors (webhook speed, cache hit rates, tokens and spend against the
+        budget, analysis time, error rate, waiting and parked calls, Gong budget) against their
+        thresholds, and the incidents open now. Admins."""
+        return HealthOut(**answer(service.health))
 
     _resources_and_prompts(mcp, service)
     return mcp

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -18,7 +19,7 @@ from psycopg import AsyncConnection, OperationalError
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from common import outbox
@@ -26,6 +27,7 @@ from common.config import Settings, load_settings
 from common.db import Row, make_async_pool
 from common.errors import ConfigError, WebhookRejected
 from common.ingest import DeliveryVerifier, load_public_key, parse_body, parse_payload
+from common.monitoring.health import metrics_text
 from common.runs import start_analysis_run
 
 log = logging.getLogger("sales_coach.webhook")
@@ -66,6 +68,7 @@ def create_app(s: Settings | None = None) -> Starlette:
             await state["pool"].close()
 
     async def receive_gong(request: Request) -> JSONResponse:
+        started = time.perf_counter()
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
@@ -77,7 +80,8 @@ def create_app(s: Settings | None = None) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
         try:
             async with state["pool"].connection(timeout=POOL_TIMEOUT_S) as conn:
-                stored = await outbox.store_event(conn, payload, data)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                stored = await outbox.store_event(conn, payload, data, elapsed_ms)
         except (PoolTimeout, OperationalError) as exc:
             # fail fast: Gong retries a 5xx, and holding it 30 s helps nobody
             log.warning("webhook not stored, database unavailable: %s", type(exc).__name__)
@@ -99,6 +103,14 @@ def create_app(s: Settings | None = None) -> Starlette:
             return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
         return JSONResponse({"ok": True})
 
+    async def metrics(request: Request) -> Response:
+        """The monitors in Prometheus text format (for container deployments)."""
+        try:
+            text = await asyncio.to_thread(metrics_text, s)
+        except Exception as exc:
+            return PlainTextResponse(f"# monitors unavailable: {type(exc).__name__}\n", 503)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
     routes = [
         Route(
             "/webhooks/gong",
@@ -107,6 +119,7 @@ def create_app(s: Settings | None = None) -> Starlette:
             max_body_size=s.webhook_max_body_bytes,
         ),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

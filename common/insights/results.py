@@ -89,3 +89,10 @@ class AccessEntry(BaseModel):
 
 class AccessLog(BaseModel):
     entries: list[AccessEntry] = Field(description="Newest first, at most 500")
+
+
+class HealthOut(BaseModel):
+    monitors: list[dict[str, Any]] = Field(
+        description="name, help, unit, value, threshold, kind (max|min), ok (null: no data)"
+    )
+    open_incidents: list[dict[str, Any]]

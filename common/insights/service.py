@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from threading import Lock
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
@@ -371,6 +371,14 @@ class Insights:
             if progress.done == progress.total:
                 log_access(conn, self.caller(conn, identity), "analyze_call", call_id=call_id)
             return progress
+
+    def health(self, identity: str | None) -> dict[str, Any]:
+        """The monitors against their thresholds and the open incidents (admins)."""
+        from common.monitoring.health import snapshot
+
+        with self.conn() as conn:
+            require_role(self.caller(conn, identity), "admin")
+            return snapshot(conn, self.s)
 
     def access_log(
         self, identity: str | None, user: str | None, call_id: str | None, days: int
