@@ -45,6 +45,7 @@ from local.serve import free_port
 from local.stack import DATA_DIR, create_database, start_postgres
 
 MANAGER = "u-m0"  # 100 reps when --reps 500
+ADMIN = "u-admin"
 
 
 def tools(reps: int, weeks: int, managers: int) -> dict[str, Callable[[int], dict[str, Any]]]:
@@ -83,9 +84,13 @@ def tools(reps: int, weeks: int, managers: int) -> dict[str, Callable[[int], dic
 
 
 async def measure(
-    client: Client[Any], plan: dict[str, Callable[[int], dict[str, Any]]], samples: int
+    client: Client[Any],
+    plan: dict[str, Callable[[int], dict[str, Any]]],
+    samples: int,
+    header: bool = True,
 ) -> None:
-    print(f"{'tool':<26}{'P50 ms':>9}{'P95 ms':>9}{'max ms':>9}")
+    if header:
+        print(f"{'tool':<26}{'P50 ms':>9}{'P95 ms':>9}{'max ms':>9}")
     for name, args_for in plan.items():
         tool = name.split("(")[0]
         for i in range(5):  # warm-up
@@ -246,24 +251,38 @@ def http_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the HTTP MCP server did not start")
 
 
+ADMIN_TOOLS = {  # answered for admins only: measured as the admin
+    "health": lambda i: {},
+    "access_log": lambda i: {"days": 30} if i % 2 else {"user": MANAGER},
+}
+
+
 async def run(db_url: str, args: argparse.Namespace) -> None:
     plan = tools(args.reps, args.weeks, args.managers)
-    if args.only:
+    admin_plan: dict[str, Callable[[int], dict[str, Any]]] = dict(ADMIN_TOOLS)
+    if args.only is not None:
         plan = {k: v for k, v in plan.items() if k.split("(")[0] in args.only}
+        admin_plan = {k: v for k, v in admin_plan.items() if k in args.only}
     s = load_settings(database_url=db_url)
-    print(f"\nin memory, as {MANAGER} ({args.samples} samples per tool)")
+    print(f"\nin memory ({args.samples} samples per tool; as {MANAGER}, admin tools as {ADMIN})")
     async with Client(create_server(s, stdio_user=MANAGER)) as client:
         await measure(client, plan, args.samples)
+    async with Client(create_server(s, stdio_user=ADMIN)) as client:
+        await measure(client, admin_plan, args.samples, header=False)
     with psycopg.connect(db_url, row_factory=dict_row) as conn:
         _, token = access.create_token(conn, MANAGER, "bench", days=1)
+        _, admin_token = access.create_token(conn, ADMIN, "bench", days=1)
     port = free_port()
     proc = http_server(db_url, port)
+    url = f"http://127.0.0.1:{port}/mcp"
     try:
         print(
             f"\nover HTTP with a bearer token, server in its own process ({args.samples} samples per tool)"
         )
-        async with Client(f"http://127.0.0.1:{port}/mcp", auth=token) as client:
+        async with Client(url, auth=token) as client:
             await measure(client, plan, args.samples)
+        async with Client(url, auth=admin_token) as client:
+            await measure(client, admin_plan, args.samples, header=False)
     finally:
         proc.terminate()
         proc.wait(10)
