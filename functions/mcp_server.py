@@ -14,8 +14,8 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -76,6 +76,17 @@ INSTRUCTIONS = (
 )
 
 
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Our errors become the tool's error text; a database outage one clear line."""
+    try:
+        yield
+    except CoachError as exc:
+        raise ToolError(str(exc)) from None
+    except (psycopg.OperationalError, PoolTimeout):
+        raise ToolError(UNAVAILABLE) from None
+
+
 def create_server(
     s: Settings, *, stdio_user: str | None = None, insights: Insights | None = None
 ) -> FastMCP:
@@ -98,12 +109,8 @@ def create_server(
         return claims.get("user_id") or identity_of(claims, s.mcp_identity_claim)
 
     def answer(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
+        with tool_errors():
             return fn(who(), *args, **kwargs)
-        except CoachError as exc:
-            raise ToolError(str(exc)) from None
-        except (psycopg.OperationalError, PoolTimeout):
-            raise ToolError(UNAVAILABLE) from None
 
     @mcp.tool(annotations=READ)
     def get_call_coaching(call_id: CallId, detail: Detail = "summary") -> CallView:
@@ -266,9 +273,10 @@ def create_server(
     ) -> AnalysisStatus:
         """A call's coaching: from the cache at once, else queues the analysis (once, however
         often asked), reports progress per dimension and waits up to a short while."""
-        return await _analyze(
-            service, s, who(), call_id, list(dimensions or []), force, detail, ctx
-        )
+        with tool_errors():
+            return await _analyze(
+                service, s, who(), call_id, list(dimensions or []), force, detail, ctx
+            )
 
     @mcp.tool(annotations=READ)
     def access_log(
@@ -306,14 +314,9 @@ async def _analyze(
 ) -> AnalysisStatus:
     dims = requests.dimensions(dimensions)
     asked = time.time()
-    try:
-        kind, run_id, now = await asyncio.to_thread(
-            service.request_analysis, identity, call_id, dims, force
-        )
-    except CoachError as exc:
-        raise ToolError(str(exc)) from None
-    except (psycopg.OperationalError, PoolTimeout):
-        raise ToolError(UNAVAILABLE) from None
+    kind, run_id, now = await asyncio.to_thread(
+        service.request_analysis, identity, call_id, dims, force
+    )
 
     def status(state: Any, p: requests.Progress, message: str) -> AnalysisStatus:
         shaped = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NoReturn
 
 import psycopg
 
@@ -68,39 +69,54 @@ def in_scope(conn: psycopg.Connection[Row], caller: Caller, user_id: str | None)
 
 def find_rep(conn: psycopg.Connection[Row], caller: Caller, rep: str) -> tuple[str, str]:
     """(id, name) of the user in the caller's scope whose id, email or full name is `rep`."""
+    return find_reps(conn, caller, [rep])[0]
+
+
+def find_reps(
+    conn: psycopg.Connection[Row], caller: Caller, reps: list[str]
+) -> list[tuple[str, str]]:
+    """`find_rep` for each of `reps`, the caller's scope looked up once."""
     scope = visible_reps(conn, caller)
-    row = conn.execute(
-        """
-        SELECT id, name FROM users
-        WHERE (id = %(r)s OR lower(email) = lower(%(r)s) OR lower(name) = lower(%(r)s))
-          AND (%(scope)s::text[] IS NULL OR id = ANY(%(scope)s::text[]))
-          AND (%(admin)s OR deleted_at IS NULL)
-        ORDER BY (id = %(r)s) DESC, deleted_at NULLS FIRST LIMIT 1
-        """,
-        {"r": rep, "scope": sorted(scope) if scope is not None else None, "admin": caller.is_admin},
-    ).fetchone()
-    if row is None:
-        log.warning("access denied: %s (%s) asked for rep %r", caller.id, caller.role, rep)
-        raise AccessDenied(f"no rep matching {rep!r} in your scope (use an id, email or full name)")
-    return row["id"], row["name"]
+    found = []
+    for rep in reps:
+        row = conn.execute(
+            """
+            SELECT id, name FROM users
+            WHERE (id = %(r)s OR lower(email) = lower(%(r)s) OR lower(name) = lower(%(r)s))
+              AND (%(scope)s::text[] IS NULL OR id = ANY(%(scope)s::text[]))
+              AND (%(admin)s OR deleted_at IS NULL)
+            ORDER BY (id = %(r)s) DESC, deleted_at NULLS FIRST LIMIT 1
+            """,
+            {
+                "r": rep,
+                "scope": sorted(scope) if scope is not None else None,
+                "admin": caller.is_admin,
+            },
+        ).fetchone()
+        if row is None:
+            log.warning("access denied: %s (%s) asked for rep %r", caller.id, caller.role, rep)
+            raise AccessDenied(
+                f"no rep matching {rep!r} in your scope (use an id, email or full name)"
+            )
+        found.append((row["id"], row["name"]))
+    return found
 
 
 def find_call(conn: psycopg.Connection[Row], caller: Caller, call_id: str) -> str | None:
-    """The rep id of a stored call in the caller's scope; refuses anything else alike."""
-    row = conn.execute(
-        "SELECT c.primary_user_id, u.deleted_at FROM calls c"
-        " LEFT JOIN users u ON u.id = c.primary_user_id WHERE c.id = %s",
-        (call_id,),
-    ).fetchone()
-    visible = row is not None and (
-        caller.is_admin
-        or (row["deleted_at"] is None and in_scope(conn, caller, row["primary_user_id"]))
-    )
-    if row is None or not visible:
-        log.warning("access denied: %s (%s) asked for call %s", caller.id, caller.role, call_id)
-        raise AccessDenied(not_in_scope(call_id))
+    """The rep id of a stored call in the caller's scope; refuses anything else alike.
+
+    A soft-deleted rep's calls are out of every non-admin's scope: `visible_reps` leaves
+    them out."""
+    row = conn.execute("SELECT primary_user_id FROM calls WHERE id = %s", (call_id,)).fetchone()
+    if row is None or not (caller.is_admin or in_scope(conn, caller, row["primary_user_id"])):
+        refuse_call(caller, call_id)
     rep_id: str | None = row["primary_user_id"]
     return rep_id
+
+
+def refuse_call(caller: Caller, call_id: str) -> NoReturn:
+    log.warning("access denied: %s (%s) asked for call %s", caller.id, caller.role, call_id)
+    raise AccessDenied(not_in_scope(call_id))
 
 
 def not_in_scope(call_id: str) -> str:

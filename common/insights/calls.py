@@ -56,8 +56,8 @@ class DimensionCoaching(BaseModel):
     manager_scores: list[ManagerScoreOut] = []  # managers' own scores, beside the AI's
 
 
-class CallCoaching(BaseModel):
-    """Every criterion of every dimension (detail='full')."""
+class CallHeader(BaseModel):
+    """Which call, whose, and its Gong link."""
 
     call_id: str
     title: str
@@ -65,6 +65,11 @@ class CallCoaching(BaseModel):
     rep_id: str | None
     rep_name: str | None
     gong_url: str | None
+
+
+class CallCoaching(CallHeader):
+    """Every criterion of every dimension (detail='full')."""
+
     metrics: dict[str, Any] | None
     dimensions: list[DimensionCoaching]
     missing_dimensions: list[str]
@@ -79,16 +84,10 @@ class Point(BaseModel):
     link: str | None = Field(description="Gong link to the moment quoted")
 
 
-class CallView(BaseModel):
+class CallView(CallHeader):
     """A call's coaching at a glance; with detail='full' also every dimension's criteria,
     evidence and managers' scores, and the conversation metrics."""
 
-    call_id: str
-    title: str
-    started_at: datetime | None
-    rep_id: str | None
-    rep_name: str | None
-    gong_url: str | None
     scores: dict[str, float]
     average: float | None
     top_strength: Point | None
@@ -176,12 +175,7 @@ def view(full: CallCoaching, detail: str = "summary") -> CallView:
     scores = {d.dimension: d.overall_score for d in full.dimensions}
     ranked = sorted(full.dimensions, key=lambda d: d.overall_score)
     return CallView(
-        call_id=full.call_id,
-        title=full.title,
-        started_at=full.started_at,
-        rep_id=full.rep_id,
-        rep_name=full.rep_name,
-        gong_url=full.gong_url,
+        **full.model_dump(include=set(CallHeader.model_fields)),
         scores=scores,
         average=round(sum(scores.values()) / len(scores), 2) if scores else None,
         top_strength=_point(ranked[-1], ranked[-1].strengths, best=True) if ranked else None,

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common.access.scope import Caller, in_scope, not_in_scope, require_role
+from common.access.scope import Caller, find_call, in_scope, refuse_call, require_role
 from common.config import DIMENSIONS, Settings
 from common.db import Row
-from common.errors import AccessDenied, GongNotFound, InvalidRequest
+from common.errors import GongNotFound, InvalidRequest
 from common.gong import Call, GongClient
 from common.ingest import SAFE_ID
 from common.insights.calls import CallCoaching, call_coaching
@@ -38,13 +38,11 @@ class Progress:
     coaching: CallCoaching | None
 
 
-def owner_of(
+def unstored_owner(
     conn: psycopg.Connection[Row], s: Settings, call_id: str
 ) -> tuple[str | None, Call | None]:
-    """(the call's rep id, Gong's call data if it had to be asked for) or (None, None)."""
-    row = conn.execute("SELECT primary_user_id FROM calls WHERE id = %s", (call_id,)).fetchone()
-    if row is not None:
-        return row["primary_user_id"], None
+    """A call not stored yet: (its rep id, Gong's call data if it had to be asked for), or
+    (None, None) when neither the outbox nor Gong knows it."""
     row = conn.execute(
         "SELECT payload -> 'callData' -> 'metaData' ->> 'primaryUserId' AS rep FROM webhook_events"
         " WHERE idempotency_key = %s",
@@ -65,20 +63,17 @@ def owner_of(
 def check_in_scope(
     conn: psycopg.Connection[Row], s: Settings, caller: Caller, call_id: str
 ) -> Call | None:
-    """Refuse a call that is not the caller's to ask for, alike whether it exists or not."""
+    """Refuse a call that is not the caller's to ask for, alike whether it exists or not;
+    returns Gong's call data when it had to be asked for the owner."""
     if not SAFE_ID.match(call_id):
         raise InvalidRequest("call_id is a Gong call id (digits, letters, - and _)")
-    rep_id, fetched = owner_of(conn, s, call_id)
-    deleted = (
-        rep_id is not None
-        and conn.execute(
-            "SELECT 1 FROM users WHERE id = %s AND deleted_at IS NOT NULL", (rep_id,)
-        ).fetchone()
-        is not None
-    )
-    known = rep_id is not None or fetched is not None or _stored(conn, call_id)
-    if not known or (not caller.is_admin and (deleted or not in_scope(conn, caller, rep_id))):
-        raise AccessDenied(not_in_scope(call_id))
+    if _stored(conn, call_id):
+        find_call(conn, caller, call_id)
+        return None
+    rep_id, fetched = unstored_owner(conn, s, call_id)
+    known = rep_id is not None or fetched is not None
+    if not known or not (caller.is_admin or in_scope(conn, caller, rep_id)):
+        refuse_call(caller, call_id)
     return fetched
 
 

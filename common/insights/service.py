@@ -18,7 +18,15 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from common import costs
-from common.access.scope import Caller, find_call, find_rep, load_caller, require_role, visible_reps
+from common.access.scope import (
+    Caller,
+    find_call,
+    find_rep,
+    find_reps,
+    load_caller,
+    require_role,
+    visible_reps,
+)
 from common.accuracy import manager_scores
 from common.accuracy.pairs import Filters, agreement
 from common.config import Settings
@@ -173,9 +181,7 @@ class Insights:
         since, until = last_weeks(datetime.now(UTC), self.s.report_timezone, weeks)
         with self.conn() as conn:
             caller = self.caller(conn, identity)
-            refs = [
-                RepRef(rep_id=i, rep_name=n) for i, n in (find_rep(conn, caller, r) for r in reps)
-            ]
+            refs = [RepRef(rep_id=i, rep_name=n) for i, n in find_reps(conn, caller, reps)]
             unique = list({r.rep_id: r for r in refs}.values())
             return performance.compare(conn, unique, since, until, dimension)
 
@@ -198,36 +204,17 @@ class Insights:
             log_access(conn, caller, "get_weekly_report", subject=f"{scope}:{subject}")
             visible = {i: n for i, (n, _) in self._team(conn, caller).items()}
         summary = row["summary"]
-        stale = scope == "team" and set(summary.get("reps", {})) - set(visible)
-        if stale:  # a rep left (soft-deleted) since it was written: re-render it without them
+        if scope == "team" and set(summary.get("reps", {})) - set(visible):
+            # a rep left (soft-deleted) since it was written: re-render it without them
             from common.weekly import rebuild_team
 
             summary = rebuild_team(self.s, subject, row["week_start"])
-        reps = [
-            WeeklyRep(
-                rep_id=rep_id,
-                rep_name=visible.get(rep_id, v.get("name", rep_id)),
-                calls=v.get("calls", 0),
-                scores=v.get("scores", {}),
-            )
-            for rep_id, v in (summary.get("reps") or {}).items()
-            if isinstance(v, dict) and (scope != "team" or rep_id in visible)
-        ]
-        if scope == "rep":
-            reps = [
-                WeeklyRep(
-                    rep_id=subject,
-                    rep_name=name or subject,
-                    calls=summary.get("calls", 0),
-                    scores=summary.get("scores", {}),
-                )
-            ]
         return WeeklyReportOut(
             week_start=row["week_start"],
             scope=scope,  # type: ignore[arg-type]
             subject_id=subject,
             subject_name=name,
-            reps=reps,
+            reps=_weekly_reps(scope, subject, name, summary, visible),
             url=ObjectStore.from_settings(self.s).presigned_url(row["object_key"]),
         )
 
@@ -397,6 +384,34 @@ class Insights:
                 {"days": days, "user": user, "call": call_id},
             ).fetchall()
         return AccessLog(entries=[AccessEntry.model_validate(r) for r in rows])
+
+
+def _weekly_reps(
+    scope: str, subject: str, name: str | None, summary: dict[str, Any], visible: dict[str, str]
+) -> list[WeeklyRep]:
+    """The reps a stored summary covers: the rep's own numbers, a team's visible reps, or
+    none for the index (its summary holds counts)."""
+    if scope == "rep":
+        return [
+            WeeklyRep(
+                rep_id=subject,
+                rep_name=name or subject,
+                calls=summary.get("calls", 0),
+                scores=summary.get("scores", {}),
+            )
+        ]
+    if scope == "index":
+        return []
+    return [
+        WeeklyRep(
+            rep_id=rep_id,
+            rep_name=visible[rep_id],
+            calls=v.get("calls", 0),
+            scores=v.get("scores", {}),
+        )
+        for rep_id, v in summary.get("reps", {}).items()
+        if rep_id in visible
+    ]
 
 
 def log_access(

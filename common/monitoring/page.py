@@ -13,13 +13,6 @@ from common.monitoring.incidents import _fmt
 from common.monitoring.monitors import Monitor
 
 OPS_KEY = "ops/index.html"
-THRESHOLDS = {  # the daily series drawn against a monitor's threshold
-    "webhook_p99_ms": "webhook_p99_ms",
-    "prompt_cache_hit_rate": "prompt_cache_hit_rate",
-    "analysis_cache_hit_rate": "analysis_cache_hit_rate",
-    "analysis_p95_s": "analysis_p95_s",
-    "error_rate": "error_rate",
-}
 
 
 def render(
@@ -65,5 +58,5 @@ def _state(m: Monitor) -> str:
 
 
 def _threshold(by_name: dict[str, Monitor], series: str) -> float | None:
-    name = THRESHOLDS.get(series)
-    return by_name[name].threshold if name in by_name else None
+    """A series named after its monitor is on the monitor's scale (monthly ones are not)."""
+    return by_name[series].threshold if series in by_name else None
