@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
+from psycopg.rows import dict_row
 
 from common.config import Settings, load_settings
 from common.db import apply_schema
@@ -17,6 +21,7 @@ from local.anthropic_server import StandInState
 from local.anthropic_server import create_app as claude_app
 from local.gong_server import GongState
 from local.gong_server import create_app as gong_app
+from local.seed import Team, seed
 from local.serve import serve
 from local.signing import GongSigner
 from local.stack import (
@@ -159,3 +164,36 @@ def engine_env(
     cached_settings.cache_clear()
     yield cached_settings()
     cached_settings.cache_clear()
+
+
+_today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+NOW = _today - timedelta(days=_today.weekday())  # seeded weeks end this Monday: same data every day
+
+
+@pytest.fixture
+def team(settings: Settings) -> Team:
+    """Two managers' teams of seeded history; m0's rep u-r004 is soft-deleted."""
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        t = seed(conn, reps=6, managers=2, weeks=6, calls_per_week=2, now=NOW)
+        conn.execute("UPDATE users SET deleted_at = now() WHERE id = 'u-r004'")
+    return t
+
+
+@pytest.fixture
+async def as_user(settings: Settings, team: Team) -> AsyncIterator[Any]:
+    """Opens in-memory MCP clients acting as a user (closed after the test)."""
+    from fastmcp import Client
+
+    from functions.mcp_server import create_server
+
+    clients: list[Client[Any]] = []
+
+    async def open_as(user: str, s: Settings = settings) -> Client[Any]:
+        client: Client[Any] = Client(create_server(s, stdio_user=user))
+        await client.__aenter__()
+        clients.append(client)
+        return client
+
+    yield open_as
+    for c in clients:
+        await c.__aexit__(None, None, None)

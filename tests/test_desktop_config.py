@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import psycopg
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
@@ -18,7 +17,7 @@ from common.insights.week import previous_week
 from flows.weekly_review import build_week
 from functions.desktop_config import claude_desktop_config
 from local.seed import Team
-from tests.test_mcp_server import _wait_for_outbox, team  # noqa: F401
+from tests.mcp_helpers import add_unstored_calls_rep, dispatch_and_run, wait_for_outbox
 
 
 def _launch(entry: dict[str, Any]) -> StdioTransport:
@@ -28,16 +27,9 @@ def _launch(entry: dict[str, Any]) -> StdioTransport:
 async def test_the_printed_stdio_entry_works_from_another_directory(
     engine_env: Settings,
     claude: Any,
-    team: Team,  # noqa: F811
+    team: Team,
 ) -> None:
-    from flows.dispatcher import dispatch_once
-    from local.inprocess import InProcessRuns
-
-    with psycopg.connect(engine_env.database_url) as conn:
-        conn.execute(
-            "INSERT INTO users (id, name, email, role, manager_id)"
-            " VALUES ('2003', 'Dana Lee', 'dana@example.com', 'rep', 'u-m0')"
-        )
+    add_unstored_calls_rep(engine_env.database_url)
     week = previous_week(datetime.now(UTC), "UTC")
     build_week(engine_env, week)
     s = engine_env.model_copy(update={"mcp_analyze_wait_s": 120.0})
@@ -49,19 +41,13 @@ async def test_the_printed_stdio_entry_works_from_another_directory(
         assert {r["rep_name"] for r in report["reps"]} == {"Rep 000", "Rep 002"}
         assert "Rep 000" in httpx.get(report["url"]).text  # presigned with the entry's keys
         asking = asyncio.create_task(desktop.call_tool("analyze_call", {"call_id": "7001001"}))
-        await _wait_for_outbox(s, "7001001")
-
-        def dispatch_and_run() -> None:
-            runs = InProcessRuns()
-            dispatch_once(s, start_run=runs)
-            runs.run_all()
-
-        await asyncio.to_thread(dispatch_and_run)
+        await wait_for_outbox(s, "7001001")
+        await dispatch_and_run(s)
         status = (await asking).structured_content
     assert status["status"] == "completed" and status["coaching"]["rep_name"] == "Dana Lee"
 
 
-def test_a_missing_setting_is_one_clear_line(settings: Settings, team: Team) -> None:  # noqa: F811
+def test_a_missing_setting_is_one_clear_line(settings: Settings, team: Team) -> None:
     entry = claude_desktop_config(settings, "u-m0")["mcpServers"]["sales-coach"]
     for missing, expected in (
         ("DATABASE_URL", "DATABASE_URL is required"),

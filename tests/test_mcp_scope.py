@@ -19,7 +19,7 @@ from common.insights.week import previous_week
 from flows.weekly_review import build_week
 from functions.mcp_server import create_server
 from local.seed import Team
-from tests.test_mcp_server import team  # noqa: F401  (the seeded teams)
+from tests.mcp_helpers import add_unstored_calls_rep
 
 # m0's team as the other callers must never see it: ids, emails, names, call ids.
 OTHER_REPS = [
@@ -83,12 +83,9 @@ UNSCOPED = [  # tools that take no identifier: their answers must hold nothing o
 
 
 @pytest.fixture
-def world(settings: Settings, team: Team) -> Settings:  # noqa: F811
+def world(settings: Settings, team: Team) -> Settings:
+    add_unstored_calls_rep(settings.database_url)
     with psycopg.connect(settings.database_url) as conn:
-        conn.execute(
-            "INSERT INTO users (id, name, email, role, manager_id)"
-            " VALUES ('2003', 'Dana Lee', 'dana@example.com', 'rep', 'u-m0')"
-        )
         conn.execute(  # spend and a manager's score on m0's calls
             "INSERT INTO claude_usage (model, call_id, input_tokens, output_tokens, usd) VALUES"
             " ('claude-sonnet-5-5', 'c-u-r000-00-0', 10, 10, 1.5)"

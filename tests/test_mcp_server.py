@@ -1,11 +1,11 @@
-"""The MCP server through fastmcp's real Client: in memory and over HTTP, on real Postgres."""
+"""The MCP tools through fastmcp's real Client, in memory, on real Postgres (HTTP and sign-in:
+test_access_identity.py; scope across teams: test_mcp_scope.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,45 +13,11 @@ import psycopg
 import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
-from fastmcp.server.auth.providers.jwt import RSAKeyPair
-from psycopg.rows import dict_row
-from pydantic import SecretStr
 
-from common import access
 from common.config import Settings
 from functions.mcp_server import create_server
-from local.seed import Team, seed
-from local.serve import free_port, serve
-
-_today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-NOW = _today - timedelta(days=_today.weekday())  # seeded weeks end this Monday: same data every day
-
-
-@pytest.fixture
-def team(settings: Settings) -> Team:
-    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
-        t = seed(conn, reps=6, managers=2, weeks=6, calls_per_week=2, now=NOW)
-        conn.execute("UPDATE users SET deleted_at = now() WHERE id = 'u-r004'")  # m0's, removed
-    return t
-
-
-@pytest.fixture
-async def as_user(settings: Settings, team: Team) -> AsyncIterator[Any]:
-    clients: list[Client[Any]] = []
-
-    async def open_as(user: str, s: Settings = settings) -> Client[Any]:
-        client: Client[Any] = Client(create_server(s, stdio_user=user))
-        await client.__aenter__()
-        clients.append(client)
-        return client
-
-    yield open_as
-    for c in clients:
-        await c.__aexit__(None, None, None)
-
-
-async def call(client: Client[Any], tool: str, **args: Any) -> Any:
-    return (await client.call_tool(tool, args)).structured_content
+from local.seed import Team
+from tests.mcp_helpers import add_unstored_calls_rep, call, dispatch_and_run, wait_for_outbox
 
 
 async def test_a_calls_coaching_is_compact_by_default_and_full_on_request(as_user: Any) -> None:
@@ -231,14 +197,7 @@ async def test_analyze_call_queues_once_and_reports_progress(
 ) -> None:
     """A call Gong has and we have not: queued in the outbox (twice asked, once queued), run by
     the dispatcher, with MCP progress notifications as its dimensions finish."""
-    from flows.dispatcher import dispatch_once
-    from local.inprocess import InProcessRuns
-
-    with psycopg.connect(engine_env.database_url) as conn:
-        conn.execute(
-            "INSERT INTO users (id, name, email, role, manager_id)"
-            " VALUES ('2003', 'Dana Lee', 'dana@example.com', 'rep', 'u-m0')"
-        )
+    add_unstored_calls_rep(engine_env.database_url)
     s = engine_env.model_copy(update={"mcp_analyze_wait_s": 90.0})
     progress: list[tuple[float, float | None]] = []
 
@@ -249,14 +208,8 @@ async def test_analyze_call_queues_once_and_reports_progress(
         asking = [
             asyncio.create_task(call(m0, "analyze_call", call_id="7001001")) for _ in range(2)
         ]
-        await _wait_for_outbox(s, "7001001")
-
-        def dispatch_and_run() -> None:
-            runs = InProcessRuns()
-            dispatch_once(s, start_run=runs)
-            runs.run_all()
-
-        await asyncio.to_thread(dispatch_and_run)
+        await wait_for_outbox(s, "7001001")
+        await dispatch_and_run(s)
         results = await asyncio.gather(*asking)
     assert [r["status"] for r in results] == ["completed", "completed"]
     assert results[0]["coaching"]["rep_name"] == "Dana Lee"
@@ -266,17 +219,6 @@ async def test_analyze_call_queues_once_and_reports_progress(
             "SELECT status, run_attempts FROM webhook_events WHERE call_id = '7001001'"
         ).fetchall()
     assert events == [("completed", 1)]
-
-
-async def _wait_for_outbox(s: Settings, call_id: str) -> None:
-    for _ in range(100):
-        with psycopg.connect(s.database_url) as conn:
-            if conn.execute(
-                "SELECT 1 FROM webhook_events WHERE call_id = %s", (call_id,)
-            ).fetchone():
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError("analyze_call did not queue the call")
 
 
 async def test_analyze_call_reports_a_parked_call(as_user: Any, settings: Settings) -> None:
@@ -300,93 +242,6 @@ async def test_analyze_call_reports_a_parked_call(as_user: Any, settings: Settin
         )
     status = await task
     assert status["status"] == "failed" and "no JSON" in status["message"]
-
-
-@pytest.fixture
-def http_server(settings: Settings, team: Team) -> Iterator[str]:
-    server = serve(create_server(settings).http_app(path="/mcp"))
-    yield f"{server.url}/mcp"
-    server.stop()
-
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-
-
-def _status(url: str, token: str | None) -> int:
-    headers = {"Accept": "application/json, text/event-stream"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.post(url, json=INIT, headers=headers).status_code
-
-
-async def test_http_bearer_tokens_expire_record_use_and_revoke_by_id(
-    settings: Settings, http_server: str
-) -> None:
-    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
-        rep_id, rep_token = access.create_token(conn, "u-r002", "laptop")
-        _, manager_token = access.create_token(conn, "manager0@example.com")
-        _, expired = access.create_token(conn, "u-r000", days=1)
-        conn.execute(
-            "UPDATE api_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = 'u-r000'"
-        )
-    async with Client(http_server, auth=rep_token) as rep:
-        own = await call(rep, "search_calls", page_size=3)
-        assert {i["rep_id"] for i in own["items"]} == {"u-r002"}
-        with pytest.raises(ToolError, match="in your scope"):
-            await rep.call_tool("get_call_coaching", {"call_id": "c-u-r000-00-0"})
-    async with Client(http_server, auth=manager_token) as manager:
-        assert (await call(manager, "team_overview"))["reps"]
-    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
-        used = {t.id: t.last_used_at for t in access.list_tokens(conn)}
-        assert used[rep_id] is not None
-        assert access.revoke_token_id(conn, rep_id)
-    assert [_status(http_server, t) for t in (rep_token, expired, None, manager_token)] == [
-        401,
-        401,
-        401,
-        200,
-    ]
-
-
-async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team: Team) -> None:
-    keys = RSAKeyPair.generate()
-    s = settings.model_copy(
-        update={
-            "mcp_auth": "jwt",
-            "mcp_jwt_public_key": keys.public_key,
-            "mcp_jwt_issuer": "https://login.example.com",
-            "mcp_jwt_audience": "sales-coach",
-        }
-    )
-    server = serve(create_server(s).http_app(path="/mcp"))
-    url = f"{server.url}/mcp"
-
-    def token(email: str, issuer: str = "https://login.example.com") -> str:
-        return keys.create_token(
-            subject=f"sub-{email}",
-            issuer=issuer,
-            audience="sales-coach",
-            additional_claims={"email": email},
-        )
-
-    try:
-        async with Client(url, auth=token("manager1@example.com")) as m1:
-            page = await call(m1, "search_calls", page_size=100)
-        assert {i["rep_id"] for i in page["items"]} == {"u-r001", "u-r003", "u-r005"}
-        assert _status(url, token("stranger@example.com")) == 401  # not a Gong user here
-        assert _status(url, token("rep4@example.com")) == 401  # soft-deleted
-        assert _status(url, token("manager1@example.com", "https://evil.example")) == 401
-    finally:
-        server.stop()
 
 
 async def test_weekly_report_names_reps_and_drops_a_removed_one(
@@ -420,6 +275,9 @@ async def test_weekly_report_names_reps_and_drops_a_removed_one(
     after = await call(manager, "get_weekly_report")
     assert [r["rep_id"] for r in after["reps"]] == ["u-r001", "u-r005"]
     assert "Rep 003" not in httpx.get(after["url"]).text  # the stored HTML was re-rendered
+    index = await call(await as_user("u-admin"), "get_weekly_report")
+    assert (index["scope"], index["reps"]) == ("index", [])  # its summary holds counts only
+    assert "Rep 001" in httpx.get(index["url"]).text
 
 
 async def test_admins_see_parked_calls_in_the_cost_report(
@@ -485,65 +343,6 @@ async def test_recording_scores_is_refused_out_of_scope(as_user: Any) -> None:
         await manager.call_tool("record_manager_score", {**args, "score": 7})
     with pytest.raises(ToolError, match="manager or admin"):
         await rep.call_tool("agreement_report", {})
-
-
-async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
-    settings: Settings, team: Team
-) -> None:
-    """MCP_AUTH=oidc: FastMCP's OIDCProxy, configured from the provider's discovery document,
-    publishes OAuth metadata for clients (Claude Desktop connectors) and refuses anonymous
-    requests with a pointer to it."""
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    idp = serve(Starlette())  # a port first, so the document can name itself
-    idp.stop()
-    issuer = idp.url
-
-    async def discovery(_: Any) -> JSONResponse:
-        return JSONResponse(
-            {
-                "issuer": issuer,
-                "authorization_endpoint": f"{issuer}/authorize",
-                "token_endpoint": f"{issuer}/token",
-                "jwks_uri": f"{issuer}/jwks",
-                "response_types_supported": ["code"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-            }
-        )
-
-    port = int(issuer.rsplit(":", 1)[1])
-    provider = serve(
-        Starlette(routes=[Route("/.well-known/openid-configuration", discovery)]), port=port
-    )
-    app_port = free_port()
-    base = f"http://127.0.0.1:{app_port}"
-    s = settings.model_copy(
-        update={
-            "mcp_auth": "oidc",
-            "mcp_oidc_config_url": f"{issuer}/.well-known/openid-configuration",
-            "mcp_oidc_client_id": "sales-coach",
-            "mcp_oidc_client_secret": SecretStr("shh"),
-            "mcp_public_url": base,
-        }
-    )
-    server = serve(create_server(s).http_app(path="/mcp"), port=app_port)
-    try:
-        meta = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
-        assert meta["authorization_endpoint"].startswith(base)
-        assert "registration_endpoint" in meta  # Claude Desktop registers itself
-        refused = httpx.post(
-            f"{base}/mcp", json=INIT, headers={"Accept": "application/json, text/event-stream"}
-        )
-        assert (
-            refused.status_code == 401
-            and "resource_metadata" in refused.headers["www-authenticate"]
-        )
-    finally:
-        server.stop()
-        provider.stop()
 
 
 async def test_admins_see_who_read_which_call(as_user: Any, settings: Settings) -> None:

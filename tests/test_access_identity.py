@@ -1,0 +1,168 @@
+"""Sign-in over HTTP: our bearer tokens, the identity provider's JWTs, OAuth through OIDC."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
+from fastmcp.server.auth.providers.jwt import RSAKeyPair
+from psycopg.rows import dict_row
+from pydantic import SecretStr
+
+from common import access
+from common.config import Settings
+from functions.mcp_server import create_server
+from local.seed import Team
+from local.serve import free_port, serve
+from tests.mcp_helpers import call
+
+
+@pytest.fixture
+def http_server(settings: Settings, team: Team) -> Iterator[str]:
+    server = serve(create_server(settings).http_app(path="/mcp"))
+    yield f"{server.url}/mcp"
+    server.stop()
+
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+
+
+def _status(url: str, token: str | None) -> int:
+    headers = {"Accept": "application/json, text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.post(url, json=INIT, headers=headers).status_code
+
+
+async def test_http_bearer_tokens_expire_record_use_and_revoke_by_id(
+    settings: Settings, http_server: str
+) -> None:
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        rep_id, rep_token = access.create_token(conn, "u-r002", "laptop")
+        _, manager_token = access.create_token(conn, "manager0@example.com")
+        _, expired = access.create_token(conn, "u-r000", days=1)
+        conn.execute(
+            "UPDATE api_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = 'u-r000'"
+        )
+    async with Client(http_server, auth=rep_token) as rep:
+        own = await call(rep, "search_calls", page_size=3)
+        assert {i["rep_id"] for i in own["items"]} == {"u-r002"}
+        with pytest.raises(ToolError, match="in your scope"):
+            await rep.call_tool("get_call_coaching", {"call_id": "c-u-r000-00-0"})
+    async with Client(http_server, auth=manager_token) as manager:
+        assert (await call(manager, "team_overview"))["reps"]
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        used = {t.id: t.last_used_at for t in access.list_tokens(conn)}
+        assert used[rep_id] is not None
+        assert access.revoke_token_id(conn, rep_id)
+    assert [_status(http_server, t) for t in (rep_token, expired, None, manager_token)] == [
+        401,
+        401,
+        401,
+        200,
+    ]
+
+
+async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team: Team) -> None:
+    keys = RSAKeyPair.generate()
+    s = settings.model_copy(
+        update={
+            "mcp_auth": "jwt",
+            "mcp_jwt_public_key": keys.public_key,
+            "mcp_jwt_issuer": "https://login.example.com",
+            "mcp_jwt_audience": "sales-coach",
+        }
+    )
+    server = serve(create_server(s).http_app(path="/mcp"))
+    url = f"{server.url}/mcp"
+
+    def token(email: str, issuer: str = "https://login.example.com") -> str:
+        return keys.create_token(
+            subject=f"sub-{email}",
+            issuer=issuer,
+            audience="sales-coach",
+            additional_claims={"email": email},
+        )
+
+    try:
+        async with Client(url, auth=token("manager1@example.com")) as m1:
+            page = await call(m1, "search_calls", page_size=100)
+        assert {i["rep_id"] for i in page["items"]} == {"u-r001", "u-r003", "u-r005"}
+        assert _status(url, token("stranger@example.com")) == 401  # not a Gong user here
+        assert _status(url, token("rep4@example.com")) == 401  # soft-deleted
+        assert _status(url, token("manager1@example.com", "https://evil.example")) == 401
+    finally:
+        server.stop()
+
+
+async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
+    settings: Settings, team: Team
+) -> None:
+    """MCP_AUTH=oidc: FastMCP's OIDCProxy, configured from the provider's discovery document,
+    publishes OAuth metadata for clients (Claude Desktop connectors) and refuses anonymous
+    requests with a pointer to it."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    idp = serve(Starlette())  # a port first, so the document can name itself
+    idp.stop()
+    issuer = idp.url
+
+    async def discovery(_: Any) -> JSONResponse:
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token",
+                "jwks_uri": f"{issuer}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
+
+    port = int(issuer.rsplit(":", 1)[1])
+    provider = serve(
+        Starlette(routes=[Route("/.well-known/openid-configuration", discovery)]), port=port
+    )
+    app_port = free_port()
+    base = f"http://127.0.0.1:{app_port}"
+    s = settings.model_copy(
+        update={
+            "mcp_auth": "oidc",
+            "mcp_oidc_config_url": f"{issuer}/.well-known/openid-configuration",
+            "mcp_oidc_client_id": "sales-coach",
+            "mcp_oidc_client_secret": SecretStr("shh"),
+            "mcp_public_url": base,
+        }
+    )
+    server = serve(create_server(s).http_app(path="/mcp"), port=app_port)
+    try:
+        meta = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+        assert meta["authorization_endpoint"].startswith(base)
+        assert "registration_endpoint" in meta  # Claude Desktop registers itself
+        refused = httpx.post(
+            f"{base}/mcp", json=INIT, headers={"Accept": "application/json, text/event-stream"}
+        )
+        assert (
+            refused.status_code == 401
+            and "resource_metadata" in refused.headers["www-authenticate"]
+        )
+    finally:
+        server.stop()
+        provider.stop()
