@@ -131,23 +131,23 @@ def find(
 
 
 COUNTED = {
-    "calls": "SELECT count(*) FROM calls WHERE id = ANY(%s)",
-    "coaching_sessions": "SELECT count(*) FROM coaching_sessions WHERE call_id = ANY(%s)",
-    "scoring_work": "SELECT count(*) FROM scoring_work WHERE call_id = ANY(%s)",
-    "manager_scores": "SELECT count(*) FROM manager_scores WHERE call_id = ANY(%s)",
-    "eval_results": "SELECT count(*) FROM eval_results WHERE call_id = ANY(%s)",
-    "cache_lookups": "SELECT count(*) FROM cache_lookups WHERE call_id = ANY(%s)",
-    "access_log": "SELECT count(*) FROM access_log WHERE call_id = ANY(%s)",
-    "claude_usage_unlinked": "SELECT count(*) FROM claude_usage WHERE call_id = ANY(%s)",
-    "claude_errors_unlinked": "SELECT count(*) FROM claude_errors WHERE call_id = ANY(%s)",
-    "outbox_tombstones": "SELECT count(*) FROM webhook_events WHERE call_id = ANY(%s)",
+    "calls": "SELECT count(*) AS n FROM calls WHERE id = ANY(%s)",
+    "coaching_sessions": "SELECT count(*) AS n FROM coaching_sessions WHERE call_id = ANY(%s)",
+    "scoring_work": "SELECT count(*) AS n FROM scoring_work WHERE call_id = ANY(%s)",
+    "manager_scores": "SELECT count(*) AS n FROM manager_scores WHERE call_id = ANY(%s)",
+    "eval_results": "SELECT count(*) AS n FROM eval_results WHERE call_id = ANY(%s)",
+    "cache_lookups": "SELECT count(*) AS n FROM cache_lookups WHERE call_id = ANY(%s)",
+    "access_log": "SELECT count(*) AS n FROM access_log WHERE call_id = ANY(%s)",
+    "claude_usage_unlinked": "SELECT count(*) AS n FROM claude_usage WHERE call_id = ANY(%s)",
+    "claude_errors_unlinked": "SELECT count(*) AS n FROM claude_errors WHERE call_id = ANY(%s)",
+    "outbox_tombstones": "SELECT count(*) AS n FROM webhook_events WHERE call_id = ANY(%s)",
 }
 
 
 def _counts(conn: psycopg.Connection[Row], ids: list[str]) -> dict[str, int]:
     out = {}
     for name, sql in COUNTED.items():
-        row = conn.execute(sql.replace("count(*)", "count(*) AS n"), (ids,)).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(sql, (ids,)).fetchone()  # type: ignore[arg-type]
         out[name] = int(row["n"]) if row else 0
     return out
 
