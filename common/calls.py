@@ -32,7 +32,7 @@ class FetchedCall:
 
 def check_call_id(call_id: str) -> str:
     """Gong call ids are numeric; we accept letters, digits, '_' and '-' (they become S3 keys)."""
-    if not SAFE_ID.match(call_id):
+    if not SAFE_ID.fullmatch(call_id):
         raise PayloadInvalid(f"call id {call_id[:80]!r} is not a safe id ([A-Za-z0-9_-], 1-64)")
     return call_id
 

@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(
         1_048_576, gt=0, description="Largest accepted webhook body; larger gets 413."
     )
+    webhook_body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest time a client may take to send a webhook body; slower gets 408.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /metrics requires (Prometheus `authorization`);"
+        " unset: /metrics is not served.",
+    )
     webhook_inline_dispatch: bool = Field(
         False, description="Also try to start the flow right after storing (short timeout)."
     )
@@ -216,16 +226,35 @@ class Settings(BaseSettings):
         "",
         description="Public base URL of the HTTP MCP server (oidc mode), e.g. https://coach.example.com.",
     )
-    mcp_token_days: int = Field(90, ge=1, description="Days a new MCP bearer token is valid.")
+    mcp_token_days: int = Field(
+        90, ge=1, le=366, description="Days a new MCP bearer token is valid (at most 366)."
+    )
+    mcp_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated Host values the HTTP MCP server answers besides"
+        " MCP_PUBLIC_URL's host and localhost (DNS-rebinding protection).",
+    )
+    mcp_unknown_call_lookups_per_day: int = Field(
+        50,
+        ge=0,
+        description="Gong look-ups of calls we have not stored that one user's analyze_call may"
+        " make per UTC day (each spends the company's Gong budget).",
+    )
     mcp_identity_claim: str = Field(
-        "email", description="JWT/ID-token claim that names the Gong user (email, upn, ...)."
+        "email",
+        description="JWT/ID-token claim holding the user's e-mail address (email, upn, ...);"
+        " matched to an active Gong user's e-mail, never to a user id.",
     )
     mcp_jwt_jwks_uri: str = Field("", description="JWKS URL of your identity provider (jwt mode).")
     mcp_jwt_public_key: str = Field(
         "", description="PEM public key that signs access tokens (jwt mode, instead of JWKS)."
     )
-    mcp_jwt_issuer: str = Field("", description="Expected `iss` of access tokens (jwt mode).")
-    mcp_jwt_audience: str = Field("", description="Expected `aud` of access tokens (jwt mode).")
+    mcp_jwt_issuer: str = Field(
+        "", description="Expected `iss` of access tokens (jwt mode: required)."
+    )
+    mcp_jwt_audience: str = Field(
+        "", description="Expected `aud` of access tokens (jwt mode: required)."
+    )
     mcp_oidc_config_url: str = Field(
         "",
         description="OpenID discovery URL (oidc mode), e.g."

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import PayloadInvalid, SignatureInvalid
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # call ids become S3 keys and run parameters
+# call ids become S3 keys and run parameters; use fullmatch (`$` also matches before a "\n")
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class CallMetaData(BaseModel):
@@ -153,27 +155,88 @@ class DeliveryVerifier:
         raise SignatureInvalid(error)
 
 
-def without_nul(value: Any) -> Any:
-    """The JSON value with NUL characters removed from every string (Postgres jsonb refuses
-    them: kept, a delivery would fail with a 500 on every retry)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+MAX_DEPTH = 64  # Gong's payloads nest about 6 deep; json.loads recurses, and fails near 1,000
+MAX_NUMBER_DIGITS = 40  # ids and durations; Python refuses int() of over 4,300 digits
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise PayloadInvalid(f"body has {name}, which is not JSON")
+
+
+def _finite(text: str) -> float:
+    if len(text) > 2 * MAX_NUMBER_DIGITS:
+        raise PayloadInvalid("body has a number too long to be Gong's")
+    value = float(text)
+    if not math.isfinite(value):
+        raise PayloadInvalid("body has a number out of range")
     return value
 
 
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise PayloadInvalid("body has a number too long to be Gong's")
+    return int(text)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest, counted without recursion (strings skipped)."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def clean_strings(value: Any) -> Any:
+    """The JSON value with every string (keys too) made storable in Postgres: NUL removed and
+    a lone UTF-16 surrogate replaced by U+FFFD. Iterative: depth is bounded before parsing,
+    but this never recurses anyway."""
+
+    def clean(s: str) -> str:
+        return _SURROGATE.sub("\ufffd", s.replace("\x00", ""))
+
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        parent, key = stack.pop()
+        item = parent[key]
+        if isinstance(item, str):
+            parent[key] = clean(item)
+        elif isinstance(item, list):
+            stack.extend((item, i) for i in range(len(item)))
+        elif isinstance(item, dict):
+            cleaned = {clean(k): v for k, v in item.items()}
+            item.clear()
+            item.update(cleaned)
+            stack.extend((item, k) for k in item)
+    return root[0]
+
+
 def parse_body(body: bytes) -> dict[str, Any]:
-    """The delivery's JSON object, cleaned of NUL characters."""
+    """The delivery's JSON object, refusing what Python or Postgres cannot hold (NaN,
+    Infinity, numbers out of range or of absurd length, nesting deeper than MAX_DEPTH) with
+    PayloadInvalid, and with every string cleaned by `clean_strings`."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadInvalid("body is not UTF-8") from None
+    if nesting_depth(text) > MAX_DEPTH:
+        raise PayloadInvalid(f"body nests deeper than {MAX_DEPTH} levels")
+    try:
+        data = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite,
+            parse_int=_bounded_int,
+        )
+    except (json.JSONDecodeError, RecursionError, ValueError):
         raise PayloadInvalid("body is not JSON") from None
     if not isinstance(data, dict):
         raise PayloadInvalid("body is not a JSON object")
-    cleaned: dict[str, Any] = without_nul(data)
+    cleaned: dict[str, Any] = clean_strings(data)
     return cleaned
 
 
@@ -182,12 +245,12 @@ def parse_payload(body: bytes | dict[str, Any]) -> WebhookPayload:
     data = parse_body(body) if isinstance(body, bytes) else body
     call_data = data.get("callData")
     meta = call_data.get("metaData") if isinstance(call_data, dict) else None
-    if isinstance(meta, dict) and isinstance(meta.get("id"), int):
+    if isinstance(meta, dict) and type(meta.get("id")) is int:  # not bool: True is no call id
         meta["id"] = str(meta["id"])
     try:
         payload = WebhookPayload.model_validate(data)
     except ValidationError:
         raise PayloadInvalid("payload has no callData.metaData.id (the Gong call id)") from None
-    if not SAFE_ID.match(payload.call_id):
+    if not SAFE_ID.fullmatch(payload.call_id):
         raise PayloadInvalid("callData.metaData.id is not a safe id ([A-Za-z0-9_-], 1-64)")
     return payload

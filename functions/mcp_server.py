@@ -27,7 +27,7 @@ from mcp.types import ToolAnnotations
 from psycopg_pool import PoolTimeout
 from pydantic import Field
 
-from common.access.identity import auth_provider, identity_of
+from common.access.identity import auth_provider, caller_for_identity, identity_of
 from common.config import DIMENSIONS, Settings, load_settings
 from common.errors import CoachError
 from common.insights import requests
@@ -102,11 +102,16 @@ def create_server(
     )
 
     def who() -> str | None:
+        """The caller's user id: set by our verifiers (tokens, jwt); an OIDC sign-in's e-mail
+        is looked up by e-mail only; over stdio, MCP_USER (the machine's own setting)."""
         token = get_access_token()
         if token is None:
             return stdio_user
         claims = token.claims or {}
-        return claims.get("user_id") or identity_of(claims, s.mcp_identity_claim)
+        if s.mcp_auth != "oidc":  # our verifiers put the matched user's id there
+            return str(claims["user_id"]) if isinstance(claims.get("user_id"), str) else None
+        caller = caller_for_identity(s.database_url, identity_of(claims, s.mcp_identity_claim))
+        return caller.id if caller else None
 
     def answer(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with tool_errors():

@@ -9,6 +9,7 @@ the analysis later. Run it with `uvicorn functions.webhook:app`.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -57,6 +58,7 @@ def build_verifier(s: Settings) -> DeliveryVerifier:
 def create_app(s: Settings | None = None) -> Starlette:
     s = s or load_settings()
     verifier = build_verifier(s)
+    metrics_token = s.metrics_token.get_secret_value().encode() if s.metrics_token else None
     state: dict[str, AsyncConnectionPool[AsyncConnection[Row]]] = {}
 
     @asynccontextmanager
@@ -69,7 +71,16 @@ def create_app(s: Settings | None = None) -> Starlette:
 
     async def receive_gong(request: Request) -> JSONResponse:
         started = time.perf_counter()
-        body = await request.body()
+        try:
+            body = await asyncio.wait_for(request.body(), s.webhook_body_timeout_s)
+        except TimeoutError:
+            # a client trickling its body would hold a connection (and a Lambda) for ever
+            log.info("webhook rejected (408): body not received in time")
+            return JSONResponse(
+                {"error": f"request body not received within {s.webhook_body_timeout_s:g} s"},
+                status_code=408,
+                headers={"Connection": "close"},
+            )
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             verifier.verify(body, headers, request.query_params.get("key"))
@@ -104,7 +115,15 @@ def create_app(s: Settings | None = None) -> Starlette:
         return JSONResponse({"ok": True})
 
     async def metrics(request: Request) -> Response:
-        """The monitors in Prometheus text format (for container deployments)."""
+        """The monitors in Prometheus text format, for a scraper holding METRICS_TOKEN: spend,
+        budget and queue are not for whoever finds the webhook's URL."""
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not (metrics_token and hmac.compare_digest(given.encode(), metrics_token)):
+            return PlainTextResponse(
+                "metrics need the bearer token METRICS_TOKEN\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
             text = await asyncio.to_thread(metrics_text, s)
         except Exception as exc:
@@ -119,8 +138,9 @@ def create_app(s: Settings | None = None) -> Starlette:
             max_body_size=s.webhook_max_body_bytes,
         ),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
     ]
+    if metrics_token:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
     return Starlette(routes=routes, lifespan=lifespan)
 
 

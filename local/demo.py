@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from datetime import date, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ import httpx
 
 from common import costs, sessions
 from common.calls import upsert_users
-from common.config import Settings, settings
+from common.config import DIMENSIONS, Settings, settings
 from common.db import connect
 from common.gong import GongClient
 from common.storage import ObjectStore
@@ -237,12 +238,41 @@ def show_agreement(s: Settings) -> None:
     )
 
 
-def main() -> None:
+def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:
+    """Delivered calls (test deliveries aside) without a completed session per dimension:
+    (call id, outbox status, last error)."""
+    with connect(s.database_url) as conn:
+        rows = conn.execute(
+            """
+            SELECT e.call_id, e.status, e.last_error FROM webhook_events e
+            WHERE NOT e.is_test AND (
+                SELECT count(DISTINCT dimension) FROM coaching_sessions c
+                WHERE c.call_id = e.call_id AND c.status = 'completed'
+                  AND c.superseded_at IS NULL) < %s
+            ORDER BY e.call_id
+            """,
+            (len(DIMENSIONS),),
+        ).fetchall()
+    return [(r["call_id"], r["status"], r["last_error"]) for r in rows]
+
+
+def main() -> int:
     print(BANNER)
     with local_stack(DATA_DIR / "postgres", database="sales_coach_demo") as stack:
         run(stack)
+        missing = unanalysed(settings())
     print(BANNER)
+    if missing:
+        print(f"DEMO FAILED: {len(missing)} delivered call(s) not analysed:", file=sys.stderr)
+        for call_id, status, error in missing:
+            print(
+                f"  call {call_id}: outbox {status}; {error or 'no error recorded'}",
+                file=sys.stderr,
+            )
+        return 1
+    print("Every delivered call was analysed on all four dimensions.")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

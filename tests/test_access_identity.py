@@ -109,6 +109,71 @@ async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team
         server.stop()
 
 
+def test_jwt_identity_comes_only_from_a_verified_email_in_the_configured_claim(
+    settings: Settings, team: Team
+) -> None:
+    """Tokens the identity provider really signed, that must still not sign in as the admin:
+    no email claim (sub names the admin's id), an email claim holding the admin's id, an
+    unverified admin address, a non-string claim, a token that never expires."""
+    import time
+
+    import jwt as pyjwt
+
+    keys = RSAKeyPair.generate()
+    s = settings.model_copy(
+        update={
+            "mcp_auth": "jwt",
+            "mcp_jwt_public_key": keys.public_key,
+            "mcp_jwt_issuer": "https://login.example.com",
+            "mcp_jwt_audience": "sales-coach",
+        }
+    )
+    server = serve(create_server(s).http_app(path="/mcp"))
+    url = f"{server.url}/mcp"
+
+    def token(exp: bool = True, **claims: Any) -> str:
+        body = {"iss": "https://login.example.com", "aud": "sales-coach", "sub": "u-admin"}
+        if exp:
+            body["exp"] = int(time.time()) + 600
+        return pyjwt.encode(
+            {**body, **claims}, keys.private_key.get_secret_value(), algorithm="RS256"
+        )
+
+    try:
+        refused = {
+            "no email claim, sub is the admin's id": token(),
+            "empty email": token(email=""),
+            "email not a string": token(email=["admin@example.com"]),
+            "email holds the admin's id": token(email="u-admin"),
+            "unverified admin address": token(email="admin@example.com", email_verified=False),
+            "unverified (string)": token(email="admin@example.com", email_verified="false"),
+            "preferred_username only": token(preferred_username="admin@example.com"),
+            "no exp": token(exp=False, email="admin@example.com"),
+        }
+        assert {name: _status(url, t) for name, t in refused.items()} == dict.fromkeys(refused, 401)
+        # the address as the provider may spell it: other case, stray spaces
+        assert _status(url, token(email=" Admin@Example.COM ", email_verified=True)) == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("missing", ["mcp_jwt_issuer", "mcp_jwt_audience"])
+def test_jwt_mode_refuses_to_start_without_issuer_and_audience(
+    settings: Settings, missing: str
+) -> None:
+    from common.errors import ConfigError
+
+    update: dict[str, Any] = {
+        "mcp_auth": "jwt",
+        "mcp_jwt_public_key": RSAKeyPair.generate().public_key,
+        "mcp_jwt_issuer": "https://login.example.com",
+        "mcp_jwt_audience": "sales-coach",
+        missing: "",
+    }
+    with pytest.raises(ConfigError, match=missing.upper()):
+        create_server(settings.model_copy(update=update))
+
+
 async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
     settings: Settings, team: Team
 ) -> None:

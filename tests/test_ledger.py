@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -63,3 +64,70 @@ def test_postgres_away_keeps_the_response_in_the_journal_until_it_returns(
     assert usage_ids(db_url) == ["msg_2"]
     other_db = Journal.for_database(tmp_path, db_url + "&x=1")
     assert other_db.entries() == []  # journals are kept per database
+
+
+def slow_usage_writes(db_url: str, seconds: float) -> None:
+    """Every claude_usage insert takes `seconds` (a busy or distant database)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN PERFORM pg_sleep({seconds}); RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER slow BEFORE INSERT ON claude_usage"
+            " FOR EACH ROW EXECUTE FUNCTION slow_insert()"
+        )
+
+
+def test_flushers_never_touch_a_live_record(db_url: str, tmp_path: Path) -> None:
+    """Recorders with a slow database write while other threads flush the same journal (as
+    every chunk claim does): no error anywhere, and every response recorded exactly once."""
+    slow_usage_writes(db_url, 0.02)
+    journal = Journal.for_database(tmp_path, db_url)
+    ledger = Ledger(db_url, journal)
+    stop, errors = threading.Event(), []
+
+    def flusher() -> None:
+        while not stop.is_set():
+            try:
+                Ledger(db_url, Journal.for_database(tmp_path, db_url)).flush()
+            except Exception as exc:
+                errors.append(exc)
+
+    def recorder(worker: int) -> None:
+        for n in range(15):
+            try:
+                ledger.record(entry(f"msg_{worker}_{n}"))
+            except Exception as exc:
+                errors.append(exc)
+
+    flushers = [threading.Thread(target=flusher) for _ in range(3)]
+    recorders = [threading.Thread(target=recorder, args=(w,)) for w in range(4)]
+    for t in flushers + recorders:
+        t.start()
+    for t in recorders:
+        t.join()
+    stop.set()
+    for t in flushers:
+        t.join()
+    assert errors == []
+    ids = usage_ids(db_url)
+    assert sorted(ids) == sorted(f"msg_{w}_{n}" for w in range(4) for n in range(15))
+    assert journal.entries() == []
+
+
+def test_an_unreadable_entry_is_set_aside_and_alerted_not_blocking(
+    db_url: str, tmp_path: Path
+) -> None:
+    alerts: list[str] = []
+    journal = Journal.for_database(tmp_path, db_url)
+    journal.path("msg_bad").write_text('{"response_id": "msg_bad", "trunc')
+    ledger = Ledger(db_url, journal, on_rejected=alerts.append)
+    # an entry left by a record whose database write failed
+    with pytest.raises(psycopg.OperationalError), journal.written(entry("msg_ok")):
+        raise psycopg.OperationalError("database away")
+    assert ledger.flush() == 1  # the good entry is flushed despite the bad one
+    assert usage_ids(db_url) == ["msg_ok"]
+    assert journal.pending() == [] and [p.name for p in journal.rejected()] == ["msg_bad.json"]
+    assert len(alerts) == 1 and "msg_bad.json" in alerts[0]
+    assert ledger.flush() == 0 and len(alerts) == 1  # alerted once, not on every claim

@@ -157,15 +157,20 @@ def test_the_ops_page_shows_monitors_and_their_trend(settings: Settings) -> None
 
 def test_metrics_in_prometheus_format_and_webhook_timing(settings: Settings) -> None:
     seed(settings.database_url)
+    settings = settings.model_copy(update={"metrics_token": SecretStr("scrape-me")})
     server = serve(create_app(settings))
     try:
+        assert httpx.get(f"{server.url}/metrics").status_code == 401
+        wrong = {"Authorization": "Bearer guess"}
+        assert httpx.get(f"{server.url}/metrics", headers=wrong).status_code == 401
         body = __import__("json").dumps(webhook_payload(sample_calls()[0]["call"])).encode()
         signature = hmac_signature("hmac-test-secret", body)
         stored = httpx.post(
             f"{server.url}/webhooks/gong", content=body, headers={"X-Signature-SHA256": signature}
         )
         assert stored.status_code == 200
-        text = httpx.get(f"{server.url}/metrics").text
+        scraper = {"Authorization": "Bearer scrape-me"}
+        text = httpx.get(f"{server.url}/metrics", headers=scraper).text
     finally:
         server.stop()
     values = {

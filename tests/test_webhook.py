@@ -245,3 +245,89 @@ def test_postgres_down_answers_503_fast_and_recovers_without_errors(
     statuses = [post(webhook, body, auth).status_code for _ in range(5)]
     assert statuses == [200] * 5
     assert [r[0] for r in _rows(db_url)] == ["7001002", "7001001"]
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    return {"X-Signature-SHA256": hmac_signature("hmac-test-secret", body)}
+
+
+def _with_meta(**meta: object) -> str:
+    payload = webhook_payload(sample_calls()[0]["call"])
+    payload["callData"]["metaData"].update(meta)
+    return json.dumps(payload)
+
+
+ODD_BODIES = {
+    "NaN": _with_meta(duration=0).replace('"duration": 0', '"duration": NaN'),
+    "Infinity": _with_meta(duration=0).replace('"duration": 0', '"duration": -Infinity'),
+    "1e400": _with_meta(duration=0).replace('"duration": 0', '"duration": 1e400'),
+    "5,000 digits": _with_meta(duration=0).replace('"duration": 0', '"duration": ' + "9" * 5000),
+    "nested 5,000 deep": _with_meta(extra=0).replace(
+        '"extra": 0', '"extra": ' + "[" * 5000 + "]" * 5000
+    ),
+    "nested object 1,000 deep": _with_meta(extra=0).replace(
+        '"extra": 0', '"extra": ' + '{"a":' * 1000 + "1" + "}" * 1000
+    ),
+    "id with a newline": _with_meta(id="7001001\n"),
+    "id true": _with_meta(id=True),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_BODIES))
+def test_signed_odd_json_is_refused_with_400_not_500(webhook: str, db_url: str, name: str) -> None:
+    body = ODD_BODIES[name].encode()
+    response = post(webhook, body, _signed(body))
+    assert response.status_code == 400, response.text
+    assert _rows(db_url) == []
+
+
+def test_lone_surrogates_and_nul_are_stored_cleaned(webhook: str, db_url: str) -> None:
+    body = _with_meta(title="Demo \ud800 call\u0000", deep={"k\udfff": ["x\ud800"]}).encode()
+    assert b"\\ud800" in body  # json.dumps escapes it: valid JSON, unstorable as it stands
+    response = post(webhook, body, _signed(body))
+    assert response.status_code == 200, response.text
+    with psycopg.connect(db_url) as conn:
+        meta = conn.execute(
+            "SELECT payload -> 'callData' -> 'metaData' FROM webhook_events"
+        ).fetchone()
+    assert meta is not None
+    assert meta[0]["title"] == "Demo \ufffd call" and meta[0]["deep"] == {"k\ufffd": ["x\ufffd"]}
+
+
+def test_a_trickled_body_gets_408_and_the_connection_closes(settings: Settings) -> None:
+    """One byte every 0.3 s (a slow-loris client): answered 408 once the deadline passes,
+    instead of holding the connection for as long as the client likes."""
+    import socket
+
+    server = serve(create_app(settings.model_copy(update={"webhook_body_timeout_s": 1.0})))
+    host, port = server.url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /webhooks/gong HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n"
+            )
+            received = b""
+            for _ in range(30):  # at most 9 s of trickling
+                try:
+                    sock.sendall(b"{")
+                except OSError:
+                    break
+                sock.settimeout(0.3)
+                try:
+                    chunk = sock.recv(4096)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                received += chunk
+            sock.settimeout(5)
+            while chunk := sock.recv(4096):  # the server closes after answering
+                received += chunk
+    finally:
+        server.stop()
+    assert received.startswith(b"HTTP/1.1 408")
+
+
+def test_metrics_are_not_served_without_a_token(webhook: str) -> None:
+    assert httpx.get(f"{webhook}/metrics").status_code == 404

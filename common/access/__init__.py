@@ -15,6 +15,7 @@ from common.access.scope import (
     find_rep,
     find_reps,
     load_caller,
+    load_caller_by_email,
     require_role,
     visible_reps,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "find_reps",
     "list_tokens",
     "load_caller",
+    "load_caller_by_email",
     "require_role",
     "revoke_token",
     "revoke_token_id",

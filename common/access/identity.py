@@ -3,29 +3,35 @@
 Three ways in (`MCP_AUTH`):
 - `tokens`: our own bearer tokens (`sales-coach token create`), checked in Postgres.
 - `jwt`: access tokens signed by the company's identity provider, checked against its JWKS
-  (or a public key), issuer and audience; `MCP_IDENTITY_CLAIM` (default `email`) names the
-  user.
+  (or a public key), issuer and audience (both required), with an `exp`; the e-mail in
+  `MCP_IDENTITY_CLAIM` (default `email`), and only there, names the user.
 - `oidc`: FastMCP's `OIDCProxy` runs the OAuth flow against the provider's discovery document
   (Google Workspace, Microsoft Entra, Okta...), so Claude Desktop signs users in itself; the
   ID token's identity claim names the user.
 Whatever the way, the identity must be an active Gong user here or the caller gets nothing.
+An identity provider's claim is matched to a user's e-mail (trimmed, case-insensitive), never to
+a user id, and refused when the provider says the address is unverified: otherwise a token
+whose `sub` or `email` happened to read "u-admin" would sign in as the admin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastmcp.server.auth import AccessToken, AuthProvider, TokenVerifier
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 
-from common.access.scope import Caller, load_caller
+from common.access.scope import Caller, load_caller_by_email
 from common.access.tokens import caller_for_token
 from common.config import Settings
 from common.db import connect
 from common.errors import AccessDenied, ConfigError
 
-IDENTITY_FALLBACKS = ("email", "preferred_username", "upn", "sub")
+log = logging.getLogger("sales_coach.access")
+
+UNVERIFIED = (False, "false", "False")
 
 
 def _access(token: str, caller: Caller, claims: dict[str, Any]) -> AccessToken:
@@ -54,20 +60,23 @@ class PostgresTokenVerifier(TokenVerifier):
 
 
 def identity_of(claims: dict[str, Any], claim: str) -> str | None:
-    """The identity a token names: the configured claim, else the usual ones."""
-    for name in (claim, *IDENTITY_FALLBACKS):
-        value = claims.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    """The e-mail address a verified token names in `claim`, and nowhere else; None when the
+    claim is missing, empty or not a string, or when `email_verified` says it is unverified."""
+    value = claims.get(claim)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if claims.get("email_verified") in UNVERIFIED:
+        return None
+    return value.strip()
 
 
-def caller_for_identity(database_url: str, identity: str | None) -> Caller | None:
-    if not identity:
+def caller_for_identity(database_url: str, email: str | None) -> Caller | None:
+    """The active user whose e-mail is `email`, or None."""
+    if not email:
         return None
     try:
         with connect(database_url) as conn:
-            return load_caller(conn, identity)
+            return load_caller_by_email(conn, email)
     except AccessDenied:
         return None
 
@@ -85,6 +94,10 @@ class IdentityJWTVerifier(JWTVerifier):
         if verified is None:
             return None
         claims = dict(verified.claims or {})
+        exp = claims.get("exp")
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            log.warning("bearer token refused: it has no exp (tokens must expire)")
+            return None
         caller = await asyncio.to_thread(
             caller_for_identity, self.database_url, identity_of(claims, self.identity_claim)
         )
@@ -98,13 +111,26 @@ def auth_provider(s: Settings) -> AuthProvider:
     if s.mcp_auth == "jwt":
         if not (s.mcp_jwt_jwks_uri or s.mcp_jwt_public_key):
             raise ConfigError("MCP_AUTH=jwt needs MCP_JWT_JWKS_URI or MCP_JWT_PUBLIC_KEY")
+        missing = [
+            name
+            for name, value in (
+                ("MCP_JWT_ISSUER", s.mcp_jwt_issuer),
+                ("MCP_JWT_AUDIENCE", s.mcp_jwt_audience),
+            )
+            if not value.strip()
+        ]
+        if missing:
+            raise ConfigError(
+                f"MCP_AUTH=jwt needs {' and '.join(missing)}: without them any token your"
+                " identity provider signs (for any application) would be accepted"
+            )
         return IdentityJWTVerifier(
             s.database_url,
             s.mcp_identity_claim,
             jwks_uri=s.mcp_jwt_jwks_uri or None,
             public_key=s.mcp_jwt_public_key or None,
-            issuer=s.mcp_jwt_issuer or None,
-            audience=s.mcp_jwt_audience or None,
+            issuer=s.mcp_jwt_issuer.strip(),
+            audience=s.mcp_jwt_audience.strip(),
         )
     from fastmcp.server.auth.oidc_proxy import OIDCProxy
 

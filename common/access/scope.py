@@ -43,6 +43,19 @@ def load_caller(conn: psycopg.Connection[Row], user: str) -> Caller:
     return Caller(row["id"], row["name"], row["role"])
 
 
+def load_caller_by_email(conn: psycopg.Connection[Row], email: str) -> Caller:
+    """The active user whose e-mail is `email` (trimmed, case-insensitive); never by id."""
+    rows = conn.execute(
+        "SELECT id, name, role FROM users WHERE lower(trim(email)) = lower(trim(%s))"
+        " AND deleted_at IS NULL AND active LIMIT 2",
+        (email,),
+    ).fetchall()
+    if len(rows) != 1:  # none, or an address two users share: neither is this caller
+        log.warning("access denied: unknown or inactive identity")
+        raise AccessDenied("this identity has no access: it is not an active Gong user here")
+    return Caller(rows[0]["id"], rows[0]["name"], rows[0]["role"])
+
+
 _TEAM = """
 WITH RECURSIVE team AS (
     SELECT id FROM users WHERE id = %s

@@ -65,7 +65,7 @@ def check_in_scope(
 ) -> Call | None:
     """Refuse a call that is not the caller's to ask for, alike whether it exists or not;
     returns Gong's call data when it had to be asked for the owner."""
-    if not SAFE_ID.match(call_id):
+    if not SAFE_ID.fullmatch(call_id):
         raise InvalidRequest("call_id is a Gong call id (digits, letters, - and _)")
     if _stored(conn, call_id):
         find_call(conn, caller, call_id)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from common import costs
+from common.alerts import notify
 from common.calls import (
     FetchedCall,
     ensure_rep,
@@ -68,7 +70,10 @@ class ScoringService:
         with transaction(s.database_url) as conn:
             sync(conn, rubrics)
         ledger = Ledger(
-            s.database_url, Journal.for_database(s.journal_dir, s.database_url), s.db_outage_wait_s
+            s.database_url,
+            Journal.for_database(s.journal_dir, s.database_url),
+            s.db_outage_wait_s,
+            on_rejected=partial(notify, s, "Sales coach: unreadable journal entry"),
         )
         ledger.flush()  # responses paid before a restart reach the ledger first
         slots = ClaudeSlots(s.database_url, s.claude_concurrency, s.claude_claim_lease_s)
