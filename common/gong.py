@@ -1,8 +1,9 @@
 """Gong API v2 client: calls with parties, transcripts, users.
 
-Basic auth and a limiter every request goes through: in production the `SharedRateLimiter`
-in Postgres (Gong allows 3 requests/s and 10,000/day per company, whatever the number of
-workers), in a single process the local `RateLimiter`. A 429 is answered by waiting its
+Basic auth and a limiter every request goes through. `GongClient.from_settings` is the one way
+the product builds a client, and it always carries the `SharedRateLimiter` in Postgres: Gong
+allows 3 requests/s and 10,000/day per company, whatever the number of workers, commands and
+MCP servers spending them. (The in-process `RateLimiter` is for tests of the client itself.) A 429 is answered by waiting its
 `Retry-After` up to `max_retry_after_s`; a longer one (a spent daily budget says 50,000 s)
 raises `GongRateLimited` so the caller re-queues the work instead of holding a worker for
 hours. 5xx and connection errors are retried with exponential backoff. Ids are sent up to 100
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.config import Settings
 from common.errors import ConfigError, GongError, GongNotFound, GongRateLimited
+from common.limits import SharedRateLimiter
 
 MAX_IDS = 100  # Gong's page size: ids per calls/extensive or calls/transcript request
 
@@ -171,33 +173,33 @@ class GongClient:
         base_url: str,
         access_key: str,
         secret: str,
-        requests_per_second: float = 3.0,
+        *,
+        limiter: Limiter,
         max_retries: int = 5,
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        limiter: Limiter | None = None,
         max_retry_after_s: float = 60.0,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), auth=(access_key, secret), timeout=timeout_s
         )
-        self._limiter = limiter or RateLimiter(requests_per_second)
+        self._limiter = limiter
         self._max_retries = max_retries
         self._max_retry_after_s = max_retry_after_s
         self._sleep = sleep
         self.requests_made = 0
 
     @classmethod
-    def from_settings(cls, s: Settings, limiter: Limiter | None = None) -> GongClient:
-        """A client for the configured account; pass the shared limiter where workers share it."""
+    def from_settings(cls, s: Settings) -> GongClient:
+        """A client for the configured account, spending the company's shared rate and daily
+        budget (`gong_limiter`)."""
         if not (s.gong_access_key and s.gong_access_key_secret):
             raise ConfigError("GONG_ACCESS_KEY and GONG_ACCESS_KEY_SECRET are required")
         return cls(
             s.gong_base_url,
             s.gong_access_key.get_secret_value(),
             s.gong_access_key_secret.get_secret_value(),
-            s.gong_requests_per_second,
-            limiter=limiter,
+            limiter=gong_limiter(s),
             max_retry_after_s=s.gong_max_retry_after_s,
         )
 
@@ -362,6 +364,14 @@ class GongClient:
         except GongNotFound:
             return []
         return [str(c["id"]) for c in data.get("calls") or [] if c.get("id")]
+
+
+def gong_limiter(s: Settings) -> SharedRateLimiter:
+    """The company's Gong allowance: GONG_REQUESTS_PER_SECOND and GONG_DAILY_BUDGET, shared in
+    Postgres by every process."""
+    return SharedRateLimiter(
+        s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
+    )
 
 
 def _batches(ids: Sequence[str]) -> Iterator[list[str]]:

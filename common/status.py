@@ -9,7 +9,8 @@ import psycopg
 from common.config import Settings
 from common.costs import month_to_date
 from common.db import Row
-from common.limits import ClaudeSlots, SharedRateLimiter
+from common.gong import gong_limiter
+from common.limits import ClaudeSlots
 from common.outbox import event_counts, needs_attention
 
 
@@ -23,9 +24,7 @@ def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any
         " ORDER BY created_at DESC LIMIT 5"
     ).fetchall()
     slots = ClaudeSlots(s.database_url, s.claude_concurrency)
-    gong = SharedRateLimiter(
-        s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
-    )
+    gong = gong_limiter(s)
     spend = month_to_date(conn)
     return {
         "webhook_events": event_counts(conn),

@@ -22,17 +22,13 @@ from common.accuracy.scorecards import (
 from common.config import Settings, settings
 from common.db import transaction
 from common.gong import GongClient
-from common.limits import SharedRateLimiter
 from common.rubrics import load
 
 
 def import_range(s: Settings, start: date | None = None, end: date | None = None) -> dict[str, Any]:
     rubrics = load(s.rubrics_dir)
     mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, rubrics)
-    limiter = SharedRateLimiter(
-        s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
-    )
-    with GongClient.from_settings(s, limiter) as gong, transaction(s.database_url) as conn:
+    with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
         if start is None or end is None:
             start, end = incremental_window(conn, datetime.now(UTC).date())
         return asdict(import_answers(conn, gong, mapping, rubrics, start, end))

@@ -18,7 +18,12 @@ from local.stack import GONG_KEY, GONG_SECRET
 def client(url: str, sleeps: list[float] | None = None, max_retries: int = 5) -> GongClient:
     record = sleeps.append if sleeps is not None else (lambda s: None)
     c = GongClient(
-        url, GONG_KEY, GONG_SECRET, requests_per_second=100, sleep=record, max_retries=max_retries
+        url,
+        GONG_KEY,
+        GONG_SECRET,
+        limiter=RateLimiter(100),
+        sleep=record,
+        max_retries=max_retries,
     )
     _OPEN.append(c)
     return c
@@ -89,7 +94,7 @@ def test_missing_call_and_bad_credentials(gong: tuple[GongState, str]) -> None:
     with pytest.raises(GongNotFound):
         client(url).transcript("404404")
     with (
-        GongClient(url, "wrong", "creds", sleep=lambda s: None) as bad,
+        GongClient(url, "wrong", "creds", limiter=RateLimiter(100), sleep=lambda s: None) as bad,
         pytest.raises(GongError, match="401"),
     ):
         bad.call("7001001")
@@ -109,7 +114,14 @@ def test_rate_limiter_spaces_requests() -> None:
 def test_connection_errors_are_retried_then_reported() -> None:
     sleeps: list[float] = []
     with (
-        GongClient("http://127.0.0.1:9", "k", "s", sleep=sleeps.append, max_retries=2) as c,
+        GongClient(
+            "http://127.0.0.1:9",
+            "k",
+            "s",
+            limiter=RateLimiter(100),
+            sleep=sleeps.append,
+            max_retries=2,
+        ) as c,
         pytest.raises(GongError, match="ConnectError"),
     ):
         c.call("1")

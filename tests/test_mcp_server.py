@@ -361,3 +361,36 @@ async def test_admins_see_who_read_which_call(as_user: Any, settings: Settings) 
     ]
     by_call = await call(admin, "access_log", call_id="c-u-r000-01-1")
     assert len(by_call["entries"]) == 1
+
+
+async def test_only_an_admin_puts_a_parked_call_back(as_user: Any, settings: Settings) -> None:
+    """A parked call failed (and was paid for) five times: a rep asking again must not reset
+    its failures; an admin may."""
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO webhook_events (idempotency_key, call_id, payload, status, failures,"
+            " last_error) VALUES ('c-parked', 'c-parked', %s, 'needs_attention', 5,"
+            " 'InvalidAnalysis: no JSON')",
+            (
+                json.dumps(
+                    {"callData": {"metaData": {"id": "c-parked", "primaryUserId": "u-r000"}}}
+                ),
+            ),
+        )
+
+    def event() -> tuple[str, int]:
+        with psycopg.connect(settings.database_url) as conn:
+            row = conn.execute(
+                "SELECT status, failures FROM webhook_events WHERE call_id = 'c-parked'"
+            ).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    quick = settings.model_copy(update={"mcp_analyze_wait_s": 0.0})
+    rep = await as_user("u-r000", quick)
+    status = await call(rep, "analyze_call", call_id="c-parked")
+    assert status["status"] == "failed" and "parked" in status["message"]
+    assert event() == ("needs_attention", 5)
+    admin = await as_user("u-admin", quick)
+    await call(admin, "analyze_call", call_id="c-parked")
+    assert event() == ("pending", 0)

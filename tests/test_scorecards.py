@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from common.accuracy.scorecards import ScorecardMapping, describe, import_answers
 from common.config import ROOT, Settings
 from common.errors import RubricError
-from common.gong import GongClient
+from common.gong import GongClient, RateLimiter
 from common.rubrics import load
 from functions.cli import main
 from local.gong_server import GongState
@@ -33,7 +33,7 @@ def scores(db_url: str) -> list[dict[str, Any]]:
 
 def run_import(db_url: str, url: str) -> Any:
     with (
-        GongClient(url, GONG_KEY, GONG_SECRET, requests_per_second=100) as gong,
+        GongClient(url, GONG_KEY, GONG_SECRET, limiter=RateLimiter(100)) as gong,
         psycopg.connect(db_url, row_factory=dict_row) as conn,
     ):
         return import_answers(conn, gong, MAPPING, RUBRICS, *WEEK)
@@ -68,7 +68,7 @@ def test_mapped_answers_land_once_with_na_kept_and_unmapped_counted(
 def test_only_the_review_window_is_read(db_url: str, gong: tuple[GongState, str]) -> None:
     _, url = gong
     with (
-        GongClient(url, GONG_KEY, GONG_SECRET, requests_per_second=100) as gong_client,
+        GongClient(url, GONG_KEY, GONG_SECRET, limiter=RateLimiter(100)) as gong_client,
         psycopg.connect(db_url, row_factory=dict_row) as conn,
     ):
         report = import_answers(
@@ -79,7 +79,7 @@ def test_only_the_review_window_is_read(db_url: str, gong: tuple[GongState, str]
 
 def test_unmapped_questions_are_marked(gong: tuple[GongState, str]) -> None:
     _, url = gong
-    with GongClient(url, GONG_KEY, GONG_SECRET, requests_per_second=100) as client:
+    with GongClient(url, GONG_KEY, GONG_SECRET, limiter=RateLimiter(100)) as client:
         cards = describe(client.scorecards(), MAPPING)
     questions = {q["question_id"]: q["maps_to"] for q in cards[0]["questions"]}
     assert questions[UNMAPPED[0]] == "UNMAPPED"

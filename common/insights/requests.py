@@ -20,10 +20,11 @@ from psycopg.types.json import Jsonb
 from common.access.scope import Caller, find_call, in_scope, refuse_call, require_role
 from common.config import DIMENSIONS, Settings
 from common.db import Row
-from common.errors import GongNotFound, InvalidRequest
+from common.errors import GongBudgetSpent, GongNotFound, InvalidRequest
 from common.gong import Call, GongClient
 from common.ingest import SAFE_ID
 from common.insights.calls import CallCoaching, call_coaching
+from common.limits import SharedRateLimiter
 
 # (call_id, dimensions, idempotency key) -> flow run id, for forced re-analysis
 ForceStarter = Callable[[str, list[str], str], str]
@@ -39,10 +40,11 @@ class Progress:
 
 
 def unstored_owner(
-    conn: psycopg.Connection[Row], s: Settings, call_id: str
+    conn: psycopg.Connection[Row], s: Settings, caller: Caller, call_id: str
 ) -> tuple[str | None, Call | None]:
     """A call not stored yet: (its rep id, Gong's call data if it had to be asked for), or
-    (None, None) when neither the outbox nor Gong knows it."""
+    (None, None) when neither the outbox nor Gong knows it. Asking Gong spends the company's
+    budget, so each user may do it MCP_UNKNOWN_CALL_LOOKUPS_PER_DAY times a day."""
     row = conn.execute(
         "SELECT payload -> 'callData' -> 'metaData' ->> 'primaryUserId' AS rep FROM webhook_events"
         " WHERE idempotency_key = %s",
@@ -52,12 +54,28 @@ def unstored_owner(
         return row["rep"], None
     if s.gong_access_key is None:
         return None, None
+    take_lookup(s, caller)
     try:
         with GongClient.from_settings(s) as gong:
             call = gong.call(call_id)
     except GongNotFound:
         return None, None
     return call.metaData.primaryUserId, call
+
+
+def take_lookup(s: Settings, caller: Caller) -> None:
+    """One of the caller's daily look-ups of unknown calls, at most one a second; refused with
+    InvalidRequest once today's are used up."""
+    lookups = SharedRateLimiter(
+        s.database_url, f"gong-lookups:{caller.id}", 1.0, s.mcp_unknown_call_lookups_per_day
+    )
+    try:
+        lookups.acquire()
+    except GongBudgetSpent:
+        raise InvalidRequest(
+            f"you have used today's {s.mcp_unknown_call_lookups_per_day} look-ups of calls that"
+            " are not analysed yet (each asks Gong); ask again tomorrow, or ask an admin"
+        ) from None
 
 
 def check_in_scope(
@@ -70,7 +88,7 @@ def check_in_scope(
     if _stored(conn, call_id):
         find_call(conn, caller, call_id)
         return None
-    rep_id, fetched = unstored_owner(conn, s, call_id)
+    rep_id, fetched = unstored_owner(conn, s, caller, call_id)
     known = rep_id is not None or fetched is not None
     if not known or not (caller.is_admin or in_scope(conn, caller, rep_id)):
         refuse_call(caller, call_id)
@@ -82,22 +100,28 @@ def _stored(conn: psycopg.Connection[Row], call_id: str) -> bool:
 
 
 def queue(conn: psycopg.Connection[Row], caller: Caller, call_id: str, fetched: Call | None) -> str:
-    """Put the call in the outbox (or wake it there); returns its outbox status."""
+    """Put the call in the outbox (or wake it there); returns its outbox status. A parked call
+    (needs_attention) is put back only by an admin: its failures were paid for."""
     payload = {"source": "mcp", "requestedBy": caller.id, "isTest": False}
     if fetched is not None:
         payload["callData"] = json.loads(fetched.model_dump_json())
     row = conn.execute(
         """
         INSERT INTO webhook_events AS e (idempotency_key, call_id, payload, status)
-        VALUES (%s, %s, %s, 'pending')
+        VALUES (%(key)s, %(key)s, %(payload)s, 'pending')
         ON CONFLICT (idempotency_key) DO UPDATE SET
-            status = CASE WHEN e.status = 'dispatched' THEN e.status ELSE 'pending' END,
-            failures = CASE WHEN e.status = 'needs_attention' THEN 0 ELSE e.failures END,
-            next_attempt_at = CASE WHEN e.status = 'dispatched' THEN e.next_attempt_at
-                                   ELSE least(e.next_attempt_at, now()) END
+            status = CASE WHEN e.status = 'dispatched' THEN e.status
+                          WHEN e.status = 'needs_attention' AND NOT %(admin)s THEN e.status
+                          ELSE 'pending' END,
+            failures = CASE WHEN e.status = 'needs_attention' AND %(admin)s THEN 0
+                            ELSE e.failures END,
+            next_attempt_at = CASE
+                WHEN e.status = 'dispatched' THEN e.next_attempt_at
+                WHEN e.status = 'needs_attention' AND NOT %(admin)s THEN e.next_attempt_at
+                ELSE least(e.next_attempt_at, now()) END
         RETURNING status
         """,
-        (call_id, call_id, Jsonb(payload)),
+        {"key": call_id, "payload": Jsonb(payload), "admin": caller.is_admin},
     ).fetchone()
     assert row is not None
     return str(row["status"])

@@ -33,7 +33,7 @@ from common.config import DIMENSIONS, Settings
 from common.db import retrying, transaction
 from common.errors import GongNotFound, GongRateLimited
 from common.gong import GongClient
-from common.limits import ClaudeSlots, SharedRateLimiter
+from common.limits import ClaudeSlots
 from common.metrics import compute
 from common.rubrics import RubricSet, load, sync
 from common.scoring import batches
@@ -60,9 +60,8 @@ class ScoringService:
         s: Settings,
         scorer: Scorer,
         store: ObjectStore,
-        gong_limiter: SharedRateLimiter,
     ) -> None:
-        self.s, self.scorer, self.store, self.gong_limiter = s, scorer, store, gong_limiter
+        self.s, self.scorer, self.store = s, scorer, store
 
     @classmethod
     def from_settings(cls, s: Settings) -> ScoringService:
@@ -79,10 +78,7 @@ class ScoringService:
         slots = ClaudeSlots(s.database_url, s.claude_concurrency, s.claude_claim_lease_s)
         slots.ensure()
         scorer = Scorer(s, ClaudeClient.from_settings(s), rubrics, ledger, slots)
-        limiter = SharedRateLimiter(
-            s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
-        )
-        return cls(s, scorer, ObjectStore.from_settings(s), limiter)
+        return cls(s, scorer, ObjectStore.from_settings(s))
 
     def close(self) -> None:
         self.scorer.claude.close()
@@ -113,7 +109,7 @@ class ScoringService:
         if to_fetch:
             self.store.ensure_bucket()
             try:
-                with GongClient.from_settings(self.s, self.gong_limiter) as gong:
+                with GongClient.from_settings(self.s) as gong:
                     fetched.update(
                         fetch_calls(gong, self.store, to_fetch, known, self.s.redact_kinds)
                     )
