@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -269,7 +269,9 @@ def month_start(now: datetime | None = None) -> datetime:
 
 def month_to_date(conn: psycopg.Connection[Row], now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
-    return period_spend(conn, month_start(now), now.replace(year=now.year + 1))
+    # open-ended (rows stamped a little after `now` count too); not now.replace(year=...),
+    # which raises on 29 February
+    return period_spend(conn, month_start(now), now + timedelta(days=366))
 
 
 def check_budget(

@@ -3,11 +3,12 @@
 Basic auth and a limiter every request goes through. `GongClient.from_settings` is the one way
 the product builds a client, and it always carries the `SharedRateLimiter` in Postgres: Gong
 allows 3 requests/s and 10,000/day per company, whatever the number of workers, commands and
-MCP servers spending them. (The in-process `RateLimiter` is for tests of the client itself.) A 429 is answered by waiting its
-`Retry-After` up to `max_retry_after_s`; a longer one (a spent daily budget says 50,000 s)
-raises `GongRateLimited` so the caller re-queues the work instead of holding a worker for
-hours. 5xx and connection errors are retried with exponential backoff. Ids are sent up to 100
-per request. Cursor pagination is followed to the end. Models ignore unknown fields.
+MCP servers spending them. (The in-process `RateLimiter` is for tests of the client itself.)
+A 429 is answered by waiting its `Retry-After` up to `max_retry_after_s`; a longer one (a spent
+daily budget says 50,000 s) raises `GongRateLimited` so the caller re-queues the work instead of
+holding a worker for hours. 5xx and connection errors are retried with exponential backoff. Ids
+are sent up to 100 per request. Cursor pagination is followed to the end. Models ignore unknown
+fields.
 """
 
 from __future__ import annotations

@@ -79,12 +79,15 @@ def find(
     phone: str | None = None,
     gong_calls: list[str] | None = None,
 ) -> Found:
+    email, phone = (email or "").strip() or None, (phone or "").strip() or None
     if bool(email) == bool(phone):
         raise InvalidRequest("give exactly one of --email or --phone")
     party, params = _matchers(email, phone)
     if (
         email
-        and conn.execute("SELECT 1 FROM users WHERE lower(email) = lower(%s)", (email,)).fetchone()
+        and conn.execute(
+            "SELECT 1 FROM users WHERE lower(trim(email)) = lower(%s)", (email,)
+        ).fetchone()
     ):
         raise InvalidRequest(
             "that address belongs to one of your Gong users: remove them in Gong; their calls"

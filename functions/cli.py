@@ -16,6 +16,39 @@ from common.errors import CoachError
 _PRINTED = object()  # a command that printed its own output
 
 
+def iso_date(text: str) -> date:
+    """argparse type: YYYY-MM-DD, or a one-line usage error."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def iso_datetime(text: str) -> datetime:
+    """argparse type: an ISO date or date-time, UTC when no offset is given."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def count(low: int, high: int | None = None) -> Any:
+    """argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"{low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
 def _init_db(args: argparse.Namespace) -> Any:
     from common.db import apply_schema, ensure_history
 
@@ -61,9 +94,9 @@ def _retention(args: argparse.Namespace) -> Any:
 def _backfill(args: argparse.Namespace) -> Any:
     from flows.backfill import queue_calls
 
-    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
-    end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
-    return queue_calls(settings(), start, end)
+    if args.end <= args.start:
+        raise CoachError("--to must be after --from")
+    return queue_calls(settings(), args.start, args.end)
 
 
 def _sync_users(args: argparse.Namespace) -> Any:
@@ -77,6 +110,7 @@ def _sync_users(args: argparse.Namespace) -> Any:
 
 
 def _analyze(args: argparse.Namespace) -> Any:
+    settings()  # a missing setting is one line here, not a traceback from inside a flow run
     from flows.analyze_call import analyze_call
 
     return analyze_call(
@@ -140,8 +174,8 @@ def _agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:
         if args.team:
             reps = visible_reps(conn, load_caller(conn, args.team))
         filters = Filters(
-            start=date.fromisoformat(args.start) if args.start else None,
-            end=date.fromisoformat(args.end) if args.end else None,
+            start=args.start,
+            end=args.end,
             rep_ids=sorted(reps) if reps is not None else None,
             dimension=args.dimension,
             rubric_version=args.rubric_version,
@@ -169,9 +203,7 @@ def _scorecards(args: argparse.Namespace) -> Any:
 def _import_scorecards(args: argparse.Namespace) -> Any:
     from flows.scorecards import import_range
 
-    start = date.fromisoformat(args.start) if args.start else None
-    end = date.fromisoformat(args.end) if args.end else None
-    return import_range(settings(), start, end)
+    return import_range(settings(), args.start, args.end)
 
 
 def _eval(args: argparse.Namespace) -> Any:
@@ -254,9 +286,8 @@ def _token(args: argparse.Namespace) -> Any:
         if args.action == "create":
             if not args.user:
                 raise CoachError("token create needs --user (a Gong user id or email)")
-            token_id, token = access.create_token(
-                conn, args.user, args.label, args.days or s.mcp_token_days
-            )
+            days = s.mcp_token_days if args.days is None else args.days
+            token_id, token = access.create_token(conn, args.user, args.label, days)
             return {
                 "id": token_id,
                 "user": args.user,
@@ -275,7 +306,14 @@ def _desktop(args: argparse.Namespace) -> Any:
 
     if not args.remote and not args.user:
         raise CoachError("claude-desktop-config needs --user (stdio) or --remote URL")
-    return claude_desktop_config(settings(), args.user, args.remote, args.token)
+    s = settings()
+    if args.user:  # an entry for nobody would only fail later, inside Claude Desktop
+        from common.access import load_caller
+        from common.db import connect
+
+        with connect(s.database_url) as conn:
+            load_caller(conn, args.user)
+    return claude_desktop_config(s, args.user, args.remote, args.token)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -300,8 +338,10 @@ def parser() -> argparse.ArgumentParser:
         func=_retention
     )
     b = sub.add_parser("backfill", help="queue Gong calls of a date range for analysis")
-    b.add_argument("--from", dest="start", required=True, help="ISO date, inclusive")
-    b.add_argument("--to", dest="end", required=True, help="ISO date, exclusive")
+    b.add_argument(
+        "--from", dest="start", required=True, type=iso_datetime, help="ISO date, inclusive"
+    )
+    b.add_argument("--to", dest="end", required=True, type=iso_datetime, help="ISO date, exclusive")
     b.set_defaults(func=_backfill)
     sub.add_parser("sync-users", help="sync users and managers from Gong").set_defaults(
         func=_sync_users
@@ -329,8 +369,10 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser(
         "import-scorecards", help="import managers' answered scorecards (default: incremental)"
     )
-    m.add_argument("--from", dest="start", help="review date, inclusive (YYYY-MM-DD)")
-    m.add_argument("--to", dest="end", help="review date, exclusive (YYYY-MM-DD)")
+    m.add_argument(
+        "--from", dest="start", type=iso_date, help="review date, inclusive (YYYY-MM-DD)"
+    )
+    m.add_argument("--to", dest="end", type=iso_date, help="review date, exclusive (YYYY-MM-DD)")
     m.set_defaults(func=_import_scorecards)
     g = sub.add_parser(
         "agreement",
@@ -340,19 +382,28 @@ def parser() -> argparse.ArgumentParser:
         "--pairs",
         help="CSV with call_id,dimension,criterion,ai_score,manager_score (no database needed)",
     )
-    g.add_argument("--from", dest="start", help="manager scores given on or after (YYYY-MM-DD)")
-    g.add_argument("--to", dest="end", help="manager scores given before (YYYY-MM-DD)")
+    g.add_argument(
+        "--from", dest="start", type=iso_date, help="manager scores given on or after (YYYY-MM-DD)"
+    )
+    g.add_argument(
+        "--to", dest="end", type=iso_date, help="manager scores given before (YYYY-MM-DD)"
+    )
     g.add_argument("--team", help="a manager's id or email: their team's calls only")
     g.add_argument("--dimension", choices=DIMENSIONS)
     g.add_argument("--rubric-version", help="AI sessions scored under this rubric version")
     g.add_argument("--json", action="store_true", help="one JSON object on one line")
-    g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the 95%% CIs")
+    g.add_argument(
+        "--bootstrap",
+        type=count(0, 100_000),
+        default=1000,
+        help="bootstrap rounds for the 95%% CIs (0: none)",
+    )
     g.set_defaults(func=_agreement)
     e = sub.add_parser(
         "eval", help="score the calls managers scored with candidate rubrics (batches, half price)"
     )
     e.add_argument("--rubrics", required=True, help="a full rubrics/ folder with the candidate")
-    e.add_argument("--sample", type=int, help="at most this many calls (a seeded sample)")
+    e.add_argument("--sample", type=count(1), help="at most this many calls (a seeded sample)")
     e.add_argument("--poll-seconds", type=float, default=30.0, help="batch status polling")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
@@ -367,7 +418,9 @@ def parser() -> argparse.ArgumentParser:
         help="anchored examples where managers and the AI disagree, in a candidate rubric folder",
     )
     k.add_argument("--out", default=str(Path(".data") / "calibration" / "rubrics"))
-    k.add_argument("--min-gap", type=int, default=2, help="points apart to propose an example")
+    k.add_argument(
+        "--min-gap", type=count(1, 4), default=2, help="points apart to propose an example"
+    )
     k.set_defaults(func=_calibrate)
     q = sub.add_parser("requeue", help="send calls parked as needs_attention back to the queue")
     q.add_argument("call_id", nargs="*", help="call ids (default: every parked call)")
@@ -386,7 +439,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("action", choices=["create", "list", "revoke"])
     t.add_argument("--user", help="Gong user id or email (create; filters list)")
     t.add_argument("--label", default="", help="what the token is for, e.g. laptop")
-    t.add_argument("--days", type=int, help="valid for this many days (default MCP_TOKEN_DAYS)")
+    t.add_argument(
+        "--days",
+        type=count(1, 366),
+        help="valid for this many days, 1 to 366 (default MCP_TOKEN_DAYS)",
+    )
     t.add_argument("--id", type=int, help="the token id to revoke")
     t.set_defaults(func=_token)
     c = sub.add_parser("claude-desktop-config", help="print the claude_desktop_config.json entry")
@@ -401,12 +458,37 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def known_failure(exc: BaseException) -> str | None:
+    """One line for a failure a user can act on (a setting, the database, a file, a value);
+    None for anything else, which is a bug and keeps its traceback."""
+    import psycopg
+
+    from common.accuracy.agreement import PairsFileError
+
+    if isinstance(exc, CoachError | PairsFileError):
+        return str(exc)
+    if isinstance(
+        exc, psycopg.OperationalError | psycopg.ProgrammingError | psycopg.InterfaceError
+    ):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"cannot use DATABASE_URL: {first}"
+    if isinstance(exc, psycopg.DataError):
+        return f"the database refused a value: {str(exc).strip().splitlines()[0]}"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         result = args.func(args)
-    except CoachError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        line = known_failure(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     if result is not _PRINTED:
         print(json.dumps(result, indent=2, default=str))

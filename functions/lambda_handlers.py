@@ -13,7 +13,7 @@ from typing import Any
 from mangum import Mangum
 
 from common.config import settings
-from functions.mcp_server import create_server
+from functions.mcp_server import create_server, http_app
 from functions.webhook import create_app
 
 
@@ -25,7 +25,8 @@ def webhook_handler() -> Mangum:
 
 @cache
 def mcp_handler() -> Mangum:
-    app = create_server(settings()).http_app(path="/mcp", stateless_http=True, json_response=True)
+    s = settings()
+    app = http_app(create_server(s), s, stateless_http=True, json_response=True)
     return Mangum(app, lifespan="auto")
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import psycopg
 from fastmcp import Context, FastMCP
@@ -69,6 +71,12 @@ Detail = Annotated[
     Field(description="summary: scores, top strength and improvement; full: every criterion"),
 ]
 UNAVAILABLE = "the coaching database is not reachable right now; try again in a minute"
+REFUSED_VALUE = (
+    "a value is out of range or holds a character that cannot be stored (a date too far out,"
+    " a NUL character): check the arguments"
+)
+FAILED = "the coaching server failed on this request; an admin can find it in the server log"
+log = logging.getLogger("sales_coach.mcp")
 INSTRUCTIONS = (
     "Sales-call coaching from Gong calls scored by Claude on four dimensions (product_knowledge,"
     " discovery, objections, engagement; 1-5). Name reps by name. Quote evidence with its Gong"
@@ -78,13 +86,22 @@ INSTRUCTIONS = (
 
 @contextmanager
 def tool_errors() -> Iterator[None]:
-    """Our errors become the tool's error text; a database outage one clear line."""
+    """The MCP server's one error boundary: our errors become the tool's error text, a
+    database outage and a value the database refuses one clear line each, and anything else
+    a generic line (logged with its traceback) instead of an internal message."""
     try:
         yield
+    except ToolError:
+        raise
     except CoachError as exc:
         raise ToolError(str(exc)) from None
     except (psycopg.OperationalError, PoolTimeout):
         raise ToolError(UNAVAILABLE) from None
+    except (psycopg.DataError, OverflowError):
+        raise ToolError(REFUSED_VALUE) from None
+    except Exception:
+        log.exception("tool failed")
+        raise ToolError(FAILED) from None
 
 
 def create_server(
@@ -98,7 +115,11 @@ def create_server(
         await asyncio.to_thread(service.close)
 
     mcp = FastMCP(
-        "sales-coach", instructions=INSTRUCTIONS, auth=auth_provider(s), lifespan=lifespan
+        "sales-coach",
+        instructions=INSTRUCTIONS,
+        auth=auth_provider(s),
+        lifespan=lifespan,
+        mask_error_details=True,  # what escapes tool_errors (resources, prompts) stays inside
     )
 
     def who() -> str | None:
@@ -408,6 +429,32 @@ def _resources_and_prompts(mcp: FastMCP, service: Insights) -> None:
         )
 
 
+def allowed_hosts(s: Settings) -> tuple[list[str], list[str]]:
+    """(Host values, browser origins) the HTTP server answers: MCP_PUBLIC_URL's, those in
+    MCP_ALLOWED_HOSTS and localhost. A page on another site that rebinds its DNS name to this
+    server sends its own Host (421) or Origin (403) and is refused."""
+    hosts = [h.strip() for h in s.mcp_allowed_hosts.split(",") if h.strip()]
+    origins = []
+    if s.mcp_public_url:
+        public = urlsplit(s.mcp_public_url)
+        if public.hostname:
+            hosts.append(public.hostname)
+            origins.append(f"{public.scheme}://{public.netloc}")
+    return hosts, origins
+
+
+def http_app(server: FastMCP, s: Settings, **options: Any) -> Any:
+    """The server's streamable-HTTP app at /mcp, with Host and Origin checked on every request."""
+    hosts, origins = allowed_hosts(s)
+    return server.http_app(
+        path="/mcp",
+        host_origin_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=origins,
+        **options,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Sales-coach MCP server")
     ap.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on this port")
@@ -423,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sales-coach MCP server: {exc}", file=sys.stderr)
         return 2
     if args.http:
-        server.run(transport="http", host=args.host, port=args.http, show_banner=False)
+        import uvicorn
+
+        uvicorn.run(http_app(server, s), host=args.host, port=args.http, log_level="warning")
     else:
         server.run(show_banner=False)
     return 0

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from common import access
 from common.config import Settings
-from functions.mcp_server import create_server
+from functions.mcp_server import create_server, http_app
 from local.seed import Team
 from local.serve import free_port, serve
 from tests.mcp_helpers import call
@@ -24,7 +24,7 @@ from tests.mcp_helpers import call
 
 @pytest.fixture
 def http_server(settings: Settings, team: Team) -> Iterator[str]:
-    server = serve(create_server(settings).http_app(path="/mcp"))
+    server = serve(http_app(create_server(settings), settings))
     yield f"{server.url}/mcp"
     server.stop()
 
@@ -41,8 +41,8 @@ INIT = {
 }
 
 
-def _status(url: str, token: str | None) -> int:
-    headers = {"Accept": "application/json, text/event-stream"}
+def _status(url: str, token: str | None, **extra: str) -> int:
+    headers = {"Accept": "application/json, text/event-stream", **extra}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return httpx.post(url, json=INIT, headers=headers).status_code
@@ -87,7 +87,7 @@ async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team
             "mcp_jwt_audience": "sales-coach",
         }
     )
-    server = serve(create_server(s).http_app(path="/mcp"))
+    server = serve(http_app(create_server(s), s))
     url = f"{server.url}/mcp"
 
     def token(email: str, issuer: str = "https://login.example.com") -> str:
@@ -128,7 +128,7 @@ def test_jwt_identity_comes_only_from_a_verified_email_in_the_configured_claim(
             "mcp_jwt_audience": "sales-coach",
         }
     )
-    server = serve(create_server(s).http_app(path="/mcp"))
+    server = serve(http_app(create_server(s), s))
     url = f"{server.url}/mcp"
 
     def token(exp: bool = True, **claims: Any) -> str:
@@ -216,7 +216,7 @@ async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
             "mcp_public_url": base,
         }
     )
-    server = serve(create_server(s).http_app(path="/mcp"), port=app_port)
+    server = serve(http_app(create_server(s), s), port=app_port)
     try:
         meta = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
         assert meta["authorization_endpoint"].startswith(base)
@@ -231,3 +231,26 @@ async def test_oidc_mode_sends_claude_desktop_to_the_identity_provider(
     finally:
         server.stop()
         provider.stop()
+
+
+def test_dns_rebinding_a_foreign_host_or_origin_is_refused(settings: Settings, team: Team) -> None:
+    """What the MCP conformance suite's dns-rebinding-protection check sends: a request whose
+    Host or Origin is not ours. MCP_PUBLIC_URL's host and MCP_ALLOWED_HOSTS are answered."""
+    s = settings.model_copy(
+        update={"mcp_public_url": "https://coach.example.com", "mcp_allowed_hosts": "mcp.internal"}
+    )
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        _, token = access.create_token(conn, "u-r002")
+    server = serve(http_app(create_server(s), s))
+    url = f"{server.url}/mcp"
+    try:
+        assert _status(url, token) == 200
+        assert _status(url, token, Host="evil.example") == 421
+        assert _status(url, token, Origin="http://evil.example") == 403
+        assert _status(url, token, Host="coach.example.com") == 200
+        assert (
+            _status(url, token, Host="coach.example.com", Origin="https://coach.example.com") == 200
+        )
+        assert _status(url, token, Host="mcp.internal:8765") == 200
+    finally:
+        server.stop()

@@ -62,3 +62,25 @@ def test_retired_and_retiring_models(caplog: pytest.LogCaptureFixture) -> None:
     PRICES.check_model("claude-sonnet-5-5", date(2026, 12, 1))
     with pytest.raises(ConfigError, match="not in the price file"):
         PRICES.check_model("claude-sonnet-9", date(2026, 12, 1))
+
+
+def test_month_to_date_works_on_29_february(db_url: str) -> None:
+    """It used now.replace(year=now.year + 1), which raises on a leap day."""
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from common.costs import month_to_date
+
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        conn.execute(
+            "INSERT INTO claude_usage (response_id, model, call_id, dimension, chunk_index,"
+            " purpose, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,"
+            " cache_write_1h_tokens, usd, is_batch, at) VALUES ('msg_leap', 'claude-sonnet-5-5',"
+            " '1', 'discovery', 0, 'score', 10, 10, 0, 0, 0, 0.25, false, '2028-02-10T12:00Z')"
+        )
+        leap = month_to_date(conn, datetime(2028, 2, 29, 9, tzinfo=UTC))
+        march = month_to_date(conn, datetime(2028, 3, 1, 9, tzinfo=UTC))
+    assert float(leap["usd"]) == 0.25 and leap["requests"] == 1
+    assert float(march["usd"]) == 0

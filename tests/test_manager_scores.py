@@ -59,6 +59,9 @@ def test_a_spreadsheet_is_imported_and_a_corrected_one_replaces_it(
         ("c1,nobody,discovery,overall,2,x\n", "line 3: unknown reviewer 'nobody'"),
         ("c1,m1,discovery,charisma,2,x\n", "line 3: discovery has no criterion 'charisma'"),
         ("c1,m1,discovery,overall,6,x\n", "line 3: score must be 1-5 or na"),
+        ("c1,r1,discovery,overall,5,me\n", "line 3: a rep cannot score their own call"),
+        ("c1,m1,discovery,overall,2,a\x00b\n", "line 3: contains a NUL character"),
+        ("c1,m1,discovery,overall,2," + "x" * 140_000 + "\n", "not a readable CSV"),
     ],
 )
 def test_a_bad_row_names_its_line_and_nothing_is_stored(
@@ -67,6 +70,17 @@ def test_a_bad_row_names_its_line_and_nothing_is_stored(
     path = tmp_path / "scores.csv"
     path.write_text(HEADER + "c1,m1,discovery,overall,2,fine\n" + row)
     assert main(["import-manager-scores", str(path)]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM manager_scores").fetchone() == (0,)
+
+
+def test_a_file_that_is_not_utf8_is_one_line(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_bytes((HEADER + "c1,m1,discovery,overall,2,Müller\n").encode("latin-1"))
+    assert main(["import-manager-scores", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and err.count("\n") == 1

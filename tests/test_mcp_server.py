@@ -394,3 +394,23 @@ async def test_only_an_admin_puts_a_parked_call_back(as_user: Any, settings: Set
     admin = await as_user("u-admin", quick)
     await call(admin, "analyze_call", call_id="c-parked")
     assert event() == ("pending", 0)
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("search_calls", {"rep": "Dana\x00Lee"}),
+        ("search_calls", {"text": "pricing\x00"}),
+        ("team_overview", {"week": "9999-12-31"}),
+        ("get_weekly_report", {"week": "9999-12-31"}),
+        ("get_rep_performance", {"rep": "rep\x00"}),
+    ],
+)
+async def test_internal_errors_never_reach_the_caller(
+    as_user: Any, tool: str, args: dict[str, Any]
+) -> None:
+    manager = await as_user("u-m0")
+    result = await manager.call_tool(tool, args, raise_on_error=False)
+    text = result.content[0].text if result.is_error else ""
+    for internal in ("PostgreSQL", "0x00", "psycopg", "Traceback", "OverflowError", "year"):
+        assert internal not in text, text

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from common.access.scope import Caller, load_caller
 from common.db import Row
+from common.errors import InvalidRequest
 
 
 class TokenInfo(BaseModel):
@@ -33,32 +34,43 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+MAX_TOKEN_DAYS = 366
+
+
 def create_token(
-    conn: psycopg.Connection[Row], user: str, label: str = "", days: int | None = 90
+    conn: psycopg.Connection[Row], user: str, label: str = "", days: int = 90
 ) -> tuple[int, str]:
-    """A new token for the user, valid for `days` (None: no expiry); returns (id, token)."""
+    """A new token for the user, valid for `days` (1 to 366); returns (id, token)."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidRequest(f"a token is valid for 1 to {MAX_TOKEN_DAYS} days, not {days}")
     caller = load_caller(conn, user)
     token = "scm_" + secrets.token_urlsafe(32)
     row = conn.execute(
-        "INSERT INTO api_tokens (token_hash, user_id, label, expires_at) VALUES (%s, %s, %s,"
-        " CASE WHEN %s::int IS NULL THEN NULL ELSE now() + make_interval(days => %s::int) END)"
-        " RETURNING id",
-        (_hash(token), caller.id, label, days, days),
+        "INSERT INTO api_tokens (token_hash, user_id, label, expires_at)"
+        " VALUES (%s, %s, %s, now() + make_interval(days => %s)) RETURNING id",
+        (_hash(token), caller.id, label, days),
     ).fetchone()
     assert row is not None
     return int(row["id"]), token
 
 
 def caller_for_token(conn: psycopg.Connection[Row], token: str) -> Caller | None:
-    """The active user of a live token (not revoked, not expired), recording its use."""
+    """The active user of a live token (not revoked, not expired), recording its use at most
+    once every five minutes (a busy client would otherwise write a row per request)."""
     row = conn.execute(
         """
-        UPDATE api_tokens t SET last_used_at = now()
-        FROM users u
-        WHERE t.token_hash = %s AND u.id = t.user_id AND t.revoked_at IS NULL
-          AND (t.expires_at IS NULL OR t.expires_at > now())
-          AND u.deleted_at IS NULL AND u.active
-        RETURNING u.id, u.name, u.role, t.last_used_at
+        WITH live AS (
+            SELECT t.id AS token_id, u.id, u.name, u.role FROM api_tokens t
+            JOIN users u ON u.id = t.user_id
+            WHERE t.token_hash = %s AND t.revoked_at IS NULL
+              AND (t.expires_at IS NULL OR t.expires_at > now())
+              AND u.deleted_at IS NULL AND u.active
+        ), touched AS (
+            UPDATE api_tokens SET last_used_at = now()
+            WHERE id = (SELECT token_id FROM live)
+              AND (last_used_at IS NULL OR last_used_at < now() - interval '5 minutes')
+        )
+        SELECT id, name, role FROM live
         """,
         (_hash(token),),
     ).fetchone()

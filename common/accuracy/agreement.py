@@ -200,22 +200,45 @@ def report(pairs: Iterable[Pair], bootstrap: int = 1000) -> dict[str, Any]:
 HEADER = ["call_id", "dimension", "criterion", "ai_score", "manager_score"]
 
 
+def read_csv(path: Path, header: list[str]) -> list[list[str]]:
+    """A CSV's rows after its header (which must be `header`), each cell stripped; blank rows
+    are kept as empty lists so line numbers hold. Anything a spreadsheet export can get wrong
+    (not UTF-8, a field over the csv module's limit, a NUL character, a wrong header) is a
+    PairsFileError naming the line, never a traceback."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as exc:
+        raise PairsFileError(
+            f"{path}: not UTF-8 (byte {exc.start}): save it as CSV UTF-8"
+        ) from None
+    except csv.Error as exc:
+        raise PairsFileError(f"{path}: not a readable CSV: {exc}") from None
+    if not rows or [c.strip() for c in rows[0]] != header:
+        raise PairsFileError(f"{path}: line 1: the header must be {','.join(header)}")
+    out: list[list[str]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if any("\x00" in cell for cell in row):
+            raise PairsFileError(f"{path}: line {line}: contains a NUL character")
+        cells = [c.strip() for c in row]
+        if any(cells) and len(cells) != len(header):
+            raise PairsFileError(
+                f"{path}: line {line}: expected {len(header)} fields, got {len(cells)}"
+            )
+        out.append(cells if any(cells) else [])
+    return out
+
+
 def read_pairs(path: Path) -> list[Pair]:
     """Pairs from a CSV with the header call_id,dimension,criterion,ai_score,manager_score.
 
     Scores are whole numbers 1-5; a row that is not is a PairsFileError naming its line.
     """
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or [c.strip() for c in rows[0]] != HEADER:
-        raise PairsFileError(f"{path}: line 1: the header must be {','.join(HEADER)}")
     pairs = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
+    for line, row in enumerate(read_csv(path, HEADER), start=2):
+        if not row:
             continue
-        if len(row) != len(HEADER):
-            raise PairsFileError(f"{path}: line {line}: expected 5 fields, got {len(row)}")
-        call_id, dimension, criterion, ai, human = (c.strip() for c in row)
+        call_id, dimension, criterion, ai, human = row
         if not (call_id and dimension and criterion):
             raise PairsFileError(
                 f"{path}: line {line}: call_id, dimension and criterion are required"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import psycopg
 from pydantic import BaseModel
 
-from common.accuracy.agreement import PairsFileError
+from common.accuracy.agreement import PairsFileError, read_csv
 from common.db import Row
 from common.rubrics import RubricSet
 
@@ -105,17 +104,10 @@ def import_csv(conn: psycopg.Connection[Row], path: Path, rubrics: RubricSet) ->
     replaces its score and note. Every row is checked first; a bad one is a PairsFileError
     naming its line, and nothing is stored.
     """
-    with path.open(newline="") as f:
-        lines = list(csv.reader(f))
-    if not lines or [c.strip() for c in lines[0]] != CSV_HEADER:
-        raise PairsFileError(f"{path}: line 1: the header must be {','.join(CSV_HEADER)}")
     rows = []
-    for n, raw in enumerate(lines[1:], start=2):
-        if not any(c.strip() for c in raw):
-            continue
-        if len(raw) != len(CSV_HEADER):
-            raise PairsFileError(f"{path}: line {n}: expected 6 fields, got {len(raw)}")
-        rows.append((n, *_checked(conn, path, n, [c.strip() for c in raw], rubrics)))
+    for n, cells in enumerate(read_csv(path, CSV_HEADER), start=2):
+        if cells:
+            rows.append((n, *_checked(conn, path, n, cells, rubrics)))
     for _, call_id, rep_id, reviewer_id, dimension, criterion, score, note in rows:
         record(
             conn,
@@ -145,6 +137,8 @@ def _checked(
     ).fetchone()
     if user is None:
         raise PairsFileError(f"{path}: line {n}: unknown reviewer {reviewer!r}")
+    if user["id"] == call["primary_user_id"]:  # as the MCP tool refuses it
+        raise PairsFileError(f"{path}: line {n}: a rep cannot score their own call")
     if dimension not in rubrics.rubrics:
         raise PairsFileError(f"{path}: line {n}: unknown dimension {dimension!r}")
     criteria = {c.id for c in rubrics.rubrics[dimension].criteria} | {"overall"}
