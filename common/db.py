@@ -42,8 +42,9 @@ def ensure_history(database_url: str, years: int) -> int:
 def connect(database_url: str) -> psycopg.Connection[Row]:
     """One connection with dict rows; the caller closes it (use as a context manager).
     Gives up connecting after 10 s unless the URL sets its own connect_timeout."""
-    timeout = {} if "connect_timeout" in database_url else {"connect_timeout": 10}
-    return psycopg.connect(database_url, row_factory=dict_row, **timeout)
+    if "connect_timeout" in database_url:
+        return psycopg.connect(database_url, row_factory=dict_row)
+    return psycopg.connect(database_url, row_factory=dict_row, connect_timeout=10)
 
 
 async def make_async_pool(

@@ -182,7 +182,7 @@ class Ledger:
         database_url: str,
         journal: Journal,
         wait_s: float = 60.0,
-        on_rejected: Callable[[str], None] | None = None,
+        on_rejected: Callable[[str], object] | None = None,
     ) -> None:
         self.database_url, self.journal, self.wait_s = database_url, journal, wait_s
         self.on_rejected = on_rejected or (lambda text: log.error("%s", text))
