@@ -85,7 +85,7 @@ def duplicate_requests(p: Pipeline, n: int) -> int:
     """Start extra runs for calls that are being analysed, as Claude Desktop's tool does."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from common.runs import start_analysis_run
+    from common.intake.runs import start_analysis_run
 
     with psycopg.connect(p.db_url) as conn:
         ids = [

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from common.costs import price_table
 from common.db import connect
+from common.scoring.costs import price_table
 from local.samples import sample_calls
 from local.stack import DATA_DIR, local_stack
 

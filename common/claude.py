@@ -1,6 +1,6 @@
 """Claude through the official anthropic SDK: structured output, retries, usage.
 
-Cost arithmetic of the prompt layout (`common.prompts`), for a 60-minute call on
+Cost arithmetic of the prompt layout (`common.scoring.prompts`), for a 60-minute call on
 claude-sonnet-5-5 ($2/M input, $2.50/M 5-minute cache write, $0.10/M cache read, $10/M output):
 
     static prefix P ~ 4K tokens (instructions, knowledge base, four rubrics)
@@ -45,8 +45,8 @@ from anthropic.types import OutputConfigParam
 from pydantic import BaseModel
 
 from common.config import Settings
-from common.costs import Usage
 from common.errors import ClaudeError, ClaudeRequestRejected
+from common.scoring.costs import Usage
 
 
 @dataclass(frozen=True)

@@ -341,14 +341,14 @@ class Settings(BaseSettings):
     @field_validator("redact")
     @classmethod
     def _known_redactions(cls, value: str) -> str:
-        from common.redaction import parse
+        from common.calls.redaction import parse
 
         parse(value)
         return value
 
     @property
     def redact_kinds(self) -> tuple[str, ...]:
-        from common.redaction import parse
+        from common.calls.redaction import parse
 
         return parse(self.redact)
 

@@ -28,10 +28,10 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from common import outbox
 from common.config import DIMENSIONS, Settings, settings
 from common.db import retrying, transaction
 from common.errors import ClaudeError, GongRateLimited, is_transient
+from common.intake import outbox
 from common.scoring.model import Outcome, PrefixGate, PreparedCall
 from common.scoring.service import Plan, ScoringService
 

@@ -2,7 +2,7 @@
 
 In production this flow runs on a one-minute schedule; locally `python -m flows.dispatcher`
 loops. Each pass (1) reconciles: dispatched events whose run crashed, failed, hung past its
-deadline or vanished are re-queued (`common.outbox.reconcile`); (2) dispatches: due pending
+deadline or vanished are re-queued (`common.intake.outbox.reconcile`); (2) dispatches: due pending
 events are claimed with `FOR UPDATE SKIP LOCKED` and started in runs of up to CALLS_PER_RUN
 calls; (3) alerts once about calls newly parked as `needs_attention`. Prefect being down only
 delays a pass: events stay where they are.
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import psycopg
 from prefect import flow
 
-from common import outbox
-from common.alerts import alert_parked
 from common.config import DIMENSIONS, Settings, settings
 from common.db import Row, transaction
-from common.outbox import DispatchResult, Reconciled, RunStarter, RunState
-from common.runs import cancel_run, read_run_states, start_analysis_run
-from common.sessions import latest_for_call
+from common.intake import outbox
+from common.intake.outbox import DispatchResult, Reconciled, RunStarter, RunState
+from common.intake.runs import cancel_run, read_run_states, start_analysis_run
+from common.monitoring.alerts import alert_parked
+from common.scoring.sessions import latest_for_call
 
 log = logging.getLogger("sales_coach.dispatcher")
 

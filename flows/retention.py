@@ -1,4 +1,4 @@
-"""The retention flow: daily, drops data older than RETENTION_YEARS (`common.retention`)."""
+"""The retention flow: daily, drops data older than RETENTION_YEARS (`common.lifecycle.retention`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from common.config import settings
-from common.retention import enforce
+from common.lifecycle.retention import enforce
 
 
 @flow(name="retention")

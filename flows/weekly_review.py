@@ -1,6 +1,6 @@
 """The weekly review flow: per-rep and per-team HTML reports for last week, on object storage.
 
-Scheduled Mondays 07:00 in `REPORT_TIMEZONE`; the work is `common.weekly.build_week`.
+Scheduled Mondays 07:00 in `REPORT_TIMEZONE`; the work is `common.reports.weekly.build_week`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from prefect import flow
 
 from common.config import settings
 from common.insights.week import previous_week
-from common.weekly import build_week
+from common.reports.weekly import build_week
 
 __all__ = ["build_week", "weekly_review"]
 

@@ -74,7 +74,7 @@ def _init(args: argparse.Namespace) -> Any:
 def _forget(args: argparse.Namespace) -> Any:
     import getpass
 
-    from common.privacy import forget
+    from common.lifecycle.privacy import forget
 
     return forget(
         settings(),
@@ -86,7 +86,7 @@ def _forget(args: argparse.Namespace) -> Any:
 
 
 def _retention(args: argparse.Namespace) -> Any:
-    from common.retention import enforce
+    from common.lifecycle.retention import enforce
 
     return enforce(settings())
 
@@ -100,7 +100,7 @@ def _backfill(args: argparse.Namespace) -> Any:
 
 
 def _sync_users(args: argparse.Namespace) -> Any:
-    from common.calls import upsert_users
+    from common.calls.store import upsert_users
     from common.db import transaction
     from common.gong import GongClient
 
@@ -124,7 +124,7 @@ def _analyze(args: argparse.Namespace) -> Any:
 def _status(args: argparse.Namespace) -> Any:
     from common.db import connect
     from common.monitoring.health import snapshot
-    from common.status import pipeline_status
+    from common.monitoring.status import pipeline_status
 
     s = settings()
     with connect(s.database_url) as conn:
@@ -139,7 +139,7 @@ def _health(args: argparse.Namespace) -> Any:
 
 def _requeue(args: argparse.Namespace) -> Any:
     from common.db import transaction
-    from common.outbox import requeue_parked
+    from common.intake.outbox import requeue_parked
 
     with transaction(settings().database_url) as conn:
         return {"requeued": requeue_parked(conn, args.call_id)}
@@ -250,8 +250,8 @@ def _calibrate(args: argparse.Namespace) -> Any:
 
 
 def _costs(args: argparse.Namespace) -> Any:
-    from common.costs import month_to_date
     from common.db import connect
+    from common.scoring.costs import month_to_date
 
     with connect(settings().database_url) as conn:
         return month_to_date(conn)

@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from common import outbox
 from common.config import Settings, load_settings
 from common.db import Row, make_async_pool
 from common.errors import ConfigError, WebhookRejected
-from common.ingest import DeliveryVerifier, load_public_key, parse_body, parse_payload
+from common.intake import outbox
+from common.intake.delivery import DeliveryVerifier, load_public_key, parse_body, parse_payload
+from common.intake.runs import start_analysis_run
 from common.monitoring.health import metrics_text
-from common.runs import start_analysis_run
 
 log = logging.getLogger("sales_coach.webhook")
 INLINE_DISPATCH_TIMEOUT_S = 2.0

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from common.tokens import estimate
+from common.scoring.token_counts import estimate
 from local.claude_output import context_from_prompt, generate
 from local.claude_rules import (
     ApiError,

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.tokens import estimate
+from common.scoring.token_counts import estimate
 
 
 class ApiError(Exception):

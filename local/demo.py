@@ -23,11 +23,11 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 import httpx
 
-from common import costs, sessions
-from common.calls import upsert_users
+from common.calls.store import upsert_users
 from common.config import DIMENSIONS, Settings, settings
 from common.db import connect
 from common.gong import GongClient
+from common.scoring import costs, sessions
 from common.storage import ObjectStore
 from local.inprocess import InProcessRuns
 from local.samples import sample_calls, webhook_payload

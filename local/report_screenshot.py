@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from common.config import ROOT
-from common.reports import previous_week
+from common.reports.numbers import previous_week
 from flows.weekly_review import build_week
 from local.seed import seed
 from local.stack import DATA_DIR, local_stack

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from common.analysis import (
+from common.calls.transcript import Speaker, Utterance
+from common.config import ROOT
+from common.rubrics import load
+from common.scoring.analysis import (
     ChunkResult,
     CriterionAssessment,
     DimensionAssessment,
@@ -9,9 +12,6 @@ from common.analysis import (
     aggregate,
     check_against_rubric,
 )
-from common.config import ROOT
-from common.rubrics import load
-from common.transcript import Speaker, Utterance
 
 RUBRIC = load(ROOT / "rubrics").rubrics["objections"]
 REP = Speaker("1", "Dana Lee", "AE", True)

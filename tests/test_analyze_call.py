@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from common.calls.transcript import normalise
 from common.config import ROOT, Settings
 from common.config import settings as cached_settings
 from common.errors import BudgetExceeded, RubricError
-from common.transcript import normalise
 from flows.analyze_call import analyze_call
 from local.anthropic_server import StandInState
 from local.gong_server import GongState

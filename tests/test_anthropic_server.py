@@ -9,8 +9,8 @@ import anthropic
 import httpx
 import pytest
 
-from common.analysis import DimensionAssessment
 from common.claude import output_schema
+from common.scoring.analysis import DimensionAssessment
 from local.anthropic_server import StandInState
 
 LONG = "The customer described their reporting process in detail. " * 400  # ~3.5K tokens

@@ -8,10 +8,10 @@ import json
 import psycopg
 from psycopg.rows import dict_row
 
-from common.calls import fetch_call, load_stored_call, transcript_key, upsert_users
+from common.calls.metrics import compute
+from common.calls.store import fetch_call, load_stored_call, transcript_key, upsert_users
 from common.config import Settings
 from common.gong import GongClient
-from common.metrics import compute
 from common.storage import ObjectStore
 from local.gong_server import GongState
 from local.samples import sample_calls
@@ -29,7 +29,7 @@ def test_fetch_stores_the_raw_transcript_gzipped_and_hashes_it(
     ].read()
     assert json.loads(gzip.decompress(raw)) == sample_calls()[1]["transcript"]
     assert len(fetched.transcript_hash) == 64
-    from common.calls import upsert_call
+    from common.calls.store import upsert_call
 
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
         upsert_call(conn, fetched, compute(fetched.utterances), 1234)

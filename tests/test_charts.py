@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from common.charts import bar_pairs, line_chart
+from common.reports.charts import bar_pairs, line_chart
 
 
 def test_line_chart_draws_each_series_and_skips_gaps() -> None:

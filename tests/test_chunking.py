@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from common.chunking import split
+from common.scoring.chunking import split
 
 
 def test_short_transcript_is_one_chunk() -> None:

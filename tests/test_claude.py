@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.analysis import DimensionAssessment
 from common.claude import ClaudeClient, ClaudeResponse
 from common.errors import ClaudeError, ClaudeRequestRejected
+from common.scoring.analysis import DimensionAssessment
 from local.anthropic_server import StandInState
 
 MESSAGES = [

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from common.config import ROOT
-from common.costs import PriceTable, Usage
 from common.errors import ConfigError
+from common.scoring.costs import PriceTable, Usage
 
 PRICES = PriceTable.load(ROOT / "common" / "prices.csv")
 
@@ -71,7 +71,7 @@ def test_month_to_date_works_on_29_february(db_url: str) -> None:
     import psycopg
     from psycopg.rows import dict_row
 
-    from common.costs import month_to_date
+    from common.scoring.costs import month_to_date
 
     with psycopg.connect(db_url, row_factory=dict_row) as conn:
         conn.execute(

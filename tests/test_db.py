@@ -9,7 +9,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from common.db import apply_schema
-from common.retention import apply_retention
+from common.lifecycle.retention import apply_retention
 
 INSERT = """INSERT INTO coaching_sessions (created_at, call_id, dimension, model, cache_key,
     transcript_hash, rubric_version, status) VALUES (%s, 'c', 'discovery', 'm', 'k', 'h', 'v', 'completed')"""

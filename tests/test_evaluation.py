@@ -14,7 +14,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from common.config import ROOT, Settings
-from common.costs import Usage, price_table
+from common.scoring.costs import Usage, price_table
 from flows.analyze_call import analyze_call
 from flows.scorecards import import_range
 from functions.cli import main

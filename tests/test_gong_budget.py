@@ -46,7 +46,7 @@ def spent(
 
 
 def _privacy(s: Settings) -> object:
-    from common.privacy import forget
+    from common.lifecycle.privacy import forget
 
     return forget(s, email="someone@example.com")
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from common.errors import PayloadInvalid, SignatureInvalid
-from common.ingest import DeliveryVerifier, load_public_key, parse_payload
+from common.intake.delivery import DeliveryVerifier, load_public_key, parse_payload
 from local.signing import GongSigner
 
 URL = "https://coach.example.com/webhooks/gong"

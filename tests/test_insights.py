@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
-from common import reports
 from common.insights import performance
 from common.insights.performance import RepRef
 from common.insights.week import day_start, previous_week, week_bounds
+from common.reports import numbers as reports
 from local.seed import seed
 
 SESSION = """INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from common.metrics import compute
-from common.transcript import Speaker, Utterance
+from common.calls.metrics import compute
+from common.calls.transcript import Speaker, Utterance
 
 REP = Speaker("1", "Rep", "AE", True)
 BUYER = Speaker("2", "Buyer", "CFO", False)

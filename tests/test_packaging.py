@@ -28,7 +28,7 @@ def test_pip_install_brings_the_product_only(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if n.startswith("local/")]
     assert "common/migrations/0001_first_release.sql" in names and "common/prices.csv" in names
-    assert any(n.startswith("common/report_templates/") for n in names)
+    assert any(n.startswith("common/reports/templates/") for n in names)
     report = tmp_path / "report.json"
     subprocess.run(  # what `pip install .` would install, resolved without installing
         [

@@ -14,9 +14,9 @@ from psycopg.rows import dict_row
 
 from common.config import Settings
 from common.errors import InvalidRequest
-from common.privacy import forget
+from common.lifecycle.privacy import forget
+from common.reports.weekly import build_week
 from common.storage import ObjectStore
-from common.weekly import build_week
 from local.gong_server import GongState
 
 ADDRESS = "jordan@acme-logistics.example"  # a customer on 7001001 (Acme), not on 7001002

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from common import prompts
+from common.calls.metrics import compute
+from common.calls.transcript import Speaker, Utterance
 from common.config import ROOT
-from common.metrics import compute
 from common.rubrics import load
-from common.transcript import Speaker, Utterance
+from common.scoring import prompts
 
 RUBRICS = load(ROOT / "rubrics")
 UTTS = [

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from common.calls.redaction import parse, redact_text
 from common.config import Settings, load_settings
 from common.errors import ConfigError
-from common.redaction import parse, redact_text
 from common.storage import ObjectStore
 from local.gong_server import GongState
 

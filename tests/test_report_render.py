@@ -11,8 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from common.config import load_settings
-from common.report_render import deliver, render_index, render_rep, report_key
-from common.reports import Evidence, MetricCheck, RepReport
+from common.reports.numbers import Evidence, MetricCheck, RepReport
+from common.reports.render import deliver, render_index, render_rep, report_key
 from local.serve import free_port
 
 WEEK = date(2026, 11, 16)
@@ -106,7 +106,7 @@ def test_transcript_text_is_escaped_in_reports() -> None:
 
 def test_only_http_links_are_rendered_as_links() -> None:
     """Gong data may carry any URL: a javascript: or data: URL is shown as text, not a link."""
-    from common.reports import CallRef
+    from common.reports.numbers import CallRef
 
     bad = "javascript:alert(document.cookie)"
     evidence = [

@@ -6,7 +6,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from common.config import Settings
-from common.retention import enforce
+from common.lifecycle.retention import enforce
 from common.storage import ObjectStore
 
 SESSION = """INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model,

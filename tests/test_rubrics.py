@@ -90,8 +90,8 @@ def test_runs_starting_together_record_a_new_version_once(db_url: str) -> None:
 
 
 def test_the_company_comes_from_the_knowledge_base(tmp_path: Path) -> None:
-    from common.prompts import system_blocks
     from common.rubrics import starter
+    from common.scoring.prompts import system_blocks
 
     written = starter(tmp_path)
     assert "rubrics/knowledge_base/README.txt" in written and len(written) == 6
@@ -110,7 +110,7 @@ def test_the_company_comes_from_the_knowledge_base(tmp_path: Path) -> None:
 
 def test_the_demo_company_is_named_by_its_knowledge_base() -> None:
     from common.config import ROOT
-    from common.prompts import INSTRUCTIONS
+    from common.scoring.prompts import INSTRUCTIONS
 
     assert "Northwind" not in INSTRUCTIONS  # the sample company is data, not code
     assert (

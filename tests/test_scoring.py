@@ -10,8 +10,8 @@ from psycopg.rows import dict_row
 
 from common.config import Settings
 from common.config import settings as cached_settings
-from common.costs import alert_on_low_hit_rate
 from common.errors import ClaudeRequestRejected
+from common.scoring.costs import alert_on_low_hit_rate
 from common.scoring.service import ScoringService
 from flows.analyze_call import analyze_call
 from local.anthropic_server import StandInState

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
-from common.sessions import cache_key
+from common.scoring.sessions import cache_key
 
 
 def test_cache_key_is_the_documented_formula() -> None:

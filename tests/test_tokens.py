@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from common.tokens import cl100k_tokens, estimate, estimate_many
+from common.scoring.token_counts import cl100k_tokens, estimate, estimate_many
 
 
 def test_offline_encoding_and_scale() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import copy
 
+from common.calls.transcript import canonical_hash, format_ts, normalise, render, utterances
 from common.gong import CallTranscript, Party
-from common.transcript import canonical_hash, format_ts, normalise, render, utterances
 from local.samples import sample_calls
 
 

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from common.config import Settings, load_settings
-from common.reports import previous_week
+from common.reports.numbers import previous_week
 from flows.weekly_review import build_week
 from local.seed import seed
 from local.serve import serve

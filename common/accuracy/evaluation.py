@@ -24,13 +24,13 @@ from psycopg.types.json import Jsonb
 
 from common.accuracy.agreement import report
 from common.accuracy.pairs import Filters, ai_vs_manager
-from common.analysis import DimensionResult
-from common.chunking import Chunk
 from common.claude import ClaudeResponse
 from common.config import DIMENSIONS
 from common.db import Row, transaction
 from common.rubrics import RubricSet
 from common.scoring import batches
+from common.scoring.analysis import DimensionResult
+from common.scoring.chunking import Chunk
 from common.scoring.model import Job, PreparedCall
 from common.scoring.scorer import Scorer
 from common.scoring.service import ScoringService

@@ -11,11 +11,11 @@ from datetime import date, datetime, timedelta
 import psycopg
 from pydantic import BaseModel, Field
 
+from common.calls.transcript import normalise
 from common.config import DIMENSIONS
 from common.db import Row
 from common.insights.links import safe_link
 from common.insights.week import week_bounds
-from common.transcript import normalise
 
 CURRENT = "s.status = 'completed' AND s.superseded_at IS NULL"
 _DIM_AVGS = ", ".join(f"avg({d})::float AS {d}" for d in DIMENSIONS)

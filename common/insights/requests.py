@@ -22,8 +22,8 @@ from common.config import DIMENSIONS, Settings
 from common.db import Row
 from common.errors import GongBudgetSpent, GongNotFound, InvalidRequest
 from common.gong import Call, GongClient
-from common.ingest import SAFE_ID
 from common.insights.calls import CallCoaching, call_coaching
+from common.intake.delivery import SAFE_ID
 from common.limits import SharedRateLimiter
 
 # (call_id, dimensions, idempotency key) -> flow run id, for forced re-analysis
@@ -134,7 +134,7 @@ def start_forced(s: Settings, caller: Caller, call_id: str, dims: list[str]) -> 
 
     if not PREFECT_API_URL.value():
         raise InvalidRequest("force needs PREFECT_API_URL (the company's Prefect server) set")
-    from common.runs import start_analysis_run
+    from common.intake.runs import start_analysis_run
 
     key = f"mcp-force:{call_id}:{uuid.uuid4().hex}"
     return start_analysis_run(s.analyze_deployment, [call_id], key, dimensions=dims, force=True)

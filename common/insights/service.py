@@ -17,7 +17,6 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from common import costs
 from common.access.scope import (
     Caller,
     find_call,
@@ -48,6 +47,7 @@ from common.insights.results import (
 from common.insights.week import current_week, day_start, last_weeks, monday, week_bounds
 from common.rubrics import RubricSet
 from common.rubrics import load as load_rubrics
+from common.scoring import costs
 
 Detail = Literal["summary", "full"]
 Period = Literal["today", "week", "month"]
@@ -206,7 +206,7 @@ class Insights:
         summary = row["summary"]
         if scope == "team" and set(summary.get("reps", {})) - set(visible):
             # a rep left (soft-deleted) since it was written: re-render it without them
-            from common.weekly import rebuild_team
+            from common.reports.weekly import rebuild_team
 
             summary = rebuild_team(self.s, subject, row["week_start"])
         return WeeklyReportOut(
@@ -236,7 +236,7 @@ class Insights:
     # -- costs ------------------------------------------------------------------------------
 
     def cost_report(self, identity: str | None, period: Period) -> CostReport:
-        from common.status import pipeline_status
+        from common.monitoring.status import pipeline_status
 
         now = datetime.now(UTC)
         start = {

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from common.alerts import notify
 from common.config import Settings
 from common.db import Row
+from common.monitoring.alerts import notify
 from common.monitoring.monitors import Monitor
 
 

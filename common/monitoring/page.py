@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from html import escape
 
-from common.charts import sparkline
 from common.config import Settings
 from common.db import Row
 from common.monitoring.incidents import _fmt
 from common.monitoring.monitors import Monitor
+from common.reports.charts import sparkline
 
 OPS_KEY = "ops/index.html"
 

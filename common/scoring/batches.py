@@ -23,12 +23,12 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from common.analysis import ChunkResult, DimensionAssessment
-from common.chunking import Chunk
 from common.claude import ClaudeResponse, structured_output
 from common.db import transaction
 from common.errors import ClaudeError
 from common.limits import Heartbeat
+from common.scoring.analysis import ChunkResult, DimensionAssessment
+from common.scoring.chunking import Chunk
 from common.scoring.claims import ChunkWork
 from common.scoring.model import Job, Outcome, PreparedCall
 from common.scoring.scorer import Scorer

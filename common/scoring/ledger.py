@@ -33,10 +33,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from common import costs
-from common.costs import Usage
 from common.db import retrying, transaction
-from common.scoring import claims
+from common.scoring import claims, costs
+from common.scoring.costs import Usage
 
 log = logging.getLogger("sales_coach.ledger")
 

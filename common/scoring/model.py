@@ -6,11 +6,11 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from common import costs
-from common.chunking import Chunk
+from common.calls.metrics import ConversationMetrics
+from common.calls.transcript import Utterance
 from common.config import Settings
-from common.metrics import ConversationMetrics
-from common.transcript import Utterance
+from common.scoring import costs
+from common.scoring.chunking import Chunk
 
 
 @dataclass(frozen=True)

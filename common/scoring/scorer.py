@@ -26,8 +26,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common import costs, prompts, sessions
-from common.analysis import (
+from common.claude import ClaudeClient, ClaudeResponse
+from common.config import Settings
+from common.db import retrying, transaction
+from common.errors import ClaudeError, ClaudeRequestRejected, InvalidAnalysis
+from common.limits import ClaudeSlots, Heartbeat
+from common.rubrics import RubricSet
+from common.scoring import claims, costs, prompts, sessions
+from common.scoring.analysis import (
     ChunkResult,
     DimensionAssessment,
     DimensionResult,
@@ -35,14 +41,7 @@ from common.analysis import (
     aggregate,
     check_against_rubric,
 )
-from common.chunking import Chunk
-from common.claude import ClaudeClient, ClaudeResponse
-from common.config import Settings
-from common.db import retrying, transaction
-from common.errors import ClaudeError, ClaudeRequestRejected, InvalidAnalysis
-from common.limits import ClaudeSlots, Heartbeat
-from common.rubrics import RubricSet
-from common.scoring import claims
+from common.scoring.chunking import Chunk
 from common.scoring.ledger import Ledger, paid
 from common.scoring.model import Job, Outcome, PrefixGate, PreparedCall
 

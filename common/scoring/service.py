@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from common import costs
-from common.alerts import notify
-from common.calls import (
+from common.calls.metrics import compute
+from common.calls.store import (
     FetchedCall,
     ensure_rep,
     fetch_calls,
@@ -27,21 +26,21 @@ from common.calls import (
     upsert_call,
     webhook_call_data,
 )
-from common.chunking import split
 from common.claude import ClaudeClient
 from common.config import DIMENSIONS, Settings
 from common.db import retrying, transaction
 from common.errors import GongNotFound, GongRateLimited
 from common.gong import GongClient
 from common.limits import ClaudeSlots
-from common.metrics import compute
+from common.monitoring.alerts import notify
 from common.rubrics import RubricSet, load, sync
-from common.scoring import batches
+from common.scoring import batches, costs
+from common.scoring.chunking import split
 from common.scoring.ledger import Journal, Ledger
 from common.scoring.model import Outcome, PrefixGate, PreparedCall, estimate_cost
 from common.scoring.scorer import Scorer
+from common.scoring.token_counts import estimate_many
 from common.storage import ObjectStore
-from common.tokens import estimate_many
 
 log = logging.getLogger("sales_coach.service")
 

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common.analysis import DimensionResult
 from common.db import Row
+from common.scoring.analysis import DimensionResult
 
 
 def cache_key(dimension: str, transcript_hash: str, rubric_version: str) -> str:

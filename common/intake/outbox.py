@@ -30,7 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from common.db import Row
-from common.ingest import WebhookPayload
+from common.intake.delivery import WebhookPayload
 
 INSERT_EVENT = """
 INSERT INTO webhook_events (idempotency_key, call_id, is_test, payload, status, response_ms)

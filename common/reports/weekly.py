@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common import report_render as render
-from common import reports
 from common.config import Settings
 from common.db import Row, transaction
+from common.reports import numbers as reports
+from common.reports import render
 from common.storage import ObjectStore
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from common.calls.transcript import Utterance, format_ts, normalise
 from common.rubrics import Rubric
-from common.transcript import Utterance, format_ts, normalise
 
 
 class Evidence(BaseModel):

@@ -30,8 +30,8 @@ from common.db import Row, transaction
 from common.errors import InvalidRequest
 from common.gong import GongClient
 from common.insights.week import monday
+from common.reports.weekly import build_week
 from common.storage import ObjectStore
-from common.weekly import build_week
 
 
 class FoundCall(BaseModel):

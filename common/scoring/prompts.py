@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.metrics import ConversationMetrics
+from common.calls.metrics import ConversationMetrics
+from common.calls.transcript import Utterance, format_ts
 from common.rubrics import RubricSet
-from common.transcript import Utterance, format_ts
 
 INSTRUCTIONS = """You are an experienced B2B sales coach reviewing recorded sales calls for \
 {seller}. You score one coaching \

@@ -7,11 +7,11 @@ from typing import Any
 import psycopg
 
 from common.config import Settings
-from common.costs import month_to_date
 from common.db import Row
 from common.gong import gong_limiter
+from common.intake.outbox import event_counts, needs_attention
 from common.limits import ClaudeSlots
-from common.outbox import event_counts, needs_attention
+from common.scoring.costs import month_to_date
 
 
 def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any]:

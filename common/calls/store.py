@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from common.calls.metrics import ConversationMetrics
+from common.calls.redaction import redact_transcript
+from common.calls.transcript import Utterance, canonical_hash, utterances
 from common.db import Row
 from common.errors import PayloadInvalid
 from common.gong import Call, CallTranscript, GongClient, User
-from common.ingest import SAFE_ID
-from common.metrics import ConversationMetrics
-from common.redaction import redact_transcript
+from common.intake.delivery import SAFE_ID
 from common.storage import ObjectStore
-from common.transcript import Utterance, canonical_hash, utterances
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.states import Cancelled
 
-from common.outbox import RunState
+from common.intake.outbox import RunState
 
 
 def start_analysis_run(

@@ -10,7 +10,7 @@ import itertools
 
 from pydantic import BaseModel
 
-from common.transcript import Utterance
+from common.calls.transcript import Utterance
 
 
 class SpeakerShare(BaseModel):

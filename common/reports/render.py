@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import jinja2
 
-from common.alerts import send_email
-from common.charts import COLORS, bar_pairs, line_chart
 from common.config import DIMENSIONS, Settings
 from common.insights.links import safe_link
-from common.reports import RepReport, TeamReport
+from common.monitoring.alerts import send_email
+from common.reports.charts import COLORS, bar_pairs, line_chart
+from common.reports.numbers import RepReport, TeamReport
 
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "report_templates"),
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=jinja2.select_autoescape(["j2", "html"]),
     undefined=jinja2.StrictUndefined,
 )
