@@ -30,7 +30,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from common.config import DIMENSIONS, Settings, settings
 from common.db import retrying, transaction
-from common.errors import ClaudeError, GongRateLimited, is_transient
+from common.errors import ClaudeError, is_transient
 from common.intake import outbox
 from common.scoring.model import Outcome, PrefixGate, PreparedCall
 from common.scoring.service import Plan, ScoringService
@@ -191,30 +191,21 @@ def _submit(
 
 
 def _report(s: Settings, r: CallRun, dimensions: list[str], owner: str) -> None:
-    """Completed (all four dimensions), or failed with a reason and a next attempt."""
-    retry = outbox.Retry(s.analysis_retry_base_s, s.analysis_retry_max_s, s.analysis_max_attempts)
+    """The call's end to the outbox (its policy is `outbox.record_outcome`)."""
+    outcome = outbox.RunOutcome(
+        r.call_id,
+        owner,
+        complete=set(DIMENSIONS) <= set(dimensions),
+        error=r.error,
+        failed=r.failed,
+        causes=tuple(r.causes),
+    )
 
     def write() -> None:
         with transaction(s.database_url) as conn:
-            if r.error is None and not r.failed:
-                if set(DIMENSIONS) <= set(dimensions):
-                    outbox.record_completed(conn, r.call_id)
-                return
-            exc = r.error
-            reason = f"{type(exc).__name__}: {exc}" if exc else f"dimensions failed: {r.failed}"
-            transient = all(is_transient(e) for e in ([exc] if exc else r.causes))
-            retry_after = exc.retry_after_s if isinstance(exc, GongRateLimited) else None
-            status = outbox.record_failed(
-                conn,
-                r.call_id,
-                owner,
-                reason,
-                transient=transient,
-                retry=retry,
-                retry_after_s=retry_after,
-            )
-            if status:
-                log.warning("call %s: %s; event is %s", r.call_id, reason[:300], status)
+            status = outbox.record_outcome(conn, outcome, outbox.Retry.from_settings(s))
+        if status not in (None, "completed"):
+            log.warning("call %s not analysed; its event is %s", r.call_id, status)
 
     try:
         retrying(write, s.db_outage_wait_s, "outbox")

@@ -11,11 +11,11 @@ import json
 from datetime import datetime
 
 from prefect import flow
-from psycopg.types.json import Jsonb
 
 from common.config import Settings, settings
 from common.db import transaction
 from common.gong import GongClient
+from common.intake import outbox
 
 
 def queue_calls(s: Settings, start: datetime, end: datetime) -> dict[str, int]:
@@ -27,12 +27,8 @@ def queue_calls(s: Settings, start: datetime, end: datetime) -> dict[str, int]:
                 "isTest": False,
                 "source": "backfill",
             }
-            cur = conn.execute(
-                "INSERT INTO webhook_events (idempotency_key, call_id, payload) VALUES (%s, %s, %s)"
-                " ON CONFLICT (idempotency_key) DO NOTHING",
-                (call.metaData.id, call.metaData.id, Jsonb(payload)),
-            )
-            queued, existing = (queued + 1, existing) if cur.rowcount else (queued, existing + 1)
+            new = outbox.store_found(conn, call.metaData.id, payload)
+            queued, existing = (queued + 1, existing) if new else (queued, existing + 1)
     return {"queued": queued, "already_known": existing}
 
 

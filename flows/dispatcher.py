@@ -53,7 +53,7 @@ def dispatch_once(
 ) -> Pass:
     """One pass: reconcile, dispatch, alert. Prefect's side can be replaced (tests, demo)."""
     starter = start_run or default_starter(s)
-    retry = outbox.Retry(s.analysis_retry_base_s, s.analysis_retry_max_s, s.analysis_max_attempts)
+    retry = outbox.Retry.from_settings(s)
     reconciled = Reconciled()
     try:
         with transaction(s.database_url) as conn:

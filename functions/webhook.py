@@ -150,17 +150,12 @@ async def _dispatch_inline(
     """Best effort: start the run now and mark the event dispatched; on any failure the event
     stays pending and the dispatcher starts it later. The run key is the one the dispatcher
     would use for this first attempt, so a start that was not recorded is not repeated."""
-    key = outbox.run_key([outbox.PendingEvent(0, call_id, 0, 0)])
+    key = outbox.first_run_key(call_id)
     start = partial(start_analysis_run, s.analyze_deployment, [call_id], key)
     try:
         run_id = await asyncio.wait_for(asyncio.to_thread(start), INLINE_DISPATCH_TIMEOUT_S)
         async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
-            await conn.execute(
-                "UPDATE webhook_events SET status = 'dispatched', flow_run_id = %s,"
-                " dispatched_at = now(), run_attempts = run_attempts + 1"
-                " WHERE idempotency_key = %s AND status = 'pending' AND run_attempts = 0",
-                (run_id, call_id),
-            )
+            await outbox.mark_dispatched_inline(conn, call_id, run_id)
     except Exception as exc:
         log.warning("inline dispatch of call %s failed: %s", call_id, type(exc).__name__)
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from common.access.scope import Caller, find_call, in_scope, refuse_call, require_role
 from common.config import DIMENSIONS, Settings
@@ -23,6 +22,7 @@ from common.db import Row
 from common.errors import GongBudgetSpent, GongNotFound, InvalidRequest
 from common.gong import Call, GongClient
 from common.insights.calls import CallCoaching, call_coaching
+from common.intake import outbox
 from common.intake.delivery import SAFE_ID
 from common.limits import SharedRateLimiter
 
@@ -100,31 +100,11 @@ def _stored(conn: psycopg.Connection[Row], call_id: str) -> bool:
 
 
 def queue(conn: psycopg.Connection[Row], caller: Caller, call_id: str, fetched: Call | None) -> str:
-    """Put the call in the outbox (or wake it there); returns its outbox status. A parked call
-    (needs_attention) is put back only by an admin: its failures were paid for."""
-    payload = {"source": "mcp", "requestedBy": caller.id, "isTest": False}
+    """Put the call in the outbox (or wake it there); returns its outbox status."""
+    payload: dict[str, object] = {"source": "mcp", "requestedBy": caller.id, "isTest": False}
     if fetched is not None:
         payload["callData"] = json.loads(fetched.model_dump_json())
-    row = conn.execute(
-        """
-        INSERT INTO webhook_events AS e (idempotency_key, call_id, payload, status)
-        VALUES (%(key)s, %(key)s, %(payload)s, 'pending')
-        ON CONFLICT (idempotency_key) DO UPDATE SET
-            status = CASE WHEN e.status = 'dispatched' THEN e.status
-                          WHEN e.status = 'needs_attention' AND NOT %(admin)s THEN e.status
-                          ELSE 'pending' END,
-            failures = CASE WHEN e.status = 'needs_attention' AND %(admin)s THEN 0
-                            ELSE e.failures END,
-            next_attempt_at = CASE
-                WHEN e.status = 'dispatched' THEN e.next_attempt_at
-                WHEN e.status = 'needs_attention' AND NOT %(admin)s THEN e.next_attempt_at
-                ELSE least(e.next_attempt_at, now()) END
-        RETURNING status
-        """,
-        {"key": call_id, "payload": Jsonb(payload), "admin": caller.is_admin},
-    ).fetchone()
-    assert row is not None
-    return str(row["status"])
+    return outbox.request(conn, call_id, payload, admin=caller.is_admin)
 
 
 def start_forced(s: Settings, caller: Caller, call_id: str, dims: list[str]) -> str:

@@ -5,6 +5,9 @@
        +---- failed run, crashed, hung, vanished (next attempt after a backoff)
                               +--- after ANALYSIS_MAX_ATTEMPTS counted failures --> needs_attention
 
+This module is the table's only writer: the webhook, Claude Desktop's requests (`request`),
+backfill (`store_found`), erasure (`erase`) and retention (`expire`) call its functions.
+
 - The webhook stores each delivery once (idempotent on the Gong call id).
 - The dispatcher claims due pending events (`FOR UPDATE SKIP LOCKED`), groups them into runs
   of up to CALLS_PER_RUN calls and creates each run with an idempotency key naming the calls
@@ -29,7 +32,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from common.config import Settings
 from common.db import Row
+from common.errors import GongRateLimited, is_transient
 from common.intake.delivery import WebhookPayload
 
 INSERT_EVENT = """
@@ -56,6 +61,71 @@ async def store_event(
     return await cur.fetchone() is not None
 
 
+def store_found(conn: psycopg.Connection[Row], call_id: str, payload: dict[str, Any]) -> bool:
+    """Queue a call found by polling Gong (backfill) like a delivery; False when known."""
+    cur = conn.execute(
+        "INSERT INTO webhook_events (idempotency_key, call_id, payload) VALUES (%s, %s, %s)"
+        " ON CONFLICT (idempotency_key) DO NOTHING",
+        (call_id, call_id, Jsonb(payload)),
+    )
+    return cur.rowcount > 0
+
+
+def request(
+    conn: psycopg.Connection[Row], call_id: str, payload: dict[str, Any], *, admin: bool
+) -> str:
+    """Queue a call asked for by a user (or wake it in the outbox); returns its status.
+
+    A dispatched call is left to its run. A parked call (needs_attention) is put back, with
+    its failures reset, only for an admin: its failures were paid for.
+    """
+    row = conn.execute(
+        """
+        INSERT INTO webhook_events AS e (idempotency_key, call_id, payload, status)
+        VALUES (%(key)s, %(key)s, %(payload)s, 'pending')
+        ON CONFLICT (idempotency_key) DO UPDATE SET
+            status = CASE WHEN e.status = 'dispatched' THEN e.status
+                          WHEN e.status = 'needs_attention' AND NOT %(admin)s THEN e.status
+                          ELSE 'pending' END,
+            failures = CASE WHEN e.status = 'needs_attention' AND %(admin)s THEN 0
+                            ELSE e.failures END,
+            next_attempt_at = CASE
+                WHEN e.status = 'dispatched' THEN e.next_attempt_at
+                WHEN e.status = 'needs_attention' AND NOT %(admin)s THEN e.next_attempt_at
+                ELSE least(e.next_attempt_at, now()) END
+        RETURNING status
+        """,
+        {"key": call_id, "payload": Jsonb(payload), "admin": admin},
+    ).fetchone()
+    assert row is not None
+    return str(row["status"])
+
+
+def erase(conn: psycopg.Connection[Row], call_ids: list[str]) -> None:
+    """Erasure: the calls' deliveries emptied, and a tombstone for calls known only to Gong,
+    so a later delivery of an erased call is a duplicate."""
+    conn.execute(
+        "UPDATE webhook_events SET payload = '{}', status = 'erased', last_error = NULL"
+        " WHERE call_id = ANY(%s)",
+        (call_ids,),
+    )
+    conn.execute(
+        "INSERT INTO webhook_events (idempotency_key, call_id, payload, status)"
+        " SELECT id, id, '{}', 'erased' FROM unnest(%s::text[]) AS id"
+        " ON CONFLICT (idempotency_key) DO NOTHING",
+        (call_ids,),
+    )
+
+
+def expire(conn: psycopg.Connection[Row], years: int) -> int:
+    """Retention: deliveries received more than `years` ago; returns how many."""
+    cur = conn.execute(
+        "DELETE FROM webhook_events WHERE received_at < now() - make_interval(years => %s)",
+        (years,),
+    )
+    return cur.rowcount
+
+
 @dataclass(frozen=True)
 class PendingEvent:
     id: int
@@ -79,8 +149,24 @@ class Retry:
     max_s: float = 3600.0
     max_attempts: int = 5
 
+    @classmethod
+    def from_settings(cls, s: Settings) -> Retry:
+        return cls(s.analysis_retry_base_s, s.analysis_retry_max_s, s.analysis_max_attempts)
+
     def delay(self, failures: int) -> float:
         return float(min(self.base_s * 2 ** max(0, failures - 1), self.max_s))
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one call of a run ended, as the run reports it."""
+
+    call_id: str
+    run_id: str | None  # the flow run the event was dispatched to
+    complete: bool  # every dimension of the call is analysed now
+    error: BaseException | None = None  # what stopped the whole call
+    failed: dict[str, str] = field(default_factory=dict)  # dimension -> why
+    causes: tuple[BaseException, ...] = ()  # the failed dimensions' exceptions
 
 
 # A run starter takes (call_ids, idempotency_key) and returns the flow run id.
@@ -106,6 +192,24 @@ def run_key(group: list[PendingEvent]) -> str:
     """Idempotency key of a run: the calls and their attempt numbers."""
     names = ",".join(sorted(f"{e.call_id}:{e.run_attempts + 1}" for e in group))
     return "analyze:" + hashlib.sha256(names.encode()).hexdigest()[:40]
+
+
+def first_run_key(call_id: str) -> str:
+    """The run key the dispatcher would give a call's first run (for inline dispatch)."""
+    return run_key([PendingEvent(0, call_id, 0, 0)])
+
+
+async def mark_dispatched_inline(
+    conn: psycopg.AsyncConnection[Row], call_id: str, flow_run_id: str
+) -> None:
+    """The webhook started the call's first run itself; a call the dispatcher has meanwhile
+    claimed or started is left as it is."""
+    await conn.execute(
+        "UPDATE webhook_events SET status = 'dispatched', flow_run_id = %s,"
+        " dispatched_at = now(), run_attempts = run_attempts + 1"
+        " WHERE idempotency_key = %s AND status = 'pending' AND run_attempts = 0",
+        (flow_run_id, call_id),
+    )
 
 
 def mark_dispatched(conn: psycopg.Connection[Row], event_id: int, flow_run_id: str) -> None:
@@ -179,6 +283,30 @@ def dispatch_pending(
 
 
 # -- the run reports each call's end ----------------------------------------------------------
+
+
+def record_outcome(conn: psycopg.Connection[Row], outcome: RunOutcome, retry: Retry) -> str | None:
+    """Completed (every dimension analysed), or failed with a reason and a next attempt, or
+    parked after `retry.max_attempts` counted failures; returns the event's new status (None
+    when nothing changed). Outages (`is_transient`) never count towards parking."""
+    if outcome.error is None and not outcome.failed:
+        if not outcome.complete:  # a run for some dimensions only: the event is not done
+            return None
+        record_completed(conn, outcome.call_id)
+        return "completed"
+    exc = outcome.error
+    reason = f"{type(exc).__name__}: {exc}" if exc else f"dimensions failed: {outcome.failed}"
+    transient = all(is_transient(e) for e in ([exc] if exc else outcome.causes))
+    retry_after = exc.retry_after_s if isinstance(exc, GongRateLimited) else None
+    return record_failed(
+        conn,
+        outcome.call_id,
+        outcome.run_id,
+        reason,
+        transient=transient,
+        retry=retry,
+        retry_after_s=retry_after,
+    )
 
 
 def record_completed(conn: psycopg.Connection[Row], call_id: str) -> None:

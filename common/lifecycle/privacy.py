@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
@@ -30,7 +31,9 @@ from common.db import Row, transaction
 from common.errors import InvalidRequest
 from common.gong import GongClient
 from common.insights.week import monday
+from common.intake import outbox
 from common.reports.weekly import build_week
+from common.scoring import claims, ledger, sessions
 from common.storage import ObjectStore
 
 
@@ -103,8 +106,8 @@ def find(
         "quote": "SELECT DISTINCT call_id FROM coaching_sessions WHERE result::text ILIKE %(like)s",
         "manager note": "SELECT DISTINCT call_id FROM manager_scores WHERE note ILIKE %(like)s",
     }
-    for where, sql in sources.items():
-        for r in conn.execute(sql, params).fetchall():  # type: ignore[arg-type]
+    for where, query in sources.items():
+        for r in conn.execute(query, params).fetchall():  # type: ignore[arg-type]
             places.setdefault(r["call_id"], set()).add(where)
     for call_id in gong_calls or []:
         places.setdefault(call_id, set()).add("gong")
@@ -149,8 +152,8 @@ COUNTED = {
 
 def _counts(conn: psycopg.Connection[Row], ids: list[str]) -> dict[str, int]:
     out = {}
-    for name, sql in COUNTED.items():
-        row = conn.execute(sql, (ids,)).fetchone()  # type: ignore[arg-type]
+    for name, query in COUNTED.items():
+        row = conn.execute(query, (ids,)).fetchone()  # type: ignore[arg-type]
         out[name] = int(row["n"]) if row else 0
     return out
 
@@ -166,27 +169,15 @@ def erase_rows(conn: psycopg.Connection[Row], found: Found) -> list[tuple[date, 
             (ids,),
         ).fetchall()
     ]
-    for table in (
-        "coaching_sessions",
-        "scoring_work",
-        "manager_scores",
-        "eval_results",
-        "cache_lookups",
-    ):
-        conn.execute(f"DELETE FROM {table} WHERE call_id = ANY(%s)", (ids,))  # type: ignore[arg-type]
-    for table in ("claude_usage", "claude_errors"):
-        conn.execute(f"UPDATE {table} SET call_id = NULL WHERE call_id = ANY(%s)", (ids,))  # type: ignore[arg-type]
-    conn.execute(
-        "UPDATE webhook_events SET payload = '{}', status = 'erased', last_error = NULL"
-        " WHERE call_id = ANY(%s)",
-        (ids,),
-    )
-    conn.execute(  # calls known only to Gong: a tombstone keeps a later delivery out
-        "INSERT INTO webhook_events (idempotency_key, call_id, payload, status)"
-        " SELECT id, id, '{}', 'erased' FROM unnest(%s::text[]) AS id"
-        " ON CONFLICT (idempotency_key) DO NOTHING",
-        (ids,),
-    )
+    sessions.erase_calls(conn, ids)
+    claims.erase_calls(conn, ids)
+    for table in ("manager_scores", "eval_results", "cache_lookups"):
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE call_id = ANY(%s)").format(sql.Identifier(table)), (ids,)
+        )
+    ledger.unlink_calls(conn, ids)
+    conn.execute("UPDATE claude_errors SET call_id = NULL WHERE call_id = ANY(%s)", (ids,))
+    outbox.erase(conn, ids)
     conn.execute("DELETE FROM calls WHERE id = ANY(%s)", (ids,))
     return weeks
 

@@ -12,26 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from common.config import Settings
 from common.db import Row, transaction
+from common.intake import outbox
+from common.scoring import claims, ledger, sessions
 from common.storage import ObjectStore
 
-_OLD_PARTITIONS = """
-SELECT c.relname AS name
-FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'coaching_sessions'::regclass
-  AND c.relname ~ '^coaching_sessions_[0-9]{4}q[1-4]$'
-  AND make_date(substr(c.relname, 19, 4)::int, (substr(c.relname, 24, 1)::int - 1) * 3 + 1, 1)
-      + interval '3 months' <= now() - make_interval(years => %s)
-"""
-_ROWS = (  # (table, time column) deleted row by row past the cutoff
-    ("coaching_sessions_default", "created_at"),
-    ("claude_usage", "at"),
+_ROWS = (  # (table, time column) of the tables without an owner module, row by row
     ("claude_errors", "at"),
     ("cache_lookups", "at"),
-    ("webhook_events", "received_at"),
-    ("scoring_work", "updated_at"),
     ("manager_scores", "scored_at"),
     ("access_log", "at"),
 )
@@ -39,16 +30,21 @@ _ROWS = (  # (table, time column) deleted row by row past the cutoff
 
 def apply_retention(conn: psycopg.Connection[Row], years: int) -> dict[str, Any]:
     """Rows and partitions past the cutoff, in the caller's transaction; returns the counts
-    and `objects`, the storage keys the deleted rows pointed at (for the caller to delete)."""
+    and `objects`, the storage keys the deleted rows pointed at (for the caller to delete).
+    Owned tables are expired by their owners."""
     removed: dict[str, Any] = {}
-    old = [r["name"] for r in conn.execute(_OLD_PARTITIONS, (years,)).fetchall()]
-    for name in old:
-        conn.execute(f'DROP TABLE "{name}"')  # type: ignore[arg-type]
-    removed["session_partitions"] = len(old)
-    cutoff = "now() - make_interval(years => %s)"
+    removed["session_partitions"], removed["coaching_sessions_default"] = sessions.expire(
+        conn, years
+    )
+    removed["claude_usage"] = ledger.expire(conn, years)
+    removed["webhook_events"] = outbox.expire(conn, years)
+    removed["scoring_work"] = claims.expire(conn, years)
     for table, column in _ROWS:
-        cur = conn.execute(f"DELETE FROM {table} WHERE {column} < {cutoff}", (years,))  # type: ignore[arg-type]
-        removed[table] = cur.rowcount
+        query = sql.SQL("DELETE FROM {} WHERE {} < now() - make_interval(years => %s)").format(
+            sql.Identifier(table), sql.Identifier(column)
+        )
+        removed[table] = conn.execute(query, (years,)).rowcount
+    cutoff = "now() - make_interval(years => %s)"
     calls = conn.execute(
         f"DELETE FROM calls WHERE coalesce(started_at, created_at) < {cutoff}"
         " RETURNING transcript_key",

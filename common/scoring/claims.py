@@ -1,4 +1,5 @@
-"""Claims on (work key, chunk) in `scoring_work`: who may pay for a chunk's request.
+"""Claims on (work key, chunk) in `scoring_work` (this module is its only writer): who may pay
+for a chunk's request.
 
 A scorer claims a chunk before paying for it. The claim is a lease that its holder renews
 while the request runs; a claim whose holder died expires and can be taken over. The same
@@ -141,3 +142,17 @@ def _work(row: Row, mine: bool) -> ChunkWork:
         assessment=row["assessment"],
         mine=mine,
     )
+
+
+def erase_calls(conn: psycopg.Connection[Row], call_ids: list[str]) -> int:
+    """Erasure: the calls' scoring work (with the paid responses' text kept on it)."""
+    return conn.execute("DELETE FROM scoring_work WHERE call_id = ANY(%s)", (call_ids,)).rowcount
+
+
+def expire(conn: psycopg.Connection[Row], years: int) -> int:
+    """Retention: scoring work last touched more than `years` ago."""
+    cur = conn.execute(
+        "DELETE FROM scoring_work WHERE updated_at < now() - make_interval(years => %s)",
+        (years,),
+    )
+    return cur.rowcount

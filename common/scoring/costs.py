@@ -158,44 +158,6 @@ def price_table(path: Path) -> PriceTable:
 # -- the ledger ---------------------------------------------------------------------------
 
 
-def record_usage(
-    conn: psycopg.Connection[Row],
-    *,
-    model: str,
-    usage: Usage,
-    usd: Decimal,
-    call_id: str | None,
-    dimension: str | None,
-    chunk_index: int | None = None,
-    purpose: str = "score",
-    request_id: str | None = None,
-    batch: bool = False,
-) -> None:
-    conn.execute(
-        """
-        INSERT INTO claude_usage (request_id, model, call_id, dimension, chunk_index, purpose,
-            input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens,
-            cache_write_1h_tokens, usd, is_batch)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        """,
-        (
-            request_id,
-            model,
-            call_id,
-            dimension,
-            chunk_index,
-            purpose,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_5m_tokens,
-            usage.cache_write_1h_tokens,
-            usd,
-            batch,
-        ),
-    )
-
-
 def record_error(
     conn: psycopg.Connection[Row],
     *,

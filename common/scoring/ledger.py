@@ -1,4 +1,5 @@
 """Recording paid responses durably: a local journal first, then Postgres, exactly once.
+This module is the only writer of `claude_usage`.
 
 Every Claude response is money spent. `Ledger.record()` writes it to a journal file on local
 disk (fsync, atomic rename) before anything else can fail, then writes the `claude_usage` row
@@ -31,9 +32,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from pydantic import BaseModel
 
-from common.db import retrying, transaction
+from common.db import Row, retrying, transaction
 from common.scoring import claims, costs
 from common.scoring.costs import Usage
 
@@ -289,3 +291,19 @@ def paid(
         at=now,
         **fields,  # type: ignore[arg-type]
     )
+
+
+def unlink_calls(conn: psycopg.Connection[Row], call_ids: list[str]) -> int:
+    """Erasure: the calls' usage rows lose their call id; the dollars stay in the ledger."""
+    cur = conn.execute(
+        "UPDATE claude_usage SET call_id = NULL WHERE call_id = ANY(%s)", (call_ids,)
+    )
+    return cur.rowcount
+
+
+def expire(conn: psycopg.Connection[Row], years: int) -> int:
+    """Retention: usage rows older than `years`."""
+    cur = conn.execute(
+        "DELETE FROM claude_usage WHERE at < now() - make_interval(years => %s)", (years,)
+    )
+    return cur.rowcount

@@ -1,4 +1,4 @@
-"""coaching_sessions queries and the tier-1 analysis cache.
+"""coaching_sessions queries and the tier-1 analysis cache; the table's only writer.
 
 The cache key is `sha256(f"{dimension}:{transcript_hash}:{rubric_version}")`: the same
 transcript under the same rubric (and knowledge base) is never scored twice, whatever the
@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common.db import Row
@@ -170,3 +171,35 @@ def latest_for_call(conn: psycopg.Connection[Row], call_id: str) -> dict[str, An
         (call_id,),
     ).fetchall()
     return {r["dimension"]: r for r in rows}
+
+
+# -- erasure and retention call these: this module is the table's only writer ---------------
+
+_OLD_PARTITIONS = """
+SELECT c.relname AS name
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'coaching_sessions'::regclass
+  AND c.relname ~ '^coaching_sessions_[0-9]{4}q[1-4]$'
+  AND make_date(substr(c.relname, 19, 4)::int, (substr(c.relname, 24, 1)::int - 1) * 3 + 1, 1)
+      + interval '3 months' <= now() - make_interval(years => %s)
+"""
+
+
+def erase_calls(conn: psycopg.Connection[Row], call_ids: list[str]) -> int:
+    """Erasure: every session (and its quotes) of these calls; returns how many."""
+    cur = conn.execute("DELETE FROM coaching_sessions WHERE call_id = ANY(%s)", (call_ids,))
+    return cur.rowcount
+
+
+def expire(conn: psycopg.Connection[Row], years: int) -> tuple[int, int]:
+    """Retention: whole quarterly partitions past the cutoff are dropped (no row-by-row
+    delete), and older rows of the default partition deleted; returns (partitions, rows)."""
+    old = [r["name"] for r in conn.execute(_OLD_PARTITIONS, (years,)).fetchall()]
+    for name in old:
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    cur = conn.execute(
+        "DELETE FROM coaching_sessions_default"
+        " WHERE created_at < now() - make_interval(years => %s)",
+        (years,),
+    )
+    return len(old), cur.rowcount
