@@ -37,12 +37,10 @@ def main() -> None:
         os.environ.update(stack.env())
         if real:
             os.environ["ANTHROPIC_BASE_URL"], os.environ["ANTHROPIC_API_KEY"] = real, key or ""
-        from common.config import settings
+        from common.config import load_settings
         from flows.analyze_call import analyze_call
 
-        settings.cache_clear()
-
-        s = settings()
+        s = load_settings()
         prices = price_table(s.prices_file)
         print(f"model {s.claude_model} via {os.environ['ANTHROPIC_BASE_URL']}")
         print(

@@ -7,7 +7,6 @@ names the setting.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -380,9 +379,3 @@ def load_settings(**overrides: object) -> Settings:
         hint = f" ({help_text.description})" if help_text and help_text.description else ""
         reason = "is required" if first["type"] == "missing" else f"is invalid: {first['msg']}"
         raise ConfigError(f"{name} {reason}{hint}") from None
-
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    """The process-wide settings (cached; tests build their own with load_settings)."""
-    return load_settings()

@@ -28,7 +28,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from common.config import DIMENSIONS, Settings, settings
+from common.config import DIMENSIONS, Settings, load_settings
 from common.db import retrying, transaction
 from common.errors import ClaudeError, is_transient
 from common.intake import outbox
@@ -234,9 +234,9 @@ def _summary(service: ScoringService, r: CallRun) -> dict[str, Any]:
 
 
 @contextmanager
-def scoring_service() -> Iterator[ScoringService]:
-    """The service for one run, built from the settings and closed at its end."""
-    service = ScoringService.from_settings(settings())
+def scoring_service(s: Settings) -> Iterator[ScoringService]:
+    """The run's services, built once from the settings and closed at its end."""
+    service = ScoringService.from_settings(s)
     try:
         yield service
     finally:
@@ -260,7 +260,7 @@ def analyze_calls(
 ) -> dict[str, Any]:
     """Analyse several calls in one run (the dispatcher's unit of work)."""
     dims = _dimensions(dimensions)
-    with scoring_service() as service:
+    with scoring_service(load_settings()) as service:
         runs = run_analysis(service, call_ids, dims, force, override_budget)
         result = {r.call_id: _summary(service, r) for r in runs if r.error is None}
     problems = {
@@ -280,7 +280,7 @@ def analyze_call(
 ) -> dict[str, Any]:
     """Analyse one call (Claude Desktop, the CLI); raises what stopped it."""
     dims = _dimensions(dimensions)
-    with scoring_service() as service:
+    with scoring_service(load_settings()) as service:
         (r,) = run_analysis(service, [call_id], dims, force, override_budget)
         if r.error is not None:
             raise r.error

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from prefect import flow
 
-from common.config import Settings, settings
+from common.config import Settings, load_settings
 from common.db import transaction
 from common.gong import GongClient
 from common.intake import outbox
@@ -34,4 +34,4 @@ def queue_calls(s: Settings, start: datetime, end: datetime) -> dict[str, int]:
 
 @flow(name="backfill")
 def backfill(start: datetime, end: datetime) -> dict[str, int]:
-    return queue_calls(settings(), start, end)
+    return queue_calls(load_settings(), start, end)

@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from common.config import DIMENSIONS
+from common.config import DIMENSIONS, load_settings
 from flows.analyze_call import scoring_service
 
 
@@ -24,7 +24,7 @@ def analyze_batch(
     override_budget: bool = False,
     poll_seconds: float = 60.0,
 ) -> dict[str, Any]:
-    with scoring_service() as service:
+    with scoring_service(load_settings()) as service:
         calls = [service.prepare_one(call_id) for call_id in call_ids]
         report = service.score_batch(
             calls,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import psycopg
 from prefect import flow
 
-from common.config import DIMENSIONS, Settings, settings
+from common.config import DIMENSIONS, Settings, load_settings
 from common.db import Row, transaction
 from common.intake import outbox
 from common.intake.outbox import DispatchResult, Reconciled, RunStarter, RunState
@@ -84,7 +84,7 @@ def dispatch_once(
 
 @flow(name="dispatch-webhook-events", log_prints=True)
 def dispatch_webhook_events() -> dict[str, list[str]]:
-    p = dispatch_once(settings())
+    p = dispatch_once(load_settings())
     return {
         "started": p.dispatched.started,
         "failed": p.dispatched.failed,
@@ -105,5 +105,6 @@ def run_forever(s: Settings, interval_s: float = 5.0, stop_after: float | None =
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=settings().log_level)
-    run_forever(settings())
+    s = load_settings()
+    logging.basicConfig(level=s.log_level)
+    run_forever(s)

@@ -7,10 +7,10 @@ from typing import Any
 
 from prefect import flow
 
-from common.config import settings
+from common.config import load_settings
 from common.monitoring.health import check
 
 
 @flow(name="health")
 def health() -> dict[str, Any]:
-    return check(settings())
+    return check(load_settings())

@@ -6,10 +6,10 @@ from typing import Any
 
 from prefect import flow
 
-from common.config import settings
+from common.config import load_settings
 from common.lifecycle.retention import enforce
 
 
 @flow(name="retention")
 def retention() -> dict[str, Any]:
-    return enforce(settings())
+    return enforce(load_settings())

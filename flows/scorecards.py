@@ -19,7 +19,7 @@ from common.accuracy.scorecards import (
     import_answers,
     incremental_window,
 )
-from common.config import Settings, settings
+from common.config import Settings, load_settings
 from common.db import transaction
 from common.gong import GongClient
 from common.rubrics import load
@@ -36,4 +36,4 @@ def import_range(s: Settings, start: date | None = None, end: date | None = None
 
 @flow(name="import-scorecards")
 def import_scorecards(start: date | None = None, end: date | None = None) -> dict[str, Any]:
-    return import_range(settings(), start, end)
+    return import_range(load_settings(), start, end)

@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect import flow
 
-from common.config import settings
+from common.config import load_settings
 from common.insights.week import previous_week
 from common.reports.weekly import build_week
 
@@ -19,6 +19,6 @@ __all__ = ["build_week", "weekly_review"]
 
 @flow(name="weekly-review")
 def weekly_review(week_start: date | None = None) -> dict[str, Any]:
-    s = settings()
+    s = load_settings()
     week = week_start or previous_week(datetime.now(UTC), s.report_timezone)
     return build_week(s, week)

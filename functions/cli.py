@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from common.config import DIMENSIONS, settings
+from common.config import DIMENSIONS, load_settings
 from common.errors import CoachError
 
 _PRINTED = object()  # a command that printed its own output
@@ -52,7 +52,7 @@ def count(low: int, high: int | None = None) -> Any:
 def _init_db(args: argparse.Namespace) -> Any:
     from common.db import apply_schema, ensure_history
 
-    s = settings()
+    s = load_settings()
     apply_schema(s.database_url)
     return {
         "schema": "applied",
@@ -77,7 +77,7 @@ def _forget(args: argparse.Namespace) -> Any:
     from common.lifecycle.privacy import forget
 
     return forget(
-        settings(),
+        load_settings(),
         email=args.email,
         phone=args.phone,
         yes=args.yes,
@@ -88,7 +88,7 @@ def _forget(args: argparse.Namespace) -> Any:
 def _retention(args: argparse.Namespace) -> Any:
     from common.lifecycle.retention import enforce
 
-    return enforce(settings())
+    return enforce(load_settings())
 
 
 def _backfill(args: argparse.Namespace) -> Any:
@@ -96,7 +96,7 @@ def _backfill(args: argparse.Namespace) -> Any:
 
     if args.end <= args.start:
         raise CoachError("--to must be after --from")
-    return queue_calls(settings(), args.start, args.end)
+    return queue_calls(load_settings(), args.start, args.end)
 
 
 def _sync_users(args: argparse.Namespace) -> Any:
@@ -104,13 +104,13 @@ def _sync_users(args: argparse.Namespace) -> Any:
     from common.db import transaction
     from common.gong import GongClient
 
-    s = settings()
+    s = load_settings()
     with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
         return {"users": upsert_users(conn, list(gong.users()))}
 
 
 def _analyze(args: argparse.Namespace) -> Any:
-    settings()  # a missing setting is one line here, not a traceback from inside a flow run
+    load_settings()  # a missing setting is one line here, not a traceback from inside a flow run
     from flows.analyze_call import analyze_call
 
     return analyze_call(
@@ -126,7 +126,7 @@ def _status(args: argparse.Namespace) -> Any:
     from common.monitoring.health import snapshot
     from common.monitoring.status import pipeline_status
 
-    s = settings()
+    s = load_settings()
     with connect(s.database_url) as conn:
         return {**pipeline_status(conn, s), **snapshot(conn, s)}
 
@@ -134,14 +134,14 @@ def _status(args: argparse.Namespace) -> Any:
 def _health(args: argparse.Namespace) -> Any:
     from common.monitoring.health import check
 
-    return check(settings())
+    return check(load_settings())
 
 
 def _requeue(args: argparse.Namespace) -> Any:
     from common.db import transaction
     from common.intake.outbox import requeue_parked
 
-    with transaction(settings().database_url) as conn:
+    with transaction(load_settings().database_url) as conn:
         return {"requeued": requeue_parked(conn, args.call_id)}
 
 
@@ -169,7 +169,7 @@ def _agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:
     from common.accuracy.pairs import Filters, agreement
     from common.db import connect
 
-    with connect(settings().database_url) as conn:
+    with connect(load_settings().database_url) as conn:
         reps = None
         if args.team:
             reps = visible_reps(conn, load_caller(conn, args.team))
@@ -188,7 +188,7 @@ def _scorecards(args: argparse.Namespace) -> Any:
     from common.gong import GongClient
     from common.rubrics import load
 
-    s = settings()
+    s = load_settings()
     mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, load(s.rubrics_dir))
     with GongClient.from_settings(s) as gong:
         cards = describe(gong.scorecards(), mapping)
@@ -203,7 +203,7 @@ def _scorecards(args: argparse.Namespace) -> Any:
 def _import_scorecards(args: argparse.Namespace) -> Any:
     from flows.scorecards import import_range
 
-    return import_range(settings(), args.start, args.end)
+    return import_range(load_settings(), args.start, args.end)
 
 
 def _eval(args: argparse.Namespace) -> Any:
@@ -212,7 +212,7 @@ def _eval(args: argparse.Namespace) -> Any:
     from common.scoring.service import ScoringService
 
     candidate = load(Path(args.rubrics))
-    service = ScoringService.from_settings(settings())
+    service = ScoringService.from_settings(load_settings())
     try:
         report = run_eval(service, candidate, args.rubrics, args.sample, args.poll_seconds)
     finally:
@@ -229,7 +229,7 @@ def _import_manager_scores(args: argparse.Namespace) -> Any:
     from common.db import transaction
     from common.rubrics import load
 
-    s = settings()
+    s = load_settings()
     try:
         with transaction(s.database_url) as conn:
             return import_csv(conn, Path(args.file), load(s.rubrics_dir))
@@ -241,7 +241,7 @@ def _calibrate(args: argparse.Namespace) -> Any:
     from common.accuracy.calibration import calibrate
     from common.db import transaction
 
-    s = settings()
+    s = load_settings()
     with transaction(s.database_url) as conn:
         result = calibrate(conn, s.rubrics_dir, Path(args.out), args.min_gap)
     out = dataclasses.asdict(result)
@@ -253,7 +253,7 @@ def _costs(args: argparse.Namespace) -> Any:
     from common.db import connect
     from common.scoring.costs import month_to_date
 
-    with connect(settings().database_url) as conn:
+    with connect(load_settings().database_url) as conn:
         return month_to_date(conn)
 
 
@@ -261,15 +261,15 @@ def _dispatch(args: argparse.Namespace) -> Any:
     from flows.dispatcher import dispatch_once, run_forever
 
     if args.loop:
-        run_forever(settings(), interval_s=args.interval)
-    return dataclasses.asdict(dispatch_once(settings()))
+        run_forever(load_settings(), interval_s=args.interval)
+    return dataclasses.asdict(dispatch_once(load_settings()))
 
 
 def _set_role(args: argparse.Namespace) -> Any:
     from common.access import load_caller
     from common.db import transaction
 
-    with transaction(settings().database_url) as conn:
+    with transaction(load_settings().database_url) as conn:
         user = load_caller(conn, args.user)
         conn.execute(
             "UPDATE users SET role = %s, updated_at = now() WHERE id = %s", (args.role, user.id)
@@ -281,7 +281,7 @@ def _token(args: argparse.Namespace) -> Any:
     from common import access
     from common.db import transaction
 
-    s = settings()
+    s = load_settings()
     with transaction(s.database_url) as conn:
         if args.action == "create":
             if not args.user:
@@ -306,7 +306,7 @@ def _desktop(args: argparse.Namespace) -> Any:
 
     if not args.remote and not args.user:
         raise CoachError("claude-desktop-config needs --user (stdio) or --remote URL")
-    s = settings()
+    s = load_settings()
     if args.user:  # an entry for nobody would only fail later, inside Claude Desktop
         from common.access import load_caller
         from common.db import connect

@@ -12,7 +12,7 @@ from typing import Any
 
 from mangum import Mangum
 
-from common.config import settings
+from common.config import load_settings
 from functions.mcp_server import create_server, http_app
 from functions.webhook import create_app
 
@@ -20,12 +20,12 @@ from functions.webhook import create_app
 @cache
 def webhook_handler() -> Mangum:
     """Built on the first invocation of a container and reused while it stays warm."""
-    return Mangum(create_app(settings()), lifespan="auto")
+    return Mangum(create_app(load_settings()), lifespan="auto")
 
 
 @cache
 def mcp_handler() -> Mangum:
-    s = settings()
+    s = load_settings()
     app = http_app(create_server(s), s, stateless_http=True, json_response=True)
     return Mangum(app, lifespan="auto")
 

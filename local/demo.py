@@ -24,7 +24,7 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 import httpx
 
 from common.calls.store import upsert_users
-from common.config import DIMENSIONS, Settings, settings
+from common.config import DIMENSIONS, Settings, load_settings
 from common.db import connect
 from common.gong import GongClient
 from common.scoring import costs, sessions
@@ -116,11 +116,10 @@ def run(stack: Stack) -> None:
     public_url = f"http://127.0.0.1:{port}/webhooks/gong"
     os.environ["GONG_WEBHOOK_PUBLIC_KEYS"] = signer.public_key_b64_der
     os.environ["GONG_WEBHOOK_URL"] = public_url
-    settings.cache_clear()
     from flows.dispatcher import dispatch_once
     from functions.webhook import create_app
 
-    s = settings()
+    s = load_settings()
     server = serve(create_app(s), port=port)
     try:
         post_deliveries(server.url, signer, public_url)
@@ -260,7 +259,7 @@ def main() -> int:
     print(BANNER)
     with local_stack(DATA_DIR / "postgres", database="sales_coach_demo") as stack:
         run(stack)
-        missing = unanalysed(settings())
+        missing = unanalysed(load_settings())
     print(BANNER)
     if missing:
         print(f"DEMO FAILED: {len(missing)} delivered call(s) not analysed:", file=sys.stderr)

@@ -156,14 +156,12 @@ def engine_env(
     tmp_path: Path,
 ) -> Iterator[Settings]:
     """Environment for the flows (they read settings from it), settings cache cleared."""
-    from common.config import settings as cached_settings
+    from common.config import load_settings
 
     for key, value in app_env(settings, claude_stand_in[1]).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("JOURNAL_DIR", str(tmp_path / "journal"))
-    cached_settings.cache_clear()
-    yield cached_settings()
-    cached_settings.cache_clear()
+    yield load_settings()
 
 
 _today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

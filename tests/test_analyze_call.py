@@ -11,7 +11,6 @@ from psycopg.rows import dict_row
 
 from common.calls.transcript import normalise
 from common.config import ROOT, Settings
-from common.config import settings as cached_settings
 from common.errors import BudgetExceeded, RubricError
 from flows.analyze_call import analyze_call
 from local.anthropic_server import StandInState
@@ -71,7 +70,6 @@ def use_edited_rubrics(
         text = text.replace(old, new)
     path.write_text(text)
     monkeypatch.setenv("RUBRICS_DIR", str(rubrics))
-    cached_settings.cache_clear()
 
 
 def test_bumped_rubric_reanalyses_only_that_dimension(
@@ -223,7 +221,6 @@ def test_budget_guard_refuses_and_admin_can_override(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MONTHLY_BUDGET_USD", "0.01")
-    cached_settings.cache_clear()
     with pytest.raises(BudgetExceeded, match=r"monthly budget of \$0\.01"):
         analyze_call("7001001")
     assert claude.requests == 0

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from common.config import DIMENSIONS, Settings, settings
+from common.config import DIMENSIONS, Settings, load_settings
 from common.scoring import batches
 from common.scoring.service import ScoringService
 from local.anthropic_server import StandInState
@@ -45,8 +45,7 @@ def test_batch_of_50_costs_half_with_the_same_sessions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CLAUDE_BATCH_CACHE_TTL", "5m")  # like for like with the on-demand path
-    settings.cache_clear()
-    s = settings()
+    s = load_settings()
     ids = add_calls(gong[0], 50)
     service = ScoringService.from_settings(s)
     calls, failed = service.prepare(ids)
@@ -76,8 +75,7 @@ def test_batch_skips_cached_dimensions_and_falls_back_on_errors(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLAUDE_MAX_OUTPUT_TOKENS", "1500")
-    settings.cache_clear()
-    s = settings()
+    s = load_settings()
     service = ScoringService.from_settings(s)
     call = service.prepare_one("7001001")
     service.scorer.score(call, "discovery", owner="on-demand")
@@ -115,8 +113,7 @@ def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
 def test_a_rerun_after_a_restart_resumes_the_submitted_batch(
     engine_env: Settings, claude: StandInState
 ) -> None:
-    settings.cache_clear()
-    s = settings()
+    s = load_settings()
     service = ScoringService.from_settings(s)
     call, scorer = service.prepare_one("7001004"), service.scorer
     work = [(call, list(DIMENSIONS))]

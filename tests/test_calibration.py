@@ -54,16 +54,11 @@ def seed(db_url: str) -> None:
 def test_calibrate_writes_a_bumped_candidate_with_examples(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from common.config import settings
 
     seed(db_url)
     monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
     out = tmp_path / "candidate"
-    try:
-        assert main(["calibrate", "--out", str(out)]) == 0
-    finally:
-        settings.cache_clear()
+    assert main(["calibrate", "--out", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [p["criterion"] for p in result["proposals"]] == ["open_questions"]
     assert result["skipped_without_excerpt"] == 1 and result["bumped"] == {"discovery": "1.1.0"}

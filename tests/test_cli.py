@@ -6,20 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from common.config import settings
 from functions.cli import main
 
 
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
-    settings.cache_clear()
     yield
-    settings.cache_clear()
 
 
 def use_database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
 
 
 def test_missing_setting_is_one_line_and_exit_2(
@@ -155,7 +151,6 @@ def test_a_bad_database_url_is_one_line_for_every_database_command(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", BAD_DATABASES[bad])
     for argv in DATABASE_COMMANDS:
-        settings.cache_clear()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)
@@ -193,7 +188,6 @@ def test_calibrate_without_a_rubrics_folder_is_one_line(
 ) -> None:
     use_database(db_url, monkeypatch)
     monkeypatch.setenv("RUBRICS_DIR", str(tmp_path / "nowhere"))
-    settings.cache_clear()
     assert main(["calibrate", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1

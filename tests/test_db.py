@@ -74,16 +74,11 @@ def test_partitions_cover_history_so_a_backfill_never_lands_in_default(db_url: s
 def test_init_db_extends_partitions_to_the_retention_period(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from common.config import settings
     from functions.cli import main
 
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("RETENTION_YEARS", "8")
-    settings.cache_clear()
-    try:
-        assert main(["init-db"]) == 0
-    finally:
-        settings.cache_clear()
+    assert main(["init-db"]) == 0
     with psycopg.connect(db_url) as conn:
         oldest = conn.execute(
             "SELECT min(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"

@@ -115,15 +115,14 @@ def _event(db_url: str, call_id: str) -> dict[str, Any]:
 def test_claude_outage_is_retried_later_then_the_call_completes(
     engine_env: Settings, claude: StandInState, monkeypatch: Any
 ) -> None:
-    from common.config import settings
+    from common.config import load_settings
     from flows.dispatcher import dispatch_once
     from local.inprocess import InProcessRuns
 
     monkeypatch.setenv("CLAUDE_MAX_RETRIES", "1")
     monkeypatch.setenv("ANALYSIS_TASK_RETRIES", "0")
     monkeypatch.setenv("ANALYSIS_MAX_ATTEMPTS", "2")
-    settings.cache_clear()
-    s = settings()
+    s = load_settings()
     _store_pending(s.database_url, "7001001")
     claude.outage_after = 0  # every request fails: an outage
     for _ in range(3):  # more outages than ANALYSIS_MAX_ATTEMPTS: never parked
@@ -150,11 +149,9 @@ def test_claude_outage_is_retried_later_then_the_call_completes(
 def test_a_chunked_call_resumed_after_a_failed_run_pays_only_for_missing_chunks(
     engine_env: Settings, claude: StandInState, monkeypatch: Any
 ) -> None:
-    from common.config import settings
 
     monkeypatch.setenv("CLAUDE_MAX_RETRIES", "0")
     monkeypatch.setenv("ANALYSIS_TASK_RETRIES", "0")
-    settings.cache_clear()
     claude.outage_after = 5  # the run fails half-way: 5 of 8 chunk responses paid
     outcome: dict[str, Any] = {}
     try:

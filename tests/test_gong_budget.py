@@ -31,18 +31,15 @@ def spent(
     settings: Settings, gong: tuple[GongState, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:
     """Settings (and the environment, for the CLI) with today's Gong budget used up."""
-    from common.config import settings as cached_settings
 
     s = settings.model_copy(update={"gong_daily_budget": 3})
     for key, value in app_env(s, "http://127.0.0.1:9").items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GONG_DAILY_BUDGET", "3")
-    cached_settings.cache_clear()
     for _ in range(3):
         gong_limiter(s).acquire()
     gong[0].requests.clear()
     yield s
-    cached_settings.cache_clear()
 
 
 def _privacy(s: Settings) -> object:

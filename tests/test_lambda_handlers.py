@@ -66,7 +66,6 @@ def invoke_like_lambda(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_webhook_handler_stores_a_signed_delivery(
     settings: Settings, signer: GongSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from common.config import settings as cached
 
     for key, value in {
         "DATABASE_URL": settings.database_url,
@@ -74,7 +73,6 @@ def test_webhook_handler_stores_a_signed_delivery(
         "GONG_WEBHOOK_URL": WEBHOOK_URL,
     }.items():
         monkeypatch.setenv(key, value)
-    cached.cache_clear()
     lambda_handlers.webhook_handler.cache_clear()
     body = json.dumps(webhook_payload(sample_calls()[0]["call"])).encode()
     ok, bad, health = invoke_like_lambda(
@@ -89,4 +87,3 @@ def test_webhook_handler_stores_a_signed_delivery(
     with psycopg.connect(settings.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (1,)
     lambda_handlers.webhook_handler.cache_clear()
-    cached.cache_clear()

@@ -69,11 +69,9 @@ def test_a_slot_is_released_when_the_block_raises(db_url: str) -> None:
 def test_claude_concurrency_bounds_requests_across_runs(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from common.config import settings
     from flows.analyze_call import analyze_call
 
     monkeypatch.setenv("CLAUDE_CONCURRENCY", "2")
-    settings.cache_clear()
     claude.latency_s = 0.3
     errors: list[Exception] = []
 

@@ -18,7 +18,6 @@ HEADER = "call_id,reviewer,dimension,criterion,score,note\n"
 
 @pytest.fixture
 def database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from common.config import settings
 
     with psycopg.connect(db_url) as conn:
         conn.execute(
@@ -27,9 +26,7 @@ def database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
         )
         conn.execute("INSERT INTO calls (id, primary_user_id) VALUES ('c1', 'r1')")
     monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.cache_clear()
     yield db_url
-    settings.cache_clear()
 
 
 def test_a_spreadsheet_is_imported_and_a_corrected_one_replaces_it(

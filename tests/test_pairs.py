@@ -110,17 +110,12 @@ def test_human_ceiling_and_ai_consistency(seeded: str) -> None:
 def test_the_cli_prints_the_table_and_json(
     seeded: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from common.config import settings
     from functions.cli import main
 
     monkeypatch.setenv("DATABASE_URL", seeded)
-    settings.cache_clear()
-    try:
-        assert main(["agreement", "--bootstrap", "50"]) == 0
-        text = capsys.readouterr().out
-        assert "overall" in text and "discovery" in text and "managers:" in text
-        assert main(["agreement", "--json", "--dimension", "discovery", "--bootstrap", "50"]) == 0
-        result = json.loads(capsys.readouterr().out)
-        assert result["ai_vs_manager"]["by_dimension"]["discovery"]["n"] == 5
-    finally:
-        settings.cache_clear()
+    assert main(["agreement", "--bootstrap", "50"]) == 0
+    text = capsys.readouterr().out
+    assert "overall" in text and "discovery" in text and "managers:" in text
+    assert main(["agreement", "--json", "--dimension", "discovery", "--bootstrap", "50"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ai_vs_manager"]["by_dimension"]["discovery"]["n"] == 5

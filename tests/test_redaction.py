@@ -61,7 +61,6 @@ SECRET = "You can reach me at jordan.x@acme.example or +1 415 555 0132, card 411
 def test_quotes_stay_grounded_and_nothing_redacted_reaches_claude(
     engine_env: Settings, claude: Any, gong: tuple[GongState, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from common.config import settings as cached
     from flows.analyze_call import analyze_call
 
     state = gong[0]
@@ -72,8 +71,7 @@ def test_quotes_stay_grounded_and_nothing_redacted_reaches_claude(
                 sentence["text"] = f"{sentence['text']} {SECRET}"
     state.add(state.calls["7001002"], transcript)
     monkeypatch.setenv("REDACT", "email,phone,card")
-    cached.cache_clear()
-    s = cached()
+    s = load_settings()
     claude.record_prompts = True
     analyze_call("7001002")
     sent = "\n".join(claude.prompts)

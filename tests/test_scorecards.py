@@ -97,8 +97,6 @@ def test_a_mapping_to_a_missing_criterion_is_refused(tmp_path: Path) -> None:
 def test_cli_lists_scorecards_and_imports(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from common.config import settings as cached
-
     for key, value in {
         "DATABASE_URL": settings.database_url,
         "GONG_BASE_URL": settings.gong_base_url,
@@ -106,15 +104,11 @@ def test_cli_lists_scorecards_and_imports(
         "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
     }.items():
         monkeypatch.setenv(key, value)
-    cached.cache_clear()
-    try:
-        assert main(["scorecards"]) == 0
-        listed = json.loads(capsys.readouterr().out)
-        assert listed["unmapped_questions"] == 1
-        assert main(["import-scorecards", "--from", "2026-11-01", "--to", "2026-12-01"]) == 0
-        imported = json.loads(capsys.readouterr().out)
-        assert imported["imported"] > 0 and imported["unmapped"] == {UNMAPPED[0]: 8}
-        assert main(["import-scorecards"]) == 0  # incremental: from the newest review on
-        assert json.loads(capsys.readouterr().out)["imported"] == 0
-    finally:
-        cached.cache_clear()
+    assert main(["scorecards"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["unmapped_questions"] == 1
+    assert main(["import-scorecards", "--from", "2026-11-01", "--to", "2026-12-01"]) == 0
+    imported = json.loads(capsys.readouterr().out)
+    assert imported["imported"] > 0 and imported["unmapped"] == {UNMAPPED[0]: 8}
+    assert main(["import-scorecards"]) == 0  # incremental: from the newest review on
+    assert json.loads(capsys.readouterr().out)["imported"] == 0

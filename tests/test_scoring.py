@@ -8,8 +8,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from common.config import Settings
-from common.config import settings as cached_settings
+from common.config import Settings, load_settings
 from common.errors import ClaudeRequestRejected
 from common.scoring.costs import alert_on_low_hit_rate
 from common.scoring.service import ScoringService
@@ -21,7 +20,6 @@ def test_a_400_is_recorded_with_the_apis_message_and_not_retried(
     engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLAUDE_MAX_OUTPUT_TOKENS", "200000")  # over the model's 128K output limit
-    cached_settings.cache_clear()
     with pytest.raises(Exception, match="dimensions failed"):
         analyze_call("7001001", dimensions=["objections"])
     assert claude.requests == 1 and claude.errors == {400: 1}
@@ -46,8 +44,7 @@ def test_count_tokens_calibrates_chunking(
 ) -> None:
     monkeypatch.setenv("CLAUDE_COUNT_TOKENS", "true")
     monkeypatch.setenv("TOKEN_SCALE", "0.5")  # a badly wrong local scale
-    cached_settings.cache_clear()
-    service = ScoringService.from_settings(cached_settings())
+    service = ScoringService.from_settings(load_settings())
     call = service.prepare_one("7001005")
     service.close()
     # the stand-in counts ~1.3 tokens per cl100k token: calibrated, the workshop needs 2 chunks
