@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -64,11 +64,49 @@ async def make_async_pool(
     return pool
 
 
+class Database:
+    """One process's Postgres: a pool built once by the process's composition root (a flow
+    run, a server) and handed down, so a scoring run borrows a few connections instead of
+    opening one per step. Connections are checked before they are lent, so a Postgres restart
+    costs stale connections, not failed steps; while Postgres is away a borrower waits up to
+    `timeout_s` and then gets `PoolTimeout` (an `OperationalError`, retried like one)."""
+
+    def __init__(self, url: str, max_size: int = 8, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "connect_timeout": 10},
+            check=ConnectionPool.check_connection,
+            timeout=timeout_s,
+            open=False,
+        )
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Db = str | Database  # a URL (a connection of its own each time) or the process's pool
+
+
 @contextmanager
-def transaction(database_url: str) -> Iterator[psycopg.Connection[Row]]:
-    """A connection in one transaction: committed on success, rolled back on error."""
-    with connect(database_url) as conn, conn.transaction():
-        yield conn
+def transaction(db: Db) -> Iterator[psycopg.Connection[Row]]:
+    """A connection in one transaction: committed on success, rolled back on error; borrowed
+    from the pool when given the process's `Database`."""
+    if isinstance(db, Database):
+        with db.pool.connection() as conn, conn.transaction():
+            yield conn
+    else:
+        with connect(db) as conn, conn.transaction():
+            yield conn
 
 
 def retrying(fn: Callable[[], T], wait_s: float, what: str = "database") -> T:

@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.config import Settings
+from common.db import Db
 from common.errors import ConfigError, GongError, GongNotFound, GongRateLimited
 from common.limits import SharedRateLimiter
 
@@ -191,7 +192,7 @@ class GongClient:
         self.requests_made = 0
 
     @classmethod
-    def from_settings(cls, s: Settings) -> GongClient:
+    def from_settings(cls, s: Settings, db: Db | None = None) -> GongClient:
         """A client for the configured account, spending the company's shared rate and daily
         budget (`gong_limiter`)."""
         if not (s.gong_access_key and s.gong_access_key_secret):
@@ -200,7 +201,7 @@ class GongClient:
             s.gong_base_url,
             s.gong_access_key.get_secret_value(),
             s.gong_access_key_secret.get_secret_value(),
-            limiter=gong_limiter(s),
+            limiter=gong_limiter(s, db),
             max_retry_after_s=s.gong_max_retry_after_s,
         )
 
@@ -367,11 +368,11 @@ class GongClient:
         return [str(c["id"]) for c in data.get("calls") or [] if c.get("id")]
 
 
-def gong_limiter(s: Settings) -> SharedRateLimiter:
+def gong_limiter(s: Settings, db: Db | None = None) -> SharedRateLimiter:
     """The company's Gong allowance: GONG_REQUESTS_PER_SECOND and GONG_DAILY_BUDGET, shared in
-    Postgres by every process."""
+    Postgres by every process (through `db`, the process's pool, when it has one)."""
     return SharedRateLimiter(
-        s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
+        db or s.database_url, "gong", s.gong_requests_per_second, s.gong_daily_budget
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from common.db import transaction
+from common.db import Db, transaction
 from common.errors import GongBudgetSpent, SlotTimeout
 
 log = logging.getLogger("sales_coach.limits")
@@ -55,8 +55,8 @@ class Heartbeat:
 class ClaudeSlots:
     """A counting semaphore in Postgres with leased slots (table `claude_slots`)."""
 
-    def __init__(self, database_url: str, slots: int, lease_s: float = 120.0) -> None:
-        self.database_url, self.slots, self.lease_s = database_url, slots, lease_s
+    def __init__(self, db: Db, slots: int, lease_s: float = 120.0) -> None:
+        self.database_url, self.slots, self.lease_s = db, slots, lease_s
 
     def ensure(self) -> None:
         with transaction(self.database_url) as conn:
@@ -143,13 +143,13 @@ class SharedRateLimiter:
 
     def __init__(
         self,
-        database_url: str,
+        db: Db,
         name: str,
         rate: float,
         daily_budget: int,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.database_url, self.name = database_url, name
+        self.database_url, self.name = db, name
         self.interval_s, self.daily_budget, self._sleep = 1.0 / rate, daily_budget, sleep
 
     def acquire(self) -> None:

@@ -129,7 +129,7 @@ def _collect(
     left = {r.call_id: len(r.futures) for r in runs.values()}
     for r in runs.values():
         if not r.futures:
-            _report(service.s, r, dimensions, owner)
+            _report(service, r, dimensions, owner)
     finished: queue.Queue[PrefectFuture[Outcome]] = queue.Queue()
     for r in runs.values():
         for future in r.futures.values():
@@ -163,7 +163,7 @@ def _settle(service: ScoringService, r: CallRun, dimensions: list[str], owner: s
             cause = future.result(raise_on_failure=False)
             if isinstance(cause, BaseException):
                 r.causes.append(cause)
-    _report(service.s, r, dimensions, owner)
+    _report(service, r, dimensions, owner)
 
 
 def _submit(
@@ -190,8 +190,9 @@ def _submit(
     return futures
 
 
-def _report(s: Settings, r: CallRun, dimensions: list[str], owner: str) -> None:
+def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: str) -> None:
     """The call's end to the outbox (its policy is `outbox.record_outcome`)."""
+    s, database = service.s, service.database
     outcome = outbox.RunOutcome(
         r.call_id,
         owner,
@@ -202,7 +203,7 @@ def _report(s: Settings, r: CallRun, dimensions: list[str], owner: str) -> None:
     )
 
     def write() -> None:
-        with transaction(s.database_url) as conn:
+        with transaction(database) as conn:
             status = outbox.record_outcome(conn, outcome, outbox.Retry.from_settings(s))
         if status not in (None, "completed"):
             log.warning("call %s not analysed; its event is %s", r.call_id, status)

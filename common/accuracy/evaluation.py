@@ -41,7 +41,7 @@ class EvalScorer(Scorer):
 
     def __init__(self, service: ScoringService, candidate: RubricSet, run_id: int) -> None:
         base = service.scorer
-        super().__init__(base.s, base.claude, candidate, base.ledger, base.slots)
+        super().__init__(base.s, base.claude, candidate, base.ledger, base.slots, base.database)
         self.run_id = run_id
 
     def work_key(self, call: PreparedCall, dimension: str, owner: str, force: bool) -> str:
@@ -72,7 +72,7 @@ class EvalScorer(Scorer):
         error: str | None,
         force: bool = False,
     ) -> int:
-        with transaction(self.s.database_url) as conn:
+        with transaction(self.database) as conn:
             row = conn.execute(
                 """
                 INSERT INTO eval_results (eval_run_id, call_id, dimension, rubric_version,

@@ -103,7 +103,7 @@ def analyze(
                 sleep(poll_s)
             for cid, response, error in scorer.claude.batch_results(batch_id):
                 fallbacks += _accept(scorer, items[cid], response, error)
-        with transaction(scorer.s.database_url) as conn:
+        with transaction(scorer.database) as conn:
             conn.execute(
                 "UPDATE claude_batches SET status = 'processed', processed_at = now()"
                 " WHERE batch_id = %s",
@@ -146,7 +146,7 @@ def _submit_or_resume(scorer: Scorer, items: dict[str, Item]) -> str:
         }
         for cid, it in items.items()
     }
-    with transaction(scorer.s.database_url) as conn:
+    with transaction(scorer.database) as conn:
         row = conn.execute(
             "SELECT batch_id FROM claude_batches WHERE status = 'submitted' AND requests = %s"
             " ORDER BY submitted_at DESC LIMIT 1",
@@ -169,7 +169,7 @@ def _submit_or_resume(scorer: Scorer, items: dict[str, Item]) -> str:
         for cid, it in items.items()
     ]
     batch_id = scorer.claude.submit_batch(requests)
-    with transaction(scorer.s.database_url) as conn:
+    with transaction(scorer.database) as conn:
         conn.execute(
             "INSERT INTO claude_batches (batch_id, requests) VALUES (%s, %s)",
             (batch_id, Jsonb(manifest)),

@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 from pydantic import BaseModel
 
-from common.db import Row, retrying, transaction
+from common.db import Db, Row, retrying, transaction
 from common.scoring import claims, costs
 from common.scoring.costs import Usage
 
@@ -180,12 +180,12 @@ class Ledger:
 
     def __init__(
         self,
-        database_url: str,
+        db: Db,
         journal: Journal,
         wait_s: float = 60.0,
         on_rejected: Callable[[str], object] | None = None,
     ) -> None:
-        self.database_url, self.journal, self.wait_s = database_url, journal, wait_s
+        self.database_url, self.journal, self.wait_s = db, journal, wait_s
         self.on_rejected = on_rejected or (lambda text: log.error("%s", text))
 
     def record(self, entry: PaidResponse) -> None:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from common.claude import ClaudeClient, ClaudeResponse
 from common.config import Settings
-from common.db import retrying, transaction
+from common.db import Db, retrying, transaction
 from common.errors import ClaudeError, ClaudeRequestRejected, InvalidAnalysis
 from common.limits import ClaudeSlots, Heartbeat
 from common.rubrics import RubricSet
@@ -59,9 +59,10 @@ class Scorer:
         rubrics: RubricSet,
         ledger: Ledger,
         slots: ClaudeSlots,
+        database: Db,
     ) -> None:
         self.s, self.claude, self.rubrics = s, claude, rubrics
-        self.ledger, self.slots = ledger, slots
+        self.ledger, self.slots, self.database = ledger, slots, database
         self.prices = costs.price_table(s.prices_file)
         for model in {s.model_for(d) for d in rubrics.rubrics}:
             self.prices.check_model(model, datetime.now(UTC).date())
@@ -206,7 +207,7 @@ class Scorer:
             time.sleep(0.5)
 
     def _try_claim(self, job: Job, chunk: Chunk) -> claims.ChunkWork:
-        with transaction(self.s.database_url) as conn:
+        with transaction(self.database) as conn:
             return claims.claim(
                 conn,
                 work_key=job.work_key,
@@ -219,7 +220,7 @@ class Scorer:
 
     def renewer(self, job: Job, chunk: Chunk) -> Callable[[], None]:
         def renew() -> None:
-            with transaction(self.s.database_url) as conn:
+            with transaction(self.database) as conn:
                 claims.renew(
                     conn, job.work_key, chunk.index, job.owner, self.s.claude_claim_lease_s
                 )
@@ -229,12 +230,12 @@ class Scorer:
     def finish_claim(
         self, job: Job, chunk: Chunk, assessment: dict[str, Any] | None, error: str | None
     ) -> None:
-        with transaction(self.s.database_url) as conn:
+        with transaction(self.database) as conn:
             claims.finish(conn, job.work_key, chunk.index, job.owner, assessment, error)
 
     def release(self, job: Job, chunk: Chunk) -> None:
         try:
-            with transaction(self.s.database_url) as conn:
+            with transaction(self.database) as conn:
                 claims.release(conn, job.work_key, chunk.index, job.owner)
         except Exception:  # the lease expires by itself
             log.info("claim on %s chunk %d left to expire", job.dimension, chunk.index)
@@ -300,7 +301,7 @@ class Scorer:
         self, call: PreparedCall, dimension: str, model: str, status: int | None, message: str
     ) -> None:
         def write() -> None:
-            with transaction(self.s.database_url) as conn:
+            with transaction(self.database) as conn:
                 costs.record_error(
                     conn,
                     model=model,
@@ -349,7 +350,7 @@ class Scorer:
         key, version = self.cache_key(call, dimension)
 
         def write() -> int:
-            with transaction(self.s.database_url) as conn:
+            with transaction(self.database) as conn:
                 return sessions.save_session(
                     conn,
                     call_id=call.call_id,
@@ -372,7 +373,7 @@ class Scorer:
         key, version = self.cache_key(call, dimension)
 
         def look() -> Outcome | None:
-            with transaction(self.s.database_url) as conn:
+            with transaction(self.database) as conn:
                 row = sessions.find_cached(conn, key, call.transcript_hash, version)
                 sessions.record_lookup(conn, call.call_id, dimension, key, hit=row is not None)
                 if row is None:

@@ -28,7 +28,7 @@ from common.calls.store import (
 )
 from common.claude import ClaudeClient
 from common.config import DIMENSIONS, Settings
-from common.db import retrying, transaction
+from common.db import Database, retrying, transaction
 from common.errors import GongNotFound, GongRateLimited
 from common.gong import GongClient
 from common.limits import ClaudeSlots
@@ -59,28 +59,33 @@ class ScoringService:
         s: Settings,
         scorer: Scorer,
         store: ObjectStore,
+        database: Database,
     ) -> None:
-        self.s, self.scorer, self.store = s, scorer, store
+        self.s, self.scorer, self.store, self.database = s, scorer, store, database
 
     @classmethod
-    def from_settings(cls, s: Settings) -> ScoringService:
+    def from_settings(cls, s: Settings, database: Database | None = None) -> ScoringService:
+        """The services a run needs, built once: the pool (`database`, or one of its own),
+        Claude, the ledger, the Claude slots, the object store."""
+        database = database or Database(s.database_url)
         rubrics = load(s.rubrics_dir)
-        with transaction(s.database_url) as conn:
+        with transaction(database) as conn:
             sync(conn, rubrics)
         ledger = Ledger(
-            s.database_url,
+            database,
             Journal.for_database(s.journal_dir, s.database_url),
             s.db_outage_wait_s,
             on_rejected=partial(notify, s, "Sales coach: unreadable journal entry"),
         )
         ledger.flush()  # responses paid before a restart reach the ledger first
-        slots = ClaudeSlots(s.database_url, s.claude_concurrency, s.claude_claim_lease_s)
+        slots = ClaudeSlots(database, s.claude_concurrency, s.claude_claim_lease_s)
         slots.ensure()
-        scorer = Scorer(s, ClaudeClient.from_settings(s), rubrics, ledger, slots)
-        return cls(s, scorer, ObjectStore.from_settings(s))
+        scorer = Scorer(s, ClaudeClient.from_settings(s), rubrics, ledger, slots, database)
+        return cls(s, scorer, ObjectStore.from_settings(s), database)
 
     def close(self) -> None:
         self.scorer.claude.close()
+        self.database.close()
 
     @property
     def rubrics(self) -> RubricSet:
@@ -97,7 +102,7 @@ class ScoringService:
         """
         ready: dict[str, PreparedCall] = {}
         fetched: dict[str, FetchedCall] = {}
-        with transaction(self.s.database_url) as conn:
+        with transaction(self.database) as conn:
             for call_id in call_ids:
                 stored = load_stored_call(conn, self.store, call_id)
                 if stored is not None:
@@ -108,7 +113,7 @@ class ScoringService:
         if to_fetch:
             self.store.ensure_bucket()
             try:
-                with GongClient.from_settings(self.s) as gong:
+                with GongClient.from_settings(self.s, self.database) as gong:
                     fetched.update(
                         fetch_calls(gong, self.store, to_fetch, known, self.s.redact_kinds)
                     )
@@ -136,7 +141,7 @@ class ScoringService:
         metrics = compute(utts)
 
         def store() -> None:
-            with transaction(self.s.database_url) as conn:
+            with transaction(self.database) as conn:
                 ensure_rep(conn, fetched.call)
                 upsert_call(conn, fetched, metrics, sum(tokens))
 
@@ -186,7 +191,7 @@ class ScoringService:
         return plan
 
     def check_budget(self, estimate_usd: float, override: bool) -> None:
-        with transaction(self.s.database_url) as conn:
+        with transaction(self.database) as conn:
             costs.check_budget(conn, self.s.monthly_budget_usd, estimate_usd, override)
 
     def score(
@@ -229,7 +234,7 @@ class ScoringService:
         )
 
     def call_spend(self, call_id: str) -> dict[str, object]:
-        with transaction(self.s.database_url) as conn:
+        with transaction(self.database) as conn:
             spend = costs.call_cost(conn, call_id)
             costs.alert_on_low_hit_rate(conn)
         return spend
