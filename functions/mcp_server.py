@@ -107,7 +107,7 @@ def tool_errors() -> Iterator[None]:
 def create_server(
     s: Settings, *, stdio_user: str | None = None, insights: Insights | None = None
 ) -> FastMCP:
-    service = insights or Insights(s)
+    service = insights or Insights.from_settings(s)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:

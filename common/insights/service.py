@@ -14,8 +14,6 @@ from threading import Lock
 from typing import Any, Literal
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 from common.access.scope import (
     Caller,
@@ -29,7 +27,7 @@ from common.access.scope import (
 from common.accuracy import manager_scores
 from common.accuracy.pairs import Filters, agreement
 from common.config import Settings
-from common.db import Row
+from common.db import Database, Row
 from common.errors import AccessDenied, InvalidRequest
 from common.insights import calls, performance, requests
 from common.insights.calls import CallPage, CallView
@@ -48,6 +46,7 @@ from common.insights.week import current_week, day_start, last_weeks, monday, we
 from common.rubrics import RubricSet
 from common.rubrics import load as load_rubrics
 from common.scoring import costs
+from common.storage import ObjectStore
 
 Detail = Literal["summary", "full"]
 Period = Literal["today", "week", "month"]
@@ -55,35 +54,40 @@ AGREEMENT_WEEKS = 13  # agreement_report's default window
 
 
 class Insights:
-    def __init__(self, s: Settings, rubrics: RubricSet | None = None) -> None:
-        self.s = s
+    """The read side over the server's one pool and object store, built by its composition
+    root (`functions.mcp_server.create_server`). The pool opens on first use and closes with
+    the server's lifespan (a later session opens it again)."""
+
+    def __init__(self, s: Settings, store: ObjectStore, rubrics: RubricSet | None = None) -> None:
+        self.s, self.store = s, store
         self.rubrics = rubrics or load_rubrics(s.rubrics_dir)
-        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._database: Database | None = None
         self._lock = Lock()
 
+    @classmethod
+    def from_settings(cls, s: Settings) -> Insights:
+        return cls(s, ObjectStore.from_settings(s))
+
     # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def database(self) -> Database:
+        with self._lock:
+            if self._database is None:
+                self._database = Database(self.s.database_url, timeout_s=5)
+            return self._database
 
     @contextmanager
     def conn(self) -> Iterator[psycopg.Connection[Row]]:
         """A pooled connection in a transaction (committed when the block succeeds)."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.s.database_url,
-                    min_size=1,
-                    max_size=8,
-                    kwargs={"row_factory": dict_row, "connect_timeout": 5},
-                    check=ConnectionPool.check_connection,
-                    open=True,
-                )
-        with self._pool.connection(timeout=5) as conn:
+        with self.database.pool.connection() as conn:
             yield conn
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            if self._database is not None:
+                self._database.close()
+                self._database = None
 
     def caller(self, conn: psycopg.Connection[Row], identity: str | None) -> Caller:
         if not identity:
@@ -190,8 +194,6 @@ class Insights:
     def weekly_report(
         self, identity: str | None, rep: str | None, week: date | None
     ) -> WeeklyReportOut:
-        from common.storage import ObjectStore
-
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             if rep or caller.role == "rep":
@@ -208,14 +210,14 @@ class Insights:
             # a rep left (soft-deleted) since it was written: re-render it without them
             from common.reports.weekly import rebuild_team
 
-            summary = rebuild_team(self.s, subject, row["week_start"])
+            summary = rebuild_team(self.s, self.database, self.store, subject, row["week_start"])
         return WeeklyReportOut(
             week_start=row["week_start"],
             scope=scope,  # type: ignore[arg-type]
             subject_id=subject,
             subject_name=name,
             reps=_weekly_reps(scope, subject, name, summary, visible),
-            url=ObjectStore.from_settings(self.s).presigned_url(row["object_key"]),
+            url=self.store.presigned_url(row["object_key"]),
         )
 
     @staticmethod

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from common.config import Settings
-from common.db import Row, transaction
+from common.db import Db, Row, transaction
 from common.reports import numbers as reports
 from common.reports import render
 from common.storage import ObjectStore
@@ -119,11 +119,12 @@ def team_summary(team: reports.TeamReport) -> dict[str, Any]:
     }
 
 
-def rebuild_team(s: Settings, manager_id: str, week: date) -> dict[str, Any]:
+def rebuild_team(
+    s: Settings, db: Db, store: ObjectStore, manager_id: str, week: date
+) -> dict[str, Any]:
     """Re-render one stored team report from current data (e.g. after a rep was removed)."""
-    store = ObjectStore.from_settings(s)
     tz = s.report_timezone
-    with transaction(s.database_url) as conn:
+    with transaction(db) as conn:
         manager = conn.execute("SELECT id, name FROM users WHERE id = %s", (manager_id,)).fetchone()
         if manager is None:
             return {}
