@@ -212,9 +212,21 @@ def test_same_transcript_under_another_call_id_hits_the_cache(
 
 
 def test_force_bypasses_the_cache(engine_env: Settings, claude: StandInState) -> None:
-    analyze_call("7001001", dimensions=["engagement"])
-    analyze_call("7001001", dimensions=["engagement"], force=True)
-    assert claude.requests == 2
+    first = analyze_call("7001001", dimensions=["engagement"])
+    forced = analyze_call("7001001", dimensions=["engagement"], force=True)
+    assert claude.requests == 2 and not forced["dimensions"]["engagement"]["cached"]
+    with psycopg.connect(engine_env.database_url) as conn:
+        sessions = conn.execute(
+            "SELECT id, superseded_at IS NULL FROM coaching_sessions"
+            " WHERE call_id = '7001001' AND dimension = 'engagement' ORDER BY id"
+        ).fetchall()
+        paid = conn.execute("SELECT count(*) FROM claude_usage").fetchone()
+    # the forced result is a new current session; the first is kept, superseded
+    assert sessions == [
+        (first["dimensions"]["engagement"]["session_id"], False),
+        (forced["dimensions"]["engagement"]["session_id"], True),
+    ]
+    assert paid == (2,)
 
 
 def test_budget_guard_refuses_and_admin_can_override(

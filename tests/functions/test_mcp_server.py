@@ -171,7 +171,10 @@ async def test_cost_report_is_scoped_and_in_dollars(as_user: Any, usage: None) -
     assert team_spend["budget_left_usd"] is None and team_spend["pipeline"] is None
     admin = await call(await as_user("u-admin"), "cost_report", period="today")
     assert admin["scope"] == "company" and admin["spend"]["usd"] == 2.75
-    assert isinstance(admin["budget_left_usd"], float) and admin["pipeline"] is not None
+    assert admin["monthly_budget_usd"] == 500.0 and admin["pipeline"] is not None
+    month = await call(await as_user("u-admin"), "cost_report", period="month")
+    # what is left of this month's budget, whatever period the report shows
+    assert admin["budget_left_usd"] == round(500.0 - month["spend"]["usd"], 2) <= 497.25
     with pytest.raises(ToolError, match="manager or admin"):
         await (await as_user("u-r001")).call_tool("cost_report", {})
 
