@@ -33,7 +33,7 @@ from common.access.identity import auth_provider, caller_for_identity, identity_
 from common.config import DIMENSIONS, Settings, load_settings
 from common.errors import CoachError
 from common.insights import requests
-from common.insights.calls import CallPage, CallView, view
+from common.insights.calls import CallPage, CallView, SearchQuery, view
 from common.insights.performance import Comparison, RepPerformance, TeamOverview
 from common.insights.results import (
     AccessLog,
@@ -172,18 +172,10 @@ def create_server(
         page_size: Annotated[int, Field(ge=1, le=100, description="Calls per page")] = 25,
     ) -> CallPage:
         """Analysed calls in your scope, newest first, with their scores and rep names."""
-        return answer(
-            service.search_calls,
-            rep=rep,
-            from_date=from_date,
-            to_date=to_date,
-            dimension=dimension,
-            min_score=min_score,
-            max_score=max_score,
-            text=text,
-            cursor=cursor,
-            page_size=page_size,
+        query = SearchQuery.model_validate(
+            {name: value for name, value in locals().items() if name in SearchQuery.model_fields}
         )
+        return answer(service.search_calls, query)
 
     @mcp.tool(annotations=READ)
     def get_rep_performance(rep: Rep, weeks: Weeks = 8) -> RepPerformance:

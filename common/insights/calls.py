@@ -7,11 +7,11 @@ on `call_scores` (one row per analysed call, full-text indexed) with keyset pagi
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.access.scope import not_in_scope
 from common.accuracy import manager_scores
@@ -217,31 +217,55 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidRequest("cursor is not one this server returned; start without it") from None
 
 
+class SearchQuery(BaseModel):
+    """What `search_calls` looks for: the search parameters, named and checked in one place.
+
+    The score filters apply to `dimension` when given, else to the call's average. `text`
+    is matched with Postgres full-text search (web-search syntax: words, "a phrase", -not,
+    or) over titles, coaching notes, strengths and improvements. `rep` is an id, e-mail or
+    name, resolved inside the caller's scope; dates are days in the report time zone.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    rep: str | None = None
+    from_date: date | None = None
+    to_date: date | None = None
+    dimension: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    text: str | None = None
+    cursor: str | None = None
+    page_size: int = 25
+
+    def check(self) -> SearchQuery:
+        """The query, or InvalidRequest naming what is wrong with it."""
+        if self.dimension is not None and self.dimension not in DIMENSIONS:
+            raise InvalidRequest(f"dimension must be one of {', '.join(DIMENSIONS)}")
+        lo, hi = self.min_score, self.max_score
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidRequest("min_score is above max_score")
+        if self.from_date and self.to_date and self.from_date > self.to_date:
+            raise InvalidRequest("from_date is after to_date")
+        return self
+
+
 def search_calls(
     conn: psycopg.Connection[Row],
+    query: SearchQuery,
     *,
     scope: set[str] | None,
     rep_id: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    dimension: str | None = None,
-    min_score: float | None = None,
-    max_score: float | None = None,
-    text: str | None = None,
-    cursor: str | None = None,
-    page_size: int = 25,
 ) -> CallPage:
-    """Analysed calls in scope matching the filters, newest first, a page at a time.
-
-    The score filters apply to `dimension` when given, else to the call's average. `text`
-    is matched with Postgres full-text search (web-search syntax: words, "a phrase", -not,
-    or) over titles, coaching notes, strengths and improvements.
-    """
-    if dimension is not None and dimension not in DIMENSIONS:
-        raise InvalidRequest(f"dimension must be one of {', '.join(DIMENSIONS)}")
-    column = dimension or "average"
+    """Analysed calls in scope matching the query, newest first, a page at a time; `rep_id`,
+    `start` and `end` are the query's rep and days resolved by the caller."""
+    query.check()
+    column = query.dimension or "average"
+    min_score, max_score, text = query.min_score, query.max_score, query.text
     where = ["TRUE"]
-    params: dict[str, Any] = {"size": max(1, min(page_size, MAX_PAGE_SIZE))}
+    params: dict[str, Any] = {"size": max(1, min(query.page_size, MAX_PAGE_SIZE))}
     if scope is not None:
         where.append("cs.rep_id = ANY(%(scope)s::text[])")
         params["scope"] = sorted(scope)
@@ -271,8 +295,8 @@ def search_calls(
         f" LIMIT {TOTAL_CAP + 1}) t",
         params,
     ).fetchone()
-    if cursor:
-        params["c_at"], params["c_id"] = decode_cursor(cursor)
+    if query.cursor:
+        params["c_at"], params["c_id"] = decode_cursor(query.cursor)
         filters += " AND (cs.started_at, cs.call_id) < (%(c_at)s, %(c_id)s)"
     rows = conn.execute(
         f"""SELECT cs.*, u.name AS rep_name FROM call_scores cs

@@ -30,7 +30,7 @@ from common.config import Settings
 from common.db import Database, Row
 from common.errors import AccessDenied, InvalidRequest
 from common.insights import calls, performance, requests
-from common.insights.calls import CallPage, CallView
+from common.insights.calls import CallPage, CallView, SearchQuery
 from common.insights.performance import Comparison, RepPerformance, RepRef, TeamOverview
 from common.insights.results import (
     AccessEntry,
@@ -114,40 +114,19 @@ class Insights:
             log_access(conn, caller, "get_call_coaching", call_id=call_id)
         return calls.view(full, detail)
 
-    def search_calls(
-        self,
-        identity: str | None,
-        *,
-        rep: str | None,
-        from_date: date | None,
-        to_date: date | None,
-        dimension: str | None,
-        min_score: float | None,
-        max_score: float | None,
-        text: str | None,
-        cursor: str | None,
-        page_size: int,
-    ) -> CallPage:
-        if min_score is not None and max_score is not None and min_score > max_score:
-            raise InvalidRequest("min_score is above max_score")
-        if from_date and to_date and from_date > to_date:
-            raise InvalidRequest("from_date is after to_date")
+    def search_calls(self, identity: str | None, query: SearchQuery) -> CallPage:
+        query.check()
         tz = self.s.report_timezone
         with self.conn() as conn:
             caller = self.caller(conn, identity)
-            rep_id = find_rep(conn, caller, rep)[0] if rep else None
+            rep_id = find_rep(conn, caller, query.rep)[0] if query.rep else None
             return calls.search_calls(
                 conn,
+                query,
                 scope=visible_reps(conn, caller),
                 rep_id=rep_id,
-                start=day_start(from_date, tz) if from_date else None,
-                end=day_start(to_date + timedelta(days=1), tz) if to_date else None,
-                dimension=dimension,
-                min_score=min_score,
-                max_score=max_score,
-                text=text,
-                cursor=cursor,
-                page_size=page_size,
+                start=day_start(query.from_date, tz) if query.from_date else None,
+                end=day_start(query.to_date + timedelta(days=1), tz) if query.to_date else None,
             )
 
     # -- performance ------------------------------------------------------------------------
