@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cost_per_call.py
 	$(BIN)/python bench/mcp_latency.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/connections.py
 	$(BIN)/python bench/chaos.py
 
 chaos: $(STAMP)
