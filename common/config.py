@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.calls.redaction import parse as parse_redactions
 from common.errors import ConfigError
 
 DIMENSIONS: tuple[str, ...] = ("product_knowledge", "discovery", "objections", "engagement")
@@ -340,16 +341,12 @@ class Settings(BaseSettings):
     @field_validator("redact")
     @classmethod
     def _known_redactions(cls, value: str) -> str:
-        from common.calls.redaction import parse
-
-        parse(value)
+        parse_redactions(value)
         return value
 
     @property
     def redact_kinds(self) -> tuple[str, ...]:
-        from common.calls.redaction import parse
-
-        return parse(self.redact)
+        return parse_redactions(self.redact)
 
     @property
     def auth_modes(self) -> set[str]:

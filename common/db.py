@@ -13,6 +13,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from common.migrations import MIGRATIONS_DIR, migrate
+
 Row = dict[str, Any]
 T = TypeVar("T")
 log = logging.getLogger("sales_coach.db")
@@ -21,8 +23,6 @@ log = logging.getLogger("sales_coach.db")
 def apply_schema(database_url: str, directory: Path | None = None) -> list[str]:
     """Bring the database to the current schema: the pending numbered migrations
     (`common.migrations`); returns the ones applied now."""
-    from common.migrations import MIGRATIONS_DIR, migrate
-
     return migrate(database_url, directory or MIGRATIONS_DIR)
 
 

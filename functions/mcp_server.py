@@ -31,9 +31,11 @@ from pydantic import Field
 
 from common.access.identity import auth_provider, caller_for_identity, identity_of
 from common.config import DIMENSIONS, Settings, load_settings
+from common.db import Database
 from common.errors import CoachError
 from common.insights import requests
 from common.insights.calls import CallPage, CallView, SearchQuery, view
+from common.insights.commands import Commands
 from common.insights.performance import Comparison, RepPerformance, TeamOverview
 from common.insights.results import (
     AccessLog,
@@ -45,6 +47,8 @@ from common.insights.results import (
     WeeklyReportOut,
 )
 from common.insights.service import Insights
+from common.reports.weekly import rebuild_team
+from common.storage import ObjectStore
 
 T = TypeVar("T")
 Dimension = Literal["product_knowledge", "discovery", "objections", "engagement"]
@@ -104,10 +108,22 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(FAILED) from None
 
 
+def compose(s: Settings) -> Insights:
+    """The server's services, built once: the object store, the read side over its pool, and
+    the command that re-renders a stale team report (handed to the read side)."""
+    store = ObjectStore.from_settings(s)
+
+    def rebuild(db: Database, manager_id: str, week: date) -> dict[str, Any]:
+        return rebuild_team(s, db, store, manager_id, week)
+
+    return Insights(s, store, rebuild_team=rebuild)
+
+
 def create_server(
     s: Settings, *, stdio_user: str | None = None, insights: Insights | None = None
 ) -> FastMCP:
-    service = insights or Insights.from_settings(s)
+    service = insights or compose(s)
+    commands = Commands(service)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -250,7 +266,7 @@ def create_server(
         the AI's, never over it, and used to measure agreement. Managers and admins, for calls
         in their scope; nobody rates their own calls."""
         return answer(
-            service.record_manager_score,
+            commands.record_manager_score,
             call_id=call_id,
             dimension=dimension,
             criterion=criterion,
@@ -293,7 +309,7 @@ def create_server(
         often asked), reports progress per dimension and waits up to a short while."""
         with tool_errors():
             return await _analyze(
-                service, s, who(), call_id, list(dimensions or []), force, detail, ctx
+                commands, s, who(), call_id, list(dimensions or []), force, detail, ctx
             )
 
     @mcp.tool(annotations=READ)
@@ -321,7 +337,7 @@ def create_server(
 
 
 async def _analyze(
-    service: Insights,
+    service: Commands,
     s: Settings,
     identity: str | None,
     call_id: str,

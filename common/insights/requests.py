@@ -110,6 +110,8 @@ def queue(conn: psycopg.Connection[Row], caller: Caller, call_id: str, fetched: 
 def start_forced(s: Settings, caller: Caller, call_id: str, dims: list[str]) -> str:
     """A forced re-analysis, started in Prefect with `force` (admins only)."""
     require_role(caller, "admin")
+    # Prefect takes about a second to import: only a forced analysis pays for it, not the
+    # MCP server's start-up (there is no import cycle here)
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():

@@ -1,4 +1,7 @@
-"""`Insights`: the coaching read side as one service, built once from settings.
+"""`Insights`: the coaching read side as one service, built once by the server's composition
+root. It only reads (and records who read what in `access_log`); what changes things (queueing
+an analysis, recording a manager's score) is `common.insights.commands.Commands`, and
+re-rendering a stale report is a command the server hands in.
 
 Every method takes the caller's identity (a Gong user id or email, already authenticated by the
 transport) and answers only inside the caller's scope; refusals raise `AccessDenied`, invalid
@@ -7,7 +10,7 @@ values `InvalidRequest`. Methods are synchronous and borrow a pooled connection 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from threading import Lock
@@ -24,12 +27,11 @@ from common.access.scope import (
     require_role,
     visible_reps,
 )
-from common.accuracy import manager_scores
 from common.accuracy.pairs import Filters, agreement
 from common.config import Settings
 from common.db import Database, Row
 from common.errors import AccessDenied, InvalidRequest
-from common.insights import calls, performance, requests
+from common.insights import calls, performance
 from common.insights.calls import CallPage, CallView, SearchQuery
 from common.insights.performance import Comparison, RepPerformance, RepRef, TeamOverview
 from common.insights.results import (
@@ -37,18 +39,21 @@ from common.insights.results import (
     AccessLog,
     AgreementOut,
     CostReport,
-    ManagerScoreRecorded,
     Spend,
     WeeklyRep,
     WeeklyReportOut,
 )
 from common.insights.week import current_week, day_start, last_weeks, monday, week_bounds
+from common.monitoring.health import snapshot
+from common.monitoring.status import pipeline_status
 from common.rubrics import RubricSet
 from common.rubrics import load as load_rubrics
 from common.scoring import costs
 from common.storage import ObjectStore
 
 Detail = Literal["summary", "full"]
+# (the pool, a manager's id, a week) -> the re-rendered team report's summary
+RebuildTeam = Callable[[Database, str, date], dict[str, Any]]
 Period = Literal["today", "week", "month"]
 AGREEMENT_WEEKS = 13  # agreement_report's default window
 
@@ -58,15 +63,17 @@ class Insights:
     root (`functions.mcp_server.create_server`). The pool opens on first use and closes with
     the server's lifespan (a later session opens it again)."""
 
-    def __init__(self, s: Settings, store: ObjectStore, rubrics: RubricSet | None = None) -> None:
-        self.s, self.store = s, store
+    def __init__(
+        self,
+        s: Settings,
+        store: ObjectStore,
+        rebuild_team: RebuildTeam | None = None,
+        rubrics: RubricSet | None = None,
+    ) -> None:
+        self.s, self.store, self.rebuild_team = s, store, rebuild_team
         self.rubrics = rubrics or load_rubrics(s.rubrics_dir)
         self._database: Database | None = None
         self._lock = Lock()
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Insights:
-        return cls(s, ObjectStore.from_settings(s))
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -185,11 +192,11 @@ class Insights:
             log_access(conn, caller, "get_weekly_report", subject=f"{scope}:{subject}")
             visible = {i: n for i, (n, _) in self._team(conn, caller).items()}
         summary = row["summary"]
-        if scope == "team" and set(summary.get("reps", {})) - set(visible):
-            # a rep left (soft-deleted) since it was written: re-render it without them
-            from common.reports.weekly import rebuild_team
-
-            summary = rebuild_team(self.s, self.database, self.store, subject, row["week_start"])
+        stale = scope == "team" and set(summary.get("reps", {})) - set(visible)
+        if stale and self.rebuild_team is not None:
+            # a rep left (soft-deleted) since it was written: the report is re-rendered without
+            # them by the command the server composed (the read model itself never writes)
+            summary = self.rebuild_team(self.database, subject, row["week_start"])
         return WeeklyReportOut(
             week_start=row["week_start"],
             scope=scope,  # type: ignore[arg-type]
@@ -217,8 +224,6 @@ class Insights:
     # -- costs ------------------------------------------------------------------------------
 
     def cost_report(self, identity: str | None, period: Period) -> CostReport:
-        from common.monitoring.status import pipeline_status
-
         now = datetime.now(UTC)
         start = {
             "month": costs.month_start(now),
@@ -249,47 +254,6 @@ class Insights:
 
     # -- accuracy ---------------------------------------------------------------------------
 
-    def record_manager_score(
-        self,
-        identity: str | None,
-        *,
-        call_id: str,
-        dimension: str,
-        criterion: str,
-        score: int | None,
-        reason: str,
-    ) -> ManagerScoreRecorded:
-        criteria = {c.id for c in self.rubrics.rubrics[dimension].criteria}
-        if criterion != "overall" and criterion not in criteria:
-            raise InvalidRequest(f"criterion must be 'overall' or one of {sorted(criteria)}")
-        with self.conn() as conn:
-            caller = self.caller(conn, identity)
-            require_role(caller, "manager", "admin")
-            rep_id = find_call(conn, caller, call_id)
-            if rep_id == caller.id:
-                raise AccessDenied("you cannot score your own calls")
-            score_id = manager_scores.record(
-                conn,
-                call_id=call_id,
-                rep_id=rep_id,
-                reviewer_id=caller.id,
-                dimension=dimension,
-                criterion=criterion,
-                score=score,
-                note=reason,
-                rubric_version=self.rubrics.rubric_version(dimension),
-            )
-            name = conn.execute("SELECT name FROM users WHERE id = %s", (rep_id,)).fetchone()
-        return ManagerScoreRecorded(
-            id=score_id,
-            call_id=call_id,
-            rep_id=rep_id,
-            rep_name=name["name"] if name else None,
-            dimension=dimension,
-            criterion=criterion,
-            score=score,
-        )
-
     def agreement_report(
         self,
         identity: str | None,
@@ -311,39 +275,8 @@ class Insights:
             )
             return AgreementOut(**agreement(conn, filters, bootstrap=500))
 
-    # -- analysis requests ------------------------------------------------------------------
-
-    def request_analysis(
-        self, identity: str | None, call_id: str, dims: list[str], force: bool
-    ) -> tuple[str, str | None, requests.Progress]:
-        """('cached' | 'queued' | 'forced', run id, progress now)."""
-        with self.conn() as conn:
-            caller = self.caller(conn, identity)
-            if force:
-                require_role(caller, "admin")
-            fetched = requests.check_in_scope(conn, self.s, caller, call_id)
-            now = requests.progress(conn, call_id, dims)
-            if not force and now.done == now.total:
-                log_access(conn, caller, "analyze_call", call_id=call_id)
-                return "cached", None, now
-            if not force:
-                requests.queue(conn, caller, call_id, fetched)
-                return "queued", None, now
-        return "forced", requests.start_forced(self.s, caller, call_id, dims), now
-
-    def analysis_progress(
-        self, identity: str | None, call_id: str, dims: list[str]
-    ) -> requests.Progress:
-        with self.conn() as conn:
-            progress = requests.progress(conn, call_id, dims)
-            if progress.done == progress.total:
-                log_access(conn, self.caller(conn, identity), "analyze_call", call_id=call_id)
-            return progress
-
     def health(self, identity: str | None) -> dict[str, Any]:
         """The monitors against their thresholds and the open incidents (admins)."""
-        from common.monitoring.health import snapshot
-
         with self.conn() as conn:
             require_role(self.caller(conn, identity), "admin")
             return snapshot(conn, self.s)
