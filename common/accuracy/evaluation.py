@@ -24,53 +24,44 @@ from psycopg.types.json import Jsonb
 
 from common.accuracy.agreement import report
 from common.accuracy.pairs import Filters, ai_vs_manager
-from common.claude import ClaudeResponse
 from common.config import DIMENSIONS
-from common.db import Row, transaction
+from common.db import Db, Row, transaction
 from common.rubrics import RubricSet
 from common.scoring import batches
 from common.scoring.analysis import DimensionResult
-from common.scoring.chunking import Chunk
-from common.scoring.model import Job, PreparedCall
-from common.scoring.scorer import Scorer
+from common.scoring.model import PreparedCall
 from common.scoring.service import ScoringService
 
 
-class EvalScorer(Scorer):
-    """A scorer whose work, results and ledger rows belong to one eval run."""
+class EvalResults:
+    """Where an eval's scoring goes: `eval_results` of one run, keyed by the candidate's
+    content (its version may equal the live one's), its responses labelled `eval:<run>`."""
 
-    def __init__(self, service: ScoringService, candidate: RubricSet, run_id: int) -> None:
-        base = service.scorer
-        super().__init__(base.s, base.claude, candidate, base.ledger, base.slots, base.database)
-        self.run_id = run_id
+    def __init__(self, database: Db, candidate: RubricSet, run_id: int) -> None:
+        self.database, self.candidate, self.run_id = database, candidate, run_id
 
-    def work_key(self, call: PreparedCall, dimension: str, owner: str, force: bool) -> str:
-        """Keyed by the candidate's content (its version may equal the live one's)."""
-        rubric = self.rubrics.rubrics[dimension]
-        kb = "".join(d.content_hash() for d in self.rubrics.knowledge)
+    def work_key(
+        self, call: PreparedCall, dimension: str, cache_key: str, owner: str, force: bool
+    ) -> str:
+        rubric = self.candidate.rubrics[dimension]
+        kb = "".join(d.content_hash() for d in self.candidate.knowledge)
         key = f"eval:{dimension}:{call.transcript_hash}:{rubric.content_hash()}:{kb}"
         return hashlib.sha256(key.encode()).hexdigest()
 
-    def record(
-        self,
-        job: Job,
-        chunk: Chunk,
-        response: ClaudeResponse,
-        purpose: str,
-        attempt: int,
-        batch: bool = False,
-    ) -> None:
+    def label(self, purpose: str) -> str:
         label = "eval" if purpose == "score" else f"eval-{purpose}"
-        super().record(job, chunk, response, f"{label}:{self.run_id}", attempt, batch)
+        return f"{label}:{self.run_id}"
 
     def save(
         self,
         call: PreparedCall,
         dimension: str,
         model: str,
+        cache_key: str,
+        rubric_version: str,
         result: DimensionResult | None,
         error: str | None,
-        force: bool = False,
+        force: bool,
     ) -> int:
         with transaction(self.database) as conn:
             row = conn.execute(
@@ -87,7 +78,7 @@ class EvalScorer(Scorer):
                     self.run_id,
                     call.call_id,
                     dimension,
-                    self.rubrics.rubric_version(dimension),
+                    rubric_version,
                     "completed" if result else "failed",
                     result.overall_score if result else None,
                     Jsonb(result.model_dump(mode="json")) if result else None,
@@ -140,7 +131,9 @@ def run_eval(
     assert row is not None
     run_id = int(row["id"])
     ready, _ = service.prepare(call_ids)
-    scorer = EvalScorer(service, candidate, run_id)
+    scorer = service.scorer.with_destination(
+        candidate, EvalResults(service.database, candidate, run_id)
+    )
     service.check_budget(0.0, override=False)  # refuse when the month's budget is spent
     batches.analyze(
         scorer,

@@ -93,7 +93,7 @@ def analyze(
     if items:
         with ExitStack() as leases:
             for item in items.values():
-                renew = scorer.renewer(item.pending.job, item.chunk)
+                renew = scorer.chunks.renewer(item.pending.job, item.chunk)
                 leases.enter_context(Heartbeat(renew, scorer.s.claude_claim_lease_s / 3))
             batch_id = _submit_or_resume(scorer, items)
             deadline = time.monotonic() + max_wait_s  # batches expire after 24 h
@@ -123,7 +123,7 @@ def analyze(
 def _item(scorer: Scorer, pending: Pending, chunk: Chunk, ttl: str) -> Item | None:
     """The chunk's batch request, or None when it needs none (done, resumed, or another run's)."""
     job = pending.job
-    work = scorer.claim(job, chunk)
+    work = scorer.chunks.claim(job, chunk)
     system, messages = scorer.request_for(job.call, chunk, job.dimension, ttl)
     if work.assessment is not None:
         pending.chunks[chunk.index] = ChunkResult(
@@ -188,7 +188,7 @@ def _accept(scorer: Scorer, item: Item, response: ClaudeResponse | None, error: 
             job.dimension,
             error,
         )
-        scorer.record_error(job.call, job.dimension, job.model, None, f"batch: {error}")
+        scorer.chunks.record_error(job.call, job.dimension, job.model, None, f"batch: {error}")
         work = ChunkWork("claimed", job.owner, 0, None, None, mine=True)
     else:
         scorer.record(job, item.chunk, response, "score", 1, batch=True)
@@ -205,9 +205,9 @@ def _resolve(scorer: Scorer, item: Item, work: ChunkWork) -> None:
         assessment, n = scorer.resolve(job, chunk, item.system, item.messages, work)
     except ClaudeError as exc:
         error = str(exc)[:2000]
-        scorer.db(lambda: scorer.finish_claim(job, chunk, None, error))
+        scorer.db(lambda: scorer.chunks.finish(job, chunk, None, error))
         scorer.save(job.call, job.dimension, job.model, None, error)
         return
-    scorer.db(lambda: scorer.finish_claim(job, chunk, assessment.model_dump(mode="json"), None))
+    scorer.db(lambda: scorer.chunks.finish(job, chunk, assessment.model_dump(mode="json"), None))
     item.pending.chunks[chunk.index] = ChunkResult(assessment, chunk.new_tokens)
     item.pending.requests += n + (1 if work.responses else 0)

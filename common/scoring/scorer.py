@@ -1,12 +1,13 @@
-"""Scoring one dimension of one call: tier-1 cache, claimed chunks, Claude, repair, grounding.
+"""Scoring one dimension of one call: tier-1 cache, chunks, Claude, repair, grounding.
 
 Paying for a response is guarded three ways:
-- a chunk is claimed in `scoring_work` before its request (`common.scoring.claims`): a second
-  run of the same call waits for the first and reuses its result instead of paying again;
-- the paid response is recorded (`common.scoring.ledger`) before anything that can fail, and
-  its text is kept on the claim, so a retry resumes from it instead of asking again;
+- the chunk protocol (`common.scoring.chunk_work`): a chunk is claimed before its request and
+  the paid response recorded before anything that can fail, so a second run or a retry
+  reuses it instead of paying again;
 - a request holds one of the `CLAUDE_CONCURRENCY` slots shared by every worker
-  (`common.limits.ClaudeSlots`), and never waits for a slot while holding one.
+  (`common.limits.ClaudeSlots`), and never waits for a slot while holding one;
+- where the results go (`common.scoring.destinations`: sessions, or an eval's results) is
+  injected, and keys the work apart.
 
 The first chunk of a dimension is scored first; the others in parallel once its response has
 begun (the static prefix is then cached). With a `PrefixGate` the lead dimension streams and
@@ -17,7 +18,6 @@ that before requesting chunk k, so each chunk's prefix is written once and read 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from common.claude import ClaudeClient, ClaudeResponse
 from common.config import Settings
 from common.db import Db, retrying, transaction
-from common.errors import ClaudeError, ClaudeRequestRejected, InvalidAnalysis
+from common.errors import ClaudeRequestRejected, InvalidAnalysis
 from common.limits import ClaudeSlots, Heartbeat
 from common.rubrics import RubricSet
 from common.scoring import claims, costs, prompts, sessions
@@ -41,8 +41,10 @@ from common.scoring.analysis import (
     aggregate,
     check_against_rubric,
 )
+from common.scoring.chunk_work import ChunkProtocol
 from common.scoring.chunking import Chunk
-from common.scoring.ledger import Ledger, paid
+from common.scoring.destinations import Destination, Sessions
+from common.scoring.ledger import Ledger
 from common.scoring.model import Job, Outcome, PrefixGate, PreparedCall
 
 log = logging.getLogger("sales_coach.scoring")
@@ -60,10 +62,13 @@ class Scorer:
         ledger: Ledger,
         slots: ClaudeSlots,
         database: Db,
+        destination: Destination | None = None,
     ) -> None:
         self.s, self.claude, self.rubrics = s, claude, rubrics
         self.ledger, self.slots, self.database = ledger, slots, database
+        self.destination = destination or Sessions(database)
         self.prices = costs.price_table(s.prices_file)
+        self.chunks = ChunkProtocol(s, database, ledger, self.prices)
         for model in {s.model_for(d) for d in rubrics.rubrics}:
             self.prices.check_model(model, datetime.now(UTC).date())
 
@@ -116,9 +121,15 @@ class Scorer:
         return Job(call, dimension, self.s.model_for(dimension), work_key, owner, gate, lead)
 
     def work_key(self, call: PreparedCall, dimension: str, owner: str, force: bool) -> str:
-        """What a chunk's claim is keyed by: the tier-1 cache key, or a per-owner key when forced."""
+        """What a chunk's claim is keyed by, as the destination says."""
         key, _ = self.cache_key(call, dimension)
-        return claims.forced_key(key, owner) if force else key
+        return self.destination.work_key(call, dimension, key, owner, force)
+
+    def with_destination(self, rubrics: RubricSet, destination: Destination) -> Scorer:
+        """The same services scoring with other rubrics into another destination (an eval)."""
+        return Scorer(
+            self.s, self.claude, rubrics, self.ledger, self.slots, self.database, destination
+        )
 
     def _score_chunks(self, job: Job) -> tuple[list[ChunkResult], int]:
         """The first chunk, then the others in parallel (their prefix is cached by then)."""
@@ -134,7 +145,7 @@ class Scorer:
 
     def _chunk(self, job: Job, chunk: Chunk) -> tuple[ChunkResult, int]:
         """One chunk's assessment: reused if done, resumed from a paid response, or paid once."""
-        work = self.claim(job, chunk)
+        work = self.chunks.claim(job, chunk)
         if work.assessment is not None:
             if job.gate is not None and job.lead:
                 job.gate.open(chunk.index)
@@ -142,18 +153,18 @@ class Scorer:
                 DimensionAssessment.model_validate(work.assessment), chunk.new_tokens
             ), 0
         system, messages = self.request_for(job.call, chunk, job.dimension, self.s.claude_cache_ttl)
-        renew = self.renewer(job, chunk)
+        renew = self.chunks.renewer(job, chunk)
         with Heartbeat(renew, self.s.claude_claim_lease_s / 3):
             try:
                 assessment, n = self.resolve(job, chunk, system, messages, work)
             except InvalidAnalysis as exc:
                 error = str(exc)[:2000]
-                self.db(lambda: self.finish_claim(job, chunk, None, error))
+                self.db(lambda: self.chunks.finish(job, chunk, None, error))
                 raise
             except BaseException:
-                self.release(job, chunk)
+                self.chunks.release(job, chunk)
                 raise
-        self.db(lambda: self.finish_claim(job, chunk, assessment.model_dump(mode="json"), None))
+        self.db(lambda: self.chunks.finish(job, chunk, assessment.model_dump(mode="json"), None))
         return ChunkResult(assessment, chunk.new_tokens), n
 
     def resolve(
@@ -186,60 +197,6 @@ class Scorer:
             )
         return assessment, requests + 1
 
-    # -- claims ---------------------------------------------------------------------------
-    def claim(self, job: Job, chunk: Chunk) -> claims.ChunkWork:
-        """Our claim on the chunk, or the finished work of whoever held it.
-
-        Waits (at most CLAUDE_CLAIM_WAIT_S) while another live owner holds it; raises a
-        transient ClaudeError after that, so the call is tried again later.
-        """
-        self.db(self.ledger.flush, "ledger")  # journalled responses first: never pay twice
-        deadline = time.monotonic() + self.s.claude_claim_wait_s
-        while True:
-            work: claims.ChunkWork = self.db(lambda: self._try_claim(job, chunk))
-            if work.mine or work.status == "done":
-                return work
-            if time.monotonic() > deadline:
-                raise ClaudeError(
-                    f"call {job.call.call_id} {job.dimension} chunk {chunk.index} is still being"
-                    f" scored by {work.owner}; try again later"
-                )
-            time.sleep(0.5)
-
-    def _try_claim(self, job: Job, chunk: Chunk) -> claims.ChunkWork:
-        with transaction(self.database) as conn:
-            return claims.claim(
-                conn,
-                work_key=job.work_key,
-                chunk=chunk.index,
-                call_id=job.call.call_id,
-                dimension=job.dimension,
-                owner=job.owner,
-                lease_s=self.s.claude_claim_lease_s,
-            )
-
-    def renewer(self, job: Job, chunk: Chunk) -> Callable[[], None]:
-        def renew() -> None:
-            with transaction(self.database) as conn:
-                claims.renew(
-                    conn, job.work_key, chunk.index, job.owner, self.s.claude_claim_lease_s
-                )
-
-        return renew
-
-    def finish_claim(
-        self, job: Job, chunk: Chunk, assessment: dict[str, Any] | None, error: str | None
-    ) -> None:
-        with transaction(self.database) as conn:
-            claims.finish(conn, job.work_key, chunk.index, job.owner, assessment, error)
-
-    def release(self, job: Job, chunk: Chunk) -> None:
-        try:
-            with transaction(self.database) as conn:
-                claims.release(conn, job.work_key, chunk.index, job.owner)
-        except Exception:  # the lease expires by itself
-            log.info("claim on %s chunk %d left to expire", job.dimension, chunk.index)
-
     # -- requests -------------------------------------------------------------------------
     def _request(
         self,
@@ -263,7 +220,9 @@ class Scorer:
                     on_begun=on_begun,
                 )
             except ClaudeRequestRejected as exc:
-                self.record_error(job.call, job.dimension, job.model, exc.status_code, exc.message)
+                self.chunks.record_error(
+                    job.call, job.dimension, job.model, exc.status_code, exc.message
+                )
                 raise
         self.record(job, chunk, response, purpose, attempt)
         return response
@@ -277,41 +236,8 @@ class Scorer:
         attempt: int,
         batch: bool = False,
     ) -> None:
-        """The response in the ledger (and its text on the claim), durably, exactly once."""
-        self.ledger.record(
-            paid(
-                self.prices,
-                response_id=response.id,
-                request_id=response.request_id,
-                model=response.model,
-                usage=response.usage,
-                batch=batch,
-                call_id=job.call.call_id,
-                dimension=job.dimension,
-                chunk_index=chunk.index,
-                purpose=purpose,
-                work_key=job.work_key,
-                owner=job.owner,
-                attempt=attempt,
-                text=response.text,
-            )
-        )
-
-    def record_error(
-        self, call: PreparedCall, dimension: str, model: str, status: int | None, message: str
-    ) -> None:
-        def write() -> None:
-            with transaction(self.database) as conn:
-                costs.record_error(
-                    conn,
-                    model=model,
-                    call_id=call.call_id,
-                    dimension=dimension,
-                    status_code=status,
-                    message=message,
-                )
-
-        self.db(write)
+        """The response in the ledger, labelled by the destination, exactly once."""
+        self.chunks.record(job, chunk, response, self.destination.label(purpose), attempt, batch)
 
     # -- results --------------------------------------------------------------------------
     def finish(
@@ -345,28 +271,14 @@ class Scorer:
         error: str | None,
         force: bool = False,
     ) -> int:
-        """A completed session (with result) or a failed one (with the error), saved once:
-        two runs finishing the same work keep one current session."""
+        """A completed result or a failure, saved where the destination keeps them."""
         key, version = self.cache_key(call, dimension)
-
-        def write() -> int:
-            with transaction(self.database) as conn:
-                return sessions.save_session(
-                    conn,
-                    call_id=call.call_id,
-                    rep_id=call.rep_id,
-                    dimension=dimension,
-                    model=model,
-                    key=key,
-                    transcript_hash=call.transcript_hash,
-                    rubric_version=version,
-                    result=result,
-                    error=error,
-                    reuse=not force,
-                )
-
-        session_id: int = self.db(write)
-        return session_id
+        saved: int = self.db(
+            lambda: self.destination.save(
+                call, dimension, model, key, version, result, error, force
+            )
+        )
+        return saved
 
     def from_cache(self, call: PreparedCall, dimension: str) -> Outcome | None:
         """Tier 1: reuse a completed session with the same key (recorded as a hit or a miss)."""
