@@ -77,8 +77,8 @@ async def test_http_bearer_tokens_expire_record_use_and_revoke_by_id(
     ]
 
 
-async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team: Team) -> None:
-    keys = RSAKeyPair.generate()
+def jwt_server(settings: Settings, keys: RSAKeyPair) -> Any:
+    """The HTTP MCP server in jwt mode, trusting `keys` for issuer login.example.com."""
     s = settings.model_copy(
         update={
             "mcp_auth": "jwt",
@@ -87,7 +87,12 @@ async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team
             "mcp_jwt_audience": "sales-coach",
         }
     )
-    server = serve(http_app(create_server(s), s))
+    return serve(http_app(create_server(s), s))
+
+
+async def test_identity_provider_jwts_map_to_gong_users(settings: Settings, team: Team) -> None:
+    keys = RSAKeyPair.generate()
+    server = jwt_server(settings, keys)
     url = f"{server.url}/mcp"
 
     def token(email: str, issuer: str = "https://login.example.com") -> str:
@@ -120,15 +125,7 @@ def test_jwt_identity_comes_only_from_a_verified_email_in_the_configured_claim(
     import jwt as pyjwt
 
     keys = RSAKeyPair.generate()
-    s = settings.model_copy(
-        update={
-            "mcp_auth": "jwt",
-            "mcp_jwt_public_key": keys.public_key,
-            "mcp_jwt_issuer": "https://login.example.com",
-            "mcp_jwt_audience": "sales-coach",
-        }
-    )
-    server = serve(http_app(create_server(s), s))
+    server = jwt_server(settings, keys)
     url = f"{server.url}/mcp"
 
     def token(exp: bool = True, **claims: Any) -> str:
