@@ -30,8 +30,19 @@ log = logging.getLogger("sales_coach.scoring")
 
 
 class ChunkProtocol:
-    def __init__(self, s: Settings, database: Db, ledger: Ledger, prices: costs.PriceTable) -> None:
+    """`label` names a paid response's purpose in the ledger (the destination's: `score` and
+    `repair` in production, `eval:<run>` in an eval)."""
+
+    def __init__(
+        self,
+        s: Settings,
+        database: Db,
+        ledger: Ledger,
+        prices: costs.PriceTable,
+        label: Callable[[str], str] = str,
+    ) -> None:
         self.s, self.database, self.ledger, self.prices = s, database, ledger, prices
+        self.label = label
 
     def db(self, fn: Callable[[], Any], what: str = "database") -> Any:
         """Run a Postgres step, waiting out a restart for up to DB_OUTAGE_WAIT_S."""
@@ -99,7 +110,7 @@ class ChunkProtocol:
         attempt: int,
         batch: bool = False,
     ) -> None:
-        """The response in the ledger (and its text on the claim), durably, exactly once."""
+        """The response in the ledger, labelled, with its text on the claim: durably, once."""
         self.ledger.record(
             paid(
                 self.prices,
@@ -111,7 +122,7 @@ class ChunkProtocol:
                 call_id=job.call.call_id,
                 dimension=job.dimension,
                 chunk_index=chunk.index,
-                purpose=purpose,
+                purpose=self.label(purpose),
                 work_key=job.work_key,
                 owner=job.owner,
                 attempt=attempt,

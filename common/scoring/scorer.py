@@ -68,7 +68,7 @@ class Scorer:
         self.ledger, self.slots, self.database = ledger, slots, database
         self.destination = destination or Sessions(database)
         self.prices = costs.price_table(s.prices_file)
-        self.chunks = ChunkProtocol(s, database, ledger, self.prices)
+        self.chunks = ChunkProtocol(s, database, ledger, self.prices, self.destination.label)
         for model in {s.model_for(d) for d in rubrics.rubrics}:
             self.prices.check_model(model, datetime.now(UTC).date())
 
@@ -224,20 +224,8 @@ class Scorer:
                     job.call, job.dimension, job.model, exc.status_code, exc.message
                 )
                 raise
-        self.record(job, chunk, response, purpose, attempt)
+        self.chunks.record(job, chunk, response, purpose, attempt)
         return response
-
-    def record(
-        self,
-        job: Job,
-        chunk: Chunk,
-        response: ClaudeResponse,
-        purpose: str,
-        attempt: int,
-        batch: bool = False,
-    ) -> None:
-        """The response in the ledger, labelled by the destination, exactly once."""
-        self.chunks.record(job, chunk, response, self.destination.label(purpose), attempt, batch)
 
     # -- results --------------------------------------------------------------------------
     def finish(

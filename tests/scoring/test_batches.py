@@ -43,11 +43,13 @@ def test_batch_of_50_costs_half_with_the_same_sessions(
     claude: StandInState,
     gong: tuple[GongState, str],
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("CLAUDE_BATCH_CACHE_TTL", "5m")  # like for like with the on-demand path
     s = load_settings()
     ids = add_calls(gong[0], 50)
     service = ScoringService.from_settings(s)
+    request.addfinalizer(service.close)
     calls, failed = service.prepare(ids)
     assert not failed and len(calls) == 50
     for call in calls.values():  # the on-demand path, in the flow's order
@@ -72,11 +74,15 @@ def test_batch_of_50_costs_half_with_the_same_sessions(
 
 
 def test_batch_skips_cached_dimensions_and_falls_back_on_errors(
-    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+    engine_env: Settings,
+    claude: StandInState,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("CLAUDE_MAX_OUTPUT_TOKENS", "1500")
     s = load_settings()
     service = ScoringService.from_settings(s)
+    request.addfinalizer(service.close)
     call = service.prepare_one("7001001")
     service.scorer.score(call, "discovery", owner="on-demand")
     report = service.score_batch([call], poll_s=0)
@@ -111,10 +117,11 @@ def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
 
 
 def test_a_rerun_after_a_restart_resumes_the_submitted_batch(
-    engine_env: Settings, claude: StandInState
+    engine_env: Settings, claude: StandInState, request: pytest.FixtureRequest
 ) -> None:
     s = load_settings()
     service = ScoringService.from_settings(s)
+    request.addfinalizer(service.close)
     call, scorer = service.prepare_one("7001004"), service.scorer
     work = [(call, list(DIMENSIONS))]
 
