@@ -119,7 +119,7 @@ class Journal:
 
     def claim(self, path: Path) -> tuple[int, bytes] | None:
         """Lock an entry found on disk: (fd, content), or None when another holds it or it is
-        gone (recorded). The caller releases the fd with `release`."""
+        gone (recorded). Closing the fd releases the lock."""
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
