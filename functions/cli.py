@@ -260,9 +260,10 @@ def _costs(args: argparse.Namespace) -> Any:
 def _dispatch(args: argparse.Namespace) -> Any:
     from flows.dispatcher import dispatch_once, run_forever
 
+    s = load_settings()
     if args.loop:
-        run_forever(load_settings(), interval_s=args.interval)
-    return dataclasses.asdict(dispatch_once(load_settings()))
+        run_forever(s, interval_s=args.interval)
+    return dataclasses.asdict(dispatch_once(s))
 
 
 def _set_role(args: argparse.Namespace) -> Any:
