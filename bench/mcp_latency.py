@@ -288,6 +288,18 @@ async def run(db_url: str, args: argparse.Namespace) -> None:
         proc.wait(10)
 
 
+def bench_database(args: argparse.Namespace) -> str:
+    """The embedded database seeded for these arguments: kept between runs (a year at 5,000
+    reps takes minutes to seed), made afresh with `--fresh`."""
+    admin = start_postgres(DATA_DIR / "postgres")
+    name = f"bench_mcp_{args.reps}_{args.managers}_{args.weeks}_{args.calls_per_week}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists and not args.fresh:
+        return admin.replace("/postgres?", f"/{name}?")
+    return create_database(admin, name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=500)
@@ -296,11 +308,10 @@ def main() -> None:
     ap.add_argument("--calls-per-week", type=int, default=2)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--explain", action="store_true")
+    ap.add_argument("--fresh", action="store_true", help="seed a new database even if one exists")
     ap.add_argument("--only", nargs="*", help="measure only these tools")
     args = ap.parse_args()
-    db_url = os.environ.get("DATABASE_URL") or create_database(
-        start_postgres(DATA_DIR / "postgres"), f"bench_mcp_{args.reps}"
-    )
+    db_url = os.environ.get("DATABASE_URL") or bench_database(args)
     apply_schema(db_url)
     seed_year(db_url, args.reps, args.weeks, args.calls_per_week, args.managers)
     if args.explain:

@@ -69,6 +69,8 @@ Rep = Annotated[
     ),
 ]
 Weeks = Annotated[int, Field(ge=1, le=52, description="Weeks back, including this one")]
+Offset = Annotated[int, Field(ge=0, le=100_000, description="Reps to skip (the next page)")]
+Limit = Annotated[int, Field(ge=1, le=200, description="Reps per page")]
 Score = Annotated[float, Field(ge=1, le=5)]
 Detail = Annotated[
     Literal["summary", "full"],
@@ -204,10 +206,12 @@ def create_server(
         week: Annotated[
             date | None, Field(description="Any day of the week (default: latest with calls)")
         ] = None,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> TeamOverview:
-        """Every rep of your team side by side for a week, against their previous four weeks;
-        who improved and who needs help. Managers and admins."""
-        return answer(service.team_overview, week)
+        """Your team's reps side by side for a week (a page at a time, by name), against their
+        previous four weeks; who improved and who needs help. Managers and admins."""
+        return answer(service.team_overview, week, offset, limit)
 
     @mcp.tool(annotations=READ)
     def compare_reps(
@@ -230,10 +234,12 @@ def create_server(
         week: Annotated[
             date | None, Field(description="Any day of the week (default: latest)")
         ] = None,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> WeeklyReportOut:
-        """The weekly report's numbers and a link to it: a rep's, or your team's (admins: the
-        index of every report)."""
-        return answer(service.weekly_report, rep, week)
+        """The weekly report's numbers and a link to it: a rep's, or your team's (a page of
+        reps at a time; admins: the index of every report)."""
+        return answer(service.weekly_report, rep, week, offset, limit)
 
     @mcp.tool(annotations=READ)
     def cost_report(

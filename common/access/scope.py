@@ -75,6 +75,19 @@ def visible_reps(conn: psycopg.Connection[Row], caller: Caller) -> set[str] | No
     return {r["id"] for r in conn.execute(_TEAM, (caller.id,)).fetchall()}
 
 
+def team_members(conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tuple[str, str]]:
+    """id -> (name, role) of everyone the caller's team view shows (admins: all active), in
+    one query (the scope and the names together)."""
+    params: tuple[str, ...] = (caller.id,)
+    if caller.is_admin:
+        sql, params = "SELECT id, name, role FROM users WHERE deleted_at IS NULL", ()
+    elif caller.role == "rep":
+        sql = "SELECT id, name, role FROM users WHERE id = %s"
+    else:
+        sql = _TEAM.replace("SELECT u.id FROM team t", "SELECT u.id, u.name, u.role FROM team t")
+    return {r["id"]: (r["name"], r["role"]) for r in conn.execute(sql, params).fetchall()}
+
+
 def in_scope(conn: psycopg.Connection[Row], caller: Caller, user_id: str | None) -> bool:
     scope = visible_reps(conn, caller)
     return scope is None or (user_id is not None and user_id in scope)

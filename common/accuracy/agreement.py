@@ -98,27 +98,40 @@ def summary(
     pairs: Sequence[tuple[int, int]], bootstrap: int = 1000, seed: int = 7
 ) -> dict[str, Any]:
     """Every metric as a plain number (or None), its bootstrap 95% interval under `ci`."""
-    out: dict[str, Any] = {"n": len(pairs)}
-    for name, values in table_metrics(_table(pairs)[None, :, :]).items():
+    return table_summary(_table(pairs), bootstrap, seed)
+
+
+def table_summary(table: np.ndarray, bootstrap: int = 1000, seed: int = 7) -> dict[str, Any]:
+    """`summary` of the (ai x human) 5x5 count table of the pairs: every metric depends on
+    that table only, so a report can be built from counts without the pairs themselves."""
+    n = int(table.sum())
+    out: dict[str, Any] = {"n": n}
+    for name, values in table_metrics(table[None, :, :]).items():
         value = float(values[0])
         out[name] = None if math.isnan(value) else round(value, 4)
-    out["ci"] = intervals(pairs, bootstrap, seed) if bootstrap and pairs else {}
+    out["ci"] = table_intervals(table, bootstrap, seed) if bootstrap and n else {}
     return out
 
 
 def intervals(
     pairs: Sequence[tuple[int, int]], rounds: int, seed: int
 ) -> dict[str, list[float] | None]:
-    """Percentile bootstrap: resample the pairs with replacement `rounds` times.
+    """Percentile bootstrap: resample the pairs with replacement `rounds` times."""
+    return table_intervals(_table(pairs), rounds, seed)
+
+
+def table_intervals(table: np.ndarray, rounds: int, seed: int) -> dict[str, list[float] | None]:
+    """Percentile bootstrap from the count table.
 
     On a fixed 1-5 scale every metric depends only on the 5x5 table of (ai, human) counts, so
     a resample is a multinomial draw of that table and all rounds are computed at once
     (`table_metrics`): a few milliseconds for thousands of pairs.
     """
     k = len(SCALE)
-    counts = _table(pairs).reshape(k * k)
+    counts = table.reshape(k * k)
     rng = np.random.default_rng(seed)
-    tables = rng.multinomial(len(pairs), counts / counts.sum(), size=rounds).reshape(rounds, k, k)
+    n = int(counts.sum())
+    tables = rng.multinomial(n, counts / counts.sum(), size=rounds).reshape(rounds, k, k)
     out: dict[str, list[float] | None] = {}
     for name, values in table_metrics(tables.astype(float)).items():
         defined = np.sort(values[~np.isnan(values)])
@@ -135,8 +148,9 @@ def _table(pairs: Sequence[tuple[int, int]]) -> np.ndarray:
     """The (ai x human) count table of the pairs."""
     k = len(SCALE)
     table = np.zeros((k, k))
-    for a, h in pairs:
-        table[a - 1, h - 1] += 1
+    if pairs:
+        idx = np.asarray(pairs, dtype=np.intp) - 1
+        np.add.at(table, (idx[:, 0], idx[:, 1]), 1)
     return table
 
 

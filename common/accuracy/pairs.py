@@ -11,13 +11,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import psycopg
 
-from common.accuracy.agreement import Pair, report
+from common.accuracy.agreement import SCALE, Pair, table_summary
 from common.db import Row
 
 AI_SCORE = """
@@ -58,11 +61,33 @@ def ai_vs_manager(
 ) -> list[Pair]:
     """Managers' scores against the current production sessions, or against one eval run's
     results (`eval_run_id`, see `common.accuracy.evaluation`)."""
+    if eval_run_id is not None:
+        return _eval_pairs(conn, f, eval_run_id)
+    sql, params = _ai_vs_manager_sql(f)
+    return [_pair(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def _ai_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
+    """Production pairs read the AI score kept beside each manager score (`ai_score`, by
+    triggers in 0008_read_speed), so a team's quarter is one index range, not a probe of
+    every session partition per score."""
     where, params = f.where()
-    if eval_run_id is None:
-        source = "coaching_sessions s ON s.superseded_at IS NULL AND"
-    else:
-        source, params = "eval_results s ON s.eval_run_id = %s AND", [eval_run_id, *params]
+    if f.rubric_version:
+        where, params = f"{where} AND m.ai_rubric_version = %s", [*params, f.rubric_version]
+    return (
+        f"""
+        SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
+               floor(m.ai_score + 0.5)::int AS ai
+        FROM manager_scores m
+        WHERE NOT m.not_applicable AND m.ai_score IS NOT NULL AND {where}
+        ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
+        """,
+        params,
+    )
+
+
+def _eval_pairs(conn: psycopg.Connection[Row], f: Filters, eval_run_id: int) -> list[Pair]:
+    where, params = f.where()
     if f.rubric_version:
         where, params = f"{where} AND s.rubric_version = %s", [*params, f.rubric_version]
     rows = conn.execute(
@@ -70,69 +95,89 @@ def ai_vs_manager(
         SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
                floor(({AI_SCORE}) + 0.5)::int AS ai
         FROM manager_scores m
-        JOIN {source} s.call_id = m.call_id AND s.dimension = m.dimension
-             AND s.status = 'completed'
+        JOIN eval_results s ON s.eval_run_id = %s AND s.call_id = m.call_id
+             AND s.dimension = m.dimension AND s.status = 'completed'
         WHERE NOT m.not_applicable AND {where}
         ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
         """,
-        params,
+        [eval_run_id, *params],
     ).fetchall()
     return [_pair(r) for r in rows if r["ai"] is not None]
 
 
 def manager_vs_manager(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
+    sql, params = _manager_vs_manager_sql(f)
+    return [_pair(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def _manager_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
     where, params = f.where("a")
-    rows = conn.execute(
+    return (
         f"""
         SELECT a.call_id, a.dimension, a.criterion, a.score AS ai, b.score AS human
         FROM manager_scores a
-        JOIN manager_scores b ON b.call_id = a.call_id AND b.dimension = a.dimension
-             AND b.criterion = a.criterion AND b.reviewer_id > a.reviewer_id
-        WHERE NOT a.not_applicable AND NOT b.not_applicable AND {where}
+        JOIN LATERAL (  -- lateral: probe each score's call, never hash every score
+            SELECT b.score FROM manager_scores b
+            WHERE b.call_id = a.call_id AND b.dimension = a.dimension
+              AND b.criterion = a.criterion AND b.reviewer_id > a.reviewer_id
+              AND NOT b.not_applicable
+            OFFSET 0  -- keeps the planner from flattening it into a hash join
+        ) b ON TRUE
+        WHERE NOT a.not_applicable AND {where}
         ORDER BY a.call_id, a.dimension, a.criterion
         """,
         params,
-    ).fetchall()
-    return [_pair(r) for r in rows]
+    )
 
 
 def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
-    """The two newest completed sessions (not cache copies) of a call and dimension."""
-    clauses: list[str] = ["TRUE"]
+    """A call and dimension's current session against the one it superseded under the same
+    rubric version (a forced re-analysis); cache copies are not repeats.
+
+    Read from the superseded side (a partial index holds only re-scored sessions), so the
+    cost follows how often calls are re-scored, not how many were scored. The team filter
+    applies to those few rows, not to every session partition's plan.
+    """
+    inner: list[str] = ["TRUE"]
+    outer: list[str] = ["TRUE"]
     params: list[Any] = []
     if f.dimension:
-        clauses.append("dimension = %s")
+        inner.append("dimension = %s")
         params.append(f.dimension)
-    if f.rep_ids is not None:
-        clauses.append("rep_id = ANY(%s)")
-        params.append(f.rep_ids)
     if f.rubric_version:
-        clauses.append("rubric_version = %s")
+        inner.append("rubric_version = %s")
         params.append(f.rubric_version)
-    if f.start:  # sessions made in the window (the partition key: old quarters are skipped)
-        clauses.append("created_at >= %s")
+    if f.start:  # both sessions made in the window (the partition key: old quarters skipped)
+        inner.append("created_at >= %s")
+        outer.append("n.created_at >= %s")
         params.append(f.start)
     if f.end:
-        clauses.append("created_at < %s")
+        inner.append("created_at < %s")
+        outer.append("n.created_at < %s")
         params.append(f.end)
+    if f.rep_ids is not None:
+        outer.append("o.rep_id = ANY(%s)")
+    outer_params = [p for p in (f.start, f.end) if p] + (
+        [f.rep_ids] if f.rep_ids is not None else []
+    )
     rows = conn.execute(
         f"""
-        WITH repeated AS (  -- narrow columns first: most calls were scored once
-            SELECT call_id, dimension, rubric_version FROM coaching_sessions
-            WHERE status = 'completed' AND cached_from IS NULL AND {" AND ".join(clauses)}
-            GROUP BY 1, 2, 3 HAVING count(*) > 1
-        ), ranked AS (
-            SELECT s.call_id, s.dimension, s.rubric_version, s.result,
-                   row_number() OVER (PARTITION BY s.call_id, s.dimension, s.rubric_version
-                                      ORDER BY s.created_at DESC) AS k
-            FROM coaching_sessions s JOIN repeated USING (call_id, dimension, rubric_version)
-            WHERE s.status = 'completed' AND s.cached_from IS NULL
+        WITH rescored AS MATERIALIZED (
+            SELECT call_id, dimension, rubric_version, rep_id, created_at, result
+            FROM coaching_sessions
+            WHERE superseded_at IS NOT NULL AND status = 'completed' AND cached_from IS NULL
+              AND {" AND ".join(inner)}
         )
-        SELECT a.call_id, a.dimension, a.result AS newer, b.result AS older
-        FROM ranked a JOIN ranked b USING (call_id, dimension, rubric_version)
-        WHERE a.k = 1 AND b.k = 2
+        SELECT DISTINCT ON (o.call_id, o.dimension)
+               o.call_id, o.dimension, n.result AS newer, o.result AS older
+        FROM rescored o
+        JOIN coaching_sessions n ON n.call_id = o.call_id AND n.dimension = o.dimension
+             AND n.rubric_version = o.rubric_version AND n.superseded_at IS NULL
+             AND n.status = 'completed' AND n.cached_from IS NULL
+        WHERE {" AND ".join(outer)}
+        ORDER BY o.call_id, o.dimension, o.created_at DESC
         """,
-        params,
+        [*params, *outer_params],
     ).fetchall()
     pairs = []
     for r in rows:
@@ -160,25 +205,53 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
     return pairs
 
 
+Counts = dict[tuple[str, str, int, int], int]  # (dimension, criterion, ai, human) -> pairs
+
+
+def counts(conn: psycopg.Connection[Row], sql: str, params: list[Any]) -> Counts:
+    """The pairs a query returns, counted by dimension, criterion and score pair in Postgres:
+    agreement needs only these counts, never the pairs one by one."""
+    rows = conn.execute(
+        f"SELECT dimension, criterion, ai, human, count(*) AS n FROM ({sql}) p GROUP BY 1, 2, 3, 4",
+        params,
+    ).fetchall()
+    return {(r["dimension"], r["criterion"], r["ai"], r["human"]): r["n"] for r in rows}
+
+
 def agreement(conn: psycopg.Connection[Row], f: Filters, bootstrap: int = 1000) -> dict[str, Any]:
     """AI vs managers (overall, by dimension, by criterion), the human ceiling and AI
     consistency, each with the same metrics."""
     return {
-        "ai_vs_manager": with_criteria(ai_vs_manager(conn, f), bootstrap),
-        "human_ceiling": with_criteria(manager_vs_manager(conn, f), bootstrap),
+        "ai_vs_manager": counts_report(counts(conn, *_ai_vs_manager_sql(f)), bootstrap),
+        "human_ceiling": counts_report(counts(conn, *_manager_vs_manager_sql(f)), bootstrap),
         "ai_consistency": with_criteria(ai_vs_ai(conn, f), bootstrap),
     }
 
 
 def with_criteria(pairs: list[Pair], bootstrap: int) -> dict[str, Any]:
-    out = report(pairs, bootstrap)
-    by_criterion: dict[str, list[Pair]] = {}
-    for p in pairs:
-        by_criterion.setdefault(f"{p.dimension}.{p.criterion}", []).append(p)
-    out["by_criterion"] = {
-        k: report(v, bootstrap)["overall"] for k, v in sorted(by_criterion.items())
+    return counts_report(
+        Counter((p.dimension, p.criterion, p.ai, p.human) for p in pairs), bootstrap
+    )
+
+
+def counts_report(pairs: Mapping[tuple[str, str, int, int], int], bootstrap: int) -> dict[str, Any]:
+    """`overall`, `by_dimension` and `by_criterion` ("dimension.criterion") summaries."""
+    k = len(SCALE)
+    overall = np.zeros((k, k))
+    by_dimension: dict[str, np.ndarray] = {}
+    by_criterion: dict[str, np.ndarray] = {}
+    for (dimension, criterion, ai, human), n in pairs.items():
+        for table in (
+            overall,
+            by_dimension.setdefault(dimension, np.zeros((k, k))),
+            by_criterion.setdefault(f"{dimension}.{criterion}", np.zeros((k, k))),
+        ):
+            table[ai - 1, human - 1] += n
+    return {
+        "overall": table_summary(overall, bootstrap),
+        "by_dimension": {d: table_summary(t, bootstrap) for d, t in sorted(by_dimension.items())},
+        "by_criterion": {c: table_summary(t, bootstrap) for c, t in sorted(by_criterion.items())},
     }
-    return out
 
 
 def _round(score: float) -> int:

@@ -23,7 +23,7 @@ from common.insights.links import safe_link
 from common.insights.performance import CURRENT
 
 MAX_PAGE_SIZE = 100
-TOTAL_CAP = 10_000  # counting stops here: "more than 10,000" is answer enough
+TOTAL_CAP = 1_000  # counting stops here: "more than 1,000" is answer enough for a question
 
 
 class EvidenceOut(BaseModel):

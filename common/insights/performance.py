@@ -6,6 +6,7 @@ recurring improvements (the same advice on more than one call)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import psycopg
@@ -74,7 +75,8 @@ class RepWeek(BaseModel):
 
 class TeamOverview(BaseModel):
     week: date
-    reps: list[RepWeek]
+    reps: list[RepWeek] = Field(description="This page of the team, by name")
+    reps_total: int = Field(description="Reps in the team view (pages: offset and limit)")
     improved: list[RepRef]
     needs_help: list[RepRef]
 
@@ -120,6 +122,35 @@ def rep_totals(
         (rep_ids, since, until),
     ).fetchall()
     return {r["rep_id"]: (r["calls"], _scores(r)) for r in rows}
+
+
+def _week_and_before(
+    conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
+) -> tuple[dict[str, tuple[int, dict[str, float]]], dict[str, dict[str, float]]]:
+    """`rep_totals` of the week [start, end) and `averages` of the four weeks before it, in
+    one pass over the five weeks."""
+    week = "started_at >= %(start)s"
+    dims = ", ".join(
+        f"avg({d}) FILTER (WHERE {week})::float AS {d},"
+        f" avg({d}) FILTER (WHERE NOT {week})::float AS before_{d}"
+        for d in DIMENSIONS
+    )
+    rows = conn.execute(
+        f"""SELECT rep_id, count(*) FILTER (WHERE {week}) AS calls,
+                   count(*) FILTER (WHERE NOT {week}) AS calls_before, {dims}
+            FROM call_scores WHERE rep_id = ANY(%(reps)s)
+              AND started_at >= %(since)s AND started_at < %(end)s GROUP BY rep_id""",
+        {"reps": rep_ids, "start": start, "end": end, "since": start - timedelta(weeks=4)},
+    ).fetchall()
+    this_week = {r["rep_id"]: (r["calls"], _scores(r)) for r in rows if r["calls"]}
+    before = {
+        r["rep_id"]: {
+            d: round(r[f"before_{d}"], 2) for d in DIMENSIONS if r[f"before_{d}"] is not None
+        }
+        for r in rows
+        if r["calls_before"]
+    }
+    return this_week, before
 
 
 def weekly(
@@ -229,42 +260,59 @@ def rep_performance(
 
 
 def team_overview(
-    conn: psycopg.Connection[Row], reps: list[RepRef], week: date, tz: str
+    conn: psycopg.Connection[Row],
+    reps: list[RepRef],
+    week: date,
+    tz: str,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    keep: Callable[[str, int], bool] = lambda rep_id, calls: True,
 ) -> TeamOverview:
-    """Each rep's week against their previous four weeks; managers appear only for weeks
-    they sold themselves (pass them in `reps` with role manager filtered by the caller)."""
+    """Each rep's week against their previous four weeks, a page at a time (by name); who
+    improved and who needs help over the whole team. `keep(rep_id, calls)` drops rows the
+    caller does not list (managers who did not sell that week)."""
     start, end = week_bounds(week, tz)
-    ids = [r.rep_id for r in reps]
-    this_week = rep_totals(conn, ids, start, end)
-    before = averages(conn, ids, start - timedelta(weeks=4), start)
-    rows = []
+    this_week, before = _week_and_before(conn, [r.rep_id for r in reps], start, end)
+    shown, changes = [], []
     for rep in sorted(reps, key=lambda r: r.rep_name):
         calls, scores = this_week.get(rep.rep_id, (0, {}))
+        if not keep(rep.rep_id, calls):
+            continue
         now_avg, then_avg = _mean(scores), _mean(before.get(rep.rep_id, {}))
         change = (
             round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
         )
-        rows.append(
-            RepWeek(
-                rep_id=rep.rep_id,
-                rep_name=rep.rep_name,
-                calls=calls,
-                scores=scores,
-                previous_4_weeks=before.get(rep.rep_id, {}),
-                change=change,
-            )
+        shown.append(rep)
+        changes.append((rep, calls, scores, change, now_avg))
+    page = [
+        RepWeek(
+            rep_id=rep.rep_id,
+            rep_name=rep.rep_name,
+            calls=calls,
+            scores=scores,
+            previous_4_weeks=before.get(rep.rep_id, {}),
+            change=change,
         )
+        for rep, calls, scores, change, _ in changes[offset : offset + limit]
+    ]
     improved = [
-        RepRef(rep_id=r.rep_id, rep_name=r.rep_name)
-        for r in sorted(rows, key=lambda r: -(r.change or 0))
-        if (r.change or 0) >= 0.25
+        rep
+        for rep, _, _, change, _ in sorted(changes, key=lambda t: -(t[3] or 0))
+        if (change or 0) >= 0.25
     ]
     needs_help = [
-        RepRef(rep_id=r.rep_id, rep_name=r.rep_name)
-        for r in rows
-        if r.calls and ((r.change or 0) <= -0.25 or (_mean(r.scores) or 5) < 2.5)
+        rep
+        for rep, calls, _, change, avg in changes
+        if calls and ((change or 0) <= -0.25 or (avg or 5) < 2.5)
     ]
-    return TeamOverview(week=start.date(), reps=rows, improved=improved, needs_help=needs_help)
+    return TeamOverview(
+        week=start.date(),
+        reps=page,
+        reps_total=len(shown),
+        improved=improved,
+        needs_help=needs_help,
+    )
 
 
 def compare(

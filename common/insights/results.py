@@ -32,7 +32,8 @@ class WeeklyReportOut(BaseModel):
     scope: Literal["rep", "team", "index"]
     subject_id: str
     subject_name: str | None
-    reps: list[WeeklyRep] = Field(description="Reps in the report, with their week's scores")
+    reps: list[WeeklyRep] = Field(description="This page of the report's reps, with their scores")
+    reps_total: int = Field(description="Reps in the report (pages: offset and limit)")
     url: str = Field(description="Link to the HTML report (valid for 7 days)")
 
 

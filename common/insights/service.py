@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from threading import Lock
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from common.access.scope import (
     find_reps,
     load_caller,
     require_role,
+    team_members,
     visible_reps,
 )
 from common.accuracy.pairs import Filters, agreement
@@ -103,13 +105,7 @@ class Insights:
 
     def _team(self, conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tuple[str, str]]:
         """id -> (name, role) of everyone the caller's team view shows (admins: all active)."""
-        scope = visible_reps(conn, caller)
-        rows = conn.execute(
-            "SELECT id, name, role FROM users WHERE deleted_at IS NULL"
-            " AND (%s::text[] IS NULL OR id = ANY(%s::text[]))",
-            (sorted(scope) if scope is not None else None,) * 2,
-        ).fetchall()
-        return {r["id"]: (r["name"], r["role"]) for r in rows}
+        return team_members(conn, caller)
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -146,17 +142,25 @@ class Insights:
                 conn, RepRef(rep_id=rep_id, rep_name=name), since, until, self.s.report_timezone
             )
 
-    def team_overview(self, identity: str | None, week: date | None) -> TeamOverview:
+    def team_overview(
+        self, identity: str | None, week: date | None, offset: int = 0, limit: int = 50
+    ) -> TeamOverview:
         """Reps side by side; managers appear only for weeks they sold themselves."""
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
             team = self._team(conn, caller)
-            refs = [RepRef(rep_id=i, rep_name=n) for i, (n, _) in team.items()]
+            refs = [RepRef.model_construct(rep_id=i, rep_name=n) for i, (n, _) in team.items()]
             chosen = monday(week) if week else self._latest_week(conn, list(team))
-            overview = performance.team_overview(conn, refs, chosen, self.s.report_timezone)
-        overview.reps = [r for r in overview.reps if r.calls or team[r.rep_id][1] == "rep"]
-        return overview
+            return performance.team_overview(
+                conn,
+                refs,
+                chosen,
+                self.s.report_timezone,
+                offset=offset,
+                limit=limit,
+                keep=lambda rep_id, calls: bool(calls) or team[rep_id][1] == "rep",
+            )
 
     def _latest_week(self, conn: psycopg.Connection[Row], rep_ids: list[str]) -> date:
         row = conn.execute(
@@ -178,7 +182,12 @@ class Insights:
     # -- weekly reports ---------------------------------------------------------------------
 
     def weekly_report(
-        self, identity: str | None, rep: str | None, week: date | None
+        self,
+        identity: str | None,
+        rep: str | None,
+        week: date | None,
+        offset: int = 0,
+        limit: int = 50,
     ) -> WeeklyReportOut:
         with self.conn() as conn:
             caller = self.caller(conn, identity)
@@ -197,12 +206,14 @@ class Insights:
             # a rep left (soft-deleted) since it was written: the report is re-rendered without
             # them by the command the server composed (the read model itself never writes)
             summary = self.rebuild_team(self.database, subject, row["week_start"])
+        reps = _weekly_reps(scope, subject, name, summary, visible)
         return WeeklyReportOut(
             week_start=row["week_start"],
             scope=scope,  # type: ignore[arg-type]
             subject_id=subject,
             subject_name=name,
-            reps=_weekly_reps(scope, subject, name, summary, visible),
+            reps=[r() for r in reps[offset : offset + limit]],
+            reps_total=len(reps),
             url=self.store.presigned_url(row["object_key"]),
         )
 
@@ -287,27 +298,36 @@ class Insights:
         """Who read which call or report (admins)."""
         with self.conn() as conn:
             require_role(self.caller(conn, identity), "admin")
+            user_ids = None
+            if user is not None:  # by id or e-mail, resolved first so the index answers
+                user_ids = [
+                    r["id"]
+                    for r in conn.execute(
+                        "SELECT id FROM users WHERE id = %(u)s OR lower(email) = lower(%(u)s)",
+                        {"u": user},
+                    ).fetchall()
+                ] or [user]
             rows = conn.execute(
                 """SELECT a.at, a.user_id, u.name AS user_name, a.action, a.call_id, a.subject
                    FROM access_log a LEFT JOIN users u ON u.id = a.user_id
                    WHERE a.at >= now() - make_interval(days => %(days)s)
-                     AND (%(user)s::text IS NULL OR a.user_id = %(user)s
-                          OR lower(u.email) = lower(%(user)s))
+                     AND (%(users)s::text[] IS NULL OR a.user_id = ANY(%(users)s::text[]))
                      AND (%(call)s::text IS NULL OR a.call_id = %(call)s)
                    ORDER BY a.at DESC LIMIT 500""",
-                {"days": days, "user": user, "call": call_id},
+                {"days": days, "users": user_ids, "call": call_id},
             ).fetchall()
         return AccessLog(entries=[AccessEntry.model_validate(r) for r in rows])
 
 
 def _weekly_reps(
     scope: str, subject: str, name: str | None, summary: dict[str, Any], visible: dict[str, str]
-) -> list[WeeklyRep]:
-    """The reps a stored summary covers: the rep's own numbers, a team's visible reps, or
-    none for the index (its summary holds counts)."""
+) -> list[Callable[[], WeeklyRep]]:
+    """The reps a stored summary covers, each built only when its page is shown: the rep's
+    own numbers, a team's visible reps, or none for the index (its summary holds counts)."""
     if scope == "rep":
         return [
-            WeeklyRep(
+            partial(
+                WeeklyRep,
                 rep_id=subject,
                 rep_name=name or subject,
                 calls=summary.get("calls", 0),
@@ -317,7 +337,8 @@ def _weekly_reps(
     if scope == "index":
         return []
     return [
-        WeeklyRep(
+        partial(
+            WeeklyRep,
             rep_id=rep_id,
             rep_name=visible[rep_id],
             calls=v.get("calls", 0),

@@ -107,6 +107,37 @@ def test_human_ceiling_and_ai_consistency(seeded: str) -> None:
     assert result["ai_consistency"]["overall"]["within_one"] == pytest.approx(2 / 3, abs=1e-4)
 
 
+def test_the_pair_follows_re_analysis_and_erasure(seeded: str) -> None:
+    """The AI score kept beside each manager score (0008_read_speed) is the current one:
+    a score given before the call was analysed pairs once it is, a re-analysis replaces it,
+    and erasing the sessions removes the pair."""
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
+        manager(conn, "c3", "m1", "overall", 2)
+        before = ai_vs_manager(conn, Filters(rep_ids=["r1"]))
+        session(conn, "c3", 1.9, {"open_questions": 2.0}, "2026-11-18 09:00+00")
+        analysed = ai_vs_manager(conn, Filters(rep_ids=["r1"]))
+        conn.execute("UPDATE coaching_sessions SET superseded_at = now() WHERE call_id = 'c3'")
+        session(conn, "c3", 4.6, {"open_questions": 5.0}, "2026-11-19 09:00+00")
+        again = ai_vs_manager(conn, Filters(rep_ids=["r1"]))
+        conn.execute("DELETE FROM coaching_sessions WHERE call_id = 'c1'")
+        erased = ai_vs_manager(conn, Filters(rep_ids=["r1"]))
+    assert ("c3", "overall", 2, 2) not in pairs_of(before)
+    assert ("c3", "overall", 2, 2) in pairs_of(analysed)
+    assert ("c3", "overall", 5, 2) in pairs_of(again)
+    assert ("c3", "overall", 2, 2) not in pairs_of(again)
+    assert pairs_of(erased) == [("c3", "overall", 5, 2)]
+
+
+def test_counted_report_equals_the_report_of_the_pairs(seeded: str) -> None:
+    """Agreement counted in Postgres gives what the pairs one by one give."""
+    from common.accuracy.pairs import with_criteria
+
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
+        counted = agreement(conn, Filters(), bootstrap=200)
+        listed = with_criteria(ai_vs_manager(conn, Filters()), 200)
+    assert counted["ai_vs_manager"] == listed
+
+
 def test_the_cli_prints_the_table_and_json(
     seeded: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

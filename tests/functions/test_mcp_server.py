@@ -48,6 +48,10 @@ async def test_manager_sees_exactly_their_team_by_name(as_user: Any) -> None:
         ("u-r002", "Rep 002"),
     ]
     assert all(r["calls"] == 2 for r in overview["reps"])
+    assert overview["reps_total"] == 2
+    second = await call(manager, "team_overview", offset=1, limit=1)
+    assert [r["rep_id"] for r in second["reps"]] == ["u-r002"] and second["reps_total"] == 2
+    assert second["needs_help"] == overview["needs_help"]  # judged over the whole team
     assert all(
         set(x) == {"rep_id", "rep_name"} for x in overview["improved"] + overview["needs_help"]
     )
@@ -273,6 +277,8 @@ async def test_weekly_report_names_reps_and_drops_a_removed_one(
         ("u-r005", "Rep 005"),
     ]
     assert "Rep 003" in httpx.get(before["url"]).text
+    paged = await call(manager, "get_weekly_report", offset=2, limit=5)
+    assert [r["rep_id"] for r in paged["reps"]] == ["u-r005"] and paged["reps_total"] == 3
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("UPDATE users SET deleted_at = now() WHERE id = 'u-r003'")
     after = await call(manager, "get_weekly_report")
