@@ -9,6 +9,9 @@ a manager of 100 reps, `--samples` times each, with varying arguments, and print
 true 95th percentile (nearest rank) per tool, first through fastmcp's in-memory Client, then
 over streamable HTTP against `python -m functions.mcp_server --http` in its own process.
 `--explain` prints EXPLAIN ANALYZE of each tool's main query. Target: P95 <= 100 ms.
+
+The seeded database is kept between runs (`bench_mcp_<reps>_<managers>_<weeks>_<calls>`; a year
+at 5,000 reps takes about ten minutes to seed here); `--fresh` seeds it again.
 """
 
 from __future__ import annotations
@@ -210,8 +213,19 @@ def explain(db_url: str) -> None:
                 (),
             ),
             "team_overview": (
-                "SELECT rep_id, count(*), avg(discovery) FROM call_scores WHERE rep_id = ANY(%s)"
+                "SELECT rep_id, count(*) FILTER (WHERE started_at >= now() - interval '1 week'),"
+                " avg(discovery) FILTER (WHERE started_at >= now() - interval '1 week'),"
+                " avg(discovery) FILTER (WHERE started_at < now() - interval '1 week')"
+                " FROM call_scores WHERE rep_id = ANY(%s)"
                 " AND started_at >= now() - interval '5 weeks' GROUP BY rep_id",
+                (scope,),
+            ),
+            "agreement_report(ai_vs_manager)": (
+                "SELECT dimension, criterion, ai, human, count(*) FROM (SELECT m.dimension,"
+                " m.criterion, m.score AS human, floor(m.ai_score + 0.5)::int AS ai"
+                " FROM manager_scores m WHERE NOT m.not_applicable AND m.ai_score IS NOT NULL"
+                " AND m.scored_at >= now() - interval '13 weeks' AND m.rep_id = ANY(%s)) p"
+                " GROUP BY 1, 2, 3, 4",
                 (scope,),
             ),
             "get_call_coaching": (
@@ -221,8 +235,13 @@ def explain(db_url: str) -> None:
             ),
             "cost_report(team)": (
                 "SELECT count(*), sum(usd) FROM claude_usage WHERE at >= date_trunc('month', now())"
-                " AND call_id IN (SELECT id FROM calls WHERE primary_user_id = ANY(%s))",
+                " AND rep_id = ANY(%s)",
                 (scope,),
+            ),
+            "health(month's spend)": (
+                "SELECT coalesce(sum(usd), 0) FROM claude_usage"
+                " WHERE at >= date_trunc('month', now())",
+                (),
             ),
         }
         for name, (sql, params) in queries.items():

@@ -212,13 +212,16 @@ async def test_analyze_call_queues_once_and_reports_progress(
         progress.append((done, total))
 
     async with Client(create_server(s, stdio_user="u-m0"), progress_handler=on_progress) as m0:
-        asking = [
-            asyncio.create_task(call(m0, "analyze_call", call_id="7001001")) for _ in range(2)
-        ]
+        asking = [asyncio.create_task(call(m0, "analyze_call", call_id="7001001"))]
         await wait_for_outbox(s, "7001001")
+        # the second ask finds the call in the outbox (no second Gong look-up) and waits on it
+        asking.append(asyncio.create_task(call(m0, "analyze_call", call_id="7001001")))
+        await asyncio.sleep(0.5)
         await dispatch_and_run(s)
         results = await asyncio.gather(*asking)
-    assert [r["status"] for r in results] == ["completed", "completed"]
+    # the second is "cached" only if a loaded machine let the run finish before it arrived
+    assert results[0]["status"] == "completed"
+    assert results[1]["status"] in ("completed", "cached")
     assert results[0]["coaching"]["rep_name"] == "Dana Lee"
     assert (0, 4) in progress and (4, 4) in progress
     with psycopg.connect(s.database_url) as conn:
