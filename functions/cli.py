@@ -124,11 +124,15 @@ def _analyze(args: argparse.Namespace) -> Any:
 def _status(args: argparse.Namespace) -> Any:
     from common.db import connect
     from common.monitoring.health import snapshot
-    from common.monitoring.status import pipeline_status
+    from common.monitoring.status import older_scoring_versions, pipeline_status
 
     s = load_settings()
     with connect(s.database_url) as conn:
-        return {**pipeline_status(conn, s), **snapshot(conn, s)}
+        return {
+            **pipeline_status(conn, s),
+            "sessions_from_older_scorers": older_scoring_versions(conn, s),
+            **snapshot(conn, s),
+        }
 
 
 def _health(args: argparse.Namespace) -> Any:

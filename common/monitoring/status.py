@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
-from common.config import Settings
+from common.config import DIMENSIONS, Settings
 from common.db import Row
 from common.gong import gong_limiter
 from common.intake.outbox import event_counts, needs_attention
 from common.limits import ClaudeSlots
 from common.scoring.costs import month_to_date
+from common.scoring.prompts import scoring_version
 
 
 def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any]:
@@ -37,3 +39,18 @@ def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any
         "tier1_hit_rate": spend["tier1_hit_rate"],
         "prompt_cache_hit_rate": spend["prompt_cache_hit_rate"],
     }
+
+
+def older_scoring_versions(conn: psycopg.Connection[Row], s: Settings) -> dict[str, int]:
+    """Per dimension, current sessions made by another scorer than today's (another prompt,
+    output schema or model: `prompts.scoring_version`); they are re-scored when their call is
+    analysed again, never served from the tier-1 cache."""
+    current = {d: scoring_version(s.model_for(d)) for d in DIMENSIONS}
+    rows = conn.execute(
+        "SELECT dimension, count(*) AS n FROM coaching_sessions"
+        " WHERE status = 'completed' AND superseded_at IS NULL"
+        " AND (result ->> 'scoring_version') IS DISTINCT FROM (%s::jsonb ->> dimension)"
+        " GROUP BY dimension",
+        (Jsonb(current),),
+    ).fetchall()
+    return {d: 0 for d in DIMENSIONS} | {r["dimension"]: r["n"] for r in rows}

@@ -22,17 +22,31 @@ class Evidence(BaseModel):
 
 
 class CriterionAssessment(BaseModel):
+    """One criterion, in the order the model writes it: the evidence, then the reasoning from
+    it, and only then the number (output follows the schema's order, so a score written
+    first would be a guess the reasons then defend)."""
+
     criterion_id: str = Field(description="The criterion id exactly as listed in the rubric.")
-    score: int = Field(ge=1, le=5, description="1 to 5, using the rubric's level descriptions.")
-    rationale: str = Field(description="Why this score, in one or two sentences.")
-    evidence: list[Evidence] = Field(description="Up to three supporting quotes.")
+    evidence: list[Evidence] = Field(
+        description="Up to three quotes of what the rep said or did, found before judging."
+    )
+    rationale: str = Field(
+        description=(
+            "Your reasoning from the evidence to a level of the rubric, in two or three"
+            " sentences, written before you decide the score."
+        )
+    )
+    score: int = Field(ge=1, le=5, description="1 to 5, decided from the rationale above.")
 
 
 class DimensionAssessment(BaseModel):
-    """Claude's structured output for one dimension (one chunk of one call)."""
+    """Claude's structured output for one dimension (one chunk of one call): the criteria
+    first, the dimension's overall after them, the coaching text last."""
 
-    overall_score: int = Field(ge=1, le=5, description="Overall 1 to 5 for this dimension.")
     criteria: list[CriterionAssessment]
+    overall_score: int = Field(
+        ge=1, le=5, description="Overall 1 to 5 for this dimension, weighing the criteria above."
+    )
     strengths: list[str] = Field(description="Up to three things the rep did well.")
     improvements: list[str] = Field(description="Up to three specific things to do differently.")
     coaching_note: str = Field(description="Two or three sentences a manager can read out.")
@@ -77,6 +91,7 @@ class DimensionResult(BaseModel):
     coaching_note: str
     quotes_dropped: int
     chunks: int
+    scoring_version: str | None = None  # the scorer that made it (prompts.scoring_version)
 
 
 @dataclass

@@ -74,7 +74,8 @@ class Scorer:
 
     def cache_key(self, call: PreparedCall, dimension: str) -> tuple[str, str]:
         version = self.rubrics.rubric_version(dimension)
-        return sessions.cache_key(dimension, call.transcript_hash, version), version
+        scorer = prompts.scoring_version(self.s.model_for(dimension))
+        return sessions.cache_key(dimension, call.transcript_hash, version, scorer), version
 
     def db(self, fn: Callable[[], Any], what: str = "database") -> Any:
         """Run a Postgres step, waiting out a restart for up to DB_OUTAGE_WAIT_S."""
@@ -240,6 +241,7 @@ class Scorer:
         """Aggregate chunk results, ground the quotes, save the session."""
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         result = aggregate(dimension, self.rubrics.rubrics[dimension], parts, grounder)
+        result.scoring_version = prompts.scoring_version(model)
         if result.quotes_dropped:
             log.info(
                 "call %s %s: dropped %d ungrounded quotes",

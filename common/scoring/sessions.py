@@ -1,8 +1,9 @@
 """coaching_sessions queries and the tier-1 analysis cache; the table's only writer.
 
-The cache key is `sha256(f"{dimension}:{transcript_hash}:{rubric_version}")`: the same
-transcript under the same rubric (and knowledge base) is never scored twice, whatever the
-call id. Every lookup is recorded in `cache_lookups`, so hit rates are queryable.
+The cache key is `sha256(f"{dimension}:{transcript_hash}:{rubric_version}:{scoring_version}")`:
+the same transcript under the same rubric (and knowledge base), instructions, output schema and
+model (`prompts.scoring_version`) is never scored twice, whatever the call id; a change to any
+of them re-scores. Every lookup is recorded in `cache_lookups`, so hit rates are queryable.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from common.db import Row
 from common.scoring.analysis import DimensionResult
 
 
-def cache_key(dimension: str, transcript_hash: str, rubric_version: str) -> str:
-    return hashlib.sha256(f"{dimension}:{transcript_hash}:{rubric_version}".encode()).hexdigest()
+def cache_key(
+    dimension: str, transcript_hash: str, rubric_version: str, scoring_version: str
+) -> str:
+    text = f"{dimension}:{transcript_hash}:{rubric_version}:{scoring_version}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def find_cached(

@@ -96,6 +96,34 @@ def test_bumped_rubric_reanalyses_only_that_dimension(
     assert [v["rubric_version"].split("+")[0] for v in versions] == ["1.0.0", "1.1.0"]
 
 
+def test_a_changed_model_re_scores_that_dimension_and_status_counts_the_older(
+    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scoring version (instructions, output schema, model) is in the tier-1 cache key:
+    an admin who moves a dimension to another model gets it re-scored, not the old result."""
+    from common.config import load_settings
+    from common.db import connect
+    from common.monitoring.status import older_scoring_versions
+
+    analyze_call(NEGOTIATION)
+    monkeypatch.setenv("CLAUDE_MODELS_BY_DIMENSION", "engagement=claude-haiku-5-5")
+    with connect(engine_env.database_url) as conn:
+        older = older_scoring_versions(conn, load_settings())
+    assert older == {"product_knowledge": 0, "discovery": 0, "objections": 0, "engagement": 1}
+    before = claude.requests
+    result = analyze_call(NEGOTIATION)
+    assert claude.requests - before == 1
+    assert [d for d, r in result["dimensions"].items() if not r["cached"]] == ["engagement"]
+    with connect(engine_env.database_url) as conn:
+        assert set(older_scoring_versions(conn, load_settings()).values()) == {0}
+    models = rows(
+        engine_env.database_url,
+        "SELECT model FROM coaching_sessions WHERE dimension = 'engagement'"
+        " AND superseded_at IS NULL",
+    )
+    assert models == [{"model": "claude-haiku-5-5"}]
+
+
 def test_rubric_changed_without_version_bump_is_refused(
     engine_env: Settings, claude: StandInState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
