@@ -62,7 +62,7 @@ WITH RECURSIVE team AS (
     UNION
     SELECT u.id FROM users u JOIN team t ON u.manager_id = t.id
 )
-SELECT u.id FROM team t JOIN users u USING (id) WHERE u.deleted_at IS NULL
+SELECT u.id, u.name, u.role FROM team t JOIN users u USING (id) WHERE u.deleted_at IS NULL
 """
 
 
@@ -84,7 +84,7 @@ def team_members(conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tup
     elif caller.role == "rep":
         sql = "SELECT id, name, role FROM users WHERE id = %s"
     else:
-        sql = _TEAM.replace("SELECT u.id FROM team t", "SELECT u.id, u.name, u.role FROM team t")
+        sql = _TEAM
     return {r["id"]: (r["name"], r["role"]) for r in conn.execute(sql, params).fetchall()}
 
 

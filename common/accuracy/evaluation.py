@@ -28,8 +28,7 @@ from common.config import DIMENSIONS
 from common.db import Db, Row, transaction
 from common.rubrics import RubricSet
 from common.scoring import batches
-from common.scoring.analysis import DimensionResult
-from common.scoring.model import PreparedCall
+from common.scoring.model import PreparedCall, Scored
 from common.scoring.service import ScoringService
 
 
@@ -52,17 +51,8 @@ class EvalResults:
         label = "eval" if purpose == "score" else f"eval-{purpose}"
         return f"{label}:{self.run_id}"
 
-    def save(
-        self,
-        call: PreparedCall,
-        dimension: str,
-        model: str,
-        cache_key: str,
-        rubric_version: str,
-        result: DimensionResult | None,
-        error: str | None,
-        force: bool,
-    ) -> int:
+    def save(self, scored: Scored, force: bool) -> int:
+        result = scored.result
         with transaction(self.database) as conn:
             row = conn.execute(
                 """
@@ -76,13 +66,13 @@ class EvalResults:
                 """,
                 (
                     self.run_id,
-                    call.call_id,
-                    dimension,
-                    rubric_version,
+                    scored.call.call_id,
+                    scored.dimension,
+                    scored.rubric_version,
                     "completed" if result else "failed",
                     result.overall_score if result else None,
                     Jsonb(result.model_dump(mode="json")) if result else None,
-                    error,
+                    scored.error,
                 ),
             ).fetchone()
         assert row is not None

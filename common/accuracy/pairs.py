@@ -138,28 +138,26 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
     cost follows how often calls are re-scored, not how many were scored. The team filter
     applies to those few rows, not to every session partition's plan.
     """
-    inner: list[str] = ["TRUE"]
-    outer: list[str] = ["TRUE"]
-    params: list[Any] = []
+    params = {
+        "dimension": f.dimension,
+        "version": f.rubric_version,
+        "start": f.start,
+        "end": f.end,
+        "reps": f.rep_ids,
+    }
+    inner, outer = ["TRUE"], ["TRUE"]
     if f.dimension:
-        inner.append("dimension = %s")
-        params.append(f.dimension)
+        inner.append("dimension = %(dimension)s")
     if f.rubric_version:
-        inner.append("rubric_version = %s")
-        params.append(f.rubric_version)
+        inner.append("rubric_version = %(version)s")
     if f.start:  # both sessions made in the window (the partition key: old quarters skipped)
-        inner.append("created_at >= %s")
-        outer.append("n.created_at >= %s")
-        params.append(f.start)
+        inner.append("created_at >= %(start)s")
+        outer.append("n.created_at >= %(start)s")
     if f.end:
-        inner.append("created_at < %s")
-        outer.append("n.created_at < %s")
-        params.append(f.end)
+        inner.append("created_at < %(end)s")
+        outer.append("n.created_at < %(end)s")
     if f.rep_ids is not None:
-        outer.append("o.rep_id = ANY(%s)")
-    outer_params = [p for p in (f.start, f.end) if p] + (
-        [f.rep_ids] if f.rep_ids is not None else []
-    )
+        outer.append("o.rep_id = ANY(%(reps)s)")
     rows = conn.execute(
         f"""
         WITH rescored AS MATERIALIZED (
@@ -177,7 +175,7 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
         WHERE {" AND ".join(outer)}
         ORDER BY o.call_id, o.dimension, o.created_at DESC
         """,
-        [*params, *outer_params],
+        params,
     ).fetchall()
     pairs = []
     for r in rows:

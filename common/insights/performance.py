@@ -6,8 +6,8 @@ recurring improvements (the same advice on more than one call)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 from pydantic import BaseModel, Field
@@ -124,7 +124,7 @@ def rep_totals(
     return {r["rep_id"]: (r["calls"], _scores(r)) for r in rows}
 
 
-def _week_and_before(
+def week_and_before(
     conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
 ) -> tuple[dict[str, tuple[int, dict[str, float]]], dict[str, dict[str, float]]]:
     """`rep_totals` of the week [start, end) and `averages` of the four weeks before it, in
@@ -259,6 +259,14 @@ def rep_performance(
     )
 
 
+class _Line(NamedTuple):
+    rep: RepRef
+    calls: int
+    scores: dict[str, float]
+    change: float | None
+    average: float | None
+
+
 def team_overview(
     conn: psycopg.Connection[Row],
     reps: list[RepRef],
@@ -267,49 +275,48 @@ def team_overview(
     *,
     offset: int = 0,
     limit: int = 50,
-    keep: Callable[[str, int], bool] = lambda rep_id, calls: True,
+    sold_only: frozenset[str] = frozenset(),
 ) -> TeamOverview:
     """Each rep's week against their previous four weeks, a page at a time (by name); who
-    improved and who needs help over the whole team. `keep(rep_id, calls)` drops rows the
-    caller does not list (managers who did not sell that week)."""
+    improved and who needs help over the whole team. Those in `sold_only` (managers) are
+    listed only for weeks they had calls."""
     start, end = week_bounds(week, tz)
-    this_week, before = _week_and_before(conn, [r.rep_id for r in reps], start, end)
-    shown, changes = [], []
+    this_week, before = week_and_before(conn, [r.rep_id for r in reps], start, end)
+    lines = []
     for rep in sorted(reps, key=lambda r: r.rep_name):
         calls, scores = this_week.get(rep.rep_id, (0, {}))
-        if not keep(rep.rep_id, calls):
+        if not calls and rep.rep_id in sold_only:
             continue
         now_avg, then_avg = _mean(scores), _mean(before.get(rep.rep_id, {}))
         change = (
             round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
         )
-        shown.append(rep)
-        changes.append((rep, calls, scores, change, now_avg))
+        lines.append(_Line(rep, calls, scores, change, now_avg))
     page = [
         RepWeek(
-            rep_id=rep.rep_id,
-            rep_name=rep.rep_name,
-            calls=calls,
-            scores=scores,
-            previous_4_weeks=before.get(rep.rep_id, {}),
-            change=change,
+            rep_id=line.rep.rep_id,
+            rep_name=line.rep.rep_name,
+            calls=line.calls,
+            scores=line.scores,
+            previous_4_weeks=before.get(line.rep.rep_id, {}),
+            change=line.change,
         )
-        for rep, calls, scores, change, _ in changes[offset : offset + limit]
+        for line in lines[offset : offset + limit]
     ]
     improved = [
-        rep
-        for rep, _, _, change, _ in sorted(changes, key=lambda t: -(t[3] or 0))
-        if (change or 0) >= 0.25
+        line.rep
+        for line in sorted(lines, key=lambda line: -(line.change or 0))
+        if (line.change or 0) >= 0.25
     ]
     needs_help = [
-        rep
-        for rep, calls, _, change, avg in changes
-        if calls and ((change or 0) <= -0.25 or (avg or 5) < 2.5)
+        line.rep
+        for line in lines
+        if line.calls and ((line.change or 0) <= -0.25 or (line.average or 5) < 2.5)
     ]
     return TeamOverview(
         week=start.date(),
         reps=page,
-        reps_total=len(shown),
+        reps_total=len(lines),
         improved=improved,
         needs_help=needs_help,
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from threading import Lock
 from typing import Any, Literal
 
@@ -159,7 +158,7 @@ class Insights:
                 self.s.report_timezone,
                 offset=offset,
                 limit=limit,
-                keep=lambda rep_id, calls: bool(calls) or team[rep_id][1] == "rep",
+                sold_only=frozenset(i for i, (_, role) in team.items() if role != "rep"),
             )
 
     def _latest_week(self, conn: psycopg.Connection[Row], rep_ids: list[str]) -> date:
@@ -206,14 +205,14 @@ class Insights:
             # a rep left (soft-deleted) since it was written: the report is re-rendered without
             # them by the command the server composed (the read model itself never writes)
             summary = self.rebuild_team(self.database, subject, row["week_start"])
-        reps = _weekly_reps(scope, subject, name, summary, visible)
+        reps, total = _weekly_reps(scope, subject, name, summary, visible, offset, limit)
         return WeeklyReportOut(
             week_start=row["week_start"],
             scope=scope,  # type: ignore[arg-type]
             subject_id=subject,
             subject_name=name,
-            reps=[r() for r in reps[offset : offset + limit]],
-            reps_total=len(reps),
+            reps=reps,
+            reps_total=total,
             url=self.store.presigned_url(row["object_key"]),
         )
 
@@ -320,33 +319,32 @@ class Insights:
 
 
 def _weekly_reps(
-    scope: str, subject: str, name: str | None, summary: dict[str, Any], visible: dict[str, str]
-) -> list[Callable[[], WeeklyRep]]:
-    """The reps a stored summary covers, each built only when its page is shown: the rep's
-    own numbers, a team's visible reps, or none for the index (its summary holds counts)."""
+    scope: str,
+    subject: str,
+    name: str | None,
+    summary: dict[str, Any],
+    visible: dict[str, str],
+    offset: int,
+    limit: int,
+) -> tuple[list[WeeklyRep], int]:
+    """A page of the reps a stored summary covers, and how many it covers: the rep's own
+    numbers, a team's visible reps, or none for the index (its summary holds counts)."""
     if scope == "rep":
-        return [
-            partial(
-                WeeklyRep,
-                rep_id=subject,
-                rep_name=name or subject,
-                calls=summary.get("calls", 0),
-                scores=summary.get("scores", {}),
-            )
-        ]
-    if scope == "index":
-        return []
-    return [
-        partial(
-            WeeklyRep,
+        rows = [(subject, name or subject, summary)]
+    elif scope == "index":
+        rows = []
+    else:
+        rows = [(i, visible[i], v) for i, v in summary.get("reps", {}).items() if i in visible]
+    page = [
+        WeeklyRep(
             rep_id=rep_id,
-            rep_name=visible[rep_id],
-            calls=v.get("calls", 0),
-            scores=v.get("scores", {}),
+            rep_name=rep_name,
+            calls=numbers.get("calls", 0),
+            scores=numbers.get("scores", {}),
         )
-        for rep_id, v in summary.get("reps", {}).items()
-        if rep_id in visible
+        for rep_id, rep_name, numbers in rows[offset : offset + limit]
     ]
+    return page, len(rows)
 
 
 def log_access(

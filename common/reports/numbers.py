@@ -21,9 +21,9 @@ from common.db import Row
 from common.insights.performance import (
     CallScore,
     Recurring,
-    averages,
     recurring,
     scored_calls,
+    week_and_before,
     weekly,
 )
 from common.insights.week import previous_week, week_bounds
@@ -139,8 +139,9 @@ def _metrics(calls: list[Row]) -> list[MetricCheck]:
 
 def rep_report(conn: psycopg.Connection[Row], rep: Row, week_start: date, tz: str) -> RepReport:
     start, end = week_bounds(week_start, tz)
-    now = averages(conn, [rep["id"]], start, end).get(rep["id"], {})
-    before = averages(conn, [rep["id"]], start - timedelta(weeks=4), start).get(rep["id"], {})
+    this_week, previous = week_and_before(conn, [rep["id"]], start, end)
+    now = this_week.get(rep["id"], (0, {}))[1]
+    before = previous.get(rep["id"], {})
     refs = scored_calls(conn, rep["id"], start, end)
     return RepReport(
         rep_id=rep["id"],

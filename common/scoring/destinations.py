@@ -12,8 +12,7 @@ from typing import Protocol
 
 from common.db import Db, transaction
 from common.scoring import claims, sessions
-from common.scoring.analysis import DimensionResult
-from common.scoring.model import PreparedCall
+from common.scoring.model import PreparedCall, Scored
 
 
 class Destination(Protocol):
@@ -27,17 +26,7 @@ class Destination(Protocol):
         """The ledger's `purpose` of a paid response (`score` or `repair` for production)."""
         ...
 
-    def save(
-        self,
-        call: PreparedCall,
-        dimension: str,
-        model: str,
-        cache_key: str,
-        rubric_version: str,
-        result: DimensionResult | None,
-        error: str | None,
-        force: bool,
-    ) -> int:
+    def save(self, scored: Scored, force: bool) -> int:
         """Save a completed result or a failure; returns its row id."""
         ...
 
@@ -56,29 +45,7 @@ class Sessions:
     def label(self, purpose: str) -> str:
         return purpose
 
-    def save(
-        self,
-        call: PreparedCall,
-        dimension: str,
-        model: str,
-        cache_key: str,
-        rubric_version: str,
-        result: DimensionResult | None,
-        error: str | None,
-        force: bool,
-    ) -> int:
+    def save(self, scored: Scored, force: bool) -> int:
         """Saved once: two runs finishing the same work keep one current session."""
         with transaction(self.database) as conn:
-            return sessions.save_session(
-                conn,
-                call_id=call.call_id,
-                rep_id=call.rep_id,
-                dimension=dimension,
-                model=model,
-                key=cache_key,
-                transcript_hash=call.transcript_hash,
-                rubric_version=rubric_version,
-                result=result,
-                error=error,
-                reuse=not force,
-            )
+            return sessions.save_session(conn, sessions.NewSession.of(scored), reuse=not force)

@@ -10,6 +10,7 @@ from common.calls.metrics import ConversationMetrics
 from common.calls.transcript import Utterance
 from common.config import Settings
 from common.scoring import costs
+from common.scoring.analysis import DimensionResult
 from common.scoring.chunking import Chunk
 
 
@@ -26,6 +27,19 @@ class PreparedCall:
     utterances: list[Utterance]
     chunks: list[Chunk]
     metrics: ConversationMetrics
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A dimension's result (or its failure) for a call, as a destination saves it."""
+
+    call: PreparedCall
+    dimension: str
+    model: str
+    cache_key: str
+    rubric_version: str
+    result: DimensionResult | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

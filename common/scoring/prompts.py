@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from common.calls.metrics import ConversationMetrics
 from common.calls.transcript import Utterance, format_ts
+from common.claude import output_schema
 from common.rubrics import RubricSet
 from common.scoring.analysis import DimensionAssessment
 
@@ -113,8 +115,11 @@ def scoring_version(model: str) -> str:
     as the API receives it, how answers are read, and the model. It is part of the tier-1
     cache key, so a release that changes any of them, or an admin who changes a dimension's
     model, re-scores instead of serving old results."""
-    from common.claude import output_schema  # the SDK's transform, as requests send it
+    return _digest(INSTRUCTIONS, model)
 
+
+@lru_cache(maxsize=32)
+def _digest(instructions: str, model: str) -> str:
     schema = json.dumps(output_schema(DimensionAssessment))
-    text = "\n".join([INSTRUCTIONS, schema, model, str(SCORER_FORMAT)])
+    text = "\n".join([instructions, schema, model, str(SCORER_FORMAT)])
     return hashlib.sha256(text.encode()).hexdigest()[:12]

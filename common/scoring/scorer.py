@@ -45,7 +45,7 @@ from common.scoring.chunk_work import ChunkProtocol
 from common.scoring.chunking import Chunk
 from common.scoring.destinations import Destination, Sessions
 from common.scoring.ledger import Ledger
-from common.scoring.model import Job, Outcome, PrefixGate, PreparedCall
+from common.scoring.model import Job, Outcome, PrefixGate, PreparedCall, Scored
 
 log = logging.getLogger("sales_coach.scoring")
 Blocks = list[dict[str, Any]]
@@ -263,11 +263,8 @@ class Scorer:
     ) -> int:
         """A completed result or a failure, saved where the destination keeps them."""
         key, version = self.cache_key(call, dimension)
-        saved: int = self.db(
-            lambda: self.destination.save(
-                call, dimension, model, key, version, result, error, force
-            )
-        )
+        scored = Scored(call, dimension, model, key, version, result, error)
+        saved: int = self.db(lambda: self.destination.save(scored, force))
         return saved
 
     def from_cache(self, call: PreparedCall, dimension: str) -> Outcome | None:

@@ -9,6 +9,7 @@ of them re-scores. Every lookup is recorded in `cache_lookups`, so hit rates are
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from common.db import Row
 from common.scoring.analysis import DimensionResult
+from common.scoring.model import Scored
 
 
 def cache_key(
@@ -50,25 +52,43 @@ def record_lookup(
     )
 
 
-def insert_session(
-    conn: psycopg.Connection[Row],
-    *,
-    call_id: str,
-    rep_id: str | None,
-    dimension: str,
-    model: str,
-    key: str,
-    transcript_hash: str,
-    rubric_version: str,
-    result: DimensionResult | None,
-    error: str | None = None,
-    cached_from: int | None = None,
-) -> int:
+@dataclass(frozen=True)
+class NewSession:
+    """A coaching_sessions row to insert (a failure when `result` is None)."""
+
+    call_id: str
+    rep_id: str | None
+    dimension: str
+    model: str
+    key: str
+    transcript_hash: str
+    rubric_version: str
+    result: DimensionResult | None
+    error: str | None = None
+    cached_from: int | None = None
+
+    @classmethod
+    def of(cls, scored: Scored) -> NewSession:
+        return cls(
+            call_id=scored.call.call_id,
+            rep_id=scored.call.rep_id,
+            dimension=scored.dimension,
+            model=scored.model,
+            key=scored.cache_key,
+            transcript_hash=scored.call.transcript_hash,
+            rubric_version=scored.rubric_version,
+            result=scored.result,
+            error=scored.error,
+        )
+
+
+def insert_session(conn: psycopg.Connection[Row], new: NewSession) -> int:
+    result = new.result
     if result is not None:
         conn.execute(
             "UPDATE coaching_sessions SET superseded_at = now() WHERE call_id = %s"
             " AND dimension = %s AND status = 'completed' AND superseded_at IS NULL",
-            (call_id, dimension),
+            (new.call_id, new.dimension),
         )
     row = conn.execute(
         """
@@ -79,20 +99,20 @@ def insert_session(
         RETURNING id
         """,
         (
-            call_id,
-            rep_id,
-            dimension,
-            model,
-            key,
-            transcript_hash,
-            rubric_version,
+            new.call_id,
+            new.rep_id,
+            new.dimension,
+            new.model,
+            new.key,
+            new.transcript_hash,
+            new.rubric_version,
             "completed" if result else "failed",
             result.overall_score if result else None,
             Jsonb(result.model_dump(mode="json")) if result else None,
             result.chunks if result else 1,
             result.quotes_dropped if result else 0,
-            cached_from,
-            error,
+            new.cached_from,
+            new.error,
         ),
     ).fetchone()
     assert row is not None
@@ -100,50 +120,27 @@ def insert_session(
     return session_id
 
 
-def save_session(
-    conn: psycopg.Connection[Row],
-    *,
-    call_id: str,
-    rep_id: str | None,
-    dimension: str,
-    model: str,
-    key: str,
-    transcript_hash: str,
-    rubric_version: str,
-    result: DimensionResult | None,
-    error: str | None = None,
-    reuse: bool = True,
-) -> int:
+def save_session(conn: psycopg.Connection[Row], new: NewSession, reuse: bool = True) -> int:
     """Insert a session, or with `reuse` return the current completed one with the same key.
 
     Serialised per (call, dimension) by an advisory lock, so two runs that finish the same
     work at the same time leave one current session, not two.
     """
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"session:{call_id}:{dimension}",)
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"session:{new.call_id}:{new.dimension}",),
     )
-    if reuse and result is not None:
+    if reuse and new.result is not None:
         row = conn.execute(
             "SELECT id FROM coaching_sessions WHERE call_id = %s AND dimension = %s"
             " AND cache_key = %s AND status = 'completed' AND superseded_at IS NULL"
             " ORDER BY created_at DESC LIMIT 1",
-            (call_id, dimension, key),
+            (new.call_id, new.dimension, new.key),
         ).fetchone()
         if row is not None:
             existing: int = row["id"]
             return existing
-    return insert_session(
-        conn,
-        call_id=call_id,
-        rep_id=rep_id,
-        dimension=dimension,
-        model=model,
-        key=key,
-        transcript_hash=transcript_hash,
-        rubric_version=rubric_version,
-        result=result,
-        error=error,
-    )
+    return insert_session(conn, new)
 
 
 def copy_session(
@@ -152,15 +149,17 @@ def copy_session(
     """Reuse a cached session for another call with the same transcript (no request)."""
     return insert_session(
         conn,
-        call_id=call_id,
-        rep_id=rep_id,
-        dimension=source["dimension"],
-        model=source["model"],
-        key=source["cache_key"],
-        transcript_hash=source["transcript_hash"],
-        rubric_version=source["rubric_version"],
-        result=DimensionResult.model_validate(source["result"]),
-        cached_from=source["id"],
+        NewSession(
+            call_id=call_id,
+            rep_id=rep_id,
+            dimension=source["dimension"],
+            model=source["model"],
+            key=source["cache_key"],
+            transcript_hash=source["transcript_hash"],
+            rubric_version=source["rubric_version"],
+            result=DimensionResult.model_validate(source["result"]),
+            cached_from=source["id"],
+        ),
     )
 
 

@@ -47,27 +47,9 @@ async def test_the_printed_stdio_entry_works_from_another_directory(
     assert status["status"] == "completed" and status["coaching"]["rep_name"] == "Dana Lee"
 
 
-def test_a_missing_setting_is_one_clear_line(settings: Settings, team: Team) -> None:
-    entry = claude_desktop_config(settings, "u-m0")["mcpServers"]["sales-coach"]
-    for missing, expected in (
-        ("DATABASE_URL", "DATABASE_URL is required"),
-        ("MCP_USER", "MCP_USER is required"),
-    ):
-        env = {k: v for k, v in entry["env"].items() if k != missing}
-        done = subprocess.run(
-            [entry["command"], *entry["args"]],
-            env=env,
-            cwd="/",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert done.returncode == 2
-        assert expected in done.stderr and "Traceback" not in done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    env = {**entry["env"], "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
-    done = subprocess.run(
+def run_entry(entry: dict[str, Any], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Start the server as Claude Desktop would from its config entry, with this env."""
+    return subprocess.run(
         [entry["command"], *entry["args"]],
         env=env,
         cwd="/",
@@ -75,6 +57,21 @@ def test_a_missing_setting_is_one_clear_line(settings: Settings, team: Team) -> 
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_missing_setting_is_one_clear_line(settings: Settings, team: Team) -> None:
+    entry = claude_desktop_config(settings, "u-m0")["mcpServers"]["sales-coach"]
+    for missing, expected in (
+        ("DATABASE_URL", "DATABASE_URL is required"),
+        ("MCP_USER", "MCP_USER is required"),
+    ):
+        done = run_entry(entry, {k: v for k, v in entry["env"].items() if k != missing})
+        assert done.returncode == 2
+        assert expected in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    done = run_entry(
+        entry, {**entry["env"], "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
     )
     assert done.returncode == 2 and "cannot use DATABASE_URL" in done.stderr
     assert "Traceback" not in done.stderr
