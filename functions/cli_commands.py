@@ -1,0 +1,288 @@
+"""What each `sales-coach` command does, one function per command (`functions.cli` holds
+their arguments): each takes the parsed arguments, builds what it needs from the settings, and
+returns what the command prints as JSON, or `PRINTED` when it printed its own output."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from common.config import load_settings
+from common.errors import CoachError
+
+PRINTED = object()  # a command that printed its own output
+
+
+def init_db(args: argparse.Namespace) -> Any:
+    from common.db import apply_schema, ensure_history
+
+    s = load_settings()
+    apply_schema(s.database_url)
+    return {
+        "schema": "applied",
+        "session_partitions_created": ensure_history(s.database_url, s.retention_years),
+    }
+
+
+def init(args: argparse.Namespace) -> Any:
+    from common.rubrics import starter
+
+    written = starter(Path(args.dir))
+    return {
+        "rubrics": str(Path(args.dir) / "rubrics"),
+        "written": written,
+        "next": "edit knowledge_base/company.md and add your product docs, then set RUBRICS_DIR",
+    }
+
+
+def forget(args: argparse.Namespace) -> Any:
+    import getpass
+
+    from common.lifecycle.privacy import forget
+
+    return forget(
+        load_settings(),
+        email=args.email,
+        phone=args.phone,
+        yes=args.yes,
+        requested_by=args.by or getpass.getuser(),
+    )
+
+
+def retention(args: argparse.Namespace) -> Any:
+    from common.lifecycle.retention import enforce
+
+    return enforce(load_settings())
+
+
+def backfill(args: argparse.Namespace) -> Any:
+    from flows.backfill import queue_calls
+
+    if args.end <= args.start:
+        raise CoachError("--to must be after --from")
+    return queue_calls(load_settings(), args.start, args.end)
+
+
+def sync_users(args: argparse.Namespace) -> Any:
+    from common.calls.store import upsert_users
+    from common.db import transaction
+    from common.gong import GongClient
+
+    s = load_settings()
+    with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
+        return {"users": upsert_users(conn, list(gong.users()))}
+
+
+def analyze(args: argparse.Namespace) -> Any:
+    load_settings()  # a missing setting is one line here, not a traceback from inside a flow run
+    from flows.analyze_call import analyze_call
+
+    return analyze_call(
+        args.call_id,
+        dimensions=args.dimension or None,
+        force=args.force,
+        override_budget=args.override_budget,
+    )
+
+
+def status(args: argparse.Namespace) -> Any:
+    from common.db import connect
+    from common.monitoring.health import snapshot
+    from common.monitoring.status import older_scoring_versions, pipeline_status
+
+    s = load_settings()
+    with connect(s.database_url) as conn:
+        return {
+            **pipeline_status(conn, s),
+            "sessions_from_older_scorers": older_scoring_versions(conn, s),
+            **snapshot(conn, s),
+        }
+
+
+def health(args: argparse.Namespace) -> Any:
+    from common.monitoring.health import check
+
+    return check(load_settings())
+
+
+def requeue(args: argparse.Namespace) -> Any:
+    from common.db import transaction
+    from common.intake.outbox import requeue_parked
+
+    with transaction(load_settings().database_url) as conn:
+        return {"requeued": requeue_parked(conn, args.call_id)}
+
+
+def agreement(args: argparse.Namespace) -> Any:
+    from common.accuracy.agreement import PairsFileError, read_pairs, report, table
+
+    if args.pairs:  # CSV mode: no database
+        try:
+            result = report(read_pairs(Path(args.pairs)), bootstrap=args.bootstrap)
+        except (PairsFileError, OSError) as exc:
+            raise CoachError(str(exc)) from None
+    else:
+        result = agreement_from_db(args)
+    if args.json:
+        print(json.dumps(result))
+    elif args.pairs:
+        print(json.dumps(result, indent=2))
+    else:
+        print(table(result))
+    return PRINTED
+
+
+def agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:
+    from common.access import load_caller, visible_reps
+    from common.accuracy.pairs import Filters, agreement
+    from common.db import connect
+
+    with connect(load_settings().database_url) as conn:
+        reps = None
+        if args.team:
+            reps = visible_reps(conn, load_caller(conn, args.team))
+        filters = Filters(
+            start=args.start,
+            end=args.end,
+            rep_ids=sorted(reps) if reps is not None else None,
+            dimension=args.dimension,
+            rubric_version=args.rubric_version,
+        )
+        return agreement(conn, filters, args.bootstrap)
+
+
+def scorecards(args: argparse.Namespace) -> Any:
+    from common.accuracy.scorecards import MAPPING_FILE, ScorecardMapping, describe
+    from common.gong import GongClient
+    from common.rubrics import load
+
+    s = load_settings()
+    mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, load(s.rubrics_dir))
+    with GongClient.from_settings(s) as gong:
+        cards = describe(gong.scorecards(), mapping)
+    unmapped = [q for c in cards for q in c["questions"] if q["maps_to"] == "UNMAPPED"]
+    return {
+        "mapping_file": str(s.rubrics_dir / MAPPING_FILE),
+        "scorecards": cards,
+        "unmapped_questions": len(unmapped),
+    }
+
+
+def import_scorecards(args: argparse.Namespace) -> Any:
+    from flows.scorecards import import_range
+
+    return import_range(load_settings(), args.start, args.end)
+
+
+def evaluate(args: argparse.Namespace) -> Any:
+    from common.accuracy.evaluation import run_eval, side_by_side
+    from common.rubrics import load
+    from common.scoring.service import ScoringService
+
+    candidate = load(Path(args.rubrics))
+    service = ScoringService.from_settings(load_settings())
+    try:
+        report = run_eval(service, candidate, args.rubrics, args.sample, args.poll_seconds)
+    finally:
+        service.close()
+    if args.json:
+        return dataclasses.asdict(report)
+    print(side_by_side(report))
+    return PRINTED
+
+
+def import_manager_scores(args: argparse.Namespace) -> Any:
+    from common.accuracy.agreement import PairsFileError
+    from common.accuracy.manager_scores import import_csv
+    from common.db import transaction
+    from common.rubrics import load
+
+    s = load_settings()
+    try:
+        with transaction(s.database_url) as conn:
+            return import_csv(conn, Path(args.file), load(s.rubrics_dir))
+    except (PairsFileError, OSError) as exc:
+        raise CoachError(str(exc)) from None
+
+
+def calibrate(args: argparse.Namespace) -> Any:
+    from common.accuracy.calibration import calibrate
+    from common.db import transaction
+
+    s = load_settings()
+    with transaction(s.database_url) as conn:
+        result = calibrate(conn, s.rubrics_dir, Path(args.out), args.min_gap)
+    out = dataclasses.asdict(result)
+    out["next"] = f"sales-coach eval --rubrics {args.out}"
+    return out
+
+
+def costs(args: argparse.Namespace) -> Any:
+    from common.db import connect
+    from common.scoring.costs import month_to_date
+
+    with connect(load_settings().database_url) as conn:
+        return month_to_date(conn)
+
+
+def dispatch(args: argparse.Namespace) -> Any:
+    from flows.dispatcher import dispatch_once, run_forever
+
+    s = load_settings()
+    if args.loop:
+        run_forever(s, interval_s=args.interval)
+    return dataclasses.asdict(dispatch_once(s))
+
+
+def set_role(args: argparse.Namespace) -> Any:
+    from common.access import load_caller
+    from common.db import transaction
+
+    with transaction(load_settings().database_url) as conn:
+        user = load_caller(conn, args.user)
+        conn.execute(
+            "UPDATE users SET role = %s, updated_at = now() WHERE id = %s", (args.role, user.id)
+        )
+    return {"user": user.id, "role": args.role}
+
+
+def token(args: argparse.Namespace) -> Any:
+    from common import access
+    from common.db import transaction
+
+    s = load_settings()
+    with transaction(s.database_url) as conn:
+        if args.action == "create":
+            if not args.user:
+                raise CoachError("token create needs --user (a Gong user id or email)")
+            days = s.mcp_token_days if args.days is None else args.days
+            token_id, token = access.create_token(conn, args.user, args.label, days)
+            return {
+                "id": token_id,
+                "user": args.user,
+                "token": token,
+                "note": "shown once; only its hash is stored",
+            }
+        if args.action == "list":
+            return [t.model_dump(mode="json") for t in access.list_tokens(conn, args.user)]
+        if args.id is None:
+            raise CoachError("token revoke needs --id (see `sales-coach token list`)")
+        return {"id": args.id, "revoked": access.revoke_token_id(conn, args.id)}
+
+
+def desktop(args: argparse.Namespace) -> Any:
+    from functions.desktop_config import claude_desktop_config
+
+    if not args.remote and not args.user:
+        raise CoachError("claude-desktop-config needs --user (stdio) or --remote URL")
+    s = load_settings()
+    if args.user:  # an entry for nobody would only fail later, inside Claude Desktop
+        from common.access import load_caller
+        from common.db import connect
+
+        with connect(s.database_url) as conn:
+            load_caller(conn, args.user)
+    return claude_desktop_config(s, args.user, args.remote, args.token)
