@@ -42,7 +42,7 @@ from psycopg.rows import dict_row
 from common import access
 from common.config import load_settings
 from common.db import apply_schema
-from functions.mcp_server import create_server
+from functions.mcp_tools import create_server
 from local.seed import seed
 from local.serve import free_port
 from local.stack import DATA_DIR, create_database, start_postgres

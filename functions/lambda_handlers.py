@@ -13,7 +13,8 @@ from typing import Any
 from mangum import Mangum
 
 from common.config import load_settings
-from functions.mcp_server import create_server, http_app
+from functions.mcp_server import http_app
+from functions.mcp_tools import create_server
 from functions.webhook import create_app
 
 

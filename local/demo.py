@@ -196,7 +196,7 @@ def show_weekly_reports(s: Settings) -> None:
 async def ask_as_manager(s: Settings) -> None:
     from fastmcp import Client
 
-    from functions.mcp_server import create_server
+    from functions.mcp_tools import create_server
 
     print("\n7. Claude Desktop's view: the MCP server, as manager Maya Chen")
     async with Client(create_server(s, stdio_user="maya.chen@northwind.example")) as client:

@@ -182,7 +182,7 @@ async def as_user(settings: Settings, team: Team) -> AsyncIterator[Any]:
     """Opens in-memory MCP clients acting as a user (closed after the test)."""
     from fastmcp import Client
 
-    from functions.mcp_server import create_server
+    from functions.mcp_tools import create_server
 
     clients: list[Client[Any]] = []
 

@@ -61,7 +61,7 @@ AGREEMENT_WEEKS = 13  # agreement_report's default window
 
 class Insights:
     """The read side over the server's one pool and object store, built by its composition
-    root (`functions.mcp_server.create_server`). The pool opens on first use and closes with
+    root (`functions.mcp_tools.create_server`). The pool opens on first use and closes with
     the server's lifespan (a later session opens it again)."""
 
     def __init__(

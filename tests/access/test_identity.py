@@ -16,7 +16,8 @@ from pydantic import SecretStr
 
 from common import access
 from common.config import Settings
-from functions.mcp_server import create_server, http_app
+from functions.mcp_server import http_app
+from functions.mcp_tools import create_server
 from local.seed import Team
 from local.serve import free_port, serve
 from tests.mcp_helpers import call

@@ -17,7 +17,7 @@ from fastmcp.exceptions import ToolError
 from common.config import Settings
 from common.insights.week import previous_week
 from flows.weekly_review import build_week
-from functions.mcp_server import create_server
+from functions.mcp_tools import create_server
 from local.seed import Team
 from tests.mcp_helpers import add_unstored_calls_rep
 

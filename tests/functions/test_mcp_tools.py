@@ -15,7 +15,7 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from common.config import Settings
-from functions.mcp_server import create_server
+from functions.mcp_tools import create_server
 from local.seed import Team
 from tests.mcp_helpers import add_unstored_calls_rep, call, dispatch_and_run, wait_for_outbox
 
