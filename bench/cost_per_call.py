@@ -1,17 +1,26 @@
 """Dollars per call from the API's own usage fields, split by token kind.
 
-    python bench/cost_per_call.py            # against the local stand-in
+    python bench/cost_per_call.py [--calls-per-week 10000]   # against the local stand-in
     ANTHROPIC_BASE_URL=... ANTHROPIC_API_KEY=... python bench/cost_per_call.py
 
 Analyses the sample calls (embedded Postgres, moto S3, Gong stand-in) against whatever
 `ANTHROPIC_BASE_URL` points at (the local stand-in when unset) and prints, per call, dollars
 split into input / cache write / cache read / output, and how many times its plain input price
-the four dimensions paid for the prompt. Target: <= $0.10 for the 60-minute sample on
+the dimensions paid for the prompt. Target: <= $0.10 for the 60-minute sample on
 claude-sonnet-5-5, and about 2x (not 4x) the plain input price.
+
+Then the schema's share: output tokens paid with today's schema (evidence with who said it,
+reasons before numbers, N/A) next to the same answers without the fields the reason-first
+schema added (`said_by` on each quote), counted with the offline tokenizer. And the week: the
+sample mix scaled to `--calls-per-week`, every call scored on all four dimensions (as before
+the applicability rules) against the rules (skipped calls cost nothing, call types score fewer
+dimensions).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -29,6 +38,9 @@ from local.stack import DATA_DIR, local_stack
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls-per-week", type=int, default=10_000)
+    args = ap.parse_args()
     real = os.environ.get("ANTHROPIC_BASE_URL")
     key = os.environ.get("ANTHROPIC_API_KEY")
     with local_stack(
@@ -46,9 +58,13 @@ def main() -> None:
         print(
             f"{'call':<42}{'tokens':>8}{'input':>9}{'write':>9}{'read':>9}{'output':>9}{'total':>9}{'x input':>9}"
         )
+        ruled: dict[str, float] = {}
         for sample in sample_calls():
             call_id = sample["call"]["metaData"]["id"]
-            analyze_call(call_id, force=True, override_budget=True)
+            result = analyze_call(call_id, override_budget=True)  # the applicability rules
+            ruled[call_id] = float(result["usd"])
+        for sample in sample_calls():
+            call_id = sample["call"]["metaData"]["id"]
             with connect(s.database_url) as conn:
                 rows = conn.execute(
                     "SELECT * FROM claude_usage WHERE call_id = %s", (call_id,)
@@ -95,10 +111,67 @@ def main() -> None:
                 + "".join(f"{float(v):>9.4f}" for v in split.values())
                 + f"{float(sum(split.values())):>9.4f}{float(ratio):>8.2f}x"
             )
+        schema_share(s.database_url)
+        every: dict[str, float] = {}
+        for sample in sample_calls():
+            call_id = sample["call"]["metaData"]["id"]
+            before = _spent(s.database_url, call_id)
+            analyze_call(call_id, force=True, override_budget=True)  # all four, whatever the rules
+            every[call_id] = _spent(s.database_url, call_id) - before
+        week(ruled, every, args.calls_per_week)
         if not real:
             print(
                 "(local stand-in: output lengths are placeholders; input-side figures follow the API's rules)"
             )
+
+
+def _spent(db_url: str, call_id: str) -> float:
+    with connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(usd), 0) AS usd FROM claude_usage WHERE call_id = %s", (call_id,)
+        ).fetchone()
+    return float(row["usd"]) if row else 0.0
+
+
+def schema_share(db_url: str) -> None:
+    """Output tokens of the stored answers with and without what the new schema added."""
+    from common.scoring.token_counts import estimate_many
+
+    with connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT result FROM coaching_sessions WHERE status = 'completed' AND superseded_at IS NULL"
+        ).fetchall()
+        paid = conn.execute(
+            "SELECT coalesce(sum(output_tokens), 0) AS n, count(*) AS r FROM claude_usage"
+        ).fetchone()
+    new, old = [], []
+    for r in rows:
+        criteria = r["result"]["criteria"]
+        new.append(json.dumps(criteria, ensure_ascii=False))
+        for c in criteria:
+            for e in c["evidence"]:
+                e.pop("said_by", None)
+        old.append(json.dumps(criteria, ensure_ascii=False))
+    n_new, n_old = sum(estimate_many(new, 1.0)), sum(estimate_many(old, 1.0))
+    assert paid is not None
+    print(
+        f"\noutput: {paid['n']:,} tokens paid over {paid['r']} responses; in the stored criteria"
+        f" {n_new:,} tokens with today's schema, {n_old:,} without `said_by`"
+        f" (+{(n_new - n_old) / max(1, n_old):.1%} for who said each quote)"
+    )
+
+
+def week(ruled: dict[str, float], every: dict[str, float], per_week: int) -> None:
+    """The sample mix as a week of `per_week` calls: all scored, against the rules."""
+    n = len(ruled)
+    before = sum(every.values()) / n * per_week
+    after = sum(ruled.values()) / n * per_week
+    skipped = sum(1 for v in ruled.values() if v == 0)
+    print(
+        f"\na week of {per_week:,} calls in the sample mix ({n} calls, {skipped} skipped by the"
+        f" rules): ${before:,.0f} scoring every call on four dimensions, ${after:,.0f} with the"
+        f" applicability rules ({(after - before) / before:+.0%})"
+    )
 
 
 if __name__ == "__main__":

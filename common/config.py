@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         None, description="Anthropic API base URL; the local stand-in in tests and the demo."
     )
     claude_model: str = Field("claude-sonnet-5-5", description="Default model for scoring.")
+    coaching_language: str = Field(
+        "English",
+        description=(
+            "Language of the coaching text (rationales, strengths, improvements, notes),"
+            " whatever language a call is in; quotes stay verbatim in the call's language."
+        ),
+    )
     claude_models_by_dimension: str = Field(
         "", description="Per-dimension models, e.g. 'engagement=claude-haiku-5-5,discovery=...'."
     )
@@ -211,6 +218,24 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None, description="SMTP user (STARTTLS login when set).")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_from: str = Field("coach@localhost", description="From address of report emails.")
+    score_alert_below: float | None = Field(
+        None,
+        ge=1,
+        le=5,
+        description=(
+            "Alert the rep's manager when a call scores below this on any dimension (N/A never"
+            " alerts); once per call. Unset: off."
+        ),
+    )
+    score_alert_drop: float | None = Field(
+        None,
+        gt=0,
+        le=4,
+        description=(
+            "Alert the rep's manager when a rep's four-week average on a dimension falls by at"
+            " least this against the four weeks before; once per rep and week. Unset: off."
+        ),
+    )
     report_recipients: str = Field("", description="Comma-separated report email recipients.")
 
     # -- MCP ---------------------------------------------------------------------------

@@ -52,6 +52,10 @@ class CallMeta(_Model):
     started: datetime | None = None
     duration: float | None = None
     primaryUserId: str | None = None
+    scope: str | None = None  # Internal | External | Unknown
+    system: str | None = None
+    direction: str | None = None
+    language: str | None = None
 
     @field_validator("id", "primaryUserId", mode="before")
     @classmethod

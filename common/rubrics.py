@@ -41,6 +41,12 @@ class Criterion(BaseModel):
     description: str
     levels: dict[int, str]
     examples: list[AnchoredExample] = Field(default_factory=list)
+    not_applicable_when: str | None = Field(
+        None, description="When the model may answer N/A for this criterion (unset: never)."
+    )
+    rep_words_only: bool = Field(
+        False, description="Evidence must be the rep's own words (a customer's quote is dropped)."
+    )
 
     @model_validator(mode="after")
     def _levels(self) -> Criterion:
@@ -55,6 +61,9 @@ class Rubric(BaseModel):
     title: str
     description: str
     criteria: list[Criterion] = Field(min_length=1)
+    not_applicable_when: str | None = Field(
+        None, description="When the whole dimension may be N/A for a call (unset: never)."
+    )
 
     @model_validator(mode="after")
     def _weights(self) -> Rubric:
@@ -64,23 +73,38 @@ class Rubric(BaseModel):
         return self
 
     def content_hash(self) -> str:
-        """Of everything but the version; criteria without examples hash as before examples
-        existed, so adding the field changed no released rubric's hash."""
+        """Of everything but the version; fields added after release (examples, N/A rules,
+        rep's words only) hash only when set, so adding them changed no released rubric's hash."""
         data = self.model_dump(exclude={"version"})
+        if data["not_applicable_when"] is None:
+            del data["not_applicable_when"]
         for criterion in data["criteria"]:
-            if not criterion["examples"]:
-                del criterion["examples"]
+            for key, unset in (("examples", []), ("not_applicable_when", None)):
+                if criterion[key] == unset:
+                    del criterion[key]
+            if not criterion["rep_words_only"]:
+                del criterion["rep_words_only"]
         return _digest(data)
+
+    def may_be_na(self) -> list[str]:
+        """Ids of the criteria the rubric lets the model answer N/A."""
+        return [c.id for c in self.criteria if c.not_applicable_when]
 
     def render(self) -> str:
         lines = [
             f"## Rubric: {self.title} (`{self.dimension}`, v{self.version})",
             self.description.strip(),
         ]
+        if self.not_applicable_when:
+            lines.append(f"The whole dimension is N/A when: {self.not_applicable_when.strip()}")
         for c in self.criteria:
             lines.append(f"### {c.id} - {c.name} (weight {c.weight:.2f})")
             lines.append(c.description.strip())
             lines.extend(f"- Score {level}: {text}" for level, text in sorted(c.levels.items()))
+            if c.not_applicable_when:
+                lines.append(f"- N/A when: {c.not_applicable_when.strip()}")
+            if c.rep_words_only:
+                lines.append("- Evidence: the rep's own words only.")
             lines.extend(
                 f'- Example a manager scored {e.score}: "{e.excerpt}" ({e.reason})'
                 for e in c.examples

@@ -32,6 +32,7 @@ from common.config import DIMENSIONS, Settings, load_settings
 from common.db import retrying, transaction
 from common.errors import ClaudeError, is_transient
 from common.intake import outbox
+from common.monitoring import score_alerts
 from common.scoring.model import Outcome, PrefixGate, PreparedCall
 from common.scoring.service import Plan, ScoringService
 
@@ -88,6 +89,7 @@ class CallRun:
     futures: dict[str, PrefectFuture[Outcome]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     causes: list[BaseException] = field(default_factory=list)  # of the failed dimensions
+    skipped: str | None = None  # why the applicability rules skipped the call
     error: Exception | None = None  # why the call could not be prepared or planned
 
 
@@ -113,6 +115,7 @@ def run_analysis(
         except Exception as exc:
             runs[call_id].error = exc
             continue
+        runs[call_id].skipped = plan.skipped
         runs[call_id].outcomes.update(plan.cached)
         if plan.missing:
             runs[call_id].futures = _submit(service, call, plan.missing, owner, force)
@@ -207,6 +210,8 @@ def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: s
             status = outbox.record_outcome(conn, outcome, outbox.Retry.from_settings(s))
         if status not in (None, "completed"):
             log.warning("call %s not analysed; its event is %s", r.call_id, status)
+        elif status == "completed" and r.outcomes:
+            score_alerts.after_call(database, s, r.call_id)
 
     try:
         retrying(write, s.db_outage_wait_s, "outbox")
@@ -229,6 +234,7 @@ def _summary(service: ScoringService, r: CallRun) -> dict[str, Any]:
             for d, o in r.outcomes.items()
         },
         "failed": r.failed,
+        "skipped": r.skipped,
         "usd": float(spend["usd"]),  # type: ignore[arg-type]
         "requests": spend["requests"],
     }

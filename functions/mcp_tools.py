@@ -25,6 +25,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import Field
 
 from common.access.identity import auth_provider, caller_for_identity, identity_of
+from common.accuracy.disputes import DisputeList, DisputeOut
 from common.config import DIMENSIONS, Settings
 from common.db import Database
 from common.errors import CoachError
@@ -271,6 +272,74 @@ def create_server(
             call_id=call_id,
             dimension=dimension,
             criterion=criterion,
+            score=score,
+            reason=reason,
+        )
+
+    @mcp.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, idempotent_hint=False, open_world_hint=False
+        )
+    )
+    def dispute_score(
+        call_id: CallId,
+        dimension: Annotated[Dimension, Field(description="The dimension whose score you dispute")],
+        reason: Annotated[
+            str, Field(min_length=1, max_length=2000, description="Why the score is unfair")
+        ],
+        criterion: Annotated[
+            str,
+            Field(max_length=100, description="'overall' or the criterion id you dispute"),
+        ] = "overall",
+    ) -> DisputeOut:
+        """Dispute the AI's score of one of your own calls (a dimension or one criterion), with
+        your reason. Your manager sees it and either upholds the AI's score or records their
+        own; the AI's score stays visible beside the outcome. Reps, for their own calls."""
+        return answer(
+            commands.dispute_score,
+            call_id=call_id,
+            dimension=dimension,
+            criterion=criterion,
+            reason=reason,
+        )
+
+    @mcp.tool(annotations=READ)
+    def list_disputes(
+        status: Annotated[
+            Literal["open", "upheld", "overridden"] | None,
+            Field(description="open (default), upheld, overridden, or null for all"),
+        ] = "open",
+    ) -> DisputeList:
+        """Disputed scores in your scope: your team's for managers (open ones, oldest first, to
+        resolve with resolve_dispute), your own for reps."""
+        return answer(commands.list_disputes, status)
+
+    @mcp.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, idempotent_hint=False, open_world_hint=False
+        )
+    )
+    def resolve_dispute(
+        dispute_id: Annotated[int, Field(ge=1, description="The id from list_disputes")],
+        decision: Annotated[
+            Literal["uphold", "override"],
+            Field(description="uphold: the AI's score stands; override: your score replaces it"),
+        ],
+        reason: Annotated[
+            str, Field(min_length=1, max_length=2000, description="Why, for the rep to read")
+        ],
+        score: Annotated[
+            int | None,
+            Field(ge=1, le=5, description="Your score, 1-5: required when overriding"),
+        ] = None,
+    ) -> DisputeOut:
+        """Resolve a rep's dispute: uphold the AI's score, or override it with your own score
+        (recorded as your manager score, with the reason, and counted in agreement).
+        Managers and admins, for their team's calls."""
+        return answer(
+            commands.resolve_dispute,
+            dispute_id=dispute_id,
+            decision=decision,
             score=score,
             reason=reason,
         )

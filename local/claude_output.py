@@ -5,6 +5,11 @@ deterministic placeholders. Quotes are real sentences from transcript lines (`[m
 (...): text`) with their timestamps; integers honour the bounds the SDK moves into the
 description (`{maximum: 5, minimum: 1}`); an array of objects with a `criterion_id` gets one
 item per id listed on a `Criterion ids:` line of the prompt.
+
+It also exercises the checks on what a real model might get wrong or rightly decline: a
+criterion listed on a `May be N/A:` line is answered N/A (null) about a third of the time; a
+dimension the prompt says may be N/A as a whole is N/A when no external line voices a concern;
+and about one quote in six names the wrong side in `said_by` (a quote in the wrong mouth).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from typing import Any
 LINE = re.compile(r"^\[((?:\d+:)?\d{2}:\d{2})\] ([^:\n]+?): (.+)$", re.MULTILINE)
 BOUND = re.compile(r"(minimum|maximum|minItems|maxItems): (\d+)")
 CRITERIA = re.compile(r"^Criterion ids: (.+)$", re.MULTILINE)
+MAY_BE_NA = re.compile(r"^May be N/A: (.+)$", re.MULTILINE)
+DIMENSION_NA = re.compile(r"^The whole dimension may be N/A: ", re.MULTILINE)
+CONCERN = re.compile(r"\b(concern|worried|expensive|price|budget|competitor|risk)\b", re.I)
 PHRASES = [
     "Placeholder assessment from the local stand-in; not a real model judgement.",
     "Asked follow-up questions after the customer described the problem.",
@@ -33,13 +41,19 @@ class Context:
     criterion_ids: list[str]
     hallucinate: bool = False
     invalid: bool = False
+    may_be_na: tuple[str, ...] = ()
+    dimension_na: bool = False
 
 
 def context_from_prompt(prompt_text: str, seed: int, hallucinate: bool, invalid: bool) -> Context:
     lines = LINE.findall(prompt_text)
     ids_match = CRITERIA.findall(prompt_text)
     ids = [i.strip() for i in ids_match[-1].split(",")] if ids_match else []
-    return Context(random.Random(seed), lines, ids, hallucinate, invalid)
+    na = MAY_BE_NA.findall(prompt_text)
+    may_be_na = tuple(i.strip() for i in na[-1].split(",")) if na else ()
+    concern = any(CONCERN.search(text) for _, who, text in lines if "external" in who)
+    dimension_na = bool(DIMENSION_NA.search(prompt_text)) and not concern
+    return Context(random.Random(seed), lines, ids, hallucinate, invalid, may_be_na, dimension_na)
 
 
 def _bounds(schema: dict[str, Any]) -> dict[str, int]:
@@ -58,12 +72,17 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _quote(ctx: Context) -> tuple[str, str]:
+def _quote(ctx: Context) -> tuple[str, str, str]:
+    """(timestamp, quote, said_by): the side is the line's, wrong about one time in six."""
     if ctx.hallucinate or not ctx.lines:
-        return "00:00", "We guarantee a 40% uplift in revenue within one week of launch."
-    ts, _, text = ctx.rng.choice(ctx.lines)
-    sentences = [s for s in re.split(r"(?<=[.?!])\s+", text) if len(s.split()) >= 4] or [text]
-    return ts, ctx.rng.choice(sentences)
+        return "00:00", "We guarantee a 40% uplift in revenue within one week of launch.", "rep"
+    ts, who, text = ctx.rng.choice(ctx.lines)
+    parts = re.split(r"(?<=[.?!])\s+|(?<=[\u3002\uff1f\uff01])\s*", text)
+    sentences = [s for s in parts if len(s.split()) >= 4 or len(s) >= 12] or [text]
+    side = "customer" if "external" in who else "rep"
+    if ctx.rng.random() < 1 / 6:
+        side = {"rep": "customer", "customer": "rep"}[side]
+    return ts, ctx.rng.choice(sentences), side
 
 
 def generate(schema: dict[str, Any], root: dict[str, Any], ctx: Context, name: str = "") -> Any:
@@ -93,13 +112,21 @@ def _object(schema: dict[str, Any], root: dict[str, Any], ctx: Context) -> dict[
     props: dict[str, Any] = schema.get("properties", {})
     out: dict[str, Any] = {}
     if "quote" in props:
-        ts, quote = _quote(ctx)
+        ts, quote, side = _quote(ctx)
         out["quote"] = quote
         if "timestamp" in props:
             out["timestamp"] = ts
+        if "said_by" in props:
+            out["said_by"] = side
     for key, sub in props.items():
         if key not in out:
             out[key] = generate(sub, root, ctx, key)
+    if ctx.dimension_na and "overall_score" in out and isinstance(out.get("criteria"), list):
+        out["overall_score"] = None
+        out["coaching_note"] = "N/A: no objection or concern came up, so there was none to handle."
+        for item in out["criteria"]:
+            item["score"] = None
+            item["rationale"] = "N/A: the customer raised no concern in this part of the call."
     return out
 
 
@@ -110,6 +137,9 @@ def _array(schema: dict[str, Any], root: dict[str, Any], ctx: Context, name: str
         for cid in ctx.criterion_ids:
             item = generate(items, root, ctx)
             item["criterion_id"] = cid
+            if cid in ctx.may_be_na and ctx.rng.random() < 1 / 3:
+                item["score"] = None
+                item["rationale"] = f"N/A: the rubric's condition for {cid} holds in this call."
             out.append(item)
         return out
     b = _bounds(schema)

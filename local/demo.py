@@ -27,7 +27,7 @@ from common.calls.store import upsert_users
 from common.config import DIMENSIONS, Settings, load_settings
 from common.db import connect
 from common.gong import GongClient
-from common.scoring import costs, sessions
+from common.scoring import applicability, costs, sessions
 from common.storage import ObjectStore
 from local.inprocess import InProcessRuns
 from local.samples import sample_calls, webhook_payload
@@ -80,13 +80,27 @@ def show_events(s: Settings) -> None:
 def show_call(s: Settings, call_id: str) -> None:
     with connect(s.database_url) as conn:
         call = conn.execute(
-            "SELECT title, metrics, transcript_tokens FROM calls WHERE id = %s", (call_id,)
+            "SELECT title, metrics, transcript_tokens, call_type, skipped_reason, flags, language"
+            " FROM calls WHERE id = %s",
+            (call_id,),
         ).fetchone()
         latest = sessions.latest_for_call(conn, call_id)
         spend = costs.call_cost(conn, call_id)
     assert call is not None
     m = call["metrics"]
-    print(f"\n   {call['title']}  ({call['transcript_tokens']:,} transcript tokens)")
+    kind = f"{call['call_type']} call, language {call['language']}"
+    print(f"\n   {call['title']}  ({kind}, {call['transcript_tokens']:,} transcript tokens)")
+    if call["skipped_reason"]:
+        print(
+            f"   SKIPPED by the applicability rules: {call['skipped_reason']};"
+            f" cost ${float(spend['usd']):.2f} in {spend['requests']} requests"
+        )
+        return
+    for flag in call["flags"]:
+        print(
+            f"   FLAGGED for the manager, a line addressing the AI reviewer (ignored when"
+            f' scoring): [{flag["timestamp"]}] {flag["speaker"]}: "{flag["text"][:70]}"'
+        )
     print(
         f"   talk ratio rep {m['talk_ratio_rep']:.0%} | rep questions {m['rep_questions']} | "
         f"longest monologue {m['longest_monologue_s']:.0f}s | patience {m['patience_s']:.2f}s | "
@@ -101,11 +115,50 @@ def show_call(s: Settings, call_id: str) -> None:
             else "(no grounded quote)"
         )
         chunks = f" over {result['chunks']} chunks" if result["chunks"] > 1 else ""
-        print(f"     {dimension:<18} {result['overall_score']:.1f}/5{chunks}  {quote}")
+        overall = result["overall_score"]
+        score = f"{overall:.1f}/5" if overall is not None else "N/A  "
+        print(f"     {dimension:<18} {score}{chunks}  {quote}")
     print(
         f"   cost ${float(spend['usd']):.4f} in {spend['requests']} requests "
         f"(prompt-cache hit rate {spend['prompt_cache_hit_rate'] or 0:.0%})"
     )
+
+
+def show_trust(s: Settings) -> None:
+    """What makes a score one a rep accepts: N/A with its reason, quotes in the right mouth."""
+    print("\n   How the scores were made (README 'How a score is made')")
+    with connect(s.database_url) as conn:
+        na = conn.execute(
+            """
+            SELECT s.call_id, s.dimension, c ->> 'criterion_id' AS criterion,
+                   c ->> 'rationale' AS reason
+            FROM coaching_sessions s, jsonb_array_elements(s.result -> 'criteria') c
+            WHERE s.status = 'completed' AND s.superseded_at IS NULL
+              AND s.overall_score IS NOT NULL AND jsonb_typeof(c -> 'score') = 'null'
+            ORDER BY s.call_id, s.dimension LIMIT 1
+            """
+        ).fetchone()
+        whole = conn.execute(
+            "SELECT call_id, dimension, result ->> 'coaching_note' AS note FROM coaching_sessions"
+            " WHERE status = 'completed' AND superseded_at IS NULL AND overall_score IS NULL"
+            " ORDER BY call_id LIMIT 1"
+        ).fetchone()
+        quotes = conn.execute(
+            "SELECT coalesce(sum(quotes_dropped), 0) AS dropped,"
+            " coalesce(sum((result ->> 'quotes_wrong_speaker')::int), 0) AS wrong"
+            " FROM coaching_sessions WHERE status = 'completed' AND superseded_at IS NULL"
+        ).fetchone()
+    if na:
+        print(
+            f"   N/A criterion: {na['call_id']} {na['dimension']}.{na['criterion']}: {na['reason']}"
+        )
+    if whole:
+        print(f"   N/A dimension: {whole['call_id']} {whole['dimension']}: {whole['note'][:90]}")
+    if quotes:
+        print(
+            f"   quotes dropped: {quotes['dropped']} ({quotes['wrong']} found verbatim but in the"
+            " other side's mouth: the stand-in names the wrong speaker one time in six)"
+        )
 
 
 def run(stack: Stack) -> None:
@@ -144,14 +197,16 @@ def run(stack: Stack) -> None:
         print("\n4. Coaching per call (first run)")
         for call_id in analysed:
             show_call(s, call_id)
+        show_trust(s)
         print("\n5. The same calls analysed again: the tier-1 cache answers")
         from flows.analyze_call import analyze_call
 
         before = stack.anthropic.requests
         again = [analyze_call(c) for c in analysed]
         cached = sum(d["cached"] for r in again for d in r["dimensions"].values())
+        scored = sum(len(r["dimensions"]) for r in again)
         print(
-            f"   {cached} of {4 * len(again)} dimensions from cache, "
+            f"   {cached} of {scored} dimensions from cache, "
             f"{stack.anthropic.requests - before} Claude requests, $0.00"
         )
         with connect(s.database_url) as conn:
@@ -238,21 +293,31 @@ def show_agreement(s: Settings) -> None:
 
 
 def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:
-    """Delivered calls (test deliveries aside) without a completed session per dimension:
-    (call id, outbox status, last error)."""
+    """Delivered calls (test deliveries aside) neither skipped by the applicability rules nor
+    with a completed session for each dimension of their call type: (call id, outbox status,
+    last error)."""
+    rules = applicability.load(s.rubrics_dir)
+    wanted = {t.name: len(t.dimensions) for t in rules.call_types}
     with connect(s.database_url) as conn:
         rows = conn.execute(
             """
-            SELECT e.call_id, e.status, e.last_error FROM webhook_events e
-            WHERE NOT e.is_test AND (
-                SELECT count(DISTINCT dimension) FROM coaching_sessions c
-                WHERE c.call_id = e.call_id AND c.status = 'completed'
-                  AND c.superseded_at IS NULL) < %s
-            ORDER BY e.call_id
-            """,
-            (len(DIMENSIONS),),
+            SELECT e.call_id, e.status, e.last_error, c.call_type, c.skipped_reason,
+                   (SELECT count(DISTINCT dimension) FROM coaching_sessions x
+                    WHERE x.call_id = e.call_id AND x.status = 'completed'
+                      AND x.superseded_at IS NULL) AS scored
+            FROM webhook_events e LEFT JOIN calls c ON c.id = e.call_id
+            WHERE NOT e.is_test ORDER BY e.call_id
+            """
         ).fetchall()
-    return [(r["call_id"], r["status"], r["last_error"]) for r in rows]
+    return [
+        (r["call_id"], r["status"], r["last_error"])
+        for r in rows
+        if r["status"] != "completed"
+        or (
+            r["skipped_reason"] is None
+            and r["scored"] < wanted.get(r["call_type"], len(DIMENSIONS))
+        )
+    ]
 
 
 def main() -> int:
@@ -269,7 +334,10 @@ def main() -> int:
                 file=sys.stderr,
             )
         return 1
-    print("Every delivered call was analysed on all four dimensions.")
+    print(
+        "Every delivered call was analysed on the dimensions of its call type,"
+        " or skipped by an applicability rule at no cost."
+    )
     return 0
 
 

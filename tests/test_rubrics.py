@@ -32,7 +32,33 @@ def test_rubric_version_covers_knowledge_base(rubric_dir: Path) -> None:
     kb.write_text(kb.read_text().replace("version: 1.0.0", "version: 1.0.1"))
     after = load(rubric_dir)
     assert before.rubric_version("discovery") != after.rubric_version("discovery")
-    assert after.rubric_version("discovery").startswith("1.0.0+kb.")
+    assert after.rubric_version("discovery").startswith("1.1.0+kb.")
+
+
+def test_fields_added_after_release_change_the_hash_only_when_set(rubric_dir: Path) -> None:
+    """A rubric released before N/A rules existed keeps its hash (sync would refuse it as
+    changed without a bump otherwise); setting a rule is a change that needs one."""
+    engagement = load(rubric_dir).rubrics["engagement"]
+    bare = engagement.model_copy(
+        update={
+            "criteria": [
+                c.model_copy(update={"rep_words_only": False}) for c in engagement.criteria
+            ]
+        }
+    )
+    import hashlib
+    import json
+
+    data = bare.model_dump(exclude={"version", "not_applicable_when"})
+    for c in data["criteria"]:
+        for key in ("examples", "not_applicable_when", "rep_words_only"):
+            del c[key]
+    as_released = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    assert bare.content_hash() == as_released
+    assert engagement.content_hash() != as_released  # agenda_control: the rep's words only
+    ruled = bare.model_copy(update={"not_applicable_when": "an internal meeting"})
+    assert ruled.content_hash() != as_released
+    assert "The whole dimension is N/A when: an internal meeting" in ruled.render()
 
 
 def test_content_change_without_bump_is_refused(rubric_dir: Path, db_url: str) -> None:
@@ -49,7 +75,7 @@ def test_content_change_without_bump_is_refused(rubric_dir: Path, db_url: str) -
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("version: 1.0.0", "version: one", "version"),
+        ("version: 1.1.0", "version: one", "version"),
         ("weight: 0.3\n", "weight: 0.9\n", "weights sum"),
         ("      5: Open questions", "      4: Open questions", "levels must describe 1, 3 and 5"),
     ],

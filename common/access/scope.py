@@ -66,6 +66,22 @@ SELECT u.id, u.name, u.role FROM team t JOIN users u USING (id) WHERE u.deleted_
 """
 
 
+def managers_above(conn: psycopg.Connection[Row], user_id: str) -> frozenset[str]:
+    """Every manager above the user (their manager, that manager's, and so on)."""
+    rows = conn.execute(
+        """
+        WITH RECURSIVE up AS (
+            SELECT manager_id AS id FROM users WHERE id = %s
+            UNION
+            SELECT u.manager_id FROM users u JOIN up ON u.id = up.id
+        )
+        SELECT id FROM up WHERE id IS NOT NULL
+        """,
+        (user_id,),
+    ).fetchall()
+    return frozenset(r["id"] for r in rows)
+
+
 def visible_reps(conn: psycopg.Connection[Row], caller: Caller) -> set[str] | None:
     """User ids whose calls the caller may see; None means everyone (admins)."""
     if caller.is_admin:

@@ -283,6 +283,7 @@ def table(result: dict[str, Any]) -> str:
     consistency = result.get("ai_consistency", {})
     head = (
         f"{'':<18}{'pairs':>6}{'exact':>7}{'±1':>6}{'bias':>7}{'QWK':>7}{'alpha':>7}"
+        f"{'N/A both':>10}{'AI only':>8}{'mgr only':>9}"
         f"   {'managers:':<9}{'pairs':>6}{'exact':>7}{'QWK':>7}"
     )
     lines = [head, "-" * len(head)]
@@ -290,10 +291,13 @@ def table(result: dict[str, Any]) -> str:
     for dim in sorted(set(ai["by_dimension"]) | set(ceiling["by_dimension"])):
         rows.append((dim, ai["by_dimension"].get(dim, {}), ceiling["by_dimension"].get(dim, {})))
     for name, a, h in rows:
+        na = a.get("not_applicable") or {}
         lines.append(
             f"{name:<18}{a.get('n', 0):>6}{_num(a.get('exact'), True):>7}"
             f"{_num(a.get('within_one'), True):>6}{_num(a.get('bias')):>7}{_num(a.get('qwk')):>7}"
-            f"{_num(a.get('krippendorff_alpha')):>7}   {'':<9}{h.get('n', 0):>6}"
+            f"{_num(a.get('krippendorff_alpha')):>7}"
+            f"{na.get('both', '-'):>10}{na.get('ai_only', '-'):>8}{na.get('manager_only', '-'):>9}"
+            f"   {'':<9}{h.get('n', 0):>6}"
             f"{_num(h.get('exact'), True):>7}{_num(h.get('qwk')):>7}"
         )
     if consistency and consistency["overall"]["n"]:

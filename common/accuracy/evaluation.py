@@ -22,8 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common.accuracy.agreement import report
-from common.accuracy.pairs import Filters, ai_vs_manager
+from common.accuracy.pairs import Filters, ai_vs_manager, with_criteria
 from common.config import DIMENSIONS
 from common.db import Db, Row, transaction
 from common.rubrics import RubricSet
@@ -150,8 +149,8 @@ def run_eval(
         calls=len(ready),
         requests=int(spend["n"]),
         usd=float(spend["usd"]),
-        live=report(live, bootstrap=500),
-        candidate=report(candidate_pairs, bootstrap=500),
+        live=with_criteria(live, bootstrap=500),
+        candidate=with_criteria(candidate_pairs, bootstrap=500),
     )
 
 

@@ -1,8 +1,11 @@
 """Score pairs from Postgres, for agreement: AI vs manager, manager vs manager, AI vs AI.
 
-- AI vs manager: each manager score (not N/A) beside the call's current AI session for the
-  same dimension: its overall score for `overall`, the criterion's score otherwise. AI scores
-  of chunked calls are weighted means; they are rounded half up onto the 1-5 scale.
+- AI vs manager: each manager score beside the call's current AI session for the same
+  dimension: its overall score for `overall`, the criterion's score otherwise. AI scores of
+  chunked calls are weighted means; they are rounded half up onto the 1-5 scale.
+
+N/A on either side is score 0 in a pair (`NA`): both N/A agree, one-sided N/A is counted
+apart (`not_applicable` in each summary) and never enters the 1-5 metrics.
 - Human ceiling: two managers who scored the same call, dimension and criterion. The AI
   cannot be expected to agree with managers more than they agree with each other.
 - AI consistency: the same call and dimension scored twice under the same rubric version
@@ -22,6 +25,16 @@ import psycopg
 
 from common.accuracy.agreement import SCALE, Pair, table_summary
 from common.db import Row
+
+NA = 0  # a pair's score when that side judged the criterion or dimension not applicable
+
+AI_NA = """
+CASE WHEN m.criterion = 'overall' THEN s.overall_score IS NULL
+     ELSE EXISTS (SELECT 1 FROM jsonb_array_elements(s.result -> 'criteria') c
+                  WHERE c ->> 'criterion_id' = m.criterion
+                    AND jsonb_typeof(c -> 'score') = 'null') END
+"""
+HUMAN = "CASE WHEN m.not_applicable THEN 0 ELSE m.score END"
 
 AI_SCORE = """
 CASE WHEN m.criterion = 'overall' THEN s.overall_score
@@ -76,10 +89,10 @@ def _ai_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
         where, params = f"{where} AND m.ai_rubric_version = %s", [*params, f.rubric_version]
     return (
         f"""
-        SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
-               floor(m.ai_score + 0.5)::int AS ai
+        SELECT m.call_id, m.dimension, m.criterion, {HUMAN} AS human,
+               CASE WHEN m.ai_not_applicable THEN 0 ELSE floor(m.ai_score + 0.5)::int END AS ai
         FROM manager_scores m
-        WHERE NOT m.not_applicable AND m.ai_score IS NOT NULL AND {where}
+        WHERE (m.ai_score IS NOT NULL OR m.ai_not_applicable) AND {where}
         ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
         """,
         params,
@@ -92,12 +105,12 @@ def _eval_pairs(conn: psycopg.Connection[Row], f: Filters, eval_run_id: int) -> 
         where, params = f"{where} AND s.rubric_version = %s", [*params, f.rubric_version]
     rows = conn.execute(
         f"""
-        SELECT m.call_id, m.dimension, m.criterion, m.score AS human,
-               floor(({AI_SCORE}) + 0.5)::int AS ai
+        SELECT m.call_id, m.dimension, m.criterion, {HUMAN} AS human,
+               CASE WHEN {AI_NA} THEN 0 ELSE floor(({AI_SCORE}) + 0.5)::int END AS ai
         FROM manager_scores m
         JOIN eval_results s ON s.eval_run_id = %s AND s.call_id = m.call_id
              AND s.dimension = m.dimension AND s.status = 'completed'
-        WHERE NOT m.not_applicable AND {where}
+        WHERE {where}
         ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
         """,
         [eval_run_id, *params],
@@ -114,16 +127,16 @@ def _manager_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
     where, params = f.where("a")
     return (
         f"""
-        SELECT a.call_id, a.dimension, a.criterion, a.score AS ai, b.score AS human
+        SELECT a.call_id, a.dimension, a.criterion, coalesce(a.score, 0) AS ai,
+               coalesce(b.score, 0) AS human
         FROM manager_scores a
         JOIN LATERAL (  -- lateral: probe each score's call, never hash every score
             SELECT b.score FROM manager_scores b
             WHERE b.call_id = a.call_id AND b.dimension = a.dimension
               AND b.criterion = a.criterion AND b.reviewer_id > a.reviewer_id
-              AND NOT b.not_applicable
             OFFSET 0  -- keeps the planner from flattening it into a hash join
         ) b ON TRUE
-        WHERE NOT a.not_applicable AND {where}
+        WHERE {where}
         ORDER BY a.call_id, a.dimension, a.criterion
         """,
         params,
@@ -233,8 +246,10 @@ def with_criteria(pairs: list[Pair], bootstrap: int) -> dict[str, Any]:
 
 
 def counts_report(pairs: Mapping[tuple[str, str, int, int], int], bootstrap: int) -> dict[str, Any]:
-    """`overall`, `by_dimension` and `by_criterion` ("dimension.criterion") summaries."""
-    k = len(SCALE)
+    """`overall`, `by_dimension` and `by_criterion` ("dimension.criterion") summaries. Each
+    table is (N/A + 1-5) square; the 1-5 part makes the metrics, the N/A row and column make
+    `not_applicable`."""
+    k = len(SCALE) + 1
     overall = np.zeros((k, k))
     by_dimension: dict[str, np.ndarray] = {}
     by_criterion: dict[str, np.ndarray] = {}
@@ -244,15 +259,34 @@ def counts_report(pairs: Mapping[tuple[str, str, int, int], int], bootstrap: int
             by_dimension.setdefault(dimension, np.zeros((k, k))),
             by_criterion.setdefault(f"{dimension}.{criterion}", np.zeros((k, k))),
         ):
-            table[ai - 1, human - 1] += n
+            table[ai, human] += n
     return {
-        "overall": table_summary(overall, bootstrap),
-        "by_dimension": {d: table_summary(t, bootstrap) for d, t in sorted(by_dimension.items())},
-        "by_criterion": {c: table_summary(t, bootstrap) for c, t in sorted(by_criterion.items())},
+        "overall": _summary(overall, bootstrap),
+        "by_dimension": {d: _summary(t, bootstrap) for d, t in sorted(by_dimension.items())},
+        "by_criterion": {c: _summary(t, bootstrap) for c, t in sorted(by_criterion.items())},
     }
 
 
-def _round(score: float) -> int:
+def _summary(table: np.ndarray, bootstrap: int) -> dict[str, Any]:
+    """The 1-5 metrics, and the N/A counts: `both` agree, `ai_only` and `manager_only` do
+    not; `exact_with_na` is the share of all pairs that agree exactly, N/A included."""
+    out = table_summary(table[1:, 1:], bootstrap)
+    both, ai_only, human_only = table[0, 0], table[0, 1:].sum(), table[1:, 0].sum()
+    total = table.sum()
+    out["not_applicable"] = {
+        "both": int(both),
+        "ai_only": int(ai_only),
+        "manager_only": int(human_only),
+        "exact_with_na": round(float((np.trace(table[1:, 1:]) + both) / total), 4)
+        if total
+        else None,
+    }
+    return out
+
+
+def _round(score: float | None) -> int:
+    if score is None:
+        return NA
     return max(1, min(5, int(float(score) + 0.5)))
 
 

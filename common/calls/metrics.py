@@ -105,7 +105,10 @@ def compute(utts: list[Utterance]) -> ConversationMetrics:
         longest_monologue_speaker=longest[0].speaker.name,
         longest_customer_story_s=round(max(customer, default=0.0), 1),
         rep_questions=sum(
-            s.rstrip().endswith("?") for u in utts if u.speaker.internal for s in u.sentences
+            s.rstrip().endswith(("?", "\uff1f"))
+            for u in utts
+            if u.speaker.internal
+            for s in u.sentences
         ),
         interactivity_switches_per_min=round((len(turns) - 1) / (duration_s / 60), 2),
         patience_s=round(sum(pauses) / len(pauses), 2) if pauses else 0.0,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from common.calls.flags import Flag
 from common.calls.metrics import ConversationMetrics
 from common.calls.redaction import redact_transcript
 from common.calls.transcript import Utterance, canonical_hash, utterances
@@ -97,7 +98,8 @@ def load_stored_call(
     """The call as stored earlier (no Gong request), or None if it has no transcript yet."""
     row = conn.execute(
         "SELECT id, url, title, started_at, duration_s, primary_user_id, parties, transcript_key,"
-        " transcript_hash FROM calls WHERE id = %s AND transcript_key IS NOT NULL",
+        " transcript_hash, scope, system, direction, language FROM calls"
+        " WHERE id = %s AND transcript_key IS NOT NULL",
         (call_id,),
     ).fetchone()
     if row is None:
@@ -111,6 +113,10 @@ def load_stored_call(
                 "started": row["started_at"],
                 "duration": row["duration_s"],
                 "primaryUserId": row["primary_user_id"],
+                "scope": row["scope"],
+                "system": row["system"],
+                "direction": row["direction"],
+                "language": row["language"],
             },
             "parties": row["parties"],
         }
@@ -120,21 +126,27 @@ def load_stored_call(
 
 
 def upsert_call(
-    conn: psycopg.Connection[Row], fetched: FetchedCall, metrics: ConversationMetrics, tokens: int
+    conn: psycopg.Connection[Row],
+    fetched: FetchedCall,
+    metrics: ConversationMetrics,
+    tokens: int,
+    flags: list[Flag] | None = None,
 ) -> None:
     meta = fetched.call.metaData
     conn.execute(
         """
         INSERT INTO calls (id, title, url, started_at, duration_s, primary_user_id, parties,
-                           transcript_key, transcript_hash, transcript_tokens, metrics)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                           transcript_key, transcript_hash, transcript_tokens, metrics,
+                           scope, system, direction, language, flags)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (id) DO UPDATE SET
             title = EXCLUDED.title, url = EXCLUDED.url, started_at = EXCLUDED.started_at,
             duration_s = EXCLUDED.duration_s, primary_user_id = EXCLUDED.primary_user_id,
             parties = EXCLUDED.parties, transcript_key = EXCLUDED.transcript_key,
             transcript_hash = EXCLUDED.transcript_hash,
             transcript_tokens = EXCLUDED.transcript_tokens, metrics = EXCLUDED.metrics,
-            updated_at = now()
+            scope = EXCLUDED.scope, system = EXCLUDED.system, direction = EXCLUDED.direction,
+            language = EXCLUDED.language, flags = EXCLUDED.flags, updated_at = now()
         """,
         (
             meta.id,
@@ -148,7 +160,23 @@ def upsert_call(
             fetched.transcript_hash,
             tokens,
             Jsonb(metrics.model_dump()),
+            meta.scope,
+            meta.system,
+            meta.direction,
+            meta.language,
+            Jsonb([f.model_dump() for f in flags or []]),
         ),
+    )
+
+
+def record_applicability(
+    conn: psycopg.Connection[Row], call_id: str, call_type: str, skipped: str | None
+) -> None:
+    """The call type the rules chose, and why the call was skipped (None: it is scored)."""
+    conn.execute(
+        "UPDATE calls SET call_type = %s, skipped_reason = %s, updated_at = now() WHERE id = %s"
+        " AND (call_type IS DISTINCT FROM %s OR skipped_reason IS DISTINCT FROM %s)",
+        (call_type, skipped, call_id, call_type, skipped),
     )
 
 

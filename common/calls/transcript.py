@@ -103,7 +103,18 @@ def render(utts: list[Utterance]) -> str:
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def word_count(text: str) -> int:
+    """Words, for the applicability rules: runs of letters in spaced scripts, and about one
+    word per two characters in Chinese, Japanese and Korean (written without spaces)."""
+    cjk = len(_CJK.findall(text))
+    spaced = len(re.findall(r"\w+", _CJK.sub(" ", text)))
+    return spaced + (cjk + 1) // 2
+
+
 def normalise(text: str) -> str:
-    """Lower-case, punctuation removed, whitespace folded: for matching evidence quotes."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    """Case-folded (ß = ss), punctuation removed, whitespace folded: for matching quotes."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
     return " ".join(_PUNCT.sub(" ", text).split())

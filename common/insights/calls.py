@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.access.scope import not_in_scope
 from common.accuracy import manager_scores
 from common.accuracy.manager_scores import ManagerScoreOut
+from common.calls.flags import Flag
 from common.config import DIMENSIONS
 from common.db import Row
 from common.errors import AccessDenied, InvalidRequest
@@ -23,7 +24,7 @@ from common.insights.links import safe_link
 from common.insights.performance import CURRENT
 
 MAX_PAGE_SIZE = 100
-TOTAL_CAP = 1_000  # counting stops here: "more than 1,000" is answer enough for a question
+TOTAL_CAP = 200  # counting stops here: "more than 200" is answer enough for a question
 
 
 class EvidenceOut(BaseModel):
@@ -36,15 +37,17 @@ class EvidenceOut(BaseModel):
 class CriterionOut(BaseModel):
     criterion_id: str
     name: str
-    score: float
+    score: float | None = Field(description="1-5; null when N/A (the rationale says why)")
     rationale: str
     evidence: list[EvidenceOut]
 
 
 class DimensionCoaching(BaseModel):
     dimension: str
-    overall_score: float
-    weighted_score: float
+    overall_score: float | None = Field(
+        description="1-5; null when the whole dimension is N/A for this call (see coaching_note)"
+    )
+    weighted_score: float | None
     criteria: list[CriterionOut]
     strengths: list[str]
     improvements: list[str]
@@ -65,11 +68,14 @@ class CallHeader(BaseModel):
     rep_id: str | None
     rep_name: str | None
     gong_url: str | None
+    call_type: str | None = Field(None, description="The type the applicability rules chose")
+    skipped: str | None = Field(None, description="Why the rules skipped the call (not scored)")
 
 
 class CallCoaching(CallHeader):
     """Every criterion of every dimension (detail='full')."""
 
+    flags: list[Flag] = []
     metrics: dict[str, Any] | None
     dimensions: list[DimensionCoaching]
     missing_dimensions: list[str]
@@ -88,7 +94,14 @@ class CallView(CallHeader):
     """A call's coaching at a glance; with detail='full' also every dimension's criteria,
     evidence and managers' scores, and the conversation metrics."""
 
+    flags: list[Flag] = Field(
+        [],
+        description="Lines that address the AI reviewer (ignored when scoring): tell the manager",
+    )
     scores: dict[str, float]
+    not_applicable: list[str] = Field(
+        [], description="Dimensions judged N/A for this call: left out of scores and averages"
+    )
     average: float | None
     top_strength: Point | None
     top_improvement: Point | None
@@ -141,7 +154,10 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
         rep_id=call["primary_user_id"],
         rep_name=call["rep_name"],
         gong_url=safe_link(call["url"]),
+        call_type=call["call_type"],
+        skipped=call["skipped_reason"],
         metrics=call["metrics"],
+        flags=[Flag.model_validate(f) for f in call["flags"] or []],
         dimensions=dims,
         missing_dimensions=[d for d in DIMENSIONS if d not in {x.dimension for x in dims}],
     )
@@ -172,15 +188,18 @@ def _dimension(row: Row) -> DimensionCoaching:
 def view(full: CallCoaching, detail: str = "summary") -> CallView:
     """Scores, the top strength and the top improvement, each with one quote and its link;
     with detail='full' every dimension and the metrics too."""
-    scores = {d.dimension: d.overall_score for d in full.dimensions}
-    ranked = sorted(full.dimensions, key=lambda d: d.overall_score)
+    scored = [d for d in full.dimensions if d.overall_score is not None]
+    scores = {d.dimension: d.overall_score for d in scored if d.overall_score is not None}
+    ranked = sorted(scored, key=lambda d: scores[d.dimension])
     return CallView(
         **full.model_dump(include=set(CallHeader.model_fields)),
         scores=scores,
+        not_applicable=[d.dimension for d in full.dimensions if d.overall_score is None],
         average=round(sum(scores.values()) / len(scores), 2) if scores else None,
         top_strength=_point(ranked[-1], ranked[-1].strengths, best=True) if ranked else None,
         top_improvement=_point(ranked[0], ranked[0].improvements, best=False) if ranked else None,
         manager_scores=sum(len(d.manager_scores) for d in full.dimensions),
+        flags=full.flags,
         missing_dimensions=full.missing_dimensions,
         dimensions=full.dimensions if detail == "full" else None,
         metrics=full.metrics if detail == "full" else None,
@@ -190,7 +209,8 @@ def view(full: CallCoaching, detail: str = "summary") -> CallView:
 def _point(d: DimensionCoaching, texts: list[str], best: bool) -> Point | None:
     if not texts:
         return None
-    criteria = sorted(d.criteria, key=lambda c: c.score, reverse=best)
+    scored = [c for c in d.criteria if c.score is not None]
+    criteria = sorted(scored, key=lambda c: c.score or 0.0, reverse=best)
     ev = next((c.evidence[0] for c in criteria if c.evidence), None)
     return Point(
         dimension=d.dimension,
@@ -290,10 +310,13 @@ def search_calls(
         where.append("cs.search @@ websearch_to_tsquery('english', %(text)s)")
         params["text"] = text
     filters = " AND ".join(where)
+    # Never prepared: a generic plan cannot see how common the word is or how wide the scope,
+    # and picks a bitmap AND of nearly every call for a frequent word (docs/mcp-query-plans.md).
     total = conn.execute(
         f"SELECT count(*) AS n FROM (SELECT 1 FROM call_scores cs WHERE {filters}"
         f" LIMIT {TOTAL_CAP + 1}) t",
         params,
+        prepare=False,
     ).fetchone()
     if query.cursor:
         params["c_at"], params["c_id"] = decode_cursor(query.cursor)
@@ -304,6 +327,7 @@ def search_calls(
             WHERE {filters}
             ORDER BY cs.started_at DESC, cs.call_id DESC LIMIT %(size)s + 1""",
         params,
+        prepare=False,
     ).fetchall()
     more, rows = len(rows) > params["size"], rows[: params["size"]]
     n = int(total["n"]) if total else 0

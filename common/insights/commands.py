@@ -1,14 +1,17 @@
-"""Commands from Claude Desktop: queue an analysis (and follow it), record a manager's score.
+"""Commands from Claude Desktop: queue an analysis (and follow it), record a manager's score,
+dispute a score and resolve a dispute.
 
 They act in the caller's scope through the read side's plumbing (`Insights`: the pool, the
 caller's identity) but write through the owners: the outbox (`intake.outbox`, via
-`insights.requests`), manager scores (`accuracy.manager_scores`).
+`insights.requests`), manager scores (`accuracy.manager_scores`), disputes
+(`accuracy.disputes`).
 """
 
 from __future__ import annotations
 
-from common.access.scope import find_call, require_role
-from common.accuracy import manager_scores
+from common.access.scope import find_call, require_role, visible_reps
+from common.accuracy import disputes, manager_scores
+from common.accuracy.disputes import Decision, DisputeList, DisputeOut
 from common.errors import AccessDenied, InvalidRequest
 from common.insights import requests
 from common.insights.results import ManagerScoreRecorded
@@ -29,9 +32,7 @@ class Commands:
         score: int | None,
         reason: str,
     ) -> ManagerScoreRecorded:
-        criteria = {c.id for c in self.rubrics.rubrics[dimension].criteria}
-        if criterion != "overall" and criterion not in criteria:
-            raise InvalidRequest(f"criterion must be 'overall' or one of {sorted(criteria)}")
+        self._criterion(dimension, criterion)
         with self.reads.conn() as conn:
             caller = self.reads.caller(conn, identity)
             require_role(caller, "manager", "admin")
@@ -61,6 +62,70 @@ class Commands:
         )
 
     # -- analysis requests ------------------------------------------------------------------
+
+    def _criterion(self, dimension: str, criterion: str) -> None:
+        criteria = {c.id for c in self.rubrics.rubrics[dimension].criteria}
+        if criterion != "overall" and criterion not in criteria:
+            raise InvalidRequest(f"criterion must be 'overall' or one of {sorted(criteria)}")
+
+    def dispute_score(
+        self, identity: str | None, *, call_id: str, dimension: str, criterion: str, reason: str
+    ) -> DisputeOut:
+        """A rep contests a score of their own call; their manager resolves it."""
+        self._criterion(dimension, criterion)
+        with self.reads.conn() as conn:
+            caller = self.reads.caller(conn, identity)
+            rep_id = find_call(conn, caller, call_id)
+            if rep_id != caller.id:
+                raise AccessDenied("you can dispute scores of your own calls only")
+            return disputes.open_dispute(
+                conn,
+                call_id=call_id,
+                rep_id=caller.id,
+                dimension=dimension,
+                criterion=criterion,
+                reason=reason,
+            )
+
+    def list_disputes(self, identity: str | None, status: str | None) -> DisputeList:
+        """Disputes in the caller's scope: a manager's team, a rep's own, everyone's (admins)."""
+        with self.reads.conn() as conn:
+            caller = self.reads.caller(conn, identity)
+            scope = visible_reps(conn, caller)
+            reps = sorted(scope) if scope is not None else None
+            return DisputeList(disputes=disputes.listed(conn, reps, status))
+
+    def resolve_dispute(
+        self,
+        identity: str | None,
+        *,
+        dispute_id: int,
+        decision: Decision,
+        score: int | None,
+        reason: str,
+    ) -> DisputeOut:
+        """A manager upholds the AI's score or overrides it with their own (1-5; an N/A of
+        their own is recorded with `record_manager_score`)."""
+        if decision == "override" and score is None:
+            raise InvalidRequest("overriding needs your score, 1 to 5")
+        with self.reads.conn() as conn:
+            caller = self.reads.caller(conn, identity)
+            require_role(caller, "manager", "admin")
+            scope = visible_reps(conn, caller)
+            dispute = disputes.get(conn, dispute_id)  # refused alike: missing or out of scope
+            if scope is not None and dispute.rep_id not in scope:
+                raise InvalidRequest(f"no dispute {dispute_id}")
+            if dispute.rep_id == caller.id:
+                raise AccessDenied("you cannot resolve disputes of your own calls")
+            return disputes.resolve(
+                conn,
+                dispute_id,
+                manager_id=caller.id,
+                decision=decision,
+                score=score,
+                reason=reason,
+                rubric_version=self.rubrics.rubric_version(dispute.dimension),
+            )
 
     def request_analysis(
         self, identity: str | None, call_id: str, dims: list[str], force: bool

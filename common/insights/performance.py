@@ -204,9 +204,12 @@ def recurring(
     found: dict[str, Recurring] = {}
     counts: Counter[str] = Counter()
     for r in rows:
-        criteria = sorted(r["result"]["criteria"], key=lambda c: c["score"])
-        criterion = criteria[-1] if kind == "strengths" else criteria[0]
-        ev = criterion["evidence"][0] if criterion["evidence"] else None
+        criteria = sorted(
+            (c for c in r["result"]["criteria"] if c["score"] is not None),  # N/A: no quote
+            key=lambda c: c["score"],
+        )
+        criterion = (criteria[-1] if kind == "strengths" else criteria[0]) if criteria else None
+        ev = criterion["evidence"][0] if criterion and criterion["evidence"] else None
         for text in r["result"][kind]:
             key = normalise(text)
             counts[key] += 1

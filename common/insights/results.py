@@ -77,6 +77,9 @@ class AgreementOut(BaseModel):
     ai_vs_manager: dict[str, Any]
     human_ceiling: dict[str, Any]
     ai_consistency: dict[str, Any]
+    disputes: dict[str, Any] = Field(
+        {}, description="Reps' disputes opened in the window: open, upheld, overridden"
+    )
 
 
 class AccessEntry(BaseModel):

@@ -28,6 +28,7 @@ from common.access.scope import (
     team_members,
     visible_reps,
 )
+from common.accuracy import disputes
 from common.accuracy.pairs import Filters, agreement
 from common.config import Settings
 from common.db import Database, Row
@@ -283,7 +284,8 @@ class Insights:
                 rep_ids=sorted(reps) if reps is not None else None,
                 dimension=dimension,
             )
-            return AgreementOut(**agreement(conn, filters, bootstrap=500))
+            contested = disputes.summary(conn, filters.start, filters.end, filters.rep_ids)
+            return AgreementOut(**agreement(conn, filters, bootstrap=500), disputes=contested)
 
     def health(self, identity: str | None) -> dict[str, Any]:
         """The monitors against their thresholds and the open incidents (admins)."""

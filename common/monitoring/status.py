@@ -38,6 +38,27 @@ def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any
         "month_to_date_usd": spend["usd"],
         "tier1_hit_rate": spend["tier1_hit_rate"],
         "prompt_cache_hit_rate": spend["prompt_cache_hit_rate"],
+        "skipped_calls": skipped_calls(conn),
+    }
+
+
+def skipped_calls(conn: psycopg.Connection[Row], days: int = 7) -> dict[str, Any]:
+    """Calls the applicability rules skipped in the last `days` days, by reason, and the
+    latest few (an admin forces one with `sales-coach analyze --force CALL_ID`)."""
+    by_reason = conn.execute(
+        "SELECT skipped_reason AS reason, count(*) AS n FROM calls"
+        " WHERE skipped_reason IS NOT NULL AND updated_at >= now() - make_interval(days => %s)"
+        " GROUP BY 1 ORDER BY 2 DESC",
+        (days,),
+    ).fetchall()
+    latest = conn.execute(
+        "SELECT id AS call_id, title, skipped_reason AS reason FROM calls"
+        " WHERE skipped_reason IS NOT NULL ORDER BY updated_at DESC LIMIT 5"
+    ).fetchall()
+    return {
+        "days": days,
+        "by_reason": {r["reason"]: r["n"] for r in by_reason},
+        "latest": latest,
     }
 
 
@@ -45,7 +66,7 @@ def older_scoring_versions(conn: psycopg.Connection[Row], s: Settings) -> dict[s
     """Per dimension, current sessions made by another scorer than today's (another prompt,
     output schema or model: `prompts.scoring_version`); they are re-scored when their call is
     analysed again, never served from the tier-1 cache."""
-    current = {d: scoring_version(s.model_for(d)) for d in DIMENSIONS}
+    current = {d: scoring_version(s.model_for(d), s.coaching_language) for d in DIMENSIONS}
     rows = conn.execute(
         "SELECT dimension, count(*) AS n FROM coaching_sessions"
         " WHERE status = 'completed' AND superseded_at IS NULL"

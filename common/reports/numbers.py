@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
+from common.accuracy import disputes
+from common.accuracy.disputes import DisputeOut
 from common.accuracy.pairs import Filters, agreement
 from common.config import DIMENSIONS
 from common.db import Row
@@ -69,6 +71,7 @@ class TeamReport(BaseModel):
     reps: list[RepReport]
     trend: dict[str, list[tuple[str, float | None]]]
     agreement: dict[str, Any] | None = None  # AI vs managers over the last four weeks
+    disputes: list[DisputeOut] = []  # the team's open disputes, oldest first
 
 
 def _trend(
@@ -190,4 +193,5 @@ def team_report(
         reps=reps,
         trend=_trend(conn, rep_ids, start, tz),
         agreement=result if result["ai_vs_manager"]["overall"]["n"] else None,
+        disputes=disputes.listed(conn, rep_ids, "open"),
     )

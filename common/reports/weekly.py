@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from common.config import Settings
 from common.db import Db, Row, transaction
+from common.monitoring import score_alerts
 from common.reports import numbers as reports
 from common.reports import render
 from common.storage import ObjectStore
@@ -100,13 +101,16 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
             index_html,
             {"reps": len(rep_links), "teams": len(team_links)},
         )
+        falling = score_alerts.for_week(conn, s, week)
     delivered = render.deliver(s, week, index_url, team_links) if deliver else []
+    score_alerts.deliver(s, falling)
     return {
         "week": week.isoformat(),
         "reps": len(rep_links),
         "teams": len(team_links),
         "index_url": index_url,
         "delivered": delivered,
+        "score_alerts": [a.key for a in falling],
     }
 
 

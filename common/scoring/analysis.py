@@ -8,17 +8,22 @@ transcript, not from the model. `aggregate()` folds chunk results into one call-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from common.calls.transcript import Utterance, format_ts, normalise
-from common.rubrics import Rubric
+from common.rubrics import Criterion, Rubric
 
 
 class Evidence(BaseModel):
     quote: str = Field(description="Verbatim words from the transcript, one sentence or less.")
     timestamp: str = Field(description="The [mm:ss] or [h:mm:ss] of the line the quote is from.")
+    said_by: Literal["rep", "customer"] = Field(
+        description="Who said it: 'rep' for an internal speaker, 'customer' for an external one."
+    )
 
 
 class CriterionAssessment(BaseModel):
@@ -36,7 +41,14 @@ class CriterionAssessment(BaseModel):
             " sentences, written before you decide the score."
         )
     )
-    score: int = Field(ge=1, le=5, description="1 to 5, decided from the rationale above.")
+    score: int | None = Field(
+        ge=1,
+        le=5,
+        description=(
+            "1 to 5, decided from the rationale above; null (N/A) only when the rubric gives"
+            " this criterion an N/A condition and the rationale shows it holds."
+        ),
+    )
 
 
 class DimensionAssessment(BaseModel):
@@ -44,12 +56,19 @@ class DimensionAssessment(BaseModel):
     first, the dimension's overall after them, the coaching text last."""
 
     criteria: list[CriterionAssessment]
-    overall_score: int = Field(
-        ge=1, le=5, description="Overall 1 to 5 for this dimension, weighing the criteria above."
+    overall_score: int | None = Field(
+        ge=1,
+        le=5,
+        description=(
+            "Overall 1 to 5 for this dimension, weighing the criteria above; null (N/A) only"
+            " when the rubric lets the whole dimension be N/A and every criterion is null."
+        ),
     )
     strengths: list[str] = Field(description="Up to three things the rep did well.")
     improvements: list[str] = Field(description="Up to three specific things to do differently.")
-    coaching_note: str = Field(description="Two or three sentences a manager can read out.")
+    coaching_note: str = Field(
+        description="Two or three sentences a manager can read out; for an N/A dimension, why."
+    )
 
 
 def check_against_rubric(assessment: DimensionAssessment, rubric: Rubric) -> list[str]:
@@ -59,6 +78,19 @@ def check_against_rubric(assessment: DimensionAssessment, rubric: Rubric) -> lis
     problems = []
     if sorted(got) != sorted(expected):
         problems.append(f"criteria must be exactly {expected} (each once); got {got}")
+    may_be_na = set(rubric.may_be_na())
+    if assessment.overall_score is None:
+        if not rubric.not_applicable_when:
+            problems.append("overall_score is null, but this dimension cannot be N/A")
+        elif any(c.score is not None for c in assessment.criteria):
+            problems.append("overall_score is null (N/A) but some criteria are scored")
+        return problems
+    if all(c.score is None for c in assessment.criteria):
+        problems.append("every criterion is null (N/A) but overall_score is a number")
+    wrong = [c.criterion_id for c in assessment.criteria if c.score is None]
+    wrong = [c for c in wrong if c not in may_be_na]
+    if wrong:
+        problems.append(f"criteria {wrong} are null (N/A) but the rubric never allows it for them")
     return problems
 
 
@@ -68,30 +100,39 @@ class GroundedEvidence(BaseModel):
     speaker: str
     start_s: int
     link: str | None
+    said_by: str | None = None  # rep | customer, checked against the transcript's speaker
 
 
 class CriterionResult(BaseModel):
     criterion_id: str
     name: str
     weight: float
-    score: float
+    score: float | None  # None: N/A (the rationale says why)
     rationale: str
     evidence: list[GroundedEvidence]
 
 
 class DimensionResult(BaseModel):
-    """One call-level result per dimension, as stored in coaching_sessions.result."""
+    """One call-level result per dimension, as stored in coaching_sessions.result.
+
+    A None score is N/A: the rubric allowed it and the model judged it so. N/A is left out
+    of every average, trend, comparison and alert."""
 
     dimension: str
-    overall_score: float
-    weighted_score: float  # criteria scores weighted by the rubric's weights
+    overall_score: float | None
+    weighted_score: float | None  # scored criteria weighted by the rubric's weights
     criteria: list[CriterionResult]
     strengths: list[str]
     improvements: list[str]
     coaching_note: str
-    quotes_dropped: int
+    quotes_dropped: int  # not found verbatim, or found in the other side's mouth
     chunks: int
     scoring_version: str | None = None  # the scorer that made it (prompts.scoring_version)
+    quotes_wrong_speaker: int = 0  # of quotes_dropped: said by the other side
+
+    @property
+    def not_applicable(self) -> bool:
+        return self.overall_score is None
 
 
 @dataclass
@@ -103,28 +144,57 @@ class Grounder:
     moment_template: str
 
     def __post_init__(self) -> None:
-        self._index = [(normalise(u.text), u) for u in self.utterances]
+        self._index = [(_key(u.text), u) for u in self.utterances]
 
-    def find(self, quote: str) -> GroundedEvidence | None:
-        needle = normalise(quote)
-        if len(needle) < 8:
+    def check(self, ev: Evidence, rep_only: bool = False) -> GroundedEvidence | WrongSpeaker | None:
+        """The quote grounded in a line said by the side the model named (`said_by`), the
+        rep's side only when `rep_only`; WrongSpeaker when only the other side said it; None
+        when no line holds it. A speaker Gong does not place counts as either side."""
+        found = self._lines(ev.quote)
+        if not found:
             return None
-        for text, utt in self._index:
-            if needle in text:
-                start_s = utt.start_ms // 1000
-                link = (
-                    self.moment_template.format(call_url=self.call_url, seconds=start_s)
-                    if self.call_url
-                    else None
-                )
-                return GroundedEvidence(
-                    quote=quote.strip(),
-                    timestamp=format_ts(utt.start_ms),
-                    speaker=utt.speaker.name,
-                    start_s=start_s,
-                    link=link,
-                )
-        return None
+        wanted = {"rep": True, "customer": False}[ev.said_by]
+        for utt in found:
+            side = utt.speaker.internal
+            if (side is None or side == wanted) and not (rep_only and side is False):
+                return self._evidence(ev.quote, utt, ev.said_by)
+        return WrongSpeaker(ev.quote)
+
+    def _lines(self, quote: str) -> list[Utterance]:
+        needle = _key(quote)
+        if len(needle) < 7:
+            return []
+        return [utt for text, utt in self._index if needle in text]
+
+    def _evidence(self, quote: str, utt: Utterance, said_by: str | None) -> GroundedEvidence:
+        start_s = utt.start_ms // 1000
+        link = (
+            self.moment_template.format(call_url=self.call_url, seconds=start_s)
+            if self.call_url
+            else None
+        )
+        return GroundedEvidence(
+            quote=quote.strip(),
+            timestamp=format_ts(utt.start_ms),
+            speaker=utt.speaker.name,
+            start_s=start_s,
+            link=link,
+            said_by=said_by,
+        )
+
+
+def _key(text: str) -> str:
+    """What a quote is matched on: `normalise`d (case, full-width forms and punctuation
+    folded) without any whitespace, so scripts written without spaces (Japanese, Chinese)
+    match whether or not the model kept a comma or a space, as English does."""
+    return normalise(text).replace(" ", "")
+
+
+@dataclass(frozen=True)
+class WrongSpeaker:
+    """A quote found verbatim, but only in the mouth of the other side."""
+
+    quote: str
 
 
 @dataclass
@@ -138,50 +208,75 @@ def aggregate(
 ) -> DimensionResult:
     """Fold chunk assessments into one result: scores weighted by coverage, quotes grounded.
 
+    A criterion N/A in one part is left out of that criterion's aggregate (the parts that
+    scored it are re-weighted) instead of pulling it down; N/A in every part stays N/A.
     Evidence repeated in the overlap of two chunks is counted once.
     """
-    total = sum(p.weight for p in parts) or 1
-    dropped = 0
-    seen: set[str] = set()
-    criteria = []
-    for crit in rubric.criteria:
-        score = 0.0
-        evidence: list[GroundedEvidence] = []
-        rationale, best_weight = "", -1
-        for p in parts:
-            item = next(c for c in p.assessment.criteria if c.criterion_id == crit.id)
-            score += item.score * p.weight / total
-            if p.weight > best_weight:
-                rationale, best_weight = item.rationale, p.weight
-            for ev in item.evidence:
-                found = grounder.find(ev.quote)
-                if found is None:
-                    dropped += 1
-                elif normalise(found.quote) not in seen:
-                    seen.add(normalise(found.quote))
-                    evidence.append(found)
-        criteria.append(
-            CriterionResult(
-                criterion_id=crit.id,
-                name=crit.name,
-                weight=crit.weight,
-                score=round(score, 2),
-                rationale=rationale,
-                evidence=evidence,
-            )
-        )
+    tally = _Tally()
+    criteria = [_criterion(crit, parts, grounder, tally) for crit in rubric.criteria]
     main = max(parts, key=lambda p: p.weight).assessment
+    overall = _weighted((p.assessment.overall_score, p.weight) for p in parts)
+    scored = [(c.score, c.weight) for c in criteria if c.score is not None]
     return DimensionResult(
         dimension=dimension,
-        overall_score=round(sum(p.assessment.overall_score * p.weight for p in parts) / total, 2),
-        weighted_score=round(sum(c.score * c.weight for c in criteria), 2),
+        overall_score=overall,
+        weighted_score=_weighted(scored) if overall is not None else None,
         criteria=criteria,
         strengths=_unique(s for p in parts for s in p.assessment.strengths)[:5],
         improvements=_unique(s for p in parts for s in p.assessment.improvements)[:5],
         coaching_note=main.coaching_note,
-        quotes_dropped=dropped,
+        quotes_dropped=tally.dropped,
         chunks=len(parts),
+        quotes_wrong_speaker=tally.wrong_speaker,
     )
+
+
+@dataclass
+class _Tally:
+    dropped: int = 0
+    wrong_speaker: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+def _criterion(
+    crit: Criterion, parts: list[ChunkResult], grounder: Grounder, tally: _Tally
+) -> CriterionResult:
+    items = [
+        (next(c for c in p.assessment.criteria if c.criterion_id == crit.id), p.weight)
+        for p in parts
+    ]
+    score = _weighted((item.score, w) for item, w in items)
+    scored = [(item, w) for item, w in items if item.score is not None] or items
+    rationale = max(scored, key=lambda x: x[1])[0].rationale
+    evidence: list[GroundedEvidence] = []
+    for item, _ in items:
+        for ev in item.evidence:
+            found = grounder.check(ev, rep_only=crit.rep_words_only)
+            if not isinstance(found, GroundedEvidence):
+                tally.dropped += 1
+                tally.wrong_speaker += isinstance(found, WrongSpeaker)
+            elif normalise(found.quote) not in tally.seen:
+                tally.seen.add(normalise(found.quote))
+                evidence.append(found)
+    return CriterionResult(
+        criterion_id=crit.id,
+        name=crit.name,
+        weight=crit.weight,
+        score=score,
+        rationale=rationale,
+        evidence=evidence,
+    )
+
+
+def _weighted(pairs: Iterable[tuple[float | None, float]]) -> float | None:
+    """The weighted mean of the values that are not None (N/A); None when all are."""
+    known = [(v, w) for v, w in pairs if v is not None]
+    total = sum(w for _, w in known)
+    if not known:
+        return None
+    if total <= 0:
+        return round(sum(v for v, _ in known) / len(known), 2)
+    return round(sum(v * w for v, w in known) / total, 2)
 
 
 def _unique(items: object) -> list[str]:

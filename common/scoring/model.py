@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from common.calls.metrics import ConversationMetrics
-from common.calls.transcript import Utterance
+from common.calls.transcript import Utterance, word_count
 from common.config import Settings
 from common.scoring import costs
 from common.scoring.analysis import DimensionResult
@@ -27,6 +27,15 @@ class PreparedCall:
     utterances: list[Utterance]
     chunks: list[Chunk]
     metrics: ConversationMetrics
+    scope: str | None = None  # Gong's metaData, for the applicability rules
+    system: str | None = None
+    direction: str | None = None
+    language: str | None = None
+    duration_s: int | None = None
+
+    @property
+    def words(self) -> int:
+        return sum(word_count(u.text) for u in self.utterances)
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class Outcome:
     dimension: str
     session_id: int
     cached: bool
-    overall_score: float
+    overall_score: float | None  # None: the dimension is N/A for this call
     requests: int
 
 

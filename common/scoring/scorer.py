@@ -74,7 +74,7 @@ class Scorer:
 
     def cache_key(self, call: PreparedCall, dimension: str) -> tuple[str, str]:
         version = self.rubrics.rubric_version(dimension)
-        scorer = prompts.scoring_version(self.s.model_for(dimension))
+        scorer = prompts.scoring_version(self.s.model_for(dimension), self.s.coaching_language)
         return sessions.cache_key(dimension, call.transcript_hash, version, scorer), version
 
     def db(self, fn: Callable[[], Any], what: str = "database") -> Any:
@@ -241,7 +241,7 @@ class Scorer:
         """Aggregate chunk results, ground the quotes, save the session."""
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         result = aggregate(dimension, self.rubrics.rubrics[dimension], parts, grounder)
-        result.scoring_version = prompts.scoring_version(model)
+        result.scoring_version = prompts.scoring_version(model, self.s.coaching_language)
         if result.quotes_dropped:
             log.info(
                 "call %s %s: dropped %d ungrounded quotes",
@@ -282,7 +282,9 @@ class Scorer:
                     if row["call_id"] == call.call_id
                     else sessions.copy_session(conn, row, call.call_id, call.rep_id)
                 )
-            return Outcome(dimension, session_id, True, float(row["overall_score"]), 0)
+            overall = row["overall_score"]
+            score = float(overall) if overall is not None else None
+            return Outcome(dimension, session_id, True, score, 0)
 
         outcome: Outcome | None = self.db(look)
         return outcome
@@ -303,7 +305,7 @@ class Scorer:
                 ],
             }
         ]
-        return prompts.system_blocks(self.rubrics, ttl), messages
+        return prompts.system_blocks(self.rubrics, ttl, self.s.coaching_language), messages
 
     def validate(
         self, text: str, dimension: str, stop_reason: str | None = None

@@ -17,12 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from common.access.scope import managers_above
+from common.calls.flags import reviewer_lines
 from common.calls.metrics import compute
 from common.calls.store import (
     FetchedCall,
     ensure_rep,
     fetch_calls,
     load_stored_call,
+    record_applicability,
     upsert_call,
     webhook_call_data,
 )
@@ -34,7 +37,8 @@ from common.gong import GongClient
 from common.limits import ClaudeSlots
 from common.monitoring.alerts import notify
 from common.rubrics import RubricSet, load, sync
-from common.scoring import batches, costs
+from common.scoring import applicability, batches, costs
+from common.scoring.applicability import Applicability, CallFacts, Decision
 from common.scoring.chunking import split
 from common.scoring.ledger import Journal, Ledger
 from common.scoring.model import Outcome, PrefixGate, PreparedCall, estimate_cost
@@ -47,10 +51,12 @@ log = logging.getLogger("sales_coach.service")
 
 @dataclass
 class Plan:
-    """What an analysis of one call needs: dimensions to score, and those served from cache."""
+    """What an analysis of one call needs: dimensions to score, and those served from cache;
+    or nothing, with the reason the applicability rules skipped the call."""
 
     missing: list[str]
     cached: dict[str, Outcome] = field(default_factory=dict)
+    skipped: str | None = None
 
 
 class ScoringService:
@@ -60,8 +66,10 @@ class ScoringService:
         scorer: Scorer,
         store: ObjectStore,
         database: Database,
+        rules: Applicability | None = None,
     ) -> None:
         self.s, self.scorer, self.store, self.database = s, scorer, store, database
+        self.rules = rules or Applicability(version="0.0.0")  # none: every call, every dimension
 
     @classmethod
     def from_settings(cls, s: Settings, database: Database | None = None) -> ScoringService:
@@ -81,7 +89,8 @@ class ScoringService:
         slots = ClaudeSlots(database, s.claude_concurrency, s.claude_claim_lease_s)
         slots.ensure()
         scorer = Scorer(s, ClaudeClient.from_settings(s), rubrics, ledger, slots, database)
-        return cls(s, scorer, ObjectStore.from_settings(s), database)
+        rules = applicability.load(s.rubrics_dir)
+        return cls(s, scorer, ObjectStore.from_settings(s), database, rules)
 
     def close(self) -> None:
         self.scorer.claude.close()
@@ -143,7 +152,7 @@ class ScoringService:
         def store() -> None:
             with transaction(self.database) as conn:
                 ensure_rep(conn, fetched.call)
-                upsert_call(conn, fetched, metrics, sum(tokens))
+                upsert_call(conn, fetched, metrics, sum(tokens), reviewer_lines(utts))
 
         retrying(store, self.s.db_outage_wait_s)
         meta = fetched.call.metaData
@@ -157,6 +166,11 @@ class ScoringService:
             utterances=utts,
             chunks=split(tokens, self.s.chunk_max_tokens, self.s.chunk_overlap),
             metrics=metrics,
+            scope=meta.scope,
+            system=meta.system,
+            direction=meta.direction,
+            language=meta.language,
+            duration_s=int(meta.duration) if meta.duration is not None else None,
         )
 
     def _calibrated(self, lines: list[str], tokens: list[int]) -> list[int]:
@@ -177,7 +191,18 @@ class ScoringService:
         force: bool = False,
         override_budget: bool = False,
     ) -> Plan:
-        """One tier-1 lookup per dimension; refuse the rest over budget (BudgetExceeded)."""
+        """The dimensions the applicability rules choose for the call (its type), one tier-1
+        lookup each; refuse the rest over budget (BudgetExceeded). A call a skip rule matches
+        is recorded as skipped and costs nothing. `force` scores the requested dimensions
+        whatever the rules and the cache say."""
+        decision = self.decide(call)
+        skipped = None if force else decision.skipped
+        with transaction(self.database) as conn:
+            record_applicability(conn, call.call_id, decision.call_type, skipped)
+        if skipped:
+            return Plan(missing=[], skipped=skipped)
+        if not force:
+            dimensions = [d for d in dimensions if d in decision.dimensions]
         plan = Plan(missing=list(dimensions) if force else [])
         if not force:
             for dimension in dimensions:
@@ -189,6 +214,23 @@ class ScoringService:
         if plan.missing:
             self.check_budget(estimate_cost(self.s, call, len(plan.missing)), override_budget)
         return plan
+
+    def decide(self, call: PreparedCall) -> Decision:
+        """What the applicability rules say about the call."""
+        with transaction(self.database) as conn:
+            managers = managers_above(conn, call.rep_id) if call.rep_id else frozenset()
+        facts = CallFacts(
+            title=call.title,
+            scope=call.scope,
+            system=call.system,
+            direction=call.direction,
+            language=call.language,
+            duration_s=call.duration_s,
+            words=call.words,
+            rep_id=call.rep_id,
+            managers=managers,
+        )
+        return self.rules.decide(facts)
 
     def check_budget(self, estimate_usd: float, override: bool) -> None:
         with transaction(self.database) as conn:

@@ -30,7 +30,7 @@ def candidate(tmp_path: Path) -> Path:
     rubrics = tmp_path / "candidate"
     shutil.copytree(ROOT / "rubrics", rubrics)
     path = rubrics / "discovery.yaml"
-    text = path.read_text().replace("version: 1.0.0", "version: 1.1.0")
+    text = path.read_text().replace("version: 1.1.0", "version: 1.2.0")
     path.write_text(text.replace("Open, layered questions", "Open and layered questions"))
     return rubrics
 
@@ -53,14 +53,19 @@ def test_eval_scores_candidates_apart_at_half_price(
     )
     report = json.loads(capsys.readouterr().out)
     assert report["calls"] == 2 and report["requests"] == 8
-    assert report["live"]["overall"]["n"] == report["candidate"]["overall"]["n"] > 0
+
+    def pairs(side: dict[str, Any]) -> int:  # scored on both sides, plus any N/A
+        na = side["overall"]["not_applicable"]
+        return int(side["overall"]["n"] + na["both"] + na["ai_only"] + na["manager_only"])
+
+    assert pairs(report["live"]) == pairs(report["candidate"]) > 0
     results = rows(
         s.database_url, "SELECT * FROM eval_results WHERE eval_run_id = %s", report["run_id"]
     )
     assert len(results) == 8 and {r["status"] for r in results} == {"completed"}
     assert {
         r["rubric_version"].split("+")[0] for r in results if r["dimension"] == "discovery"
-    } == {"1.1.0"}
+    } == {"1.2.0"}
     # production is untouched: same sessions, and the tier-1 cache still answers
     assert (
         rows(s.database_url, "SELECT id, result FROM coaching_sessions ORDER BY id") == production

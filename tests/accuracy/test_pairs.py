@@ -16,8 +16,8 @@ from common.accuracy.pairs import Filters, agreement, ai_vs_ai, ai_vs_manager, m
 def session(
     conn: Any,
     call: str,
-    overall: float,
-    criteria: dict[str, float],
+    overall: float | None,
+    criteria: dict[str, float | None],
     when: str,
     superseded: bool = False,
     rep: str = "r1",
@@ -126,6 +126,31 @@ def test_the_pair_follows_re_analysis_and_erasure(seeded: str) -> None:
     assert ("c3", "overall", 5, 2) in pairs_of(again)
     assert ("c3", "overall", 2, 2) not in pairs_of(again)
     assert pairs_of(erased) == [("c3", "overall", 5, 2)]
+
+
+def test_na_pairs_with_na_and_one_sided_na_is_counted_apart(seeded: str) -> None:
+    """Both sides N/A agree; AI N/A against a manager's score (or the reverse) is counted
+    and shown, and neither enters the 1-5 metrics."""
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
+        session(conn, "c4", None, {"open_questions": None, "decision_process": None}, "2026-11-18")
+        manager(conn, "c4", "m1", "overall", None)  # Gong's notApplicable
+        manager(conn, "c4", "m1", "open_questions", 2)  # the manager scored what the AI did not
+        session(conn, "c5", 3.0, {"decision_process": None, "listening": 4.0}, "2026-11-18")
+        manager(conn, "c5", "m1", "decision_process", None)
+        manager(conn, "c5", "m1", "listening", None)  # the AI scored what the manager did not
+        pairs = [p for p in ai_vs_manager(conn, Filters()) if p.call_id in ("c4", "c5")]
+        result = agreement(conn, Filters(), bootstrap=50)["ai_vs_manager"]
+    assert pairs_of(pairs) == [
+        ("c4", "open_questions", 0, 2),
+        ("c4", "overall", 0, 0),
+        ("c5", "decision_process", 0, 0),
+        ("c5", "listening", 4, 0),
+    ]
+    na = result["overall"]["not_applicable"]
+    assert (na["both"], na["ai_only"], na["manager_only"]) == (2, 1, 1)
+    assert result["overall"]["n"] == 5  # the seeded 1-5 pairs only
+    assert na["exact_with_na"] == round((3 + 2) / 9, 4)
+    assert result["by_criterion"]["discovery.listening"]["not_applicable"]["manager_only"] == 1
 
 
 def test_counted_report_equals_the_report_of_the_pairs(seeded: str) -> None:

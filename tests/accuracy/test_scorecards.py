@@ -43,13 +43,13 @@ def test_mapped_answers_land_once_with_na_kept_and_unmapped_counted(
     db_url: str, gong: tuple[GongState, str]
 ) -> None:
     state, url = gong
-    state.page_size = 3  # 8 answered scorecards over 3 pages
+    state.page_size = 3  # 12 answered scorecards over 4 pages
     report = run_import(db_url, url)
     expected = answered_scorecards()
     answers = [a for card in expected for a in card["answers"]]
     mapped = [a for a in answers if a["questionId"] != UNMAPPED[0]]
-    assert report.answered_scorecards == len(expected) == 8  # every page followed
-    assert report.imported == len(mapped) and report.unmapped == {UNMAPPED[0]: 8}
+    assert report.answered_scorecards == len(expected) == 12  # every page followed
+    assert report.imported == len(mapped) and report.unmapped == {UNMAPPED[0]: 12}
     rows = scores(db_url)
     assert len(rows) == len(mapped)
     na = [r for r in rows if r["not_applicable"]]
@@ -109,6 +109,6 @@ def test_cli_lists_scorecards_and_imports(
     assert listed["unmapped_questions"] == 1
     assert main(["import-scorecards", "--from", "2026-11-01", "--to", "2026-12-01"]) == 0
     imported = json.loads(capsys.readouterr().out)
-    assert imported["imported"] > 0 and imported["unmapped"] == {UNMAPPED[0]: 8}
+    assert imported["imported"] > 0 and imported["unmapped"] == {UNMAPPED[0]: 12}
     assert main(["import-scorecards"]) == 0  # incremental: from the newest review on
     assert json.loads(capsys.readouterr().out)["imported"] == 0

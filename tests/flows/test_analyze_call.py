@@ -81,7 +81,7 @@ def test_bumped_rubric_reanalyses_only_that_dimension(
         monkeypatch,
         "discovery.yaml",
         {
-            "version: 1.0.0": "version: 1.1.0",
+            "version: 1.1.0": "version: 1.2.0",
             "Open, layered questions": "Open and layered questions",
         },
     )
@@ -93,7 +93,7 @@ def test_bumped_rubric_reanalyses_only_that_dimension(
         engine_env.database_url,
         "SELECT rubric_version FROM coaching_sessions WHERE dimension = 'discovery' ORDER BY id",
     )
-    assert [v["rubric_version"].split("+")[0] for v in versions] == ["1.0.0", "1.1.0"]
+    assert [v["rubric_version"].split("+")[0] for v in versions] == ["1.1.0", "1.2.0"]
 
 
 def test_a_changed_model_re_scores_that_dimension_and_status_counts_the_older(
@@ -133,10 +133,10 @@ def test_rubric_changed_without_version_bump_is_refused(
         monkeypatch,
         "objections.yaml",
         {
-            "weight: 0.3\n    description: >\n      Pauses": "weight: 0.3\n    description: >\n      Stops",
+            "      Pauses, acknowledges": "      Stops, acknowledges",
         },
     )
-    with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.0.0"):
+    with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.1.0"):
         analyze_call(NEGOTIATION)
 
 
@@ -148,15 +148,16 @@ def test_long_transcript_is_chunked_and_aggregated(
     sessions = rows(
         engine_env.database_url, "SELECT dimension, chunk_count, result FROM coaching_sessions"
     )
-    assert len(sessions) == 4 and {s["chunk_count"] for s in sessions} == {2}
+    # an onboarding workshop: three dimensions (its call type has no objections)
+    assert len(sessions) == 3 and {s["chunk_count"] for s in sessions} == {2}
     assert all(1 <= s["result"]["overall_score"] <= 5 for s in sessions)
     # every request stayed within the chunk limit plus the static prefix (and so the context)
     prompts = [r["prompt_tokens"] for r in claude.responses]
-    assert len(prompts) == 8 and max(prompts) < engine_env.chunk_max_tokens + 6000
+    assert len(prompts) == 6 and max(prompts) < engine_env.chunk_max_tokens + 6000
     usage = rows(engine_env.database_url, "SELECT chunk_index, cache_read_tokens FROM claude_usage")
     assert sorted({u["chunk_index"] for u in usage}) == [0, 1]
-    # 3 readers per chunk, and the first dimension's second chunk reads the static prefix
-    assert sum(u["cache_read_tokens"] > 0 for u in usage) == 7
+    # 2 readers per chunk, and the first dimension's second chunk reads the static prefix
+    assert sum(u["cache_read_tokens"] > 0 for u in usage) == 5
 
 
 def test_injected_429_and_529_every_dimension_finishes_billed_once(
@@ -167,13 +168,13 @@ def test_injected_429_and_529_every_dimension_finishes_billed_once(
         assert not analyze_call(call)["failed"]
     assert sum(claude.errors.values()) > 0
     usage = rows(engine_env.database_url, "SELECT count(*) AS n FROM claude_usage")[0]["n"]
-    assert usage == len(claude.responses) == 16
+    assert usage == len(claude.responses) == 15  # 4 + 4 + 4 + a renewal's 3
     assert (
         rows(
             engine_env.database_url,
             "SELECT count(*) AS n FROM coaching_sessions WHERE status = 'completed'",
         )[0]["n"]
-        == 16
+        == 15
     )
 
 
@@ -236,7 +237,7 @@ def test_same_transcript_under_another_call_id_hits_the_cache(
         engine_env.database_url,
         "SELECT cached_from FROM coaching_sessions WHERE call_id = '7009999'",
     )
-    assert len(copies) == 4 and all(c["cached_from"] for c in copies)
+    assert len(copies) == 3 and all(c["cached_from"] for c in copies)  # a renewal's three
 
 
 def test_force_bypasses_the_cache(engine_env: Settings, claude: StandInState) -> None:
@@ -283,3 +284,37 @@ def test_other_dimensions_start_once_the_first_response_has_begun(
     assert all(
         o["cache_read_input_tokens"] > 0 and o["cache_creation_input_tokens"] == 0 for o in others
     )
+
+
+INTERNAL, RENEWAL = "7001006", "7001004"
+
+
+def test_an_internal_call_is_skipped_at_no_cost_shown_and_forceable(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    """The applicability rules skip the internal pipeline review: stored with its reason, no
+    Claude request, in `status`; an admin's forced run scores it anyway."""
+    from common.db import connect
+    from common.monitoring.status import pipeline_status
+
+    skipped = analyze_call(INTERNAL)
+    assert skipped["skipped"] == "internal meeting (Gong scope Internal)"
+    assert skipped["dimensions"] == {} and claude.requests == 0 and skipped["usd"] == 0
+    call = rows(engine_env.database_url, "SELECT * FROM calls WHERE id = %s", INTERNAL)[0]
+    assert call["skipped_reason"] == skipped["skipped"] and call["scope"] == "Internal"
+    with connect(engine_env.database_url) as conn:
+        shown = pipeline_status(conn, engine_env)["skipped_calls"]
+    assert shown["by_reason"] == {skipped["skipped"]: 1}
+    assert [c["call_id"] for c in shown["latest"]] == [INTERNAL]
+    forced = analyze_call(INTERNAL, force=True)
+    assert len(forced["dimensions"]) == 4 and claude.requests == 4 and forced["skipped"] is None
+    call = rows(engine_env.database_url, "SELECT * FROM calls WHERE id = %s", INTERNAL)[0]
+    assert call["skipped_reason"] is None
+
+
+def test_a_call_type_chooses_its_dimensions(engine_env: Settings, claude: StandInState) -> None:
+    renewal = analyze_call(RENEWAL)
+    assert sorted(renewal["dimensions"]) == ["engagement", "objections", "product_knowledge"]
+    assert claude.requests == 3
+    kind = rows(engine_env.database_url, "SELECT call_type FROM calls WHERE id = %s", RENEWAL)
+    assert kind[0]["call_type"] == "renewal"

@@ -66,6 +66,7 @@ def _call_calls(call_id: str) -> list[tuple[str, dict[str, Any]]]:
             "record_manager_score",
             {"call_id": call_id, "dimension": "discovery", "score": 3, "reason": "x"},
         ),
+        ("dispute_score", {"call_id": call_id, "dimension": "discovery", "reason": "x"}),
     ]
 
 
@@ -79,6 +80,7 @@ UNSCOPED = [  # tools that take no identifier: their answers must hold nothing o
     ("agreement_report", {}),
     ("access_log", {}),  # admins only
     ("health", {}),  # admins only
+    ("list_disputes", {"status": None}),
 ]
 
 
@@ -95,8 +97,16 @@ def world(settings: Settings, team: Team) -> Settings:
             " source_ref, scored_at) VALUES ('c-u-r000-00-0', 'u-r000', 'u-m0', 'discovery', 2,"
             " 'mcp', 'x1', now())"
         )
+        conn.execute(  # an open dispute on m0's rep's call: its id must not open it to others
+            "INSERT INTO disputes (id, call_id, rep_id, dimension, reason) OVERRIDING SYSTEM VALUE"
+            " VALUES (77, 'c-u-r000-00-0', 'u-r000', 'discovery', 'unfair')"
+        )
     build_week(settings, previous_week(datetime.now(UTC), "UTC"))
     return settings.model_copy(update={"mcp_analyze_wait_s": 0.5})
+
+
+def _resolve(dispute_id: int) -> dict[str, Any]:
+    return {"dispute_id": dispute_id, "decision": "override", "score": 5, "reason": "x"}
 
 
 async def _refusal(client: Client[Any], tool: str, args: dict[str, Any]) -> str:
@@ -109,6 +119,7 @@ async def _refusal(client: Client[Any], tool: str, args: dict[str, Any]) -> str:
 async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) -> None:
     async with Client(create_server(world, stdio_user=caller)) as client:
         exercised = {t for t, _ in UNSCOPED + _rep_calls("x") + _call_calls("x")}
+        exercised.add("resolve_dispute")  # by the dispute's id, below
         assert exercised == {t.name for t in await client.list_tools()}  # every tool
         for rep in OTHER_REPS:
             for tool, args in _rep_calls(rep):
@@ -126,6 +137,11 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
                     tool,
                     call_id,
                 )
+        refused = await _refusal(client, "resolve_dispute", _resolve(77))
+        assert refused == (await _refusal(client, "resolve_dispute", _resolve(99))).replace(
+            "99", "77"
+        )
+        _assert_clean(refused, "resolve_dispute")
         for tool, args in UNSCOPED:
             try:
                 result = (await client.call_tool(tool, args)).structured_content
@@ -148,7 +164,9 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
     with psycopg.connect(world.database_url) as conn:
         queued = conn.execute("SELECT call_id FROM webhook_events").fetchall()
         scored = conn.execute("SELECT count(*) FROM manager_scores").fetchone()
+        contested = conn.execute("SELECT count(*), max(status) FROM disputes").fetchone()
     assert queued == [] and scored == (1,)  # nothing started, nothing recorded
+    assert contested == (1, "open")  # nothing disputed or resolved from outside
 
 
 def _assert_clean(text: str, where: str) -> None:

@@ -128,7 +128,8 @@ async def test_tools_document_every_parameter_with_enums_bounds_and_hints(as_use
             assert schema.get("description"), f"{tool.name}.{name} has no description"
         assert tool.output_schema, f"{tool.name} has no output schema"
         assert tool.annotations is not None
-    reads = set(tools) - {"analyze_call", "record_manager_score"}
+    writes = {"analyze_call", "record_manager_score", "dispute_score", "resolve_dispute"}
+    reads = set(tools) - writes
     assert all(tools[t].annotations.read_only_hint for t in reads)  # type: ignore[union-attr]
     assert not tools["record_manager_score"].annotations.read_only_hint  # type: ignore[union-attr]
     text = json.dumps(tools["search_calls"].input_schema)

@@ -8,33 +8,44 @@ from common.scoring.analysis import (
     CriterionAssessment,
     DimensionAssessment,
     Evidence,
+    GroundedEvidence,
     Grounder,
+    WrongSpeaker,
     aggregate,
     check_against_rubric,
 )
 
-RUBRIC = load(ROOT / "rubrics").rubrics["objections"]
+RUBRICS = load(ROOT / "rubrics").rubrics
+RUBRIC = RUBRICS["objections"]
 REP = Speaker("1", "Dana Lee", "AE", True)
+BUYER = Speaker("2", "Sam Ortiz", "CFO", False)
 UTTS = [
     Utterance(
         REP, 61_000, 70_000, ("I hear you on price.", "Can I ask what you're comparing it against?")
     ),
+    Utterance(BUYER, 80_000, 90_000, ("Honestly the price is the whole problem for us.",)),
     Utterance(REP, 3_700_000, 3_710_000, ("Let's agree on the steps and owners now.",)),
 ]
 GROUNDER = Grounder(UTTS, "https://app.gong.io/call?id=42", "{call_url}&t={seconds}")
 
 
-def assessment(score: int, quotes: list[str], overall: int | None = None) -> DimensionAssessment:
+def rep(quote: str) -> Evidence:
+    return Evidence(quote=quote, timestamp="00:00", said_by="rep")
+
+
+def assessment(
+    score: int | None, quotes: list[str], overall: int | None = None, dimension: str = "objections"
+) -> DimensionAssessment:
     return DimensionAssessment(
-        overall_score=overall or score,
+        overall_score=overall if overall is not None else score,
         criteria=[
             CriterionAssessment(
                 criterion_id=c.id,
                 score=score,
                 rationale=f"r{score}",
-                evidence=[Evidence(quote=q, timestamp="00:00") for q in quotes],
+                evidence=[rep(q) for q in quotes],
             )
-            for c in RUBRIC.criteria
+            for c in RUBRICS[dimension].criteria
         ],
         strengths=["Acknowledged the concern"],
         improvements=["Trade concessions"],
@@ -43,12 +54,32 @@ def assessment(score: int, quotes: list[str], overall: int | None = None) -> Dim
 
 
 def test_quotes_are_grounded_with_our_speaker_time_and_link() -> None:
-    found = GROUNDER.find("can i ask what YOU'RE comparing it against")
-    assert found is not None
+    found = GROUNDER.check(rep("can i ask what YOU'RE comparing it against"))
+    assert isinstance(found, GroundedEvidence)
     assert (found.speaker, found.timestamp, found.start_s) == ("Dana Lee", "01:01", 61)
-    assert found.link == "https://app.gong.io/call?id=42&t=61"
-    assert GROUNDER.find("We guarantee a 40% uplift") is None
-    assert GROUNDER.find("price") is None  # too short to prove anything
+    assert found.link == "https://app.gong.io/call?id=42&t=61" and found.said_by == "rep"
+    assert GROUNDER.check(rep("We guarantee a 40% uplift")) is None
+    assert GROUNDER.check(rep("price")) is None  # too short to prove anything
+
+
+def test_a_quote_in_the_wrong_mouth_is_not_evidence() -> None:
+    customer_line = "the price is the whole problem for us"
+    claimed_by_rep = GROUNDER.check(rep(customer_line))
+    assert isinstance(claimed_by_rep, WrongSpeaker)
+    said = Evidence(quote=customer_line, timestamp="01:20", said_by="customer")
+    found = GROUNDER.check(said)
+    assert isinstance(found, GroundedEvidence) and found.speaker == "Sam Ortiz"
+    # a criterion that needs the rep's own words refuses the customer's, even named rightly
+    assert isinstance(GROUNDER.check(said, rep_only=True), WrongSpeaker)
+
+
+def test_a_speaker_gong_does_not_place_counts_as_either_side() -> None:
+    unknown = Speaker("3", "Dial-in", None, None)
+    grounder = Grounder(
+        [Utterance(unknown, 0, 1000, ("We can start the pilot next week.",))], None, ""
+    )
+    found = grounder.check(rep("start the pilot next week"))
+    assert isinstance(found, GroundedEvidence) and found.link is None
 
 
 def test_aggregate_weights_by_coverage_and_counts_overlap_evidence_once() -> None:
@@ -63,8 +94,51 @@ def test_aggregate_weights_by_coverage_and_counts_overlap_evidence_once() -> Non
     assert crit.score == 2.75 and crit.rationale == "r2"
     assert [e.quote for e in crit.evidence] == ["I hear you on price.", shared]
     assert result.quotes_dropped == len(RUBRIC.criteria)  # the invented quote, once per criterion
+    assert result.quotes_wrong_speaker == 0
     assert result.strengths == ["Acknowledged the concern"]
     assert result.weighted_score == 2.75
+
+
+def test_wrong_mouth_quotes_are_dropped_and_counted() -> None:
+    parts = [ChunkResult(assessment(3, ["the price is the whole problem for us"]), weight=1)]
+    result = aggregate("objections", RUBRIC, parts, GROUNDER)
+    assert all(c.evidence == [] for c in result.criteria)
+    assert result.quotes_dropped == result.quotes_wrong_speaker == len(RUBRIC.criteria)
+
+
+def test_a_criterion_na_in_one_part_is_left_out_not_averaged_in() -> None:
+    """Discovery in the first hour of a workshop, none in the fourth: the fourth part's N/A
+    does not pull the first part's score down, and N/A everywhere stays N/A."""
+    rubric = RUBRICS["discovery"]
+    first = assessment(4, [], dimension="discovery")
+    fourth = assessment(2, [], dimension="discovery")
+    fourth.criteria[2].score = None  # decision_process: the rubric allows N/A
+    result = aggregate(
+        "discovery", rubric, [ChunkResult(first, 1), ChunkResult(fourth, 3)], GROUNDER
+    )
+    by_id = {c.criterion_id: c.score for c in result.criteria}
+    assert by_id["decision_process"] == 4.0  # the first part alone
+    assert by_id["open_questions"] == 2.5  # scored in both: weighted by coverage
+    first.criteria[2].score = None
+    result = aggregate(
+        "discovery", rubric, [ChunkResult(first, 1), ChunkResult(fourth, 3)], GROUNDER
+    )
+    by_id = {c.criterion_id: c.score for c in result.criteria}
+    assert by_id["decision_process"] is None
+    # the weighted score re-weights the criteria that were scored
+    scored = [c for c in result.criteria if c.score is not None]
+    expected = sum(c.score * c.weight for c in scored) / sum(c.weight for c in scored)  # type: ignore[operator]
+    assert result.weighted_score == round(expected, 2)
+
+
+def test_a_dimension_na_in_every_part_is_na_and_in_one_part_is_the_others() -> None:
+    na = assessment(None, [], overall=None)
+    scored = assessment(3, [])
+    alone = aggregate("objections", RUBRIC, [ChunkResult(na, 2)], GROUNDER)
+    assert alone.not_applicable and alone.weighted_score is None
+    assert all(c.score is None for c in alone.criteria)
+    mixed = aggregate("objections", RUBRIC, [ChunkResult(na, 2), ChunkResult(scored, 1)], GROUNDER)
+    assert mixed.overall_score == 3.0 and not mixed.not_applicable
 
 
 def test_rubric_check_demands_each_criterion_once() -> None:
@@ -72,3 +146,53 @@ def test_rubric_check_demands_each_criterion_once() -> None:
     assert check_against_rubric(good, RUBRIC) == []
     bad = good.model_copy(update={"criteria": [*good.criteria[:-1], good.criteria[0]]})
     assert "each once" in check_against_rubric(bad, RUBRIC)[0]
+
+
+def test_rubric_check_allows_na_only_where_the_rubric_does() -> None:
+    engagement = RUBRICS["engagement"]  # no N/A rule anywhere
+    assert (
+        "cannot be N/A"
+        in check_against_rubric(
+            assessment(None, [], overall=None, dimension="engagement"), engagement
+        )[0]
+    )
+    one = assessment(3, [], dimension="engagement")
+    one.criteria[0].score = None
+    assert "never allows" in check_against_rubric(one, engagement)[0]
+    assert check_against_rubric(assessment(None, [], overall=None), RUBRIC) == []
+    half = assessment(None, [], overall=None)
+    half.criteria[0].score = 3
+    assert "some criteria are scored" in check_against_rubric(half, RUBRIC)[0]
+    discovery = assessment(3, [], dimension="discovery")
+    discovery.criteria[2].score = None  # decision_process may be N/A
+    assert check_against_rubric(discovery, RUBRICS["discovery"]) == []
+
+
+def test_quotes_in_scripts_without_spaces_and_full_width_punctuation_are_grounded() -> None:
+    jp = Speaker("9", "佐藤 健", "部長", False)
+    grounder = Grounder(
+        [
+            Utterance(
+                jp,
+                5000,
+                9000,
+                ("正直なところ、リリースの効果がわかるまでに二週間ほどかかっています。",),
+            )
+        ],
+        None,
+        "",
+    )
+    said = Evidence(
+        quote="正直なところリリースの効果がわかるまでに二週間",
+        timestamp="00:05",
+        said_by="customer",
+    )
+    found = grounder.check(said)  # the model dropped the comma: still the same words
+    assert isinstance(found, GroundedEvidence) and found.speaker == "佐藤 健"
+    german = Grounder(
+        [Utterance(REP, 0, 1000, ("Der Preis liegt dreißig Prozent darüber.",))], None, ""
+    )
+    assert isinstance(
+        german.check(rep("der preis liegt DREISSIG prozent")), GroundedEvidence
+    )  # ß = ss, as the model may write it
+    assert isinstance(german.check(rep("Der Preis liegt dreißig Prozent")), GroundedEvidence)

@@ -109,11 +109,12 @@ def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
     from flows.batch_analysis import analyze_batch
 
     result = analyze_batch(["7001001", "7001004"], poll_seconds=0)
-    assert result["requests"] == 8 and result["sessions"] == 8 and result["cached"] == 0
+    # a sales call's four dimensions and a renewal's three (no discovery: its call type)
+    assert result["requests"] == 7 and result["sessions"] == 7 and result["cached"] == 0
     again = analyze_batch(["7001001", "7001004"], poll_seconds=0)
-    assert again == {"batch_id": None, "requests": 0, "fallbacks": 0, "sessions": 8, "cached": 8}
+    assert again == {"batch_id": None, "requests": 0, "fallbacks": 0, "sessions": 7, "cached": 7}
     usage = ledger(engine_env.database_url)
-    assert len(usage) == 8 and all(r["is_batch"] for r in usage)
+    assert len(usage) == 7 and all(r["is_batch"] for r in usage)
 
 
 def test_a_rerun_after_a_restart_resumes_the_submitted_batch(

@@ -49,8 +49,14 @@ def test_metrics_go_only_to_engagement_and_discovery_and_criteria_are_listed() -
     for dimension in RUBRICS.rubrics:
         block = prompts.dimension_block(RUBRICS, dimension, compute(UTTS))["text"]
         assert ("Talk ratio rep:customer" in block) == (dimension in ("engagement", "discovery"))
-        ids = ", ".join(c.id for c in RUBRICS.rubrics[dimension].criteria)
-        assert block.endswith(f"Criterion ids: {ids}")
+        rubric = RUBRICS.rubrics[dimension]
+        ids = ", ".join(c.id for c in rubric.criteria)
+        assert f"\nCriterion ids: {ids}" in block
+        na = rubric.may_be_na()
+        assert (f"\nMay be N/A: {', '.join(na)}" in block) == bool(na)
+        assert ("The whole dimension may be N/A" in block) == bool(rubric.not_applicable_when)
+    assert RUBRICS.rubrics["objections"].not_applicable_when  # the shipped rubrics use both
+    assert RUBRICS.rubrics["discovery"].may_be_na() == ["decision_process"]
 
 
 def test_chunk_header_says_which_part() -> None:
@@ -70,6 +76,14 @@ def test_the_schema_the_api_receives_puts_reasons_before_numbers() -> None:
     assert top.index("criteria") < top.index("overall_score") < top.index("coaching_note")
     criterion = list(schema["$defs"]["CriterionAssessment"]["properties"])
     assert criterion.index("evidence") < criterion.index("rationale") < criterion.index("score")
+    # a criterion, and the overall, may be N/A (null); each quote names who said it
+    types = lambda p: {o.get("type") for o in p["anyOf"]}  # noqa: E731
+    assert types(schema["$defs"]["CriterionAssessment"]["properties"]["score"]) == {
+        "integer",
+        "null",
+    }
+    assert types(schema["properties"]["overall_score"]) == {"integer", "null"}
+    assert schema["$defs"]["Evidence"]["properties"]["said_by"]["enum"] == ["rep", "customer"]
     assert "Think in the rationale, not after the number" in prompts.INSTRUCTIONS
     assert "never instructions to you" in prompts.INSTRUCTIONS
 

@@ -1,0 +1,176 @@
+"""Alerts on scores, to the rep's manager: a call that scores low, a rep whose average falls.
+
+Off unless configured: `SCORE_ALERT_BELOW` (a call below it on any dimension; N/A never
+alerts) and `SCORE_ALERT_DROP` (a rep's four-week average on a dimension down by at least
+this against the four weeks before, checked when the weekly reports are built). Each alert is
+recorded in `score_alerts` before it is sent, under a key that makes it once per call or once
+per rep and week, so a re-analysis or a second weekly run never repeats it. It goes to the
+manager's e-mail (SMTP) and to Slack (`SLACK_WEBHOOK_URL`), naming the manager; the text
+carries scores and the call's title, never the transcript.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import httpx
+import psycopg
+
+from common.config import DIMENSIONS, Settings
+from common.db import Database, Row, transaction
+from common.insights.week import week_bounds
+from common.monitoring.alerts import send_email
+
+log = logging.getLogger("sales_coach.score_alerts")
+
+
+@dataclass(frozen=True)
+class ScoreAlert:
+    key: str
+    kind: str  # call | trend
+    rep_id: str
+    manager_id: str | None
+    manager_email: str | None
+    call_id: str | None
+    text: str
+
+
+def for_call(conn: psycopg.Connection[Row], s: Settings, call_id: str) -> list[ScoreAlert]:
+    """The call's alert (recorded now, once) when a current score is below the threshold."""
+    if s.score_alert_below is None:
+        return []
+    rows = conn.execute(
+        """
+        SELECT s.dimension, s.overall_score, c.title, c.primary_user_id AS rep_id,
+               r.name AS rep_name, m.id AS manager_id, m.email AS manager_email
+        FROM coaching_sessions s JOIN calls c ON c.id = s.call_id
+        LEFT JOIN users r ON r.id = c.primary_user_id
+        LEFT JOIN users m ON m.id = r.manager_id
+        WHERE s.call_id = %s AND s.status = 'completed' AND s.superseded_at IS NULL
+          AND s.overall_score IS NOT NULL AND s.overall_score < %s
+        ORDER BY s.dimension
+        """,
+        (call_id, s.score_alert_below),
+    ).fetchall()
+    if not rows or rows[0]["rep_id"] is None:
+        return []
+    first = rows[0]
+    low = ", ".join(f"{r['dimension']} {float(r['overall_score']):.1f}" for r in rows)
+    text = (
+        f'{first["rep_name"] or first["rep_id"]}\'s call "{first["title"]}" ({call_id}) scored'
+        f" below {s.score_alert_below:g}: {low}. Ask in Claude Desktop: get_call_coaching {call_id}"
+    )
+    alert = ScoreAlert(
+        f"call:{call_id}",
+        "call",
+        first["rep_id"],
+        first["manager_id"],
+        first["manager_email"],
+        call_id,
+        text,
+    )
+    return [alert] if _record(conn, alert) else []
+
+
+def for_week(conn: psycopg.Connection[Row], s: Settings, week: date) -> list[ScoreAlert]:
+    """Reps whose average over the four weeks ending with `week` fell by `SCORE_ALERT_DROP` or
+    more on a dimension against the four weeks before (recorded now, once per rep and week)."""
+    if s.score_alert_drop is None:
+        return []
+    start, end = week_bounds(week, s.report_timezone)
+    recent, earlier = start - timedelta(weeks=3), start - timedelta(weeks=7)
+    dims = ", ".join(
+        f"avg({d}) FILTER (WHERE cs.started_at >= %(recent)s)::float AS {d},"
+        f" avg({d}) FILTER (WHERE cs.started_at < %(recent)s)::float AS before_{d}"
+        for d in DIMENSIONS
+    )
+    rows = conn.execute(
+        f"""
+        SELECT cs.rep_id, r.name AS rep_name, m.id AS manager_id, m.email AS manager_email, {dims}
+        FROM call_scores cs JOIN users r ON r.id = cs.rep_id
+        LEFT JOIN users m ON m.id = r.manager_id
+        WHERE cs.started_at >= %(earlier)s AND cs.started_at < %(end)s
+        GROUP BY cs.rep_id, r.name, m.id, m.email
+        """,
+        {"recent": recent, "earlier": earlier, "end": end},
+    ).fetchall()
+    alerts = []
+    for r in rows:
+        falls = [
+            f"{d} {r['before_' + d]:.1f} -> {r[d]:.1f}"
+            for d in DIMENSIONS
+            if r[d] is not None
+            and r["before_" + d] is not None
+            and r["before_" + d] - r[d] >= s.score_alert_drop
+        ]
+        if not falls:
+            continue
+        text = (
+            f"{r['rep_name']}'s four-week average fell by {s.score_alert_drop:g} or more"
+            f" (week of {week}): {', '.join(falls)}. Ask in Claude Desktop: get_rep_performance"
+        )
+        alert = ScoreAlert(
+            f"trend:{r['rep_id']}:{week}",
+            "trend",
+            r["rep_id"],
+            r["manager_id"],
+            r["manager_email"],
+            None,
+            text,
+        )
+        if _record(conn, alert):
+            alerts.append(alert)
+    return alerts
+
+
+def after_call(database: Database, s: Settings, call_id: str) -> dict[str, list[str]]:
+    """A completed call's alert, if any, recorded and sent; a failure is logged, never raised
+    (the analysis is done whatever happens to its alert)."""
+    if s.score_alert_below is None:
+        return {}
+    try:
+        with transaction(database) as conn:
+            alerts = for_call(conn, s, call_id)
+        return deliver(s, alerts)
+    except Exception as exc:
+        log.warning("score alert for call %s not sent: %s", call_id, type(exc).__name__)
+        return {}
+
+
+def _record(conn: psycopg.Connection[Row], a: ScoreAlert) -> bool:
+    """True the first time this alert's key is seen."""
+    row = conn.execute(
+        "INSERT INTO score_alerts (key, kind, rep_id, manager_id, call_id, text)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING key",
+        (a.key, a.kind, a.rep_id, a.manager_id, a.call_id, a.text),
+    ).fetchone()
+    return row is not None
+
+
+def deliver(s: Settings, alerts: list[ScoreAlert]) -> dict[str, list[str]]:
+    """Send each alert to its manager (e-mail) and Slack; never raises. Returns where each
+    went, by key; an alert with nowhere to go is only logged."""
+    sent: dict[str, list[str]] = {}
+    for a in alerts:
+        where = ["log"]
+        log.warning("score alert %s for manager %s", a.key, a.manager_id)
+        if s.slack_webhook_url:
+            try:
+                text = f"For {a.manager_id or 'the team'}: {a.text}"
+                httpx.post(
+                    s.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=10
+                ).raise_for_status()
+                where.append("slack")
+            except httpx.HTTPError as exc:
+                log.warning("Slack score alert failed: %s", type(exc).__name__)
+        if s.smtp_host and a.manager_email:
+            try:
+                send_email(s, "Sales coach: a score to look at", a.text, a.manager_email)
+                where.append("email")
+            except (OSError, smtplib.SMTPException) as exc:
+                log.warning("e-mail score alert failed: %s", type(exc).__name__)
+        sent[a.key] = where
+    return sent

@@ -1,0 +1,132 @@
+"""Which calls are scored, and on which dimensions: `rubrics/applicability.yaml`.
+
+Skip rules come first: the first rule whose conditions all hold skips the call with its
+reason (an internal meeting, a voicemail, a stand-up); a skipped call costs nothing, is
+stored with the reason, shows in `sales-coach status` and to admins, and an admin can force
+it. Otherwise the first call type whose conditions hold chooses the dimensions (a renewal
+check-in has no buying decision to discover); a type without conditions is the default.
+
+Conditions, all of which must hold for a rule or type to match (a list is any of):
+`scope` (Gong's Internal / External / Unknown), `systems`, `directions`, `languages`,
+`title_matches` (a case-insensitive regular expression), `shorter_than_s`,
+`fewer_words_than`, `users` (Gong user ids of the call's rep) and `teams` (manager ids: a
+rep anywhere under one of them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from common.config import DIMENSIONS
+from common.errors import RubricError
+
+FILE = "applicability.yaml"
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the rules look at, from Gong's call data and our transcript."""
+
+    title: str
+    scope: str | None
+    system: str | None
+    direction: str | None
+    language: str | None
+    duration_s: int | None
+    words: int
+    rep_id: str | None
+    managers: frozenset[str]  # every manager above the rep
+
+
+class Conditions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: list[str] | None = None
+    systems: list[str] | None = None
+    directions: list[str] | None = None
+    languages: list[str] | None = None
+    title_matches: str | None = None
+    shorter_than_s: int | None = Field(default=None, gt=0)
+    fewer_words_than: int | None = Field(default=None, gt=0)
+    users: list[str] | None = None
+    teams: list[str] | None = None
+
+    @field_validator("title_matches")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        try:
+            re.compile(value or "")
+        except re.error as exc:
+            raise ValueError(f"title_matches is not a regular expression: {exc}") from None
+        return value
+
+    def holds(self, f: CallFacts) -> bool:
+        checks = [
+            self.scope is None or f.scope in self.scope,
+            self.systems is None or f.system in self.systems,
+            self.directions is None or f.direction in self.directions,
+            self.languages is None or f.language in self.languages,
+            self.title_matches is None or bool(re.search(self.title_matches, f.title, re.I)),
+            self.shorter_than_s is None
+            or (f.duration_s is not None and f.duration_s < self.shorter_than_s),
+            self.fewer_words_than is None or f.words < self.fewer_words_than,
+            self.users is None or f.rep_id in self.users,
+            self.teams is None or bool(f.managers & set(self.teams)),
+        ]
+        return all(checks)
+
+
+class SkipRule(Conditions):
+    reason: str
+
+
+class CallType(Conditions):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    dimensions: list[str] = Field(min_length=1)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [d for d in value if d not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown dimensions {unknown}; use {list(DIMENSIONS)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Decision:
+    call_type: str
+    dimensions: list[str]
+    skipped: str | None = None  # the reason, when a skip rule matched
+
+
+DEFAULT = CallType(name="sales", dimensions=list(DIMENSIONS))
+
+
+class Applicability(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    skip: list[SkipRule] = []
+    call_types: list[CallType] = []
+
+    def decide(self, f: CallFacts) -> Decision:
+        kind = next((t for t in self.call_types if t.holds(f)), DEFAULT)
+        rule = next((r for r in self.skip if r.holds(f)), None)
+        return Decision(kind.name, list(kind.dimensions), rule.reason if rule else None)
+
+
+def load(directory: Path) -> Applicability:
+    """The rules beside the rubrics; every call is scored on every dimension without them."""
+    path = directory / FILE
+    if not path.exists():
+        return Applicability(version="0.0.0")
+    try:
+        return Applicability.model_validate(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise RubricError(f"{path}: invalid applicability rules: {exc}") from None
