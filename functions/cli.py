@@ -138,9 +138,18 @@ def parser() -> argparse.ArgumentParser:
     )
     g.set_defaults(func=commands.agreement)
     e = sub.add_parser(
-        "eval", help="score the calls managers scored with candidate rubrics (batches, half price)"
+        "eval",
+        help="score the calls managers scored with candidate rubrics or models (batches, half price)",
     )
-    e.add_argument("--rubrics", required=True, help="a full rubrics/ folder with the candidate")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--rubrics", help="a full rubrics/ folder with the candidate")
+    what.add_argument(
+        "--models",
+        nargs="+",
+        metavar="CONFIG",
+        help="model configurations to compare: a model, or dimension=model pairs"
+        " (as CLAUDE_MODELS_BY_DIMENSION); recommends the cheapest good enough per dimension",
+    )
     e.add_argument("--sample", type=count(1), help="at most this many calls (a seeded sample)")
     e.add_argument("--poll-seconds", type=float, default=30.0, help="batch status polling")
     e.add_argument("--json", action="store_true")

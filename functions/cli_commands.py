@@ -182,6 +182,8 @@ def evaluate(args: argparse.Namespace) -> Any:
     from common.rubrics import load
     from common.scoring.service import ScoringService
 
+    if args.models:
+        return advise(args)
     candidate = load(Path(args.rubrics))
     service = ScoringService.from_settings(load_settings())
     try:
@@ -191,6 +193,22 @@ def evaluate(args: argparse.Namespace) -> Any:
     if args.json:
         return dataclasses.asdict(report)
     print(side_by_side(report))
+    return PRINTED
+
+
+def advise(args: argparse.Namespace) -> Any:
+    """`eval --models`: each configuration scored apart from production, then compared."""
+    from common.accuracy.advisor import run_models, table
+    from common.scoring.service import ScoringService
+
+    service = ScoringService.from_settings(load_settings())
+    try:
+        report = run_models(service, args.models, args.sample, args.poll_seconds)
+    finally:
+        service.close()
+    if args.json:
+        return dataclasses.asdict(report)
+    print(table(report))
     return PRINTED
 
 

@@ -266,6 +266,40 @@ async def ask_as_manager(s: Settings) -> None:
             "get_call_coaching", {"call_id": "7001002"}, raise_on_error=False
         )
         print(f"   rep Dana Lee asking for Sam Ortiz's call: {refused.content[0].text}")
+        disputed = (
+            await client.call_tool(
+                "dispute_score",
+                {
+                    "call_id": "7001003",
+                    "dimension": "engagement",
+                    "reason": "The CFO did most of the talking because I asked her to walk me"
+                    " through the approval steps.",
+                },
+            )
+        ).structured_content
+        ai = disputed["ai_score"]
+        print(
+            f"   rep Dana Lee disputes engagement on her Initech call (AI {ai:.1f}):"
+            f" dispute {disputed['id']}, {disputed['status']}"
+        )
+    async with Client(create_server(s, stdio_user="maya.chen@northwind.example")) as client:
+        listed = (await client.call_tool("list_disputes", {})).structured_content["disputes"]
+        resolved = (
+            await client.call_tool(
+                "resolve_dispute",
+                {
+                    "dispute_id": listed[0]["id"],
+                    "decision": "override",
+                    "score": 4,
+                    "reason": "Fair: the long customer turns were answers to good questions.",
+                },
+            )
+        ).structured_content
+        print(
+            f"   manager Maya Chen sees {len(listed)} open dispute(s) and resolves it:"
+            f" {resolved['status']}, her score {resolved['manager_score']} beside the AI's"
+            f" {resolved['ai_score']:.1f} (counted in agreement)"
+        )
 
 
 def show_agreement(s: Settings) -> None:

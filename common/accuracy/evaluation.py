@@ -35,8 +35,11 @@ class EvalResults:
     """Where an eval's scoring goes: `eval_results` of one run, keyed by the candidate's
     content (its version may equal the live one's), its responses labelled `eval:<run>`."""
 
-    def __init__(self, database: Db, candidate: RubricSet, run_id: int) -> None:
+    def __init__(
+        self, database: Db, candidate: RubricSet, run_id: int, model: str | None = None
+    ) -> None:
         self.database, self.candidate, self.run_id = database, candidate, run_id
+        self.model = model  # the model configuration, when it is what the eval compares
 
     def work_key(
         self, call: PreparedCall, dimension: str, cache_key: str, owner: str, force: bool
@@ -44,6 +47,8 @@ class EvalResults:
         rubric = self.candidate.rubrics[dimension]
         kb = "".join(d.content_hash() for d in self.candidate.knowledge)
         key = f"eval:{dimension}:{call.transcript_hash}:{rubric.content_hash()}:{kb}"
+        if self.model:
+            key += f":{self.model}"
         return hashlib.sha256(key.encode()).hexdigest()
 
     def label(self, purpose: str) -> str:

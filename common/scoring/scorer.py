@@ -126,10 +126,13 @@ class Scorer:
         key, _ = self.cache_key(call, dimension)
         return self.destination.work_key(call, dimension, key, owner, force)
 
-    def with_destination(self, rubrics: RubricSet, destination: Destination) -> Scorer:
-        """The same services scoring with other rubrics into another destination (an eval)."""
+    def with_destination(
+        self, rubrics: RubricSet, destination: Destination, s: Settings | None = None
+    ) -> Scorer:
+        """The same services scoring with other rubrics into another destination (an eval),
+        with other settings (`s`: another model per dimension, the model advisor)."""
         return Scorer(
-            self.s, self.claude, rubrics, self.ledger, self.slots, self.database, destination
+            s or self.s, self.claude, rubrics, self.ledger, self.slots, self.database, destination
         )
 
     def _score_chunks(self, job: Job) -> tuple[list[ChunkResult], int]:

@@ -146,3 +146,35 @@ def test_only_http_links_are_rendered_as_links() -> None:
     assert 'href="https://app.gong.io/call?id=1&amp;t=60"' in html
     assert 'href="javascript:' not in html and 'href="data:' not in html
     assert bad in html  # still visible, as text
+
+
+def test_reports_render_any_script() -> None:
+    """German and Japanese names and quotes come through as written (UTF-8, not entities)."""
+    quote = Evidence(
+        text="Quantify the pain before the demo",
+        dimension="discovery",
+        quote="半年間何も変わらなかった場合、どのような影響がありますか？",  # noqa: RUF001
+        speaker="佐藤 健",
+        timestamp="03:08",
+        link=None,
+        calls=1,
+    )
+    report = RepReport(
+        rep_id="r1",
+        rep_name="Jürgen Müller",
+        manager_id=None,
+        week_start=WEEK,
+        calls=1,
+        scores={"discovery": 3.0},
+        previous={},
+        change={d: None for d in ("discovery", "engagement", "objections", "product_knowledge")},
+        trend={"discovery": [("16 Nov", 3.0)]},
+        metrics=[],
+        best_call=None,
+        weakest_call=None,
+        strengths=[quote],
+        improvements=[],
+    )
+    html = render_rep(report)
+    assert "半年間何も変わらなかった場合" in html and "Jürgen Müller" in html and "佐藤 健" in html
+    assert 'charset="utf-8"' in html.lower() or "charset=utf-8" in html.lower()
