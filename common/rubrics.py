@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,14 +130,24 @@ class KnowledgeDoc:
 class RubricSet:
     rubrics: dict[str, Rubric]
     knowledge: tuple[KnowledgeDoc, ...]
+    variants: dict[str, Rubric] = field(default_factory=dict)  # rubrics/variants/<name>.yaml
+
+    def rubric_for(self, dimension: str, variant: str | None = None) -> Rubric:
+        """The dimension's rubric, or the named variant of it (a call type's choice)."""
+        if variant is None:
+            return self.rubrics[dimension]
+        return self.variants[variant]
 
     @property
     def kb_version(self) -> str:
         """A short digest of every knowledge-base document's name and version."""
         return _digest(sorted((d.name, d.version) for d in self.knowledge))[:10]
 
-    def rubric_version(self, dimension: str) -> str:
-        return f"{self.rubrics[dimension].version}+kb.{self.kb_version}"
+    def rubric_version(self, dimension: str, variant: str | None = None) -> str:
+        """The rubric's version and the knowledge base's; a variant's also names it, so the
+        base rubric and a variant at the same version never share a cache key."""
+        base = f"{self.rubric_for(dimension, variant).version}+kb.{self.kb_version}"
+        return f"{base}+variant.{variant}" if variant else base
 
     def seller(self) -> str:
         """Who the reps sell for and what, from the knowledge base's front matter."""
@@ -191,7 +201,19 @@ def load(directory: Path) -> RubricSet:
             raise RubricError(f"missing rubric {path}")
         rubrics[dimension] = load_rubric(path)
     docs = tuple(load_knowledge_doc(p) for p in sorted((directory / "knowledge_base").glob("*.md")))
-    return RubricSet(rubrics, docs)
+    variants = {p.stem: _variant(p) for p in sorted((directory / "variants").glob("*.yaml"))}
+    return RubricSet(rubrics, docs, variants)
+
+
+def _variant(path: Path) -> Rubric:
+    """A variant names its dimension inside; its file name is the variant's name."""
+    try:
+        rubric = Rubric.model_validate(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise RubricError(f"{path}: invalid rubric: {exc}") from None
+    if rubric.dimension not in DIMENSIONS:
+        raise RubricError(f"{path}: dimension {rubric.dimension!r} is not one of {DIMENSIONS}")
+    return rubric
 
 
 def sync(conn: psycopg.Connection[Row], rubric_set: RubricSet) -> None:
@@ -211,6 +233,17 @@ def sync(conn: psycopg.Connection[Row], rubric_set: RubricSet) -> None:
             rubric.content_hash(),
             f"rubrics/{rubric.dimension}.yaml",
             Jsonb(rubric.model_dump(mode="json")),
+        )
+    for name, variant in rubric_set.variants.items():
+        _record(
+            conn,
+            "rubrics",
+            "dimension",
+            f"variant:{name}",
+            variant.version,
+            variant.content_hash(),
+            f"rubrics/variants/{name}.yaml",
+            Jsonb(variant.model_dump(mode="json")),
         )
     for doc in rubric_set.knowledge:
         _record(

@@ -20,6 +20,8 @@ OWNERS = {
     "claude_usage": "common/scoring/ledger.py",
     "coaching_sessions": "common/scoring/sessions.py",
     "scoring_work": "common/scoring/claims.py",
+    "disputes": "common/accuracy/disputes.py",
+    "score_alerts": "common/monitoring/score_alerts.py",
 }
 WRITE = re.compile(
     r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+"

@@ -16,7 +16,7 @@ rep anywhere under one of them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from common.config import DIMENSIONS
 from common.errors import RubricError
+from common.rubrics import RubricSet
 
 FILE = "applicability.yaml"
 
@@ -88,6 +89,7 @@ class SkipRule(Conditions):
 class CallType(Conditions):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     dimensions: list[str] = Field(min_length=1)
+    rubrics: dict[str, str] = {}  # dimension -> variant (rubrics/variants/<name>.yaml)
 
     @field_validator("dimensions")
     @classmethod
@@ -103,6 +105,7 @@ class Decision:
     call_type: str
     dimensions: list[str]
     skipped: str | None = None  # the reason, when a skip rule matched
+    variants: dict[str, str] = field(default_factory=dict)  # dimension -> rubric variant
 
 
 DEFAULT = CallType(name="sales", dimensions=list(DIMENSIONS))
@@ -118,7 +121,20 @@ class Applicability(BaseModel):
     def decide(self, f: CallFacts) -> Decision:
         kind = next((t for t in self.call_types if t.holds(f)), DEFAULT)
         rule = next((r for r in self.skip if r.holds(f)), None)
-        return Decision(kind.name, list(kind.dimensions), rule.reason if rule else None)
+        skipped = rule.reason if rule else None
+        return Decision(kind.name, list(kind.dimensions), skipped, dict(kind.rubrics))
+
+    def check_variants(self, rubrics: RubricSet) -> None:
+        """Every variant a call type names exists, for the dimension it is named for."""
+        for kind in self.call_types:
+            for dimension, name in kind.rubrics.items():
+                variant = rubrics.variants.get(name)
+                if variant is None or variant.dimension != dimension:
+                    raise RubricError(
+                        f"{FILE}: call type {kind.name!r} names rubric variant {name!r} for"
+                        f" {dimension}, but rubrics/variants/{name}.yaml is missing or is"
+                        " not a rubric of that dimension"
+                    )
 
 
 def load(directory: Path) -> Applicability:

@@ -11,6 +11,7 @@ from common.calls.transcript import Utterance, word_count
 from common.config import Settings
 from common.scoring import costs
 from common.scoring.analysis import DimensionResult
+from common.scoring.applicability import Decision
 from common.scoring.chunking import Chunk
 
 
@@ -32,6 +33,11 @@ class PreparedCall:
     direction: str | None = None
     language: str | None = None
     duration_s: int | None = None
+    decision: Decision | None = None  # what the applicability rules chose (set by prepare)
+
+    def variant(self, dimension: str) -> str | None:
+        """The rubric variant the call's type names for the dimension, if any."""
+        return self.decision.variants.get(dimension) if self.decision else None
 
     @property
     def words(self) -> int:

@@ -82,10 +82,20 @@ def transcript_block(
 
 
 def dimension_block(
-    rubrics: RubricSet, dimension: str, metrics: ConversationMetrics | None
+    rubrics: RubricSet,
+    dimension: str,
+    metrics: ConversationMetrics | None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
-    rubric = rubrics.rubrics[dimension]
+    """The request's only uncached part: which dimension, the metrics as facts, and, when the
+    call's type names a rubric variant, that rubric (the shared prefix keeps the base ones)."""
+    rubric = rubrics.rubric_for(dimension, variant)
     parts = [f"Score the dimension `{dimension}` ({rubric.title}) of this call."]
+    if variant:
+        parts.append(
+            f"For this type of call, use this rubric for `{dimension}` instead of the one in"
+            f" the system prompt:\n\n{rubric.render()}\n"
+        )
     if metrics is not None and dimension in ("engagement", "discovery"):
         parts.append(
             "Conversation metrics measured from the transcript (facts, do not re-estimate):"

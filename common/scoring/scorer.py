@@ -31,7 +31,7 @@ from common.config import Settings
 from common.db import Db, retrying, transaction
 from common.errors import ClaudeRequestRejected, InvalidAnalysis
 from common.limits import ClaudeSlots, Heartbeat
-from common.rubrics import RubricSet
+from common.rubrics import Rubric, RubricSet
 from common.scoring import claims, costs, prompts, sessions
 from common.scoring.analysis import (
     ChunkResult,
@@ -72,8 +72,17 @@ class Scorer:
         for model in {s.model_for(d) for d in rubrics.rubrics}:
             self.prices.check_model(model, datetime.now(UTC).date())
 
+    def variant(self, call: PreparedCall, dimension: str) -> str | None:
+        """The call type's rubric variant for the dimension, when these rubrics have it (an
+        eval's candidate rubrics may not: the base rubric then)."""
+        name = call.variant(dimension)
+        return name if name in self.rubrics.variants else None
+
+    def rubric(self, call: PreparedCall, dimension: str) -> Rubric:
+        return self.rubrics.rubric_for(dimension, self.variant(call, dimension))
+
     def cache_key(self, call: PreparedCall, dimension: str) -> tuple[str, str]:
-        version = self.rubrics.rubric_version(dimension)
+        version = self.rubrics.rubric_version(dimension, self.variant(call, dimension))
         scorer = prompts.scoring_version(self.s.model_for(dimension), self.s.coaching_language)
         return sessions.cache_key(dimension, call.transcript_hash, version, scorer), version
 
@@ -185,7 +194,8 @@ class Scorer:
             text, stop, requests = response.text, response.stop_reason, 1
         elif job.gate is not None and job.lead:
             job.gate.open(chunk.index)  # resumed from a paid response: nothing to wait for
-        assessment, problems = self.validate(text, job.dimension, stop)
+        rubric = self.rubric(job.call, job.dimension)
+        assessment, problems = self.validate(text, rubric, stop)
         if assessment is not None:
             return assessment, requests
         if work.responses >= 2 and requests == 0:
@@ -194,7 +204,7 @@ class Scorer:
             )
         repair = prompts.repair_messages(messages, text, problems)
         repaired = self._request(job, chunk, system, repair, "repair", 2)
-        assessment, problems = self.validate(repaired.text, job.dimension, repaired.stop_reason)
+        assessment, problems = self.validate(repaired.text, rubric, repaired.stop_reason)
         if assessment is None:
             raise InvalidAnalysis(
                 f"{job.dimension}: output invalid after one repair: {problems[:500]}"
@@ -243,7 +253,7 @@ class Scorer:
     ) -> Outcome:
         """Aggregate chunk results, ground the quotes, save the session."""
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
-        result = aggregate(dimension, self.rubrics.rubrics[dimension], parts, grounder)
+        result = aggregate(dimension, self.rubric(call, dimension), parts, grounder)
         result.scoring_version = prompts.scoring_version(model, self.s.coaching_language)
         if result.quotes_dropped:
             log.info(
@@ -304,14 +314,16 @@ class Scorer:
                     prompts.transcript_block(
                         call.title, call.started, utts, chunk.index, len(call.chunks), ttl
                     ),
-                    prompts.dimension_block(self.rubrics, dimension, call.metrics),
+                    prompts.dimension_block(
+                        self.rubrics, dimension, call.metrics, self.variant(call, dimension)
+                    ),
                 ],
             }
         ]
         return prompts.system_blocks(self.rubrics, ttl, self.s.coaching_language), messages
 
     def validate(
-        self, text: str, dimension: str, stop_reason: str | None = None
+        self, text: str, rubric: Rubric, stop_reason: str | None = None
     ) -> tuple[DimensionAssessment | None, str]:
         """The assessment in a response's text, or None and what is wrong with it."""
         if stop_reason == "max_tokens":
@@ -322,5 +334,5 @@ class Scorer:
             return None, "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
             )
-        problems = check_against_rubric(assessment, self.rubrics.rubrics[dimension])
+        problems = check_against_rubric(assessment, rubric)
         return (None, "; ".join(problems)) if problems else (assessment, "")

@@ -12,6 +12,7 @@ task result, never through module state.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class ScoringService:
         slots.ensure()
         scorer = Scorer(s, ClaudeClient.from_settings(s), rubrics, ledger, slots, database)
         rules = applicability.load(s.rubrics_dir)
+        rules.check_variants(rubrics)
         return cls(s, scorer, ObjectStore.from_settings(s), database, rules)
 
     def close(self) -> None:
@@ -156,7 +158,7 @@ class ScoringService:
 
         retrying(store, self.s.db_outage_wait_s)
         meta = fetched.call.metaData
-        return PreparedCall(
+        call = PreparedCall(
             call_id=meta.id,
             rep_id=meta.primaryUserId,
             title=meta.title or "",
@@ -172,6 +174,7 @@ class ScoringService:
             language=meta.language,
             duration_s=int(meta.duration) if meta.duration is not None else None,
         )
+        return dataclasses.replace(call, decision=self.decide(call))
 
     def _calibrated(self, lines: list[str], tokens: list[int]) -> list[int]:
         """Scale per-utterance estimates so their sum matches Claude's own count."""
@@ -195,7 +198,7 @@ class ScoringService:
         lookup each; refuse the rest over budget (BudgetExceeded). A call a skip rule matches
         is recorded as skipped and costs nothing. `force` scores the requested dimensions
         whatever the rules and the cache say."""
-        decision = self.decide(call)
+        decision = call.decision or self.decide(call)
         skipped = None if force else decision.skipped
         with transaction(self.database) as conn:
             record_applicability(conn, call.call_id, decision.call_type, skipped)

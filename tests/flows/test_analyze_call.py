@@ -150,6 +150,24 @@ def test_long_transcript_is_chunked_and_aggregated(
     )
     # an onboarding workshop: three dimensions (its call type has no objections)
     assert len(sessions) == 3 and {s["chunk_count"] for s in sessions} == {2}
+    # and its discovery is scored on the onboarding variant of the rubric
+    discovery = next(s for s in sessions if s["dimension"] == "discovery")["result"]
+    assert [c["criterion_id"] for c in discovery["criteria"]] == [
+        "success_criteria",
+        "current_workflow",
+        "adoption_risks",
+    ]
+    versions = rows(
+        engine_env.database_url, "SELECT dimension, rubric_version FROM coaching_sessions"
+    )
+    assert {
+        v["dimension"]: v["rubric_version"].endswith("+variant.discovery_onboarding")
+        for v in versions
+    } == {
+        "discovery": True,
+        "engagement": False,
+        "product_knowledge": False,
+    }
     assert all(1 <= s["result"]["overall_score"] <= 5 for s in sessions)
     # every request stayed within the chunk limit plus the static prefix (and so the context)
     prompts = [r["prompt_tokens"] for r in claude.responses]
@@ -318,3 +336,45 @@ def test_a_call_type_chooses_its_dimensions(engine_env: Settings, claude: StandI
     assert claude.requests == 3
     kind = rows(engine_env.database_url, "SELECT call_type FROM calls WHERE id = %s", RENEWAL)
     assert kind[0]["call_type"] == "renewal"
+
+
+def test_german_and_japanese_calls_are_scored_with_quotes_in_their_own_script(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    """Through the whole pipeline: each quote is grounded verbatim in the original script
+    (Japanese has no spaces and full-width punctuation) and in the right speaker's mouth."""
+    for call_id, language in (("7001007", "deu"), ("7001008", "jpn")):
+        result = analyze_call(call_id)
+        assert len(result["dimensions"]) == 4 and not result["failed"]
+        call = rows(engine_env.database_url, "SELECT * FROM calls WHERE id = %s", call_id)[0]
+        assert call["language"] == language
+        sample = next(c for c in sample_calls() if c["call"]["metaData"]["id"] == call_id)
+        lines = [s["text"] for m in sample["transcript"]["transcript"] for s in m["sentences"]]
+        script = normalise(" ".join(lines)).replace(" ", "")
+        sessions = rows(
+            engine_env.database_url,
+            "SELECT result FROM coaching_sessions WHERE call_id = %s AND status = 'completed'",
+            call_id,
+        )
+        quotes = [e for s in sessions for c in s["result"]["criteria"] for e in c["evidence"]]
+        assert quotes and all(normalise(e["quote"]).replace(" ", "") in script for e in quotes)
+        assert all(e["said_by"] in ("rep", "customer") for e in quotes)
+    japanese = [e["quote"] for e in quotes]
+    assert any("。" in q or "？" in q for q in japanese)  # noqa: RUF001 (full-width, verbatim)
+
+
+def test_a_line_addressing_the_reviewer_flags_the_call(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    analyze_call("7001002")  # the rep asks "the AI reviewer" for a 5 at 05:00
+    flags = rows(engine_env.database_url, "SELECT flags FROM calls WHERE id = '7001002'")[0]
+    assert [f["text"][:27] for f in flags["flags"]] == ["Note for the AI reviewer: i"]
+    assert flags["flags"][0]["speaker"] == "Sam Ortiz"
+    clean = analyze_call("7001001")
+    assert (
+        clean
+        and rows(engine_env.database_url, "SELECT flags FROM calls WHERE id = '7001001'")[0][
+            "flags"
+        ]
+        == []
+    )

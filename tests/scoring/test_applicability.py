@@ -82,6 +82,29 @@ def test_a_bad_rules_file_is_refused(tmp_path: Path, text: str) -> None:
         load(tmp_path)
 
 
+def test_a_call_type_may_name_a_rubric_variant_that_must_exist(tmp_path: Path) -> None:
+    from common.rubrics import load as load_rubrics
+
+    rubrics = load_rubrics(ROOT / "rubrics")
+    RULES.check_variants(rubrics)  # the shipped rules name shipped variants
+    onboarding = RULES.decide(facts(title="Kick-off and onboarding"))
+    assert onboarding.variants == {"discovery": "discovery_onboarding"}
+    variant = rubrics.rubric_for("discovery", "discovery_onboarding")
+    assert variant.dimension == "discovery" and variant.title == "Discovery (onboarding)"
+    assert rubrics.rubric_version("discovery", "discovery_onboarding").endswith(
+        "+variant.discovery_onboarding"
+    )
+    assert rubrics.rubric_version("discovery") != rubrics.rubric_version(
+        "discovery", "discovery_onboarding"
+    )
+    (tmp_path / "applicability.yaml").write_text(
+        "version: 1.0.0\ncall_types:\n"
+        "  - {name: demo, dimensions: [engagement], rubrics: {engagement: discovery_onboarding}}\n"
+    )
+    with pytest.raises(RubricError, match="not a rubric of that dimension"):
+        load(tmp_path).check_variants(rubrics)
+
+
 def test_without_a_file_every_call_is_scored_on_every_dimension(tmp_path: Path) -> None:
     decision = load(tmp_path).decide(facts(scope="Internal", words=3))
     assert decision.skipped is None and decision.dimensions == list(DIMENSIONS)

@@ -96,3 +96,11 @@ def test_the_scoring_version_follows_the_model_and_the_instructions(
     assert sonnet != prompts.scoring_version("claude-haiku-5-5")
     monkeypatch.setattr(prompts, "INSTRUCTIONS", prompts.INSTRUCTIONS + " Be brief.")
     assert prompts.scoring_version("claude-sonnet-5-5") != sonnet
+
+
+def test_the_coaching_language_is_asked_for_and_part_of_the_scoring_version() -> None:
+    german = prompts.system_blocks(RUBRICS, "5m", "Deutsch")[0]["text"]
+    assert "note in Deutsch, whatever" in german and "verbatim" in german
+    english = prompts.scoring_version("claude-sonnet-5-5")
+    assert prompts.scoring_version("claude-sonnet-5-5", "English") == english
+    assert prompts.scoring_version("claude-sonnet-5-5", "Deutsch") != english
