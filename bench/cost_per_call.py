@@ -112,34 +112,42 @@ def main() -> None:
                 + f"{float(sum(split.values())):>9.4f}{float(ratio):>8.2f}x"
             )
         schema_share(s.database_url)
-        every: dict[str, float] = {}
-        for sample in sample_calls():
-            call_id = sample["call"]["metaData"]["id"]
-            before = _spent(s.database_url, call_id)
-            analyze_call(call_id, force=True, override_budget=True)  # all four, whatever the rules
-            every[call_id] = _spent(s.database_url, call_id) - before
-        week(ruled, every, args.calls_per_week)
         if not real:
             print(
                 "(local stand-in: output lengths are placeholders; input-side figures follow the API's rules)"
             )
+    every = every_call_scored(real, key)
+    week(ruled, every, args.calls_per_week)
 
 
-def _spent(db_url: str, call_id: str) -> float:
-    with connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(usd), 0) AS usd FROM claude_usage WHERE call_id = %s", (call_id,)
-        ).fetchone()
-    return float(row["usd"]) if row else 0.0
+def every_call_scored(real: str | None, key: str | None) -> dict[str, float]:
+    """Each sample call scored on all four dimensions whatever the rules (`force`), as before
+    them: in a database and a stand-in of its own, so no cache of the first pass helps."""
+    with local_stack(
+        DATA_DIR / "postgres", database="bench_cost_all", with_anthropic=not real
+    ) as stack:
+        os.environ.update(stack.env())
+        if real:
+            os.environ["ANTHROPIC_BASE_URL"], os.environ["ANTHROPIC_API_KEY"] = real, key or ""
+        from flows.analyze_call import analyze_call
+
+        return {
+            c["call"]["metaData"]["id"]: float(
+                analyze_call(c["call"]["metaData"]["id"], force=True, override_budget=True)["usd"]
+            )
+            for c in sample_calls()
+        }
 
 
 def schema_share(db_url: str) -> None:
     """Output tokens of the stored answers with and without what the new schema added."""
+    from common.config import load_settings
     from common.scoring.token_counts import estimate_many
 
     with connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT result FROM coaching_sessions WHERE status = 'completed' AND superseded_at IS NULL"
+            "SELECT call_id, result FROM coaching_sessions"
+            " WHERE status = 'completed' AND superseded_at IS NULL"
         ).fetchall()
         paid = conn.execute(
             "SELECT coalesce(sum(output_tokens), 0) AS n, count(*) AS r FROM claude_usage"
@@ -154,10 +162,16 @@ def schema_share(db_url: str) -> None:
         old.append(json.dumps(criteria, ensure_ascii=False))
     n_new, n_old = sum(estimate_many(new, 1.0)), sum(estimate_many(old, 1.0))
     assert paid is not None
+    s = load_settings()
+    out = price_table(s.prices_file).price(s.claude_model, datetime.now(UTC).date(), 0).output
+    calls = max(1, len({r["call_id"] for r in rows}))
+    extra = float((n_new - n_old) * out / 1_000_000) / calls
     print(
         f"\noutput: {paid['n']:,} tokens paid over {paid['r']} responses; in the stored criteria"
         f" {n_new:,} tokens with today's schema, {n_old:,} without `said_by`"
-        f" (+{(n_new - n_old) / max(1, n_old):.1%} for who said each quote)"
+        f" (+{(n_new - n_old) / max(1, n_old):.1%} for who said each quote, about"
+        f" ${extra:.4f} a call at {s.claude_model}'s output price; the order of the fields"
+        " costs nothing)"
     )
 
 
