@@ -61,7 +61,7 @@ class Filters:
             clauses.append(f"{alias}.scored_at < %s")
             params.append(self.end)
         if self.rep_ids is not None:
-            clauses.append(f"{alias}.rep_id = ANY(%s)")
+            clauses.append(f"{alias}.rep_id = ANY(%b)")  # binary: a team's 1,000 ids, fast
             params.append(self.rep_ids)
         if self.dimension:
             clauses.append(f"{alias}.dimension = %s")
@@ -229,24 +229,42 @@ def counts(conn: psycopg.Connection[Row], sql: str, params: list[Any]) -> Counts
     return {(r["dimension"], r["criterion"], r["ai"], r["human"]): r["n"] for r in rows}
 
 
-def agreement(conn: psycopg.Connection[Row], f: Filters, bootstrap: int = 1000) -> dict[str, Any]:
+def agreement(
+    conn: psycopg.Connection[Row],
+    f: Filters,
+    bootstrap: int = 1000,
+    criteria_bootstrap: int | None = None,
+) -> dict[str, Any]:
     """AI vs managers (overall, by dimension, by criterion), the human ceiling and AI
     consistency, each with the same metrics."""
     return {
-        "ai_vs_manager": counts_report(counts(conn, *_ai_vs_manager_sql(f)), bootstrap),
-        "human_ceiling": counts_report(counts(conn, *_manager_vs_manager_sql(f)), bootstrap),
-        "ai_consistency": with_criteria(ai_vs_ai(conn, f), bootstrap),
+        "ai_vs_manager": counts_report(
+            counts(conn, *_ai_vs_manager_sql(f)), bootstrap, criteria_bootstrap
+        ),
+        "human_ceiling": counts_report(
+            counts(conn, *_manager_vs_manager_sql(f)), bootstrap, criteria_bootstrap
+        ),
+        "ai_consistency": with_criteria(ai_vs_ai(conn, f), bootstrap, criteria_bootstrap),
     }
 
 
-def with_criteria(pairs: list[Pair], bootstrap: int) -> dict[str, Any]:
+def with_criteria(
+    pairs: list[Pair], bootstrap: int, criteria_bootstrap: int | None = None
+) -> dict[str, Any]:
     return counts_report(
-        Counter((p.dimension, p.criterion, p.ai, p.human) for p in pairs), bootstrap
+        Counter((p.dimension, p.criterion, p.ai, p.human) for p in pairs),
+        bootstrap,
+        criteria_bootstrap,
     )
 
 
-def counts_report(pairs: Mapping[tuple[str, str, int, int], int], bootstrap: int) -> dict[str, Any]:
-    """`overall`, `by_dimension` and `by_criterion` ("dimension.criterion") summaries. Each
+def counts_report(
+    pairs: Mapping[tuple[str, str, int, int], int],
+    bootstrap: int,
+    criteria_bootstrap: int | None = None,
+) -> dict[str, Any]:
+    """`overall`, `by_dimension` and `by_criterion` ("dimension.criterion") summaries, the
+    criteria's intervals from `criteria_bootstrap` rounds when given (many small tables). Each
     table is (N/A + 1-5) square; the 1-5 part makes the metrics, the N/A row and column make
     `not_applicable`."""
     k = len(SCALE) + 1
@@ -263,7 +281,10 @@ def counts_report(pairs: Mapping[tuple[str, str, int, int], int], bootstrap: int
     return {
         "overall": _summary(overall, bootstrap),
         "by_dimension": {d: _summary(t, bootstrap) for d, t in sorted(by_dimension.items())},
-        "by_criterion": {c: _summary(t, bootstrap) for c, t in sorted(by_criterion.items())},
+        "by_criterion": {
+            c: _summary(t, bootstrap if criteria_bootstrap is None else criteria_bootstrap)
+            for c, t in sorted(by_criterion.items())
+        },
     }
 
 

@@ -285,7 +285,8 @@ class Insights:
                 dimension=dimension,
             )
             contested = disputes.summary(conn, filters.start, filters.end, filters.rep_ids)
-            return AgreementOut(**agreement(conn, filters, bootstrap=500), disputes=contested)
+            result = agreement(conn, filters, bootstrap=500, criteria_bootstrap=100)
+            return AgreementOut(**result, disputes=contested)
 
     def health(self, identity: str | None) -> dict[str, Any]:
         """The monitors against their thresholds and the open incidents (admins)."""
