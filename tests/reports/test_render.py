@@ -149,7 +149,8 @@ def test_only_http_links_are_rendered_as_links() -> None:
 
 
 def test_reports_render_any_script() -> None:
-    """German and Japanese names and quotes come through as written (UTF-8, not entities)."""
+    """German and Japanese names and quotes come through as written (UTF-8, not entities);
+    a dimension without a score this week shows N/A."""
     quote = Evidence(
         text="Quantify the pain before the demo",
         dimension="discovery",
@@ -177,4 +178,5 @@ def test_reports_render_any_script() -> None:
     )
     html = render_rep(report)
     assert "半年間何も変わらなかった場合" in html and "Jürgen Müller" in html and "佐藤 健" in html
+    assert html.count(">N/A</span>") == 3  # the dimensions without a score this week
     assert 'charset="utf-8"' in html.lower() or "charset=utf-8" in html.lower()
