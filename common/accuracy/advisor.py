@@ -14,14 +14,12 @@ you cannot tell apart from the best, for less.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from common.accuracy.evaluation import EvalResults, calls_with_manager_scores
+from common.accuracy.evaluation import EvalResults, score_run, start_run
 from common.accuracy.pairs import Filters, ai_vs_manager, with_criteria
 from common.config import DIMENSIONS, Settings
 from common.db import transaction
-from common.scoring import batches
 from common.scoring.service import ScoringService
 
 
@@ -60,39 +58,24 @@ def run_models(
 def _run_one(service: ScoringService, config: str, sample: int | None, poll_s: float) -> Candidate:
     s = settings_for(service.s, config)
     models = {d: s.model_for(d) for d in DIMENSIONS}
-    with transaction(service.database) as conn:
-        call_ids = calls_with_manager_scores(conn, sample)
-        row = conn.execute(
-            "INSERT INTO eval_runs (rubrics_dir, calls) VALUES (%s, %s) RETURNING id",
-            (f"models:{config}", len(call_ids)),
-        ).fetchone()
-    assert row is not None
-    run_id = int(row["id"])
-    ready, _ = service.prepare(call_ids)
+    run_id, call_ids = start_run(service, f"models:{config}", sample)
     key = ",".join(f"{d}={m}" for d, m in sorted(models.items()))
     destination = EvalResults(service.database, service.rubrics, run_id, model=key)
     scorer = service.scorer.with_destination(service.rubrics, destination, s)
-    service.check_budget(0.0, override=False)  # refuse when the month's budget is spent
-    work = [(ready[c], list(DIMENSIONS)) for c in call_ids if c in ready]
-    batches.analyze(
-        scorer, work, [], ttl=s.claude_batch_cache_ttl, poll_s=poll_s, owner=f"eval:{run_id}"
-    )
+    scored = score_run(service, scorer, run_id, call_ids, poll_s)
     with transaction(service.database) as conn:
-        conn.execute(
-            "UPDATE eval_runs SET finished_at = %s WHERE id = %s", (datetime.now(UTC), run_id)
-        )
         spend = conn.execute(
             "SELECT dimension, coalesce(sum(usd), 0) AS usd FROM claude_usage"
             " WHERE purpose IN (%s, %s) GROUP BY dimension",
             (f"eval:{run_id}", f"eval-repair:{run_id}"),
         ).fetchall()
         pairs = ai_vs_manager(conn, Filters(), eval_run_id=run_id)
-    n = max(1, len(work))
+    n = max(1, scored)
     report = with_criteria(pairs, bootstrap=1000)["by_dimension"]
     return Candidate(
         config=config,
         run_id=run_id,
-        calls=len(work),
+        calls=scored,
         cost_per_call={r["dimension"]: float(r["usd"]) / n for r in spend if r["dimension"]},
         agreement={d: {k: report[d].get(k) for k in ("n", "qwk", "exact", "ci")} for d in report},
         models=models,

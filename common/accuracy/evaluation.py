@@ -28,6 +28,7 @@ from common.db import Db, Row, transaction
 from common.rubrics import RubricSet
 from common.scoring import batches
 from common.scoring.model import PreparedCall, Scored
+from common.scoring.scorer import Scorer
 from common.scoring.service import ScoringService
 
 
@@ -108,6 +109,41 @@ def calls_with_manager_scores(
     return ids
 
 
+def start_run(service: ScoringService, label: str, sample: int | None) -> tuple[int, list[str]]:
+    """A new eval run (`eval_runs`) over the calls managers scored: (its id, the calls)."""
+    with transaction(service.database) as conn:
+        call_ids = calls_with_manager_scores(conn, sample)
+        row = conn.execute(
+            "INSERT INTO eval_runs (rubrics_dir, calls) VALUES (%s, %s) RETURNING id",
+            (label, len(call_ids)),
+        ).fetchone()
+    assert row is not None
+    return int(row["id"]), call_ids
+
+
+def score_run(
+    service: ScoringService, scorer: Scorer, run_id: int, call_ids: list[str], poll_s: float
+) -> int:
+    """Score the run's calls on every dimension through Message Batches (within the month's
+    budget) and mark the run finished; returns how many calls were scored."""
+    ready, _ = service.prepare(call_ids)
+    service.check_budget(0.0, override=False)  # refuse when the month's budget is spent
+    work = [(ready[c], list(DIMENSIONS)) for c in call_ids if c in ready]
+    batches.analyze(
+        scorer,
+        work,
+        [],
+        ttl=scorer.s.claude_batch_cache_ttl,
+        poll_s=poll_s,
+        owner=f"eval:{run_id}",
+    )
+    with transaction(service.database) as conn:
+        conn.execute(
+            "UPDATE eval_runs SET finished_at = %s WHERE id = %s", (datetime.now(UTC), run_id)
+        )
+    return len(work)
+
+
 def run_eval(
     service: ScoringService,
     candidate: RubricSet,
@@ -116,31 +152,12 @@ def run_eval(
     poll_s: float = 30.0,
 ) -> EvalReport:
     s = service.s
-    with transaction(s.database_url) as conn:
-        call_ids = calls_with_manager_scores(conn, sample)
-        row = conn.execute(
-            "INSERT INTO eval_runs (rubrics_dir, calls) VALUES (%s, %s) RETURNING id",
-            (rubrics_dir, len(call_ids)),
-        ).fetchone()
-    assert row is not None
-    run_id = int(row["id"])
-    ready, _ = service.prepare(call_ids)
+    run_id, call_ids = start_run(service, rubrics_dir, sample)
     scorer = service.scorer.with_destination(
         candidate, EvalResults(service.database, candidate, run_id)
     )
-    service.check_budget(0.0, override=False)  # refuse when the month's budget is spent
-    batches.analyze(
-        scorer,
-        [(ready[c], list(DIMENSIONS)) for c in call_ids if c in ready],
-        [],
-        ttl=s.claude_batch_cache_ttl,
-        poll_s=poll_s,
-        owner=f"eval:{run_id}",
-    )
+    scored = score_run(service, scorer, run_id, call_ids, poll_s)
     with transaction(s.database_url) as conn:
-        conn.execute(
-            "UPDATE eval_runs SET finished_at = %s WHERE id = %s", (datetime.now(UTC), run_id)
-        )
         spend = conn.execute(
             "SELECT count(*) AS n, coalesce(sum(usd), 0) AS usd FROM claude_usage"
             " WHERE purpose IN (%s, %s)",
@@ -151,7 +168,7 @@ def run_eval(
     assert spend is not None
     return EvalReport(
         run_id=run_id,
-        calls=len(ready),
+        calls=scored,
         requests=int(spend["n"]),
         usd=float(spend["usd"]),
         live=with_criteria(live, bootstrap=500),

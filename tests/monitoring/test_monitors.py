@@ -4,18 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from common.config import Settings
 from common.db import connect
@@ -24,8 +18,9 @@ from common.monitoring.health import check
 from common.storage import ObjectStore
 from functions.webhook import create_app
 from local.samples import sample_calls, webhook_payload
-from local.serve import free_port, serve
+from local.serve import serve
 from local.signing import hmac_signature
+from tests.monitoring.channels import Inbox, wired
 
 
 def seed(db_url: str) -> None:
@@ -85,38 +80,10 @@ def test_each_monitor_from_seeded_rows(settings: Settings) -> None:
     assert again["webhook_p99_ms"] is False and again["analysis_p95_s"] is False
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope.content.decode())
-        return "250 OK"
-
-
 @pytest.fixture
 def channels(settings: Settings) -> Iterator[tuple[Settings, list[str], Inbox]]:
-    posts: list[str] = []
-
-    async def hook(request: Request) -> JSONResponse:
-        posts.append((await request.json())["text"])
-        return JSONResponse({"ok": True})
-
-    slack = serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    inbox, port = Inbox(), free_port()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
-    smtp.start()
-    s = settings.model_copy(
-        update={
-            "slack_webhook_url": SecretStr(f"{slack.url}/hook"),
-            "smtp_host": "127.0.0.1",
-            "smtp_port": port,
-            "alert_recipients": "ops@northwind.example",
-        }
-    )
-    yield s, posts, inbox
-    smtp.stop()
-    slack.stop()
+    with wired(settings, alert_recipients="ops@northwind.example") as ch:
+        yield ch
 
 
 def test_an_incident_alerts_once_and_once_on_recovery(

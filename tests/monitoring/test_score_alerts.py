@@ -4,59 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from psycopg.rows import dict_row
-from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from common.config import Settings
 from common.db import Database
 from common.insights.week import previous_week
 from common.monitoring import score_alerts
 from local.seed import Team
-from local.serve import free_port, serve
-
-
-class Envelopes:
-    def __init__(self) -> None:
-        self.sent: list[tuple[list[str], str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.sent.append((list(envelope.rcpt_tos), envelope.content.decode()))
-        return "250 OK"
+from tests.monitoring.channels import Inbox, wired
 
 
 @pytest.fixture
-def wired(settings: Settings, team: Team) -> Iterator[tuple[Settings, list[str], Envelopes]]:
-    posts: list[str] = []
-
-    async def hook(request: Request) -> JSONResponse:
-        posts.append((await request.json())["text"])
-        return JSONResponse({"ok": True})
-
-    slack = serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-    inbox, port = Envelopes(), free_port()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
-    smtp.start()
-    s = settings.model_copy(
-        update={
-            "slack_webhook_url": SecretStr(f"{slack.url}/hook"),
-            "smtp_host": "127.0.0.1",
-            "smtp_port": port,
-            "score_alert_below": 2.5,
-            "score_alert_drop": 0.5,
-        }
-    )
-    yield s, posts, inbox
-    smtp.stop()
-    slack.stop()
+def channels(settings: Settings, team: Team) -> Iterator[tuple[Settings, list[str], Inbox]]:
+    with wired(settings, score_alert_below=2.5, score_alert_drop=0.5) as ch:
+        yield ch
 
 
 def _set(db_url: str, call_id: str, dimension: str, score: float | None) -> None:
@@ -68,9 +32,9 @@ def _set(db_url: str, call_id: str, dimension: str, score: float | None) -> None
 
 
 def test_a_low_call_alerts_its_manager_once_and_na_never(
-    wired: tuple[Settings, list[str], Envelopes],
+    channels: tuple[Settings, list[str], Inbox],
 ) -> None:
-    s, posts, inbox = wired
+    s, posts, inbox = channels
     call = "c-u-r000-00-0"  # rep u-r000, manager u-m0 (manager0@example.com)
     for d in ("product_knowledge", "discovery", "objections", "engagement"):
         _set(s.database_url, call, d, 4.0)
@@ -84,16 +48,16 @@ def test_a_low_call_alerts_its_manager_once_and_na_never(
         assert score_alerts.after_call(database, s, call) == {}  # once per call
     finally:
         database.close()
-    ((to, message),) = inbox.sent
-    assert to == ["manager0@example.com"]
+    assert inbox.recipients == [["manager0@example.com"]]
+    message = inbox.messages[0]
     assert "discovery 1.5" in message and "objections" not in message.split("below")[1]
     assert len(posts) == 1 and "u-m0" in posts[0] and call in posts[0]
 
 
 def test_a_falling_average_alerts_once_per_rep_and_week(
-    wired: tuple[Settings, list[str], Envelopes],
+    channels: tuple[Settings, list[str], Inbox],
 ) -> None:
-    s, _, inbox = wired
+    s, _, inbox = channels
     week = previous_week(datetime.now(UTC), "UTC")
     with psycopg.connect(s.database_url, row_factory=dict_row) as conn:
         recent = datetime.combine(week, datetime.min.time(), UTC) - timedelta(weeks=3)
@@ -116,7 +80,7 @@ def test_a_falling_average_alerts_once_per_rep_and_week(
     assert falling[0].manager_email == "manager0@example.com"
     assert again == []  # once per rep and week
     assert score_alerts.deliver(s, falling)[falling[0].key] == ["log", "slack", "email"]
-    assert inbox.sent[0][0] == ["manager0@example.com"]
+    assert inbox.recipients == [["manager0@example.com"]]
 
 
 def test_alerts_are_off_unless_configured(settings: Settings, team: Team) -> None:
