@@ -12,7 +12,8 @@ ANTHROPIC_API_KEY. Schedules and backoffs are shortened through settings.
 
 It waits (with a deadline) until every call is completed or parked and no run is in flight,
 then prints one JSON object as its last line:
-calls, analysed (calls with all four dimensions), parked, paid_requests (rows in
+calls, analysed (calls with every dimension of their call type, or skipped by a rule), parked,
+paid_requests (rows in
 claude_usage), paid_twice (call, dimension, chunk and purpose paid more than once), seconds;
 with the stand-in also served (responses it billed) and served_unrecorded.
 
@@ -157,9 +158,6 @@ def settle(p: Pipeline, calls: int, deadline: float) -> None:
 
 def results(db_url: str) -> dict[str, Any]:
     queries = {
-        "analysed": "SELECT count(*) FROM (SELECT call_id FROM coaching_sessions"
-        " WHERE status = 'completed' AND superseded_at IS NULL GROUP BY call_id"
-        " HAVING count(DISTINCT dimension) = 4) x",
         "parked": "SELECT count(*) FROM webhook_events WHERE status = 'needs_attention'",
         "paid_requests": "SELECT count(*) FROM claude_usage",
         "paid_twice": "SELECT count(*) FROM (SELECT 1 FROM claude_usage GROUP BY call_id,"
@@ -169,7 +167,23 @@ def results(db_url: str) -> dict[str, Any]:
         " HAVING count(*) > 1) x",
     }
     with psycopg.connect(db_url) as conn:
-        return {k: conn.execute(q).fetchone()[0] for k, q in queries.items()}  # type: ignore[index]
+        out = {k: conn.execute(q).fetchone()[0] for k, q in queries.items()}  # type: ignore[index]
+        return {"analysed": analysed(conn), **out}
+
+
+def analysed(conn: psycopg.Connection[Any]) -> int:
+    """Calls with a current session for each dimension their call type scores (the
+    applicability rules), or skipped by a rule."""
+    from common.config import ROOT
+    from common.scoring import applicability
+
+    wanted = {t.name: len(t.dimensions) for t in applicability.load(ROOT / "rubrics").call_types}
+    rows = conn.execute(
+        "SELECT c.call_type, c.skipped_reason, count(DISTINCT s.dimension) FROM calls c"
+        " LEFT JOIN coaching_sessions s ON s.call_id = c.id AND s.status = 'completed'"
+        " AND s.superseded_at IS NULL GROUP BY c.id, c.call_type, c.skipped_reason"
+    ).fetchall()
+    return sum(1 for kind, skipped, n in rows if skipped or n >= wanted.get(kind, 4))
 
 
 def main() -> None:
