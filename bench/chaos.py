@@ -177,13 +177,13 @@ def analysed(conn: psycopg.Connection[Any]) -> int:
     from common.config import ROOT
     from common.scoring import applicability
 
-    wanted = {t.name: len(t.dimensions) for t in applicability.load(ROOT / "rubrics").call_types}
+    rules = applicability.load(ROOT / "rubrics")
     rows = conn.execute(
         "SELECT c.call_type, c.skipped_reason, count(DISTINCT s.dimension) FROM calls c"
         " LEFT JOIN coaching_sessions s ON s.call_id = c.id AND s.status = 'completed'"
         " AND s.superseded_at IS NULL GROUP BY c.id, c.call_type, c.skipped_reason"
     ).fetchall()
-    return sum(1 for kind, skipped, n in rows if skipped or n >= wanted.get(kind, 4))
+    return sum(1 for kind, skipped, n in rows if skipped or n >= len(rules.dimensions_of(kind)))
 
 
 def main() -> None:

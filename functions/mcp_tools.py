@@ -49,6 +49,7 @@ from common.storage import ObjectStore
 T = TypeVar("T")
 Dimension = Literal["product_knowledge", "discovery", "objections", "engagement"]
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, idempotent_hint=False, open_world_hint=False)
 CallId = Annotated[
     str,
     Field(
@@ -247,11 +248,7 @@ def create_server(
         your team's calls for managers; the company, budget left and pipeline for admins."""
         return answer(service.cost_report, period)
 
-    @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False, idempotent_hint=False, open_world_hint=False
-        )
-    )
+    @mcp.tool(annotations=WRITE)
     def record_manager_score(
         call_id: CallId,
         dimension: Annotated[Dimension, Field(description="The dimension you are scoring")],
@@ -276,11 +273,7 @@ def create_server(
             reason=reason,
         )
 
-    @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False, idempotent_hint=False, open_world_hint=False
-        )
-    )
+    @mcp.tool(annotations=WRITE)
     def dispute_score(
         call_id: CallId,
         dimension: Annotated[Dimension, Field(description="The dimension whose score you dispute")],
@@ -314,11 +307,7 @@ def create_server(
         resolve with resolve_dispute), your own for reps."""
         return answer(commands.list_disputes, status)
 
-    @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False, idempotent_hint=False, open_world_hint=False
-        )
-    )
+    @mcp.tool(annotations=WRITE)
     def resolve_dispute(
         dispute_id: Annotated[int, Field(ge=1, description="The id from list_disputes")],
         decision: Annotated[

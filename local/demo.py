@@ -24,7 +24,7 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 import httpx
 
 from common.calls.store import upsert_users
-from common.config import DIMENSIONS, Settings, load_settings
+from common.config import Settings, load_settings
 from common.db import connect
 from common.gong import GongClient
 from common.scoring import applicability, costs, sessions
@@ -331,7 +331,6 @@ def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:
     with a completed session for each dimension of their call type: (call id, outbox status,
     last error)."""
     rules = applicability.load(s.rubrics_dir)
-    wanted = {t.name: len(t.dimensions) for t in rules.call_types}
     with connect(s.database_url) as conn:
         rows = conn.execute(
             """
@@ -347,10 +346,7 @@ def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:
         (r["call_id"], r["status"], r["last_error"])
         for r in rows
         if r["status"] != "completed"
-        or (
-            r["skipped_reason"] is None
-            and r["scored"] < wanted.get(r["call_type"], len(DIMENSIONS))
-        )
+        or (r["skipped_reason"] is None and r["scored"] < len(rules.dimensions_of(r["call_type"])))
     ]
 
 

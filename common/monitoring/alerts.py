@@ -33,20 +33,28 @@ def alert_parked(s: Settings, parked: list[Row]) -> list[str]:
 
 
 def notify(s: Settings, subject: str, text: str) -> list[str]:
-    """Log, Slack and e-mail (as configured); returns where it went."""
+    """Log, Slack and e-mail to ALERT_RECIPIENTS (as configured); returns where it went."""
     log.error("%s", text)
-    sent = ["log"]
+    return ["log", *deliver(s, subject, text, text, s.alert_recipients)]
+
+
+def deliver(
+    s: Settings, subject: str, text: str, slack_text: str, recipients: str | None
+) -> list[str]:
+    """Slack (`slack_text`) and e-mail to `recipients` (as configured); a failure is logged,
+    never raised. Returns where it went."""
+    sent = []
     if s.slack_webhook_url:
         try:
             httpx.post(
-                s.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=10
+                s.slack_webhook_url.get_secret_value(), json={"text": slack_text}, timeout=10
             ).raise_for_status()
             sent.append("slack")
         except httpx.HTTPError as exc:
             log.warning("Slack alert failed: %s", type(exc).__name__)
-    if s.smtp_host and s.alert_recipients:
+    if s.smtp_host and recipients:
         try:
-            send_email(s, subject, text, s.alert_recipients)
+            send_email(s, subject, text, recipients)
             sent.append("email")
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("e-mail alert failed: %s", type(exc).__name__)

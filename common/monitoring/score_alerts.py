@@ -12,17 +12,15 @@ carries scores and the call's title, never the transcript.
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import httpx
 import psycopg
 
 from common.config import DIMENSIONS, Settings
 from common.db import Database, Row, transaction
 from common.insights.week import week_bounds
-from common.monitoring.alerts import send_email
+from common.monitoring import alerts as alerts_mod
 
 log = logging.getLogger("sales_coach.score_alerts")
 
@@ -151,26 +149,12 @@ def _record(conn: psycopg.Connection[Row], a: ScoreAlert) -> bool:
 
 
 def deliver(s: Settings, alerts: list[ScoreAlert]) -> dict[str, list[str]]:
-    """Send each alert to its manager (e-mail) and Slack; never raises. Returns where each
-    went, by key; an alert with nowhere to go is only logged."""
+    """Send each alert to its manager (e-mail) and Slack, naming the manager; never raises.
+    Returns where each went, by key; an alert with nowhere to go is only logged."""
     sent: dict[str, list[str]] = {}
     for a in alerts:
-        where = ["log"]
         log.warning("score alert %s for manager %s", a.key, a.manager_id)
-        if s.slack_webhook_url:
-            try:
-                text = f"For {a.manager_id or 'the team'}: {a.text}"
-                httpx.post(
-                    s.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=10
-                ).raise_for_status()
-                where.append("slack")
-            except httpx.HTTPError as exc:
-                log.warning("Slack score alert failed: %s", type(exc).__name__)
-        if s.smtp_host and a.manager_email:
-            try:
-                send_email(s, "Sales coach: a score to look at", a.text, a.manager_email)
-                where.append("email")
-            except (OSError, smtplib.SMTPException) as exc:
-                log.warning("e-mail score alert failed: %s", type(exc).__name__)
-        sent[a.key] = where
+        slack_text = f"For {a.manager_id or 'the team'}: {a.text}"
+        subject = "Sales coach: a score to look at"
+        sent[a.key] = ["log", *alerts_mod.deliver(s, subject, a.text, slack_text, a.manager_email)]
     return sent

@@ -118,6 +118,11 @@ class Applicability(BaseModel):
     skip: list[SkipRule] = []
     call_types: list[CallType] = []
 
+    def dimensions_of(self, call_type: str | None) -> list[str]:
+        """The dimensions a call type scores (every one for a type these rules do not name)."""
+        kind = next((t for t in self.call_types if t.name == call_type), DEFAULT)
+        return list(kind.dimensions)
+
     def decide(self, f: CallFacts) -> Decision:
         kind = next((t for t in self.call_types if t.holds(f)), DEFAULT)
         rule = next((r for r in self.skip if r.holds(f)), None)

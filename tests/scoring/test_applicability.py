@@ -46,6 +46,8 @@ def test_call_types_choose_the_dimensions() -> None:
     assert renewal.call_type == "renewal" and "discovery" not in renewal.dimensions
     workshop = RULES.decide(facts(title="Hooli - Full-day onboarding workshop"))
     assert workshop.call_type == "onboarding" and "objections" not in workshop.dimensions
+    assert RULES.dimensions_of("renewal") == renewal.dimensions
+    assert RULES.dimensions_of(None) == list(DIMENSIONS)  # a call no run has typed yet
     # an unknown duration is not "short"
     assert RULES.decide(facts(duration_s=None)).skipped is None
 
