@@ -132,7 +132,7 @@ def create_server(
     mcp = FastMCP(
         "sales-coach",
         instructions=INSTRUCTIONS,
-        auth=auth_provider(s),
+        auth=auth_provider(s, lambda: service.database),
         lifespan=lifespan,
         mask_error_details=True,  # what escapes tool_errors (resources, prompts) stays inside
     )
@@ -146,7 +146,7 @@ def create_server(
         claims = token.claims or {}
         if s.mcp_auth != "oidc":  # our verifiers put the matched user's id there
             return str(claims["user_id"]) if isinstance(claims.get("user_id"), str) else None
-        caller = caller_for_identity(s.database_url, identity_of(claims, s.mcp_identity_claim))
+        caller = caller_for_identity(service.database, identity_of(claims, s.mcp_identity_claim))
         return caller.id if caller else None
 
     def answer(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -204,7 +204,7 @@ def create_server(
             date | None, Field(description="Any day of the week (default: latest with calls)")
         ] = None,
         offset: Offset = 0,
-        limit: Limit = 50,
+        limit: Limit = 25,
     ) -> TeamOverview:
         """Your team's reps side by side for a week (a page at a time, by name), against their
         previous four weeks; who improved and who needs help. Managers and admins."""
@@ -380,9 +380,14 @@ def create_server(
             str | None, Field(max_length=64, description="Only reads of this call")
         ] = None,
         days: Annotated[int, Field(ge=1, le=400, description="How far back")] = 30,
+        cursor: Annotated[
+            str | None, Field(max_length=200, description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Entries per page")] = 50,
     ) -> AccessLog:
-        """Who read which call's coaching or which weekly report through these tools. Admins."""
-        return answer(service.access_log, user, call_id, days)
+        """Who read which call's coaching or which weekly report through these tools, newest
+        first, a page at a time. Admins."""
+        return answer(service.access_log, user, call_id, days, cursor, limit)
 
     @mcp.tool(annotations=READ)
     def health() -> HealthOut:

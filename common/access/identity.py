@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastmcp.server.auth import AccessToken, AuthProvider, TokenVerifier
@@ -26,12 +27,15 @@ from fastmcp.server.auth.providers.jwt import JWTVerifier
 from common.access.scope import Caller, load_caller_by_email
 from common.access.tokens import caller_for_token
 from common.config import Settings
-from common.db import connect
+from common.db import Db, transaction
 from common.errors import AccessDenied, ConfigError
 
 log = logging.getLogger("sales_coach.access")
 
 UNVERIFIED = (False, "false", "False")
+# the process's database as its composition root holds it now (a server's pool is closed at
+# the end of its lifespan and opened again by the next)
+DbSource = Callable[[], Db]
 
 
 def _access(token: str, caller: Caller, claims: dict[str, Any]) -> AccessToken:
@@ -46,16 +50,16 @@ def _access(token: str, caller: Caller, claims: dict[str, Any]) -> AccessToken:
 class PostgresTokenVerifier(TokenVerifier):
     """Our bearer tokens: hashed in `api_tokens`, expiring, revocable."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, db: DbSource) -> None:
         super().__init__()
-        self.database_url = database_url
+        self.db = db
 
     async def verify_token(self, token: str) -> AccessToken | None:
         caller = await asyncio.to_thread(self._lookup, token)
         return _access(token, caller, {}) if caller else None
 
     def _lookup(self, token: str) -> Caller | None:
-        with connect(self.database_url) as conn:
+        with transaction(self.db()) as conn:  # a pooled connection: no connect per request
             return caller_for_token(conn, token)
 
 
@@ -70,12 +74,12 @@ def identity_of(claims: dict[str, Any], claim: str) -> str | None:
     return value.strip()
 
 
-def caller_for_identity(database_url: str, email: str | None) -> Caller | None:
+def caller_for_identity(db: Db, email: str | None) -> Caller | None:
     """The active user whose e-mail is `email`, or None."""
     if not email:
         return None
     try:
-        with connect(database_url) as conn:
+        with transaction(db) as conn:
             return load_caller_by_email(conn, email)
     except AccessDenied:
         return None
@@ -84,9 +88,9 @@ def caller_for_identity(database_url: str, email: str | None) -> Caller | None:
 class IdentityJWTVerifier(JWTVerifier):
     """The identity provider's JWTs, accepted only for active Gong users (else 401)."""
 
-    def __init__(self, database_url: str, identity_claim: str, **jwt: Any) -> None:
+    def __init__(self, db: DbSource, identity_claim: str, **jwt: Any) -> None:
         super().__init__(**jwt)
-        self.database_url = database_url
+        self.db = db
         self.identity_claim = identity_claim
 
     async def verify_token(self, token: str) -> AccessToken | None:
@@ -99,15 +103,16 @@ class IdentityJWTVerifier(JWTVerifier):
             log.warning("bearer token refused: it has no exp (tokens must expire)")
             return None
         caller = await asyncio.to_thread(
-            caller_for_identity, self.database_url, identity_of(claims, self.identity_claim)
+            caller_for_identity, self.db(), identity_of(claims, self.identity_claim)
         )
         return _access(token, caller, claims) if caller else None
 
 
-def auth_provider(s: Settings) -> AuthProvider:
-    """The HTTP transport's authentication, as `MCP_AUTH` says."""
+def auth_provider(s: Settings, db: DbSource) -> AuthProvider:
+    """The HTTP transport's authentication, as `MCP_AUTH` says, looking callers up in `db`
+    (the server's pool)."""
     if s.mcp_auth == "tokens":
-        return PostgresTokenVerifier(s.database_url)
+        return PostgresTokenVerifier(db)
     if s.mcp_auth == "jwt":
         if not (s.mcp_jwt_jwks_uri or s.mcp_jwt_public_key):
             raise ConfigError("MCP_AUTH=jwt needs MCP_JWT_JWKS_URI or MCP_JWT_PUBLIC_KEY")
@@ -125,7 +130,7 @@ def auth_provider(s: Settings) -> AuthProvider:
                 " identity provider signs (for any application) would be accepted"
             )
         return IdentityJWTVerifier(
-            s.database_url,
+            db,
             s.mcp_identity_claim,
             jwks_uri=s.mcp_jwt_jwks_uri or None,
             public_key=s.mcp_jwt_public_key or None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from common.db import Row
 from common.errors import AccessDenied
@@ -101,7 +102,8 @@ def team_members(conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tup
         sql = "SELECT id, name, role FROM users WHERE id = %s"
     else:
         sql = _TEAM
-    return {r["id"]: (r["name"], r["role"]) for r in conn.execute(sql, params).fetchall()}
+    with conn.cursor(row_factory=tuple_row) as cur:  # a team can be 1,000 rows
+        return {i: (name, role) for i, name, role in cur.execute(sql, params).fetchall()}
 
 
 def in_scope(conn: psycopg.Connection[Row], caller: Caller, user_id: str | None) -> bool:

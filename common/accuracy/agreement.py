@@ -104,12 +104,27 @@ def summary(
 def table_summary(table: np.ndarray, bootstrap: int = 1000, seed: int = 7) -> dict[str, Any]:
     """`summary` of the (ai x human) 5x5 count table of the pairs: every metric depends on
     that table only, so a report can be built from counts without the pairs themselves."""
-    n = int(table.sum())
-    out: dict[str, Any] = {"n": n}
-    for name, values in table_metrics(table[None, :, :]).items():
-        value = float(values[0])
-        out[name] = None if math.isnan(value) else round(value, 4)
-    out["ci"] = table_intervals(table, bootstrap, seed) if bootstrap and n else {}
+    return tables_summaries([table], bootstrap, seed)[0]
+
+
+def tables_summaries(
+    tables: Sequence[np.ndarray], bootstrap: int = 1000, seed: int = 7
+) -> list[dict[str, Any]]:
+    """`table_summary` of each table, the metrics and the intervals each in one pass."""
+    if not tables:
+        return []
+    metrics = table_metrics(np.stack(tables))
+    sampled = [i for i, table in enumerate(tables) if bootstrap and table.sum()]
+    cis = tables_intervals([tables[i] for i in sampled], bootstrap, seed)
+    ci_of = dict(zip(sampled, cis, strict=True))
+    out = []
+    for i, table in enumerate(tables):
+        summary: dict[str, Any] = {"n": int(table.sum())}
+        for name, values in metrics.items():
+            value = float(values[i])
+            summary[name] = None if math.isnan(value) else round(value, 4)
+        summary["ci"] = ci_of.get(i, {})
+        out.append(summary)
     return out
 
 
@@ -127,20 +142,34 @@ def table_intervals(table: np.ndarray, rounds: int, seed: int) -> dict[str, list
     a resample is a multinomial draw of that table and all rounds are computed at once
     (`table_metrics`): a few milliseconds for thousands of pairs.
     """
+    return tables_intervals([table], rounds, seed)[0]
+
+
+def tables_intervals(
+    tables: Sequence[np.ndarray], rounds: int, seed: int
+) -> list[dict[str, list[float] | None]]:
+    """`table_intervals` of many tables (a report's dimensions and criteria), their resamples
+    computed in one pass: the same numbers as one table at a time, without numpy's fixed cost
+    per call repeated for every criterion."""
     k = len(SCALE)
-    counts = table.reshape(k * k)
-    rng = np.random.default_rng(seed)
-    n = int(counts.sum())
-    tables = rng.multinomial(n, counts / counts.sum(), size=rounds).reshape(rounds, k, k)
-    out: dict[str, list[float] | None] = {}
-    for name, values in table_metrics(tables.astype(float)).items():
-        defined = np.sort(values[~np.isnan(values)])
-        if len(defined) < rounds / 2:  # mostly undefined: no interval worth showing
-            out[name] = None
-            continue
-        lo = defined[int(0.025 * (len(defined) - 1))]
-        hi = defined[math.ceil(0.975 * (len(defined) - 1))]
-        out[name] = [round(float(lo), 4), round(float(hi), 4)]
+    draws = []
+    for table in tables:
+        counts = table.reshape(k * k)
+        rng = np.random.default_rng(seed)  # each table its own stream, as when computed alone
+        draws.append(rng.multinomial(int(counts.sum()), counts / counts.sum(), size=rounds))
+    if not draws:
+        return []
+    stacked = np.concatenate(draws).reshape(len(draws) * rounds, k, k).astype(float)
+    out: list[dict[str, list[float] | None]] = [{} for _ in draws]
+    for name, values in table_metrics(stacked).items():
+        ordered = np.sort(values.reshape(len(draws), rounds), axis=1)  # NaN sort last
+        defined = (~np.isnan(ordered)).sum(axis=1)
+        for i, n in enumerate(defined):
+            if n < rounds / 2:  # mostly undefined: no interval worth showing
+                out[i][name] = None
+                continue
+            lo, hi = ordered[i, int(0.025 * (n - 1))], ordered[i, math.ceil(0.975 * (n - 1))]
+            out[i][name] = [round(float(lo), 4), round(float(hi), 4)]
     return out
 
 

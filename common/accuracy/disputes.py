@@ -192,7 +192,7 @@ def summary(
     rows = conn.execute(
         """
         SELECT dimension, status, count(*) AS n FROM disputes
-        WHERE (%(reps)s::text[] IS NULL OR rep_id = ANY(%(reps)s::text[]))
+        WHERE (%(reps)b::text[] IS NULL OR rep_id = ANY(%(reps)b::text[]))  -- binary: 1,000 ids
           AND (%(start)s::timestamptz IS NULL OR opened_at >= %(start)s)
           AND (%(end)s::timestamptz IS NULL OR opened_at < %(end)s)
         GROUP BY 1, 2

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from common.accuracy.agreement import SCALE, Pair, table_summary
+from common.accuracy.agreement import SCALE, Pair, tables_summaries
 from common.db import Row
 
 NA = 0  # a pair's score when that side judged the criterion or dimension not applicable
@@ -80,7 +80,7 @@ def ai_vs_manager(
     return [_pair(r) for r in conn.execute(sql, params).fetchall()]
 
 
-def _ai_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
+def _ai_vs_manager_sql(f: Filters, ordered: bool = True) -> tuple[str, list[Any]]:
     """Production pairs read the AI score kept beside each manager score (`ai_score`, by
     triggers in 0008_read_speed), so a team's quarter is one index range, not a probe of
     every session partition per score."""
@@ -93,7 +93,7 @@ def _ai_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
                CASE WHEN m.ai_not_applicable THEN 0 ELSE floor(m.ai_score + 0.5)::int END AS ai
         FROM manager_scores m
         WHERE (m.ai_score IS NOT NULL OR m.ai_not_applicable) AND {where}
-        ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
+        {"ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id" if ordered else ""}
         """,
         params,
     )
@@ -123,7 +123,7 @@ def manager_vs_manager(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
     return [_pair(r) for r in conn.execute(sql, params).fetchall()]
 
 
-def _manager_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
+def _manager_vs_manager_sql(f: Filters, ordered: bool = True) -> tuple[str, list[Any]]:
     where, params = f.where("a")
     return (
         f"""
@@ -136,8 +136,8 @@ def _manager_vs_manager_sql(f: Filters) -> tuple[str, list[Any]]:
               AND b.criterion = a.criterion AND b.reviewer_id > a.reviewer_id
             OFFSET 0  -- keeps the planner from flattening it into a hash join
         ) b ON TRUE
-        WHERE {where}
-        ORDER BY a.call_id, a.dimension, a.criterion
+        WHERE a.has_peer AND {where}  -- has_peer: another reviewer scored it (0010_team_reads)
+        {"ORDER BY a.call_id, a.dimension, a.criterion" if ordered else ""}
         """,
         params,
     )
@@ -170,7 +170,7 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
         inner.append("created_at < %(end)s")
         outer.append("n.created_at < %(end)s")
     if f.rep_ids is not None:
-        outer.append("o.rep_id = ANY(%(reps)s)")
+        outer.append("o.rep_id = ANY(%(reps)b)")  # binary: a team's 1,000 ids
     rows = conn.execute(
         f"""
         WITH rescored AS MATERIALIZED (
@@ -239,10 +239,10 @@ def agreement(
     consistency, each with the same metrics."""
     return {
         "ai_vs_manager": counts_report(
-            counts(conn, *_ai_vs_manager_sql(f)), bootstrap, criteria_bootstrap
+            counts(conn, *_ai_vs_manager_sql(f, ordered=False)), bootstrap, criteria_bootstrap
         ),
         "human_ceiling": counts_report(
-            counts(conn, *_manager_vs_manager_sql(f)), bootstrap, criteria_bootstrap
+            counts(conn, *_manager_vs_manager_sql(f, ordered=False)), bootstrap, criteria_bootstrap
         ),
         "ai_consistency": with_criteria(ai_vs_ai(conn, f), bootstrap, criteria_bootstrap),
     }
@@ -278,30 +278,33 @@ def counts_report(
             by_criterion.setdefault(f"{dimension}.{criterion}", np.zeros((k, k))),
         ):
             table[ai, human] += n
+    criteria_rounds = bootstrap if criteria_bootstrap is None else criteria_bootstrap
+    dimensions, criteria = sorted(by_dimension), sorted(by_criterion)
+    first = _summaries([overall, *(by_dimension[d] for d in dimensions)], bootstrap)
+    rest = _summaries([by_criterion[c] for c in criteria], criteria_rounds)
     return {
-        "overall": _summary(overall, bootstrap),
-        "by_dimension": {d: _summary(t, bootstrap) for d, t in sorted(by_dimension.items())},
-        "by_criterion": {
-            c: _summary(t, bootstrap if criteria_bootstrap is None else criteria_bootstrap)
-            for c, t in sorted(by_criterion.items())
-        },
+        "overall": first[0],
+        "by_dimension": dict(zip(dimensions, first[1:], strict=True)),
+        "by_criterion": dict(zip(criteria, rest, strict=True)),
     }
 
 
-def _summary(table: np.ndarray, bootstrap: int) -> dict[str, Any]:
-    """The 1-5 metrics, and the N/A counts: `both` agree, `ai_only` and `manager_only` do
-    not; `exact_with_na` is the share of all pairs that agree exactly, N/A included."""
-    out = table_summary(table[1:, 1:], bootstrap)
-    both, ai_only, human_only = table[0, 0], table[0, 1:].sum(), table[1:, 0].sum()
-    total = table.sum()
-    out["not_applicable"] = {
-        "both": int(both),
-        "ai_only": int(ai_only),
-        "manager_only": int(human_only),
-        "exact_with_na": round(float((np.trace(table[1:, 1:]) + both) / total), 4)
-        if total
-        else None,
-    }
+def _summaries(tables: list[np.ndarray], bootstrap: int) -> list[dict[str, Any]]:
+    """The 1-5 metrics of each table, and its N/A counts: `both` agree, `ai_only` and
+    `manager_only` do not; `exact_with_na` is the share of all pairs that agree exactly, N/A
+    included."""
+    out = tables_summaries([t[1:, 1:] for t in tables], bootstrap)
+    for summary, table in zip(out, tables, strict=True):
+        both, ai_only, human_only = table[0, 0], table[0, 1:].sum(), table[1:, 0].sum()
+        total = table.sum()
+        summary["not_applicable"] = {
+            "both": int(both),
+            "ai_only": int(ai_only),
+            "manager_only": int(human_only),
+            "exact_with_na": round(float((np.trace(table[1:, 1:]) + both) / total), 4)
+            if total
+            else None,
+        }
     return out
 
 

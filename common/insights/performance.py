@@ -6,10 +6,12 @@ recurring improvements (the same advice on more than one call)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 import psycopg
+from psycopg.rows import tuple_row
 from pydantic import BaseModel, Field
 
 from common.calls.transcript import normalise
@@ -19,7 +21,8 @@ from common.insights.links import safe_link
 from common.insights.week import week_bounds
 
 CURRENT = "s.status = 'completed' AND s.superseded_at IS NULL"
-_DIM_AVGS = ", ".join(f"avg({d})::float AS {d}" for d in DIMENSIONS)
+# rounded in SQL, the same way everywhere (the reports, MCP and the weekly numbers agree)
+_DIM_AVGS = ", ".join(f"round(avg({d}), 2)::float AS {d}" for d in DIMENSIONS)
 
 
 class RepRef(BaseModel):
@@ -73,12 +76,19 @@ class RepWeek(BaseModel):
     change: float | None = Field(description="Overall average against the previous four weeks")
 
 
+LISTED = 20  # reps named in improved / needs_help; the totals count them all
+
+
 class TeamOverview(BaseModel):
     week: date
     reps: list[RepWeek] = Field(description="This page of the team, by name")
     reps_total: int = Field(description="Reps in the team view (pages: offset and limit)")
-    improved: list[RepRef]
-    needs_help: list[RepRef]
+    improved: list[RepRef] = Field(description=f"Most improved first (up to {LISTED})")
+    improved_total: int = Field(description="Reps up 0.25 or more on their previous 4 weeks")
+    needs_help: list[RepRef] = Field(description=f"Lowest average first (up to {LISTED})")
+    needs_help_total: int = Field(
+        description="Reps with calls this week down 0.25 or more, or averaging under 2.5"
+    )
 
 
 class RepComparison(BaseModel):
@@ -98,7 +108,7 @@ class Comparison(BaseModel):
 
 
 def _scores(row: Row) -> dict[str, float]:
-    return {d: round(row[d], 2) for d in DIMENSIONS if row[d] is not None}
+    return {d: row[d] for d in DIMENSIONS if row[d] is not None}
 
 
 def _mean(scores: dict[str, float]) -> float | None:
@@ -118,7 +128,7 @@ def rep_totals(
     """Per rep: (analysed calls, per-dimension averages) for calls started in [since, until)."""
     rows = conn.execute(
         f"""SELECT rep_id, count(*) AS calls, {_DIM_AVGS} FROM call_scores
-            WHERE rep_id = ANY(%s) AND started_at >= %s AND started_at < %s GROUP BY rep_id""",
+            WHERE rep_id = ANY(%b) AND started_at >= %s AND started_at < %s GROUP BY rep_id""",
         (rep_ids, since, until),
     ).fetchall()
     return {r["rep_id"]: (r["calls"], _scores(r)) for r in rows}
@@ -128,28 +138,31 @@ def week_and_before(
     conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
 ) -> tuple[dict[str, tuple[int, dict[str, float]]], dict[str, dict[str, float]]]:
     """`rep_totals` of the week [start, end) and `averages` of the four weeks before it, in
-    one pass over the five weeks."""
+    one pass over the five weeks. Rounded in SQL and read as tuples: a team of 1,000 reps is
+    1,000 rows, and building dicts and rounding in Python cost more than the query."""
     week = "started_at >= %(start)s"
     dims = ", ".join(
-        f"avg({d}) FILTER (WHERE {week})::float AS {d},"
-        f" avg({d}) FILTER (WHERE NOT {week})::float AS before_{d}"
+        f"round(avg({d}) FILTER (WHERE {week}), 2)::float,"
+        f" round(avg({d}) FILTER (WHERE NOT {week}), 2)::float"
         for d in DIMENSIONS
     )
-    rows = conn.execute(
-        f"""SELECT rep_id, count(*) FILTER (WHERE {week}) AS calls,
-                   count(*) FILTER (WHERE NOT {week}) AS calls_before, {dims}
-            FROM call_scores WHERE rep_id = ANY(%(reps)s)
-              AND started_at >= %(since)s AND started_at < %(end)s GROUP BY rep_id""",
-        {"reps": rep_ids, "start": start, "end": end, "since": start - timedelta(weeks=4)},
-    ).fetchall()
-    this_week = {r["rep_id"]: (r["calls"], _scores(r)) for r in rows if r["calls"]}
-    before = {
-        r["rep_id"]: {
-            d: round(r[f"before_{d}"], 2) for d in DIMENSIONS if r[f"before_{d}"] is not None
-        }
-        for r in rows
-        if r["calls_before"]
-    }
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            f"""SELECT rep_id, count(*) FILTER (WHERE {week}),
+                       count(*) FILTER (WHERE NOT {week}), {dims}
+                FROM call_scores WHERE rep_id = ANY(%(reps)b)
+                  AND started_at >= %(since)s AND started_at < %(end)s GROUP BY rep_id""",
+            {"reps": rep_ids, "start": start, "end": end, "since": start - timedelta(weeks=4)},
+        ).fetchall()
+    this_week: dict[str, tuple[int, dict[str, float]]] = {}
+    before: dict[str, dict[str, float]] = {}
+    for rep_id, calls, calls_before, *avgs in rows:
+        if calls:
+            now = zip(DIMENSIONS, avgs[0::2], strict=True)
+            this_week[rep_id] = (calls, {d: v for d, v in now if v is not None})
+        if calls_before:
+            then = zip(DIMENSIONS, avgs[1::2], strict=True)
+            before[rep_id] = {d: v for d, v in then if v is not None}
     return this_week, before
 
 
@@ -160,7 +173,7 @@ def weekly(
     rows = conn.execute(
         f"""SELECT date_trunc('week', started_at AT TIME ZONE %s)::date AS week,
                    count(*) AS calls, {_DIM_AVGS}
-            FROM call_scores WHERE rep_id = ANY(%s) AND started_at >= %s AND started_at < %s
+            FROM call_scores WHERE rep_id = ANY(%b) AND started_at >= %s AND started_at < %s
             GROUP BY 1 ORDER BY 1""",
         (tz, rep_ids, since, until),
     ).fetchall()
@@ -263,16 +276,21 @@ def rep_performance(
 
 
 class _Line(NamedTuple):
-    rep: RepRef
+    rep_id: str
+    name: str
     calls: int
     scores: dict[str, float]
     change: float | None
     average: float | None
 
+    @property
+    def ref(self) -> RepRef:
+        return RepRef(rep_id=self.rep_id, rep_name=self.name)
+
 
 def team_overview(
     conn: psycopg.Connection[Row],
-    reps: list[RepRef],
+    reps: Mapping[str, str],
     week: date,
     tz: str,
     *,
@@ -280,48 +298,51 @@ def team_overview(
     limit: int = 50,
     sold_only: frozenset[str] = frozenset(),
 ) -> TeamOverview:
-    """Each rep's week against their previous four weeks, a page at a time (by name); who
-    improved and who needs help over the whole team. Those in `sold_only` (managers) are
-    listed only for weeks they had calls."""
+    """Each rep's week (`reps`: id -> name) against their previous four weeks, a page at a
+    time (by name); who improved and who needs help over the whole team. Those in
+    `sold_only` (managers) are listed only for weeks they had calls."""
     start, end = week_bounds(week, tz)
-    this_week, before = week_and_before(conn, [r.rep_id for r in reps], start, end)
+    this_week, before = week_and_before(conn, list(reps), start, end)
     lines = []
-    for rep in sorted(reps, key=lambda r: r.rep_name):
-        calls, scores = this_week.get(rep.rep_id, (0, {}))
-        if not calls and rep.rep_id in sold_only:
+    for rep_id, name in sorted(reps.items(), key=lambda item: item[1]):
+        calls, scores = this_week.get(rep_id, (0, {}))
+        if not calls and rep_id in sold_only:
             continue
-        now_avg, then_avg = _mean(scores), _mean(before.get(rep.rep_id, {}))
+        now_avg, then_avg = _mean(scores), _mean(before.get(rep_id, {}))
         change = (
             round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
         )
-        lines.append(_Line(rep, calls, scores, change, now_avg))
+        lines.append(_Line(rep_id, name, calls, scores, change, now_avg))
     page = [
         RepWeek(
-            rep_id=line.rep.rep_id,
-            rep_name=line.rep.rep_name,
+            rep_id=line.rep_id,
+            rep_name=line.name,
             calls=line.calls,
             scores=line.scores,
-            previous_4_weeks=before.get(line.rep.rep_id, {}),
+            previous_4_weeks=before.get(line.rep_id, {}),
             change=line.change,
         )
         for line in lines[offset : offset + limit]
     ]
-    improved = [
-        line.rep
-        for line in sorted(lines, key=lambda line: -(line.change or 0))
-        if (line.change or 0) >= 0.25
-    ]
-    needs_help = [
-        line.rep
-        for line in lines
-        if line.calls and ((line.change or 0) <= -0.25 or (line.average or 5) < 2.5)
-    ]
+    improved = sorted(
+        (line for line in lines if (line.change or 0) >= 0.25), key=lambda line: -(line.change or 0)
+    )
+    needs_help = sorted(
+        (
+            line
+            for line in lines
+            if line.calls and ((line.change or 0) <= -0.25 or (line.average or 5) < 2.5)
+        ),
+        key=lambda line: (line.average or 5, line.change or 0),
+    )
     return TeamOverview(
         week=start.date(),
         reps=page,
         reps_total=len(lines),
-        improved=improved,
-        needs_help=needs_help,
+        improved=[line.ref for line in improved[:LISTED]],
+        improved_total=len(improved),
+        needs_help=[line.ref for line in needs_help[:LISTED]],
+        needs_help_total=len(needs_help),
     )
 
 

@@ -92,7 +92,10 @@ class AccessEntry(BaseModel):
 
 
 class AccessLog(BaseModel):
-    entries: list[AccessEntry] = Field(description="Newest first, at most 500")
+    entries: list[AccessEntry] = Field(description="Newest first, a page at a time")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next (older) page; null at the end"
+    )
 
 
 class HealthOut(BaseModel):

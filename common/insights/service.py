@@ -34,7 +34,7 @@ from common.config import Settings
 from common.db import Database, Row
 from common.errors import AccessDenied, InvalidRequest
 from common.insights import calls, performance
-from common.insights.calls import CallPage, CallView, SearchQuery
+from common.insights.calls import CallPage, CallView, SearchQuery, decode_cursor, encode_cursor
 from common.insights.performance import Comparison, RepPerformance, RepRef, TeamOverview
 from common.insights.results import (
     AccessEntry,
@@ -150,11 +150,10 @@ class Insights:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
             team = self._team(conn, caller)
-            refs = [RepRef.model_construct(rep_id=i, rep_name=n) for i, (n, _) in team.items()]
             chosen = monday(week) if week else self._latest_week(conn, list(team))
             return performance.team_overview(
                 conn,
-                refs,
+                {rep_id: name for rep_id, (name, _) in team.items()},
                 chosen,
                 self.s.report_timezone,
                 offset=offset,
@@ -164,7 +163,9 @@ class Insights:
 
     def _latest_week(self, conn: psycopg.Connection[Row], rep_ids: list[str]) -> date:
         row = conn.execute(
-            "SELECT max(started_at) AS last FROM call_scores WHERE rep_id = ANY(%s)", (rep_ids,)
+            "SELECT started_at AS last FROM call_scores WHERE rep_id = ANY(%b)"
+            " ORDER BY started_at DESC LIMIT 1",  # call_scores_started_idx, stops at the first
+            (rep_ids,),
         ).fetchone()
         last = row["last"] if row and row["last"] else datetime.now(UTC)
         return current_week(last, self.s.report_timezone)
@@ -295,9 +296,17 @@ class Insights:
             return snapshot(conn, self.s)
 
     def access_log(
-        self, identity: str | None, user: str | None, call_id: str | None, days: int
+        self,
+        identity: str | None,
+        user: str | None,
+        call_id: str | None,
+        days: int,
+        cursor: str | None = None,
+        limit: int = 50,
     ) -> AccessLog:
-        """Who read which call or report (admins)."""
+        """Who read which call or report (admins), newest first, a page at a time (keyset on
+        (at, id): a year of reads is millions of rows)."""
+        before = decode_cursor(cursor) if cursor else None
         with self.conn() as conn:
             require_role(self.caller(conn, identity), "admin")
             user_ids = None
@@ -310,15 +319,34 @@ class Insights:
                     ).fetchall()
                 ] or [user]
             rows = conn.execute(
-                """SELECT a.at, a.user_id, u.name AS user_name, a.action, a.call_id, a.subject
+                """SELECT a.id, a.at, a.user_id, u.name AS user_name, a.action, a.call_id,
+                          a.subject
                    FROM access_log a LEFT JOIN users u ON u.id = a.user_id
                    WHERE a.at >= now() - make_interval(days => %(days)s)
                      AND (%(users)s::text[] IS NULL OR a.user_id = ANY(%(users)s::text[]))
                      AND (%(call)s::text IS NULL OR a.call_id = %(call)s)
-                   ORDER BY a.at DESC LIMIT 500""",
-                {"days": days, "users": user_ids, "call": call_id},
+                     AND (%(b_at)s::timestamptz IS NULL OR (a.at, a.id) < (%(b_at)s, %(b_id)s))
+                   ORDER BY a.at DESC, a.id DESC LIMIT %(n)s""",
+                {
+                    "days": days,
+                    "users": user_ids,
+                    "call": call_id,
+                    "b_at": before[0] if before else None,
+                    "b_id": _int(before[1]) if before else None,
+                    "n": limit + 1,
+                },
             ).fetchall()
-        return AccessLog(entries=[AccessEntry.model_validate(r) for r in rows])
+        more, rows = len(rows) > limit, rows[:limit]
+        return AccessLog(
+            entries=[AccessEntry.model_validate(r) for r in rows],
+            next_cursor=encode_cursor(rows[-1]["at"], str(rows[-1]["id"])) if more else None,
+        )
+
+
+def _int(key: str) -> int:
+    if not key.isdigit():
+        raise InvalidRequest("cursor is not one this server returned; start without it")
+    return int(key)
 
 
 def _weekly_reps(

@@ -206,20 +206,42 @@ SPECS: tuple[Spec, ...] = (
 
 def compute(conn: psycopg.Connection[Row], s: Settings) -> list[Monitor]:
     params = {"window_s": s.monitor_window_h * 3600}
+    raw: dict[str, Any] = {}
+    for sql, names in _queries():
+        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        for i, name in enumerate(names):
+            raw[name] = row[f"v{i}"] if row else None
     out = []
     for spec in SPECS:
-        row = conn.execute(spec.sql(), params).fetchone()  # type: ignore[arg-type]
-        raw = row["v"] if row else None
-        value = None if raw is None else round(spec.scale(s, float(raw)), 4)
+        value = raw[spec.name]
         out.append(
             Monitor(
                 name=spec.name,
                 help=spec.help,
                 unit=spec.unit,
-                value=value,
+                value=None if value is None else round(spec.scale(s, float(value)), 4),
                 threshold=spec.threshold(s),
                 kind=spec.kind,
             )
+        )
+    return out
+
+
+def _queries() -> list[tuple[str, list[str]]]:
+    """One query per table and span: monitors over the same rows (this month's tokens and
+    spend, 150,000 rows at 2,000 calls a day) share one scan."""
+    groups: dict[tuple[str, str, str | None, str], list[Spec]] = {}
+    out: list[tuple[str, list[str]]] = []
+    for spec in SPECS:
+        if spec.custom:
+            out.append((f"SELECT ({spec.sql()}) AS v0", [spec.name]))
+        else:
+            groups.setdefault((spec.table, spec.where, spec.time, spec.span), []).append(spec)
+    for (table, where, time, span), specs in groups.items():
+        since = f" AND {time} >= {SINCE[span]}" if time else ""
+        exprs = ", ".join(f"{spec.expr} AS v{i}" for i, spec in enumerate(specs))
+        out.append(
+            (f"SELECT {exprs} FROM {table} WHERE {where}{since}", [spec.name for spec in specs])
         )
     return out
 

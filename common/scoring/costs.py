@@ -208,7 +208,7 @@ def period_spend(
     With `rep_ids`, only what was spent on those reps' calls (a manager's team); usage not
     tied to a call (evals, calibration) counts company-wide only.
     """
-    team = " AND rep_id = ANY(%s)"  # the call's rep, stamped on each row (0008_read_speed)
+    team = " AND rep_id = ANY(%b)"  # the call's rep, stamped on each row (0008_read_speed)
     where, params = "at >= %s AND at < %s", (start, end)
     if rep_ids is not None:
         where, params = where + team, (start, end, rep_ids)  # type: ignore[assignment]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date
 from typing import Any
 
@@ -126,6 +127,51 @@ def test_the_pair_follows_re_analysis_and_erasure(seeded: str) -> None:
     assert ("c3", "overall", 5, 2) in pairs_of(again)
     assert ("c3", "overall", 2, 2) not in pairs_of(again)
     assert pairs_of(erased) == [("c3", "overall", 5, 2)]
+
+
+def test_the_human_ceiling_follows_a_second_reviewer_and_its_erasure(seeded: str) -> None:
+    """`has_peer` (0010_team_reads) narrows the human ceiling to scores another reviewer
+    also gave: a third reviewer's score pairs at once, and deleting one side of a pair
+    removes it."""
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row, autocommit=True) as conn:
+        manager(conn, "c2", "m3", "overall", 2, rep="r2")
+        added = manager_vs_manager(conn, Filters())
+        conn.execute("DELETE FROM manager_scores WHERE call_id = 'c1' AND reviewer_id = 'm2'")
+        erased = manager_vs_manager(conn, Filters())
+        flagged = conn.execute(
+            "SELECT call_id, reviewer_id FROM manager_scores WHERE has_peer ORDER BY 1, 2"
+        ).fetchall()
+    assert pairs_of(added) == [("c1", "overall", 3, 4), ("c2", "overall", 1, 2)]
+    assert pairs_of(erased) == [("c2", "overall", 1, 2)]
+    assert [(r["call_id"], r["reviewer_id"]) for r in flagged] == [("c2", "m1"), ("c2", "m3")]
+
+
+def test_two_reviewers_scoring_at_once_still_pair(seeded: str) -> None:
+    """Each insert alone sees no peer (neither has committed): the trigger's lock makes the
+    second wait for the first, and its marking then sees both."""
+    first = psycopg.connect(seeded)
+    second = psycopg.connect(seeded)
+    try:
+        manager(first, "c9", "m1", "overall", 3)  # uncommitted, holds the criterion's lock
+        done = threading.Event()
+
+        def other() -> None:
+            manager(second, "c9", "m2", "overall", 5)
+            second.commit()
+            done.set()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not done.wait(1.0)  # waits on the first reviewer's transaction
+        first.commit()
+        thread.join(10)
+        assert done.is_set()
+    finally:
+        first.close()
+        second.close()
+    with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
+        humans = manager_vs_manager(conn, Filters())
+    assert ("c9", "overall", 3, 5) in pairs_of(humans)
 
 
 def test_na_pairs_with_na_and_one_sided_na_is_counted_apart(seeded: str) -> None:

@@ -374,6 +374,15 @@ async def test_admins_see_who_read_which_call(as_user: Any, settings: Settings) 
     ]
     by_call = await call(admin, "access_log", call_id="c-u-r000-01-1")
     assert len(by_call["entries"]) == 1
+    first = await call(admin, "access_log", user="manager0@example.com", limit=1)
+    assert [e["action"] for e in first["entries"]] == ["analyze_call"] and first["next_cursor"]
+    rest = await call(
+        admin, "access_log", user="manager0@example.com", limit=1, cursor=first["next_cursor"]
+    )
+    assert [e["action"] for e in rest["entries"]] == ["get_call_coaching"]
+    assert rest["next_cursor"] is None and log["next_cursor"] is None
+    with pytest.raises(ToolError, match="cursor"):
+        await admin.call_tool("access_log", {"cursor": "bm90LWEtY3Vyc29y"})
 
 
 async def test_only_an_admin_puts_a_parked_call_back(as_user: Any, settings: Settings) -> None:

@@ -88,7 +88,7 @@ def test_mcp_and_reports_read_the_same_numbers(db_url: str) -> None:
         report = reports.rep_report(conn, rep, week, tz)
         start, end = week_bounds(week, tz)
         ref = RepRef(rep_id="u-r000", rep_name="Rep 000")
-        overview = performance.team_overview(conn, [ref], week, tz)
+        overview = performance.team_overview(conn, {ref.rep_id: ref.rep_name}, week, tz)
         perf = performance.rep_performance(conn, ref, start - timedelta(weeks=4), end, tz)
         direct = conn.execute(
             "SELECT avg(s.overall_score)::float AS avg, count(DISTINCT c.id) AS calls"
