@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck format bench chaos deploy-check report-screenshot schema clean
+.PHONY: demo test check lint typecheck format bench chaos deploy-check deploy-e2e report-screenshot schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ chaos: $(STAMP)
 
 deploy-check: $(STAMP)
 	$(BIN)/python -m local.deploy_check
+
+# The deployment run for real in Docker (see local/deploy_e2e.py); installs docker.io if missing.
+deploy-e2e: $(STAMP)
+	$(BIN)/python -m local.deploy_e2e
 
 report-screenshot: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

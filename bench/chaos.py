@@ -38,6 +38,7 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 import psycopg
 
+from local.outcome import events, results, settle
 from local.pipeline import DEPLOYMENT, Pipeline, pipeline
 from local.samples import distinct_calls
 from local.stack import DATA_DIR
@@ -61,25 +62,6 @@ def shortened() -> dict[str, str]:
         "GONG_MAX_RETRY_AFTER_S": "10",
         "MONTHLY_BUDGET_USD": "1000",
     }
-
-
-def in_flight_runs(p: Pipeline) -> int:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    live = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
-    state = FlowRunFilterState(type=FlowRunFilterStateType(any_=live))
-    with (
-        temporary_settings({PREFECT_API_URL: p.prefect.api_url}),
-        get_client(sync_client=True) as client,
-    ):
-        return len(client.read_flow_runs(flow_run_filter=FlowRunFilter(state=state)))
 
 
 def duplicate_requests(p: Pipeline, n: int) -> int:
@@ -136,56 +118,6 @@ def run_chaos(p: Pipeline, start: float, summary: dict[str, Any]) -> None:
     p.log("started worker-3 in its place")
 
 
-def settle(p: Pipeline, calls: int, deadline: float) -> None:
-    """Until every call is completed or parked and no run is in flight, or the deadline."""
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            counts, live = p.events(), in_flight_runs(p)
-        except Exception as exc:  # Postgres or Prefect busy: look again
-            p.log(f"settle check failed: {type(exc).__name__}")
-            time.sleep(3)
-            continue
-        line = f"events {counts}, runs in flight {live}"
-        if line != last:
-            p.log(line)
-            last = line
-        if counts.get("completed", 0) + counts.get("needs_attention", 0) == calls and not live:
-            return
-        time.sleep(3)
-    p.log("deadline reached before the pipeline settled")
-
-
-def results(db_url: str) -> dict[str, Any]:
-    queries = {
-        "parked": "SELECT count(*) FROM webhook_events WHERE status = 'needs_attention'",
-        "paid_requests": "SELECT count(*) FROM claude_usage",
-        "paid_twice": "SELECT count(*) FROM (SELECT 1 FROM claude_usage GROUP BY call_id,"
-        " dimension, chunk_index, purpose HAVING count(*) > 1) x",
-        "duplicate_sessions": "SELECT count(*) FROM (SELECT 1 FROM coaching_sessions"
-        " WHERE status = 'completed' AND superseded_at IS NULL GROUP BY call_id, dimension"
-        " HAVING count(*) > 1) x",
-    }
-    with psycopg.connect(db_url) as conn:
-        out = {k: conn.execute(q).fetchone()[0] for k, q in queries.items()}  # type: ignore[index]
-        return {"analysed": analysed(conn), **out}
-
-
-def analysed(conn: psycopg.Connection[Any]) -> int:
-    """Calls with a current session for each dimension their call type scores (the
-    applicability rules), or skipped by a rule."""
-    from common.config import ROOT
-    from common.scoring import applicability
-
-    rules = applicability.load(ROOT / "rubrics")
-    rows = conn.execute(
-        "SELECT c.call_type, c.skipped_reason, count(DISTINCT s.dimension) FROM calls c"
-        " LEFT JOIN coaching_sessions s ON s.call_id = c.id AND s.status = 'completed'"
-        " AND s.superseded_at IS NULL GROUP BY c.id, c.call_type, c.skipped_reason"
-    ).fetchall()
-    return sum(1 for kind, skipped, n in rows if skipped or n >= len(rules.dimensions_of(kind)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -204,9 +136,9 @@ def main() -> None:
         run_chaos(p, start, summary)
         sender.join(timeout=300)
         p.log(f"delivered {summary.get('delivered')} webhooks, {summary.get('retried')} retried")
-        settle(p, args.calls, start + args.deadline)
+        settle(p.db_url, p.prefect.api_url, args.calls, start + args.deadline, p.log)
         summary.update(results(p.db_url))
-        summary["events"] = p.events()
+        summary["events"] = events(p.db_url)
         summary["seconds"] = round(time.monotonic() - start, 1)
         if p.stand_in is not None:
             summary["served"] = len(p.stand_in.responses)

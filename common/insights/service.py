@@ -92,6 +92,11 @@ class Insights:
         with self.database.pool.connection() as conn:
             yield conn
 
+    def ping(self) -> None:
+        """Raises when Postgres does not answer (the server's health check)."""
+        with self.conn() as conn:
+            conn.execute("SELECT 1")
+
     def close(self) -> None:
         with self._lock:
             if self._database is not None:
