@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     RUBRICS_DIR=/opt/sales-coach/rubrics JOURNAL_DIR=/var/lib/sales-coach/journal
 WORKDIR /opt/sales-coach
 # The same first layers as Dockerfile.http: built once, shared by both images.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 COPY common ./common
 COPY flows ./flows
 COPY functions ./functions

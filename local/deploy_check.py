@@ -107,10 +107,82 @@ def _check_docker(d: dict[str, Any], where: str, root: Path) -> list[str]:
     builds = [step for step in d.get("build") or [] if any("build_docker_image" in k for k in step)]
     if not builds:
         problems.append(f"{where}: Docker work pool deployment without a build_docker_image step")
+    volumes = d["work_pool"].get("job_variables", {}).get("volumes") or []
     for step in builds:
         dockerfile = next(iter(step.values())).get("dockerfile", "Dockerfile")
         if not (root / dockerfile).is_file():
             problems.append(f"{where}: Dockerfile {dockerfile} does not exist")
+            continue
+        problems += [
+            f"{where}: {dockerfile}: {p}"
+            for p in check_flow_dockerfile((root / dockerfile).read_text(), volumes)
+        ]
+    return problems
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined."""
+    joined = text.replace("\\\n", " ")
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def _env(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, rest in instructions:
+        if word == "ENV":
+            for pair in rest.split():
+                name, _, value = pair.partition("=")
+                env[name] = value
+    return env
+
+
+def _runs_as_root(instructions: list[tuple[str, str]]) -> bool:
+    users = [rest.split(":")[0] for word, rest in instructions if word == "USER"]
+    return not users or users[-1] in ("root", "0")
+
+
+def check_flow_dockerfile(text: str, volumes: list[str]) -> list[str]:
+    """What a flow run needs of its image: the rubrics copied where RUBRICS_DIR points, the
+    package installed (migrations, prices, templates are its package data), an unprivileged
+    user, and JOURNAL_DIR on a volume the job template mounts (else a journaled response dies
+    with its container)."""
+    steps = _instructions(text)
+    env = _env(steps)
+    problems = []
+    rubrics = env.get("RUBRICS_DIR", "")
+    if not any(w == "COPY" and r.split()[0] == "rubrics" for w, r in steps if r) or not rubrics:
+        problems.append("does not copy rubrics/ to RUBRICS_DIR")
+    if not any(w == "RUN" and "pip install ." in r for w, r in steps):
+        problems.append("does not pip install the package (migrations, prices, templates)")
+    if _runs_as_root(steps):
+        problems.append("runs as root: add an unprivileged USER")
+    journal = env.get("JOURNAL_DIR")
+    if not journal:
+        problems.append("sets no JOURNAL_DIR")
+    elif not any(v.split(":")[1:2] == [journal] for v in volumes):
+        problems.append(
+            f"the journal (JOURNAL_DIR={journal}) is on the container's own disk: mount a"
+            " volume there (job_variables.volumes)"
+        )
+    return problems
+
+
+def check_http_dockerfile(path: Path) -> list[str]:
+    """The HTTP functions image: an unprivileged user and a health check."""
+    if not path.is_file():
+        return [f"{path.name} does not exist"]
+    steps = _instructions(path.read_text())
+    problems = []
+    if _runs_as_root(steps):
+        problems.append(f"{path.name}: runs as root: add an unprivileged USER")
+    if not any(w == "HEALTHCHECK" for w, _ in steps):
+        problems.append(f"{path.name}: has no HEALTHCHECK")
     return problems
 
 
@@ -168,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     problems = (
         check_prefect(args.prefect_file, args.root)
+        + check_http_dockerfile(args.root / "Dockerfile.http")
         + check_template(args.template, args.root)
         + cfn_lint(args.template)
     )

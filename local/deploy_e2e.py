@@ -56,7 +56,16 @@ BASE = "python:3.11-slim"
 FLOW_IMAGE = "sales-coach-flows"  # SALES_COACH_IMAGE (production: a registry path)
 HTTP_IMAGE = "sales-coach-http:e2e"
 POOL = "sales-coach-docker"
-DEPLOYMENTS = ("analyze-calls", "dispatch-webhook-events")
+DEPLOYMENTS = (  # the runbook's: every deployment on the Docker pool
+    "analyze-calls",
+    "dispatch-webhook-events",
+    "weekly-review",
+    "health",
+    "retention",
+    "import-scorecards",
+    "backfill",
+    "analyze-batch",
+)
 MIRROR = "http://deb.debian.org/debian"
 STAND_IN = (
     f"a local stand-in for {BASE}: Debian bookworm from debootstrap, its Python 3.11 in a venv"
@@ -116,15 +125,22 @@ def ok(*args: str, timeout: float = 60) -> bool:
 # -- 1. the engine and 2. the base image ------------------------------------------------------
 
 
+def apt_install(package: str, command: str) -> None:
+    """Install the Debian package unless `command` is on PATH already."""
+    if shutil.which(command):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    sh("apt-get", "update", "-qq", env=env)
+    sh("apt-get", "install", "-y", "-qq", package, env=env)
+
+
 def docker_engine(e: E2E) -> None:
     if shutil.which("docker") and ok("docker", "info"):
         e.notes["engine"] = "a Docker engine already running"
         return
     if not shutil.which("dockerd"):
         e.log("installing docker.io")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        sh("apt-get", "update", "-qq", env=env)
-        sh("apt-get", "install", "-y", "-qq", "docker.io", env=env)
+        apt_install("docker.io", "dockerd")
     WORK.parent.mkdir(parents=True, exist_ok=True)
     log = (DATA_DIR / "dockerd.log").open("ab")
     subprocess.Popen(
@@ -155,6 +171,7 @@ def base_image(e: E2E) -> None:
     python = ROOTFS / "opt" / "python" / "bin" / "python"
     if not python.exists():
         shutil.rmtree(ROOTFS, ignore_errors=True)
+        apt_install("debootstrap", "debootstrap")
         sh(
             "debootstrap",
             "--variant=minbase",
@@ -223,13 +240,24 @@ def e2e_prefect_file(local_base: bool) -> Path:
 
 
 def work_pool(prefect: PrefectStack, secrets: dict[str, str]) -> None:
-    """The runbook's pool: a Docker work pool whose job template carries the secrets."""
-    template = json.loads(
+    """The runbook's pool: a Docker work pool whose job template carries the secrets, made
+    with the runbook's commands (`jq` included)."""
+    apt_install("jq", "jq")
+    default = WORK / "docker-pool.json"
+    default.write_text(
         prefect.cli("work-pool", "get-default-base-job-template", "--type", "docker").stdout
     )
-    template["variables"]["properties"]["env"]["default"] = secrets
-    path = WORK / "docker-pool.json"
-    path.write_text(json.dumps(template))
+    (WORK / "secrets.json").write_text(json.dumps(secrets))
+    filled = sh(
+        "jq",
+        "--slurpfile",
+        "env",
+        str(WORK / "secrets.json"),
+        ".variables.properties.env.default = $env[0]",
+        str(default),
+    )
+    path = WORK / "docker-pool.secrets.json"
+    path.write_text(filled)
     prefect.cli(
         "work-pool",
         "create",
@@ -253,9 +281,24 @@ def deploy(e: E2E, prefect: PrefectStack) -> float:
 
 
 def run_container(name: str, env: dict[str, str], *command: str) -> None:
+    """`docker run -d --env-file NAME.env IMAGE ...` as the runbook runs it (host network
+    here instead of `-p`)."""
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    flags = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-    sh("docker", "run", "-d", "--name", name, "--network", "host", *flags, HTTP_IMAGE, *command)
+    env_file = WORK / f"{name}.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    sh(
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--env-file",
+        str(env_file),
+        HTTP_IMAGE,
+        *command,
+    )
 
 
 def cli(env: dict[str, str], *args: str) -> str:
@@ -531,7 +574,12 @@ def main() -> int:
         token = json.loads(
             cli(secrets, "token", "create", "--user", ADMIN, "--label", "claude-desktop")
         )["token"]
-        summary["mcp_calls_listed"] = ask_mcp(f"http://127.0.0.1:{mcp_port}/mcp", token)
+        mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
+        desktop = json.loads(
+            cli(secrets, "claude-desktop-config", "--remote", mcp_url, "--token", token)
+        )
+        e.checks["claude_desktop_config_names_the_server"] = mcp_url in json.dumps(desktop)
+        summary["mcp_calls_listed"] = ask_mcp(mcp_url, token)
         summary["seconds"] = round(time.monotonic() - start, 1)
         summary["settled"] = settled
     summary["checks"] = e.checks

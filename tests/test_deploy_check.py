@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common.config import ROOT
-from local.deploy_check import main
+from local.deploy_check import check_flow_dockerfile, check_http_dockerfile, main
 
 
 @pytest.fixture
@@ -94,3 +94,48 @@ def test_cfn_lint_findings_fail_the_check(
     template.write_text(text.replace("MemorySize:", "MemorySizes:", 1))
     assert run(prefect, template) == 1
     assert "cfn-lint" in capsys.readouterr().out
+
+
+FLOW_VOLUMES = ["sales-coach-journal:/var/lib/sales-coach/journal"]
+
+
+def test_the_flow_image_passes_and_each_broken_need_fails() -> None:
+    """The flow Dockerfile as shipped passes; each edit that would break a flow run in its
+    container (no rubrics, running as root, the journal on the container's disk) fails."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert check_flow_dockerfile(text, FLOW_VOLUMES) == []
+    assert "journal" in check_flow_dockerfile(text, [])[0]  # no volume in the job template
+    assert "journal" in check_flow_dockerfile(text, ["other:/tmp/journal"])[0]
+    no_rubrics = text.replace("COPY rubrics ./rubrics\n", "")
+    assert check_flow_dockerfile(no_rubrics, FLOW_VOLUMES) == [
+        "does not copy rubrics/ to RUBRICS_DIR"
+    ]
+    as_root = text.replace("USER 10001\n", "")
+    assert check_flow_dockerfile(as_root, FLOW_VOLUMES) == [
+        "runs as root: add an unprivileged USER"
+    ]
+    back_to_root = text.replace("USER 10001\n", "USER 10001\nUSER root\n")
+    assert "runs as root" in check_flow_dockerfile(back_to_root, FLOW_VOLUMES)[0]
+
+
+def test_the_http_image_needs_a_user_and_a_health_check(tmp_path: Path) -> None:
+    shipped = (ROOT / "Dockerfile.http").read_text()
+    assert check_http_dockerfile(ROOT / "Dockerfile.http") == []
+    broken = tmp_path / "Dockerfile.http"
+    broken.write_text(shipped.replace("USER 10001\n", "").replace("HEALTHCHECK", "# HC"))
+    assert check_http_dockerfile(broken) == [
+        "Dockerfile.http: runs as root: add an unprivileged USER",
+        "Dockerfile.http: has no HEALTHCHECK",
+    ]
+
+
+def test_prefect_yaml_without_the_journal_volume_fails(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefect, template = files
+    text = prefect.read_text()
+    old = "        - sales-coach-journal:/var/lib/sales-coach/journal\n"
+    assert old in text
+    prefect.write_text(text.replace(old, "        - sales-coach-journal:/tmp/elsewhere\n"))
+    assert run(prefect, template) == 1
+    assert "is on the container's own disk" in capsys.readouterr().out
