@@ -184,7 +184,7 @@ def pipeline(
                 str(dispatch_interval_s),
             ],
         )
-        _wait_healthy(f"http://127.0.0.1:{webhook_port}/healthz")
+        wait_healthy(f"http://127.0.0.1:{webhook_port}/healthz")
         p = Pipeline(
             db_url,
             PostgresControl(work / "postgres", admin),
@@ -213,7 +213,8 @@ def _process(stack: ExitStack, log_path: Path, env: dict[str, str], args: list[s
     stack.callback(stop)
 
 
-def _wait_healthy(url: str, timeout_s: float = 30) -> None:
+def wait_healthy(url: str, timeout_s: float = 30) -> None:
+    """Until `url` answers 200, or RuntimeError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
