@@ -613,6 +613,10 @@ def day(e: E2E, svc: Services, calls: list[dict[str, Any]], deadline_s: float) -
     desktop = cli(svc.secrets, "claude-desktop-config", "--remote", svc.mcp_url, "--token", token)
     e.checks["claude_desktop_config_names_the_server"] = svc.mcp_url in desktop
     out["mcp_calls_listed"] = ask_mcp(svc.mcp_url, token)
+    out["http_health"] = {  # the image's HEALTHCHECK, as Docker ran it during the day
+        name: sh("docker", "inspect", "-f", "{{.State.Health.Status}}", name).strip()
+        for name in CONTAINERS
+    }
     out["seconds"] = round(time.monotonic() - start, 1)
     return out
 
