@@ -44,10 +44,10 @@ import yaml
 
 from common.config import ROOT
 from local import outcome
-from local.pipeline import deliver, wait_healthy
+from local.pipeline import deliver, start_claude, start_gong, start_s3, wait_healthy
 from local.prefect_stack import PrefectStack, prefect_stack
 from local.samples import distinct_calls
-from local.serve import free_port, serve
+from local.serve import free_port
 from local.signing import GongSigner
 from local.stack import DATA_DIR, GONG_KEY, GONG_SECRET, PostgresControl, start_tcp_postgres
 
@@ -498,42 +498,21 @@ SHORTENED = {
 
 def start_services(e: E2E, stack: ExitStack, calls: list[dict[str, Any]]) -> Services:
     """Postgres on TCP, S3, the Gong and Claude stand-ins (or ANTHROPIC_BASE_URL), Prefect."""
-    from moto.server import ThreadedMotoServer
-
-    from local.anthropic_server import StandInState
-    from local.anthropic_server import create_app as claude_app
-    from local.gong_server import GongState
-    from local.gong_server import create_app as gong_app
-
     postgres = start_tcp_postgres(WORK / "postgres", free_port())
     stack.callback(postgres.stop)
     db_url = postgres.tcp_uri("postgres")
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    stack.callback(moto.stop)
-    s3_host, s3_port = moto.get_host_and_port()
-    gong_state = GongState(GONG_KEY, GONG_SECRET, rate_per_s=3)
-    for sample in calls:
-        gong_state.add(sample["call"], sample["transcript"])
-    gong = serve(gong_app(gong_state))
-    stack.callback(gong.stop)
-    claude_url = os.environ.get("ANTHROPIC_BASE_URL")
-    claude_key = os.environ.get("ANTHROPIC_API_KEY", "")
-    e.notes["claude"] = claude_url or "the local Anthropic-compatible stand-in"
-    state = None
-    if not claude_url:
-        state = StandInState(fail_rate=0.05, latency_s=1.0, generation_s=2.0)
-        claude = serve(claude_app(state))
-        stack.callback(claude.stop)
-        claude_url, claude_key = claude.url, "sk-ant-local-stand-in"
+    s3_endpoint, gong_url = start_s3(stack), start_gong(stack, calls)
+    stand_in = {"fail_rate": 0.05, "latency_s": 1.0, "generation_s": 2.0}
+    claude_url, claude_key, state = start_claude(stack, stand_in)
+    e.notes["claude"] = claude_url if state is None else "the local Anthropic-compatible stand-in"
     secrets = {
         "DATABASE_URL": db_url,
-        "S3_ENDPOINT_URL": f"http://{s3_host}:{s3_port}",
+        "S3_ENDPOINT_URL": s3_endpoint,
         "S3_BUCKET": "sales-coach-e2e",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",
-        "GONG_BASE_URL": gong.url,
+        "GONG_BASE_URL": gong_url,
         "GONG_ACCESS_KEY": GONG_KEY,
         "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
         "ANTHROPIC_BASE_URL": claude_url,

@@ -110,38 +110,19 @@ def pipeline(
         admin = start_postgres(work / "postgres")
         db_url = create_database(admin, "pipeline")
         apply_schema(db_url)
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        stack.callback(moto.stop)
-        host, port = moto.get_host_and_port()
-        gong_state = GongState(GONG_KEY, GONG_SECRET, rate_per_s=3)
-        for sample in calls:
-            gong_state.add(sample["call"], sample["transcript"])
-        gong = serve(gong_app(gong_state))
-        stack.callback(gong.stop)
-        claude_url, key = (
-            os.environ.get("ANTHROPIC_BASE_URL"),
-            os.environ.get("ANTHROPIC_API_KEY", ""),
-        )
-        state = None
-        if not claude_url:
-            from local.anthropic_server import StandInState
-            from local.anthropic_server import create_app as claude_app
-
-            state = StandInState(**(stand_in or {}))
-            claude = serve(claude_app(state))
-            stack.callback(claude.stop)
-            claude_url, key = claude.url, "sk-ant-local-stand-in"
+        s3_endpoint = start_s3(stack)
+        gong_url = start_gong(stack, calls)
+        claude_url, key, state = start_claude(stack, stand_in)
         signer = GongSigner()
         webhook_port = free_port()
         public_url = f"http://127.0.0.1:{webhook_port}/webhooks/gong"
         env = {
             "DATABASE_URL": db_url,
-            "S3_ENDPOINT_URL": f"http://{host}:{port}",
+            "S3_ENDPOINT_URL": s3_endpoint,
             "S3_BUCKET": "sales-coach-bench",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
-            "GONG_BASE_URL": gong.url,
+            "GONG_BASE_URL": gong_url,
             "GONG_ACCESS_KEY": GONG_KEY,
             "GONG_ACCESS_KEY_SECRET": GONG_SECRET,
             "ANTHROPIC_BASE_URL": claude_url,
@@ -211,6 +192,40 @@ def _process(stack: ExitStack, log_path: Path, env: dict[str, str], args: list[s
             proc.kill()
 
     stack.callback(stop)
+
+
+def start_s3(stack: ExitStack) -> str:
+    """moto's S3 server on loopback until the stack closes; its endpoint URL."""
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    stack.callback(moto.stop)
+    host, port = moto.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def start_gong(stack: ExitStack, calls: list[dict[str, Any]]) -> str:
+    """The Gong stand-in holding `calls`, at Gong's 3 requests a second; its URL."""
+    gong_state = GongState(GONG_KEY, GONG_SECRET, rate_per_s=3)
+    for sample in calls:
+        gong_state.add(sample["call"], sample["transcript"])
+    gong = serve(gong_app(gong_state))
+    stack.callback(gong.stop)
+    return gong.url
+
+
+def start_claude(stack: ExitStack, stand_in: dict[str, Any] | None) -> tuple[str, str, Any]:
+    """(URL, key, stand-in state): the Anthropic-compatible server in ANTHROPIC_BASE_URL /
+    ANTHROPIC_API_KEY when set (state None), else the local stand-in made with `stand_in`."""
+    url, key = os.environ.get("ANTHROPIC_BASE_URL"), os.environ.get("ANTHROPIC_API_KEY", "")
+    if url:
+        return url, key, None
+    from local.anthropic_server import StandInState
+    from local.anthropic_server import create_app as claude_app
+
+    state = StandInState(**(stand_in or {}))
+    claude = serve(claude_app(state))
+    stack.callback(claude.stop)
+    return claude.url, "sk-ant-local-stand-in", state
 
 
 def wait_healthy(url: str, timeout_s: float = 30) -> None:
