@@ -367,14 +367,18 @@ def journal_holders() -> set[str]:
     """Ids of the containers whose processes hold a journal entry's lock: each holds a
     response it was paid for that is not in Postgres yet (found through /proc/locks and the
     holder's cgroup; the volume is a directory of this host)."""
-    mount = sh("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", JOURNAL_VOLUME).strip()
-    inodes = {f.stat().st_ino for f in Path(mount).rglob("*.json") if f.exists()}
+    try:
+        mount = sh("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", JOURNAL_VOLUME)
+        inodes = {f.stat().st_ino for f in Path(mount.strip()).rglob("*.json")}
+        locks = Path("/proc/locks").read_text().splitlines()
+    except (RuntimeError, OSError):  # no volume yet, or an entry gone while listing
+        return set()
     holders = set()
-    for line in Path("/proc/locks").read_text().splitlines():
+    for line in locks:
         parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
         if len(parts) < 6 or parts[1] != "FLOCK" or "->" in line:
             continue
-        if int(parts[5].rsplit(":", 1)[-1]) in inodes:
+        if parts[5].rsplit(":", 1)[-1].isdigit() and int(parts[5].rsplit(":", 1)[-1]) in inodes:
             try:
                 cgroup = Path(f"/proc/{parts[4]}/cgroup").read_text()
             except OSError:
@@ -383,6 +387,26 @@ def journal_holders() -> set[str]:
             if found:
                 holders.add(found.group(1))
     return holders
+
+
+def kill_a_journal_holder(e: E2E, summary: dict[str, Any], stopped: float) -> None:
+    """`docker kill` the running analysis container that holds a journaled response (within
+    10 s of Postgres stopping; else any running analysis container), and count what the
+    journal volume holds after it."""
+    victim, holding = None, False
+    while time.monotonic() < stopped + 12 and victim is None:
+        running = flow_containers("analyze-calls")
+        held = [c for c in running if any(h.startswith(c) for h in journal_holders())]
+        if held or (running and time.monotonic() > stopped + 10):
+            victim, holding = (held or running)[0], bool(held)
+        time.sleep(0.5)
+    if victim:
+        inspect_flow_container(e, victim)
+        subprocess.run(["docker", "kill", victim], capture_output=True, check=False)
+        summary["killed_containers"] = 1
+        summary["killed_holding_journal"] = holding
+        e.log(f"docker kill {victim[:12]} while Postgres is away (journal held: {holding})")
+    summary["journal_after_kill"] = journal_entries()
 
 
 def faults(
@@ -404,24 +428,13 @@ def faults(
             e.log("stopping Postgres while responses are arriving")
             postgres.stop()
             stopped = time.monotonic()
-            victim, holding = None, False
-            while time.monotonic() < stopped + 12 and victim is None:
-                running = flow_containers("analyze-calls")
-                held = [c for c in running if any(h.startswith(c) for h in journal_holders())]
-                if held or (running and time.monotonic() > stopped + 10):
-                    victim, holding = (held or running)[0], bool(held)
-                time.sleep(0.5)
-            if victim:
-                inspect_flow_container(e, victim)
-                subprocess.run(["docker", "kill", victim], capture_output=True, check=False)
-                summary["killed_containers"] = 1
-                summary["killed_holding_journal"] = holding
-                e.log(f"docker kill {victim[:12]} while Postgres is away (journal held: {holding})")
-            summary["journal_after_kill"] = journal_entries()
-            time.sleep(max(0.0, stopped + 6 - time.monotonic()))
-            postgres.start()
+            try:
+                kill_a_journal_holder(e, summary, stopped)
+            finally:  # whatever happened, Postgres comes back
+                time.sleep(max(0.0, stopped + 6 - time.monotonic()))
+                postgres.start()
             summary["postgres_stopped_s"] = round(time.monotonic() - stopped, 1)
-            e.log(f"Postgres is back; {summary['journal_after_kill']} entries in the journal")
+            e.log(f"Postgres is back; {summary.get('journal_after_kill')} entries in the journal")
             done = True
         time.sleep(1)
 
