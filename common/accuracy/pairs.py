@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -154,8 +154,9 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
     params = {
         "dimension": f.dimension,
         "version": f.rubric_version,
-        "start": f.start,
-        "end": f.end,
+        "start": _midnight(conn, f.start),
+        # no session is made tomorrow: a bound lets the planner skip the future's partitions
+        "end": _midnight(conn, f.end) or datetime.now(UTC) + timedelta(days=1),
         "reps": f.rep_ids,
     }
     inner, outer = ["TRUE"], ["TRUE"]
@@ -166,9 +167,8 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
     if f.start:  # both sessions made in the window (the partition key: old quarters skipped)
         inner.append("created_at >= %(start)s")
         outer.append("n.created_at >= %(start)s")
-    if f.end:
-        inner.append("created_at < %(end)s")
-        outer.append("n.created_at < %(end)s")
+    inner.append("created_at < %(end)s")
+    outer.append("n.created_at < %(end)s")
     if f.rep_ids is not None:
         outer.append("o.rep_id = ANY(%(reps)b)")  # binary: a team's 1,000 ids
     rows = conn.execute(
@@ -214,6 +214,13 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
                     )
                 )
     return pairs
+
+
+def _midnight(conn: psycopg.Connection[Row], day: date | None) -> datetime | None:
+    """The day's start in the session's time zone: what Postgres makes of a date compared with
+    a timestamptz, but as a value the planner can prune partitions with (a date's cast is not
+    immutable, so a quarter's window planned every partition of coaching_sessions: 15 ms)."""
+    return None if day is None else datetime.combine(day, time(), tzinfo=conn.info.timezone)
 
 
 Counts = dict[tuple[str, str, int, int], int]  # (dimension, criterion, ai, human) -> pairs

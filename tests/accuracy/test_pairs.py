@@ -94,6 +94,9 @@ def test_human_ceiling_and_ai_consistency(seeded: str) -> None:
     with psycopg.connect(seeded, row_factory=psycopg.rows.dict_row) as conn:
         humans = manager_vs_manager(conn, Filters())
         itself = ai_vs_ai(conn, Filters())
+        # both sessions (16 and 17 November) inside the window, bounded by days or not
+        window = ai_vs_ai(conn, Filters(start=date(2026, 11, 16), end=date(2026, 11, 18)))
+        outside = ai_vs_ai(conn, Filters(start=date(2026, 11, 17)))
         result = agreement(conn, Filters(), bootstrap=50)
     assert pairs_of(humans) == [("c1", "overall", 3, 4)]
     assert pairs_of(itself) == [
@@ -101,6 +104,7 @@ def test_human_ceiling_and_ai_consistency(seeded: str) -> None:
         ("c1", "overall", 3, 2),
         ("c1", "pain_and_impact", 3, 1),
     ]
+    assert pairs_of(window) == pairs_of(itself) and outside == []
     ai = result["ai_vs_manager"]
     assert ai["overall"]["n"] == 5 and ai["overall"]["exact"] == 0.6
     assert ai["by_criterion"]["discovery.overall"]["n"] == 3
