@@ -134,12 +134,32 @@ def rep_totals(
     return {r["rep_id"]: (r["calls"], _scores(r)) for r in rows}
 
 
-def week_and_before(
+class _Weeks(NamedTuple):
+    """A rep's week and the four weeks before it: calls, and the per-dimension averages in
+    `DIMENSIONS` order (None where no call scored the dimension)."""
+
+    calls: int
+    calls_before: int
+    now: tuple[float | None, ...]
+    before: tuple[float | None, ...]
+
+
+def _scores_of(averages: tuple[float | None, ...]) -> dict[str, float]:
+    return {d: v for d, v in zip(DIMENSIONS, averages, strict=True) if v is not None}
+
+
+def _mean_of(averages: tuple[float | None, ...]) -> float | None:
+    """`_mean` of the averages without building their dict (1,000 reps a team)."""
+    present = [v for v in averages if v is not None]
+    return round(sum(present) / len(present), 2) if present else None
+
+
+def _week_rows(
     conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
-) -> tuple[dict[str, tuple[int, dict[str, float]]], dict[str, dict[str, float]]]:
-    """`rep_totals` of the week [start, end) and `averages` of the four weeks before it, in
-    one pass over the five weeks. Rounded in SQL and read as tuples: a team of 1,000 reps is
-    1,000 rows, and building dicts and rounding in Python cost more than the query."""
+) -> dict[str, _Weeks]:
+    """Each rep's `_Weeks` for the week [start, end), in one pass over the five weeks.
+    Rounded in SQL and read as tuples: a team of 1,000 reps is 1,000 rows, and building
+    dicts and rounding in Python cost more than the query."""
     week = "started_at >= %(start)s"
     dims = ", ".join(
         f"round(avg({d}) FILTER (WHERE {week}), 2)::float,"
@@ -154,15 +174,20 @@ def week_and_before(
                   AND started_at >= %(since)s AND started_at < %(end)s GROUP BY rep_id""",
             {"reps": rep_ids, "start": start, "end": end, "since": start - timedelta(weeks=4)},
         ).fetchall()
-    this_week: dict[str, tuple[int, dict[str, float]]] = {}
-    before: dict[str, dict[str, float]] = {}
-    for rep_id, calls, calls_before, *avgs in rows:
-        if calls:
-            now = zip(DIMENSIONS, avgs[0::2], strict=True)
-            this_week[rep_id] = (calls, {d: v for d, v in now if v is not None})
-        if calls_before:
-            then = zip(DIMENSIONS, avgs[1::2], strict=True)
-            before[rep_id] = {d: v for d, v in then if v is not None}
+    return {
+        rep_id: _Weeks(calls, before, tuple(avgs[0::2]), tuple(avgs[1::2]))
+        for rep_id, calls, before, *avgs in rows
+    }
+
+
+def week_and_before(
+    conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
+) -> tuple[dict[str, tuple[int, dict[str, float]]], dict[str, dict[str, float]]]:
+    """`rep_totals` of the week [start, end) and `averages` of the four weeks before it, in
+    one pass over the five weeks."""
+    rows = _week_rows(conn, rep_ids, start, end)
+    this_week = {r: (w.calls, _scores_of(w.now)) for r, w in rows.items() if w.calls}
+    before = {r: _scores_of(w.before) for r, w in rows.items() if w.calls_before}
     return this_week, before
 
 
@@ -278,14 +303,26 @@ def rep_performance(
 class _Line(NamedTuple):
     rep_id: str
     name: str
-    calls: int
-    scores: dict[str, float]
+    weeks: _Weeks
     change: float | None
     average: float | None
 
     @property
     def ref(self) -> RepRef:
         return RepRef(rep_id=self.rep_id, rep_name=self.name)
+
+    def row(self) -> RepWeek:
+        return RepWeek(
+            rep_id=self.rep_id,
+            rep_name=self.name,
+            calls=self.weeks.calls,
+            scores=_scores_of(self.weeks.now),
+            previous_4_weeks=_scores_of(self.weeks.before),
+            change=self.change,
+        )
+
+
+_NONE = _Weeks(0, 0, (None,) * len(DIMENSIONS), (None,) * len(DIMENSIONS))
 
 
 def team_overview(
@@ -300,30 +337,21 @@ def team_overview(
 ) -> TeamOverview:
     """Each rep's week (`reps`: id -> name) against their previous four weeks, a page at a
     time (by name); who improved and who needs help over the whole team. Those in
-    `sold_only` (managers) are listed only for weeks they had calls."""
+    `sold_only` (managers) are listed only for weeks they had calls. Only the page's reps
+    become models: the ranking reads tuples."""
     start, end = week_bounds(week, tz)
-    this_week, before = week_and_before(conn, list(reps), start, end)
+    rows = _week_rows(conn, list(reps), start, end)
     lines = []
     for rep_id, name in sorted(reps.items(), key=lambda item: item[1]):
-        calls, scores = this_week.get(rep_id, (0, {}))
-        if not calls and rep_id in sold_only:
+        weeks = rows.get(rep_id, _NONE)
+        if not weeks.calls and rep_id in sold_only:
             continue
-        now_avg, then_avg = _mean(scores), _mean(before.get(rep_id, {}))
+        now_avg = _mean_of(weeks.now) if weeks.calls else None
+        then_avg = _mean_of(weeks.before) if weeks.calls_before else None
         change = (
             round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
         )
-        lines.append(_Line(rep_id, name, calls, scores, change, now_avg))
-    page = [
-        RepWeek(
-            rep_id=line.rep_id,
-            rep_name=line.name,
-            calls=line.calls,
-            scores=line.scores,
-            previous_4_weeks=before.get(line.rep_id, {}),
-            change=line.change,
-        )
-        for line in lines[offset : offset + limit]
-    ]
+        lines.append(_Line(rep_id, name, weeks, change, now_avg))
     improved = sorted(
         (line for line in lines if (line.change or 0) >= 0.25), key=lambda line: -(line.change or 0)
     )
@@ -331,13 +359,13 @@ def team_overview(
         (
             line
             for line in lines
-            if line.calls and ((line.change or 0) <= -0.25 or (line.average or 5) < 2.5)
+            if line.weeks.calls and ((line.change or 0) <= -0.25 or (line.average or 5) < 2.5)
         ),
         key=lambda line: (line.average or 5, line.change or 0),
     )
     return TeamOverview(
         week=start.date(),
-        reps=page,
+        reps=[line.row() for line in lines[offset : offset + limit]],
         reps_total=len(lines),
         improved=[line.ref for line in improved[:LISTED]],
         improved_total=len(improved),
