@@ -1,5 +1,6 @@
-"""The coaching MCP tools: thin tools over `common.insights.Insights`, built by
-`create_server` (`functions.mcp_server` serves them over stdio or HTTP).
+"""The coaching MCP server: `create_server` builds its services once and registers the read
+tools here (thin tools over `common.insights.Insights`) and the command tools of
+`functions.mcp_commands`; `functions.mcp_server` serves it over stdio or HTTP.
 
 Who is asking comes from the transport: over HTTP from the verified credential (`MCP_AUTH`:
 our bearer tokens, the identity provider's JWTs, or OAuth sign-in through it), over stdio from
@@ -9,104 +10,45 @@ our bearer tokens, the identity provider's JWTs, or OAuth sign-in through it), o
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
-import psycopg
-from fastmcp import Context, FastMCP
+from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
-from mcp.types import ToolAnnotations
-from psycopg_pool import PoolTimeout
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from common.access.identity import auth_provider, caller_for_identity, identity_of
-from common.accuracy.disputes import DisputeList, DisputeOut
+from common.accuracy.disputes import DisputeList
 from common.config import DIMENSIONS, Settings
 from common.db import Database
-from common.errors import CoachError
-from common.insights import requests
-from common.insights.calls import CallPage, CallView, SearchQuery, view
+from common.insights.calls import CallPage, CallView, SearchQuery
 from common.insights.commands import Commands
 from common.insights.performance import Comparison, RepPerformance, TeamOverview
-from common.insights.results import (
-    AccessLog,
-    AgreementOut,
-    AnalysisStatus,
-    CostReport,
-    HealthOut,
-    ManagerScoreRecorded,
-    WeeklyReportOut,
-)
+from common.insights.results import AccessLog, AgreementOut, CostReport, HealthOut, WeeklyReportOut
 from common.insights.service import Insights
 from common.reports.weekly import rebuild_team
 from common.storage import ObjectStore
+from functions import mcp_commands
+from functions.mcp_boundary import (
+    INSTRUCTIONS,
+    READ,
+    CallId,
+    Detail,
+    Dimension,
+    Limit,
+    Offset,
+    Rep,
+    Score,
+    Weeks,
+    tool_errors,
+)
 
 T = TypeVar("T")
-Dimension = Literal["product_knowledge", "discovery", "objections", "engagement"]
-READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-WRITE = ToolAnnotations(read_only_hint=False, idempotent_hint=False, open_world_hint=False)
-CallId = Annotated[
-    str,
-    Field(
-        description="Gong call id (as in the call's Gong URL, ?id=...)",
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
-    ),
-]
-Rep = Annotated[
-    str,
-    Field(
-        description="A rep's Gong user id, email address or full name",
-        min_length=1,
-        max_length=200,
-    ),
-]
-Weeks = Annotated[int, Field(ge=1, le=52, description="Weeks back, including this one")]
-Offset = Annotated[int, Field(ge=0, le=100_000, description="Reps to skip (the next page)")]
-Limit = Annotated[int, Field(ge=1, le=200, description="Reps per page")]
-Score = Annotated[float, Field(ge=1, le=5)]
-Detail = Annotated[
-    Literal["summary", "full"],
-    Field(description="summary: scores, top strength and improvement; full: every criterion"),
-]
-UNAVAILABLE = "the coaching database is not reachable right now; try again in a minute"
-REFUSED_VALUE = (
-    "a value is out of range or holds a character that cannot be stored (a date too far out,"
-    " a NUL character): check the arguments"
-)
-FAILED = "the coaching server failed on this request; an admin can find it in the server log"
-log = logging.getLogger("sales_coach.mcp")
-INSTRUCTIONS = (
-    "Sales-call coaching from Gong calls scored by Claude on four dimensions (product_knowledge,"
-    " discovery, objections, engagement; 1-5). Name reps by name. Quote evidence with its Gong"
-    " link. Scores are only as good as the rubric: read the rubric resources to explain a score."
-)
-
-
-@contextmanager
-def tool_errors() -> Iterator[None]:
-    """The MCP server's one error boundary: our errors become the tool's error text, a
-    database outage and a value the database refuses one clear line each, and anything else
-    a generic line (logged with its traceback) instead of an internal message."""
-    try:
-        yield
-    except ToolError:
-        raise
-    except CoachError as exc:
-        raise ToolError(str(exc)) from None
-    except (psycopg.OperationalError, PoolTimeout):
-        raise ToolError(UNAVAILABLE) from None
-    except (psycopg.DataError, OverflowError):
-        raise ToolError(REFUSED_VALUE) from None
-    except Exception:
-        log.exception("tool failed")
-        raise ToolError(FAILED) from None
 
 
 def compose(s: Settings) -> Insights:
@@ -151,7 +93,7 @@ def create_server(
         caller = caller_for_identity(service.database, identity_of(claims, s.mcp_identity_claim))
         return caller.id if caller else None
 
-    def answer(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def answer(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         with tool_errors():
             return fn(who(), *args, **kwargs)
 
@@ -250,54 +192,6 @@ def create_server(
         your team's calls for managers; the company, budget left and pipeline for admins."""
         return answer(service.cost_report, period)
 
-    @mcp.tool(annotations=WRITE)
-    def record_manager_score(
-        call_id: CallId,
-        dimension: Annotated[Dimension, Field(description="The dimension you are scoring")],
-        score: Annotated[int | None, Field(ge=1, le=5, description="1-5, or null: not applicable")],
-        reason: Annotated[str, Field(min_length=1, max_length=2000, description="Why this score")],
-        criterion: Annotated[
-            str,
-            Field(
-                max_length=100, description="'overall' or a criterion id from the rubric resource"
-            ),
-        ] = "overall",
-    ) -> ManagerScoreRecorded:
-        """Record your own score for a dimension of a call (or one criterion of it), kept beside
-        the AI's, never over it, and used to measure agreement. Managers and admins, for calls
-        in their scope; nobody rates their own calls."""
-        return answer(
-            commands.record_manager_score,
-            call_id=call_id,
-            dimension=dimension,
-            criterion=criterion,
-            score=score,
-            reason=reason,
-        )
-
-    @mcp.tool(annotations=WRITE)
-    def dispute_score(
-        call_id: CallId,
-        dimension: Annotated[Dimension, Field(description="The dimension whose score you dispute")],
-        reason: Annotated[
-            str, Field(min_length=1, max_length=2000, description="Why the score is unfair")
-        ],
-        criterion: Annotated[
-            str,
-            Field(max_length=100, description="'overall' or the criterion id you dispute"),
-        ] = "overall",
-    ) -> DisputeOut:
-        """Dispute the AI's score of one of your own calls (a dimension or one criterion), with
-        your reason. Your manager sees it and either upholds the AI's score or records their
-        own; the AI's score stays visible beside the outcome. Reps, for their own calls."""
-        return answer(
-            commands.dispute_score,
-            call_id=call_id,
-            dimension=dimension,
-            criterion=criterion,
-            reason=reason,
-        )
-
     @mcp.tool(annotations=READ)
     def list_disputes(
         status: Annotated[
@@ -308,32 +202,6 @@ def create_server(
         """Disputed scores in your scope: your team's for managers (open ones, oldest first, to
         resolve with resolve_dispute), your own for reps."""
         return answer(commands.list_disputes, status)
-
-    @mcp.tool(annotations=WRITE)
-    def resolve_dispute(
-        dispute_id: Annotated[int, Field(ge=1, description="The id from list_disputes")],
-        decision: Annotated[
-            Literal["uphold", "override"],
-            Field(description="uphold: the AI's score stands; override: your score replaces it"),
-        ],
-        reason: Annotated[
-            str, Field(min_length=1, max_length=2000, description="Why, for the rep to read")
-        ],
-        score: Annotated[
-            int | None,
-            Field(ge=1, le=5, description="Your score, 1-5: required when overriding"),
-        ] = None,
-    ) -> DisputeOut:
-        """Resolve a rep's dispute: uphold the AI's score, or override it with your own score
-        (recorded as your manager score, with the reason, and counted in agreement).
-        Managers and admins, for their team's calls."""
-        return answer(
-            commands.resolve_dispute,
-            dispute_id=dispute_id,
-            decision=decision,
-            score=score,
-            reason=reason,
-        )
 
     @mcp.tool(annotations=READ)
     def agreement_report(
@@ -349,29 +217,6 @@ def create_server(
         bias, QWK, Krippendorff's alpha, 95% intervals), beside how often two managers agree
         (the human ceiling). Managers and admins."""
         return answer(service.agreement_report, from_date, to_date, dimension)
-
-    @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False, idempotent_hint=True, open_world_hint=True
-        )
-    )
-    async def analyze_call(
-        call_id: CallId,
-        dimensions: Annotated[
-            list[Dimension] | None, Field(description="Default: all four", max_length=4)
-        ] = None,
-        force: Annotated[
-            bool, Field(description="Re-analyse even if cached (admins; costs money)")
-        ] = False,
-        detail: Detail = "summary",
-        ctx: Context | None = None,
-    ) -> AnalysisStatus:
-        """A call's coaching: from the cache at once, else queues the analysis (once, however
-        often asked), reports progress per dimension and waits up to a short while."""
-        with tool_errors():
-            return await _analyze(
-                commands, s, who(), call_id, list(dimensions or []), force, detail, ctx
-            )
 
     @mcp.tool(annotations=READ)
     def access_log(
@@ -407,71 +252,9 @@ def create_server(
             return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
         return JSONResponse({"ok": True})
 
+    mcp_commands.register(mcp, commands, answer, who, s)
     _resources_and_prompts(mcp, service)
     return mcp
-
-
-async def _analyze(
-    service: Commands,
-    s: Settings,
-    identity: str | None,
-    call_id: str,
-    dimensions: list[str] | None,
-    force: bool,
-    detail: str,
-    ctx: Context | None,
-) -> AnalysisStatus:
-    dims = requests.dimensions(dimensions)
-    asked = time.time()
-    kind, run_id, now = await asyncio.to_thread(
-        service.request_analysis, identity, call_id, dims, force
-    )
-
-    def status(state: Any, p: requests.Progress, message: str) -> AnalysisStatus:
-        shaped = None
-        if p.coaching is not None and state in ("cached", "completed"):
-            shaped = view(p.coaching, detail)
-        return AnalysisStatus(
-            call_id=call_id,
-            status=state,
-            flow_run_id=run_id,
-            done_dimensions=p.done,
-            total_dimensions=p.total,
-            coaching=shaped,
-            message=message,
-        )
-
-    if kind == "cached":
-        return status("cached", now, "from the analysis cache")
-    deadline, reported = time.monotonic() + s.mcp_analyze_wait_s, -1
-    while True:
-        p = await asyncio.to_thread(service.analysis_progress, identity, call_id, dims)
-        fresh = not force or (
-            p.coaching is not None
-            and all(
-                d.analysed_at.timestamp() >= asked
-                for d in p.coaching.dimensions
-                if d.dimension in dims
-            )
-        )
-        done = p.done if fresh else 0
-        if ctx is not None and done != reported:
-            await ctx.report_progress(done, p.total, f"{done} of {p.total} dimensions analysed")
-            reported = done
-        if done == p.total:
-            return status("completed", p, "analysed now")
-        if not force and p.outbox_status == "needs_attention":
-            return status(
-                "failed", p, f"the analysis failed and is parked for an admin: {p.last_error}"
-            )
-        if time.monotonic() >= deadline:
-            why = f" (last attempt: {p.last_error})" if p.last_error else ""
-            return status(
-                "queued" if p.outbox_status == "pending" else "running",
-                p,
-                f"still in progress{why}: call analyze_call again in a minute",
-            )
-        await asyncio.sleep(0.5)
 
 
 def _resources_and_prompts(mcp: FastMCP, service: Insights) -> None:

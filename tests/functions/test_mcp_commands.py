@@ -1,0 +1,165 @@
+"""The MCP command tools (`functions/mcp_commands.py`) through fastmcp's real Client, in
+memory, on real Postgres: analyze_call (cache, queueing once, progress, parked calls) and a
+manager's own scores (disputes: test_mcp_scope.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import psycopg
+import pytest
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
+
+from common.config import Settings
+from functions.mcp_tools import create_server
+from local.seed import Team
+from tests.mcp_helpers import add_unstored_calls_rep, call, dispatch_and_run, wait_for_outbox
+
+
+async def test_analyze_call_returns_cached_at_once_and_force_is_for_admins(as_user: Any) -> None:
+    rep = await as_user("u-r000")
+    status = await call(rep, "analyze_call", call_id="c-u-r000-01-1")
+    assert status["status"] == "cached" and status["coaching"]["scores"]
+    with pytest.raises(ToolError, match="admin"):
+        await rep.call_tool("analyze_call", {"call_id": "c-u-r000-01-1", "force": True})
+
+
+async def test_analyze_call_queues_once_and_reports_progress(
+    engine_env: Settings, claude: Any, team: Team
+) -> None:
+    """A call Gong has and we have not: queued in the outbox (twice asked, once queued), run by
+    the dispatcher, with MCP progress notifications as its dimensions finish."""
+    add_unstored_calls_rep(engine_env.database_url)
+    s = engine_env.model_copy(update={"mcp_analyze_wait_s": 90.0})
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
+    async with Client(create_server(s, stdio_user="u-m0"), progress_handler=on_progress) as m0:
+        asking = [asyncio.create_task(call(m0, "analyze_call", call_id="7001001"))]
+        await wait_for_outbox(s, "7001001")
+        # the second ask finds the call in the outbox (no second Gong look-up) and waits on it
+        asking.append(asyncio.create_task(call(m0, "analyze_call", call_id="7001001")))
+        await asyncio.sleep(0.5)
+        await dispatch_and_run(s)
+        results = await asyncio.gather(*asking)
+    # the second is "cached" only if a loaded machine let the run finish before it arrived
+    assert results[0]["status"] == "completed"
+    assert results[1]["status"] in ("completed", "cached")
+    assert results[0]["coaching"]["rep_name"] == "Dana Lee"
+    assert (0, 4) in progress and (4, 4) in progress
+    with psycopg.connect(s.database_url) as conn:
+        events = conn.execute(
+            "SELECT status, run_attempts FROM webhook_events WHERE call_id = '7001001'"
+        ).fetchall()
+    assert events == [("completed", 1)]
+
+
+async def test_analyze_call_reports_a_parked_call(as_user: Any, settings: Settings) -> None:
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO webhook_events (idempotency_key, call_id, payload, status, failures,"
+            " last_error) VALUES ('c-parked', 'c-parked', %s, 'dispatched', 4,"
+            " 'InvalidAnalysis: no JSON')",
+            (
+                json.dumps(
+                    {"callData": {"metaData": {"id": "c-parked", "primaryUserId": "u-r000"}}}
+                ),
+            ),
+        )
+    manager = await as_user("u-m0", settings.model_copy(update={"mcp_analyze_wait_s": 5.0}))
+    task = asyncio.create_task(call(manager, "analyze_call", call_id="c-parked"))
+    await asyncio.sleep(1)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "UPDATE webhook_events SET status = 'needs_attention' WHERE call_id = 'c-parked'"
+        )
+    status = await task
+    assert status["status"] == "failed" and "no JSON" in status["message"]
+
+
+async def test_a_manager_records_a_score_shown_beside_the_ais(as_user: Any) -> None:
+    manager = await as_user("manager0@example.com")
+    recorded = await call(
+        manager,
+        "record_manager_score",
+        call_id="c-u-r000-01-1",
+        dimension="discovery",
+        score=2,
+        reason="Never asked about the decision process.",
+    )
+    assert recorded["score"] == 2 and recorded["rep_name"] == "Rep 000"
+    await call(
+        manager,
+        "record_manager_score",
+        call_id="c-u-r000-01-1",
+        dimension="discovery",
+        criterion="listening",
+        score=None,
+        reason="Too short a call to tell.",
+    )
+    full = await call(manager, "get_call_coaching", call_id="c-u-r000-01-1", detail="full")
+    discovery = next(d for d in full["dimensions"] if d["dimension"] == "discovery")
+    assert discovery["overall_score"] > 0  # the AI's score stays as it was
+    assert [(m["criterion"], m["score"], m["source"]) for m in discovery["manager_scores"]] == [
+        ("listening", None, "mcp"),
+        ("overall", 2, "mcp"),
+    ]
+    brief = await call(manager, "get_call_coaching", call_id="c-u-r000-01-1")
+    assert brief["manager_scores"] == 2
+    report = await call(manager, "agreement_report")
+    assert report["ai_vs_manager"]["overall"]["n"] == 1
+
+
+async def test_recording_scores_is_refused_out_of_scope(as_user: Any) -> None:
+    rep = await as_user("u-r000")
+    args = {"call_id": "c-u-r000-01-1", "dimension": "discovery", "score": 5, "reason": "me"}
+    with pytest.raises(ToolError, match="manager or admin"):
+        await rep.call_tool("record_manager_score", args)
+    other = await as_user("manager1@example.com")
+    with pytest.raises(ToolError, match="in your scope"):
+        await other.call_tool("record_manager_score", args)
+    manager = await as_user("manager0@example.com")
+    with pytest.raises(ToolError, match="criterion must be"):
+        await manager.call_tool("record_manager_score", {**args, "criterion": "charisma"})
+    with pytest.raises(ToolError):
+        await manager.call_tool("record_manager_score", {**args, "score": 7})
+    with pytest.raises(ToolError, match="manager or admin"):
+        await rep.call_tool("agreement_report", {})
+
+
+async def test_only_an_admin_puts_a_parked_call_back(as_user: Any, settings: Settings) -> None:
+    """A parked call failed (and was paid for) five times: a rep asking again must not reset
+    its failures; an admin may."""
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO webhook_events (idempotency_key, call_id, payload, status, failures,"
+            " last_error) VALUES ('c-parked', 'c-parked', %s, 'needs_attention', 5,"
+            " 'InvalidAnalysis: no JSON')",
+            (
+                json.dumps(
+                    {"callData": {"metaData": {"id": "c-parked", "primaryUserId": "u-r000"}}}
+                ),
+            ),
+        )
+
+    def event() -> tuple[str, int]:
+        with psycopg.connect(settings.database_url) as conn:
+            row = conn.execute(
+                "SELECT status, failures FROM webhook_events WHERE call_id = 'c-parked'"
+            ).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    quick = settings.model_copy(update={"mcp_analyze_wait_s": 0.0})
+    rep = await as_user("u-r000", quick)
+    status = await call(rep, "analyze_call", call_id="c-parked")
+    assert status["status"] == "failed" and "parked" in status["message"]
+    assert event() == ("needs_attention", 5)
+    admin = await as_user("u-admin", quick)
+    await call(admin, "analyze_call", call_id="c-parked")
+    assert event() == ("pending", 0)
