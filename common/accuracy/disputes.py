@@ -61,15 +61,8 @@ def ai_score(
     None when the call has no current AI score there to dispute."""
     row = conn.execute(
         """
-        SELECT s.rubric_version,
-               CASE WHEN %(c)s = 'overall' THEN s.overall_score
-                    ELSE (SELECT (x ->> 'score')::numeric
-                          FROM jsonb_array_elements(s.result -> 'criteria') x
-                          WHERE x ->> 'criterion_id' = %(c)s) END AS score,
-               %(c)s = 'overall' OR EXISTS (
-                   SELECT 1 FROM jsonb_array_elements(s.result -> 'criteria') x
-                   WHERE x ->> 'criterion_id' = %(c)s) AS known
-        FROM coaching_sessions s
+        SELECT s.rubric_version, a.score, a.known
+        FROM coaching_sessions s, ai_criterion(s.overall_score, s.result, %(c)s) a
         WHERE s.call_id = %(call)s AND s.dimension = %(d)s AND s.status = 'completed'
           AND s.superseded_at IS NULL
         ORDER BY s.created_at DESC LIMIT 1

@@ -28,19 +28,7 @@ from common.db import Row
 
 NA = 0  # a pair's score when that side judged the criterion or dimension not applicable
 
-AI_NA = """
-CASE WHEN m.criterion = 'overall' THEN s.overall_score IS NULL
-     ELSE EXISTS (SELECT 1 FROM jsonb_array_elements(s.result -> 'criteria') c
-                  WHERE c ->> 'criterion_id' = m.criterion
-                    AND jsonb_typeof(c -> 'score') = 'null') END
-"""
 HUMAN = "CASE WHEN m.not_applicable THEN 0 ELSE m.score END"
-
-AI_SCORE = """
-CASE WHEN m.criterion = 'overall' THEN s.overall_score
-     ELSE (SELECT (c ->> 'score')::numeric FROM jsonb_array_elements(s.result -> 'criteria') c
-           WHERE c ->> 'criterion_id' = m.criterion) END
-"""
 
 
 @dataclass(frozen=True)
@@ -106,10 +94,11 @@ def _eval_pairs(conn: psycopg.Connection[Row], f: Filters, eval_run_id: int) -> 
     rows = conn.execute(
         f"""
         SELECT m.call_id, m.dimension, m.criterion, {HUMAN} AS human,
-               CASE WHEN {AI_NA} THEN 0 ELSE floor(({AI_SCORE}) + 0.5)::int END AS ai
+               CASE WHEN a.not_applicable THEN 0 ELSE floor(a.score + 0.5)::int END AS ai
         FROM manager_scores m
         JOIN eval_results s ON s.eval_run_id = %s AND s.call_id = m.call_id
              AND s.dimension = m.dimension AND s.status = 'completed'
+        CROSS JOIN ai_criterion(s.overall_score, s.result, m.criterion) a  -- 0012_ai_criterion
         WHERE {where}
         ORDER BY m.call_id, m.dimension, m.criterion, m.reviewer_id
         """,

@@ -225,3 +225,31 @@ def test_the_cli_prints_the_table_and_json(
     assert main(["agreement", "--json", "--dimension", "discovery", "--bootstrap", "50"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["ai_vs_manager"]["by_dimension"]["discovery"]["n"] == 5
+
+
+@pytest.mark.parametrize(
+    ("overall", "criterion", "expected"),
+    [
+        (3.4, "overall", (3.4, False, True)),
+        (None, "overall", (None, True, True)),  # the dimension judged N/A
+        (3.4, "open_questions", (4.0, False, True)),
+        (3.4, "pain_and_impact", (None, True, True)),  # the criterion judged N/A
+        (3.4, "charisma", (None, False, False)),  # not a criterion of this rubric
+    ],
+)
+def test_one_definition_of_the_ais_score_of_a_criterion(
+    db_url: str, overall: float | None, criterion: str, expected: tuple[Any, ...]
+) -> None:
+    """`ai_criterion` (0012), which the manager-score trigger, eval pairs and disputes read."""
+    result = {
+        "criteria": [
+            {"criterion_id": "open_questions", "score": 4.0},
+            {"criterion_id": "pain_and_impact", "score": None},
+        ]
+    }
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT score::float, not_applicable, known FROM ai_criterion(%s::numeric, %s, %s)",
+            (overall, Jsonb(result), criterion),
+        ).fetchone()
+    assert row == expected
