@@ -16,6 +16,28 @@ from common.reports.render import deliver, render_index, render_rep, report_key
 from local.serve import free_port
 
 WEEK = date(2026, 11, 16)
+NO_CHANGE = {d: None for d in ("product_knowledge", "discovery", "objections", "engagement")}
+
+
+def rep_report(**fields: Any) -> RepReport:
+    """A rep's report of WEEK with one call and nothing in it but `fields`."""
+    base: dict[str, Any] = {
+        "rep_id": "r1",
+        "rep_name": "Dana",
+        "manager_id": None,
+        "week_start": WEEK,
+        "calls": 1,
+        "scores": {},
+        "previous": {},
+        "change": NO_CHANGE,
+        "trend": {"discovery": [("16 Nov", 3.5)]},
+        "metrics": [],
+        "best_call": None,
+        "weakest_call": None,
+        "strengths": [],
+        "improvements": [],
+    }
+    return RepReport(**(base | fields))
 
 
 class Inbox:
@@ -76,26 +98,13 @@ def test_transcript_text_is_escaped_in_reports() -> None:
         link="https://app.gong.io/call?id=1&t=60",
         calls=2,
     )
-    report = RepReport(
-        rep_id="r1",
+    report = rep_report(
         rep_name="Dana <Lee>",
-        manager_id=None,
-        week_start=WEEK,
-        calls=1,
         scores={"discovery": 3.5},
         previous={"discovery": 3.0},
-        change={
-            "discovery": 0.5,
-            "engagement": None,
-            "objections": None,
-            "product_knowledge": None,
-        },
-        trend={"discovery": [("16 Nov", 3.5)]},
+        change=NO_CHANGE | {"discovery": 0.5},
         metrics=[MetricCheck(name="Talk ratio", value=0.4, benchmark="43%", within=True)],
-        best_call=None,
-        weakest_call=None,
         strengths=[evil],
-        improvements=[],
     )
     html = render_rep(report)
     assert "<script>" not in html and "&lt;script&gt;" in html and "Dana &lt;Lee&gt;" in html
@@ -126,22 +135,7 @@ def test_only_http_links_are_rendered_as_links() -> None:
         )
     ]
     call = CallRef(call_id="1", title="Evil call", started_at=None, average=3.0, url=bad)
-    report = RepReport(
-        rep_id="r1",
-        rep_name="Dana",
-        manager_id=None,
-        week_start=WEEK,
-        calls=2,
-        scores={},
-        previous={},
-        change={d: None for d in ("product_knowledge", "discovery", "objections", "engagement")},
-        trend={"discovery": [("16 Nov", 3.5)]},
-        metrics=[],
-        best_call=call,
-        weakest_call=call,
-        strengths=evidence,
-        improvements=[],
-    )
+    report = rep_report(calls=2, best_call=call, weakest_call=call, strengths=evidence)
     html = render_rep(report)
     assert 'href="https://app.gong.io/call?id=1&amp;t=60"' in html
     assert 'href="javascript:' not in html and 'href="data:' not in html
@@ -160,21 +154,11 @@ def test_reports_render_any_script() -> None:
         link=None,
         calls=1,
     )
-    report = RepReport(
-        rep_id="r1",
+    report = rep_report(
         rep_name="Jürgen Müller",
-        manager_id=None,
-        week_start=WEEK,
-        calls=1,
         scores={"discovery": 3.0},
-        previous={},
-        change={d: None for d in ("discovery", "engagement", "objections", "product_knowledge")},
         trend={"discovery": [("16 Nov", 3.0)]},
-        metrics=[],
-        best_call=None,
-        weakest_call=None,
         strengths=[quote],
-        improvements=[],
     )
     html = render_rep(report)
     assert "半年間何も変わらなかった場合" in html and "Jürgen Müller" in html and "佐藤 健" in html
