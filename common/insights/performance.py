@@ -83,6 +83,7 @@ class TeamOverview(BaseModel):
     week: date
     reps: list[RepWeek] = Field(description="This page of the team, by name")
     reps_total: int = Field(description="Reps in the team view (pages: offset and limit)")
+    calls: int = Field(description="Analysed calls of the whole team view this week")
     improved: list[RepRef] = Field(description=f"Most improved first (up to {LISTED})")
     improved_total: int = Field(description="Reps up 0.25 or more on their previous 4 weeks")
     needs_help: list[RepRef] = Field(description=f"Lowest average first (up to {LISTED})")
@@ -367,6 +368,7 @@ def team_overview(
         week=start.date(),
         reps=[line.row() for line in lines[offset : offset + limit]],
         reps_total=len(lines),
+        calls=sum(line.weeks.calls for line in lines),
         improved=[line.ref for line in improved[:LISTED]],
         improved_total=len(improved),
         needs_help=[line.ref for line in needs_help[:LISTED]],

@@ -150,21 +150,30 @@ class Insights:
     def team_overview(
         self, identity: str | None, week: date | None, offset: int = 0, limit: int = 50
     ) -> TeamOverview:
-        """Reps side by side; managers appear only for weeks they sold themselves."""
+        """Reps side by side; managers appear only for weeks they sold themselves. Without a
+        week, the latest with calls: nearly always this one, so it is asked first (a query
+        saved); calls never start in the future, so a week with calls now is the latest."""
+        tz = self.s.report_timezone
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
             team = self._team(conn, caller)
-            chosen = monday(week) if week else self._latest_week(conn, list(team))
-            return performance.team_overview(
-                conn,
-                {rep_id: name for rep_id, (name, _) in team.items()},
-                chosen,
-                self.s.report_timezone,
-                offset=offset,
-                limit=limit,
-                sold_only=frozenset(i for i, (_, role) in team.items() if role != "rep"),
-            )
+
+            def overview(chosen: date) -> TeamOverview:
+                return performance.team_overview(
+                    conn,
+                    {rep_id: name for rep_id, (name, _) in team.items()},
+                    chosen,
+                    tz,
+                    offset=offset,
+                    limit=limit,
+                    sold_only=frozenset(i for i, (_, role) in team.items() if role != "rep"),
+                )
+
+            if week is not None:
+                return overview(monday(week))
+            this_week = overview(current_week(datetime.now(UTC), tz))
+            return this_week if this_week.calls else overview(self._latest_week(conn, list(team)))
 
     def _latest_week(self, conn: psycopg.Connection[Row], rep_ids: list[str]) -> date:
         row = conn.execute(

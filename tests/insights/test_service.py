@@ -8,10 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
+from common.config import load_settings
 from common.insights import performance
 from common.insights.performance import RepRef
-from common.insights.week import day_start, previous_week, week_bounds
+from common.insights.service import Insights
+from common.insights.week import current_week, day_start, previous_week, week_bounds
 from common.reports import numbers as reports
+from common.storage import ObjectStore
 from local.seed import seed
 
 SESSION = """INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model,
@@ -105,3 +108,35 @@ def test_mcp_and_reports_read_the_same_numbers(db_url: str) -> None:
     assert report.previous == overview.reps[0].previous_4_weeks
     last = next(w for w in perf.weeks if w.week == week)
     assert last.scores["discovery"] == report.scores["discovery"]
+
+
+def test_team_overview_shows_the_latest_week_with_calls(db_url: str) -> None:
+    """Without a week: this week once it has a call, else the last week that had one (this
+    week is asked first; the fallback finds a team that has been quiet for weeks)."""
+    s = load_settings(database_url=db_url)
+    now = datetime.now(UTC)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (id, name, role) VALUES ('m1', 'Mia', 'manager')")
+        conn.execute(
+            "INSERT INTO users (id, name, role, manager_id) VALUES ('r1', 'Rae', 'rep', 'm1')"
+        )
+
+        def call(call_id: str, at: datetime, score: float) -> None:
+            conn.execute(
+                "INSERT INTO calls (id, title, primary_user_id, started_at)"
+                " VALUES (%s, 'Demo', 'r1', %s)",
+                (call_id, at),
+            )
+            conn.execute(SESSION, (call_id, "discovery", score, _result("")))
+
+        call("c-old", now - timedelta(weeks=3), 2.0)
+        insights = Insights(s, ObjectStore.from_settings(s))
+        try:
+            quiet = insights.team_overview("m1", None)
+            call("c-now", now, 4.0)
+            busy = insights.team_overview("m1", None)
+        finally:
+            insights.close()
+    assert (quiet.week, quiet.calls) == (current_week(now - timedelta(weeks=3), "UTC"), 1)
+    assert (busy.week, busy.calls) == (current_week(now, "UTC"), 1)
+    assert busy.reps[0].previous_4_weeks == {"discovery": 2.0} and busy.reps[0].change == 2.0
