@@ -109,9 +109,27 @@ def team_members(conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tup
         return {i: (name, role) for i, name, role in cur.execute(sql, params).fetchall()}
 
 
+# Is a user in a manager's team? Walked up from the user (a chain of managers is a few rows; a
+# team can be 1,000): the user, if not soft-deleted, and every manager above them, through
+# soft-deleted managers too, as `_TEAM` walks down through them. UNION stops at a cycle.
+_IN_TEAM = """
+WITH RECURSIVE up AS (
+    SELECT id, manager_id FROM users WHERE id = %(user)s AND deleted_at IS NULL
+    UNION
+    SELECT u.id, u.manager_id FROM up JOIN users u ON u.id = up.manager_id
+)
+SELECT EXISTS (SELECT 1 FROM up WHERE id = %(caller)s) AS ok
+"""
+
+
 def in_scope(conn: psycopg.Connection[Row], caller: Caller, user_id: str | None) -> bool:
-    scope = visible_reps(conn, caller)
-    return scope is None or (user_id is not None and user_id in scope)
+    """Whether `user_id` is in `visible_reps` of the caller, without listing them."""
+    if caller.is_admin:
+        return True
+    if user_id is None or caller.role == "rep":
+        return user_id is not None and user_id == caller.id
+    row = conn.execute(_IN_TEAM, {"user": user_id, "caller": caller.id}).fetchone()
+    return bool(row and row["ok"])
 
 
 def find_rep(conn: psycopg.Connection[Row], caller: Caller, rep: str) -> tuple[str, str]:
@@ -122,24 +140,20 @@ def find_rep(conn: psycopg.Connection[Row], caller: Caller, rep: str) -> tuple[s
 def find_reps(
     conn: psycopg.Connection[Row], caller: Caller, reps: list[str]
 ) -> list[tuple[str, str]]:
-    """`find_rep` for each of `reps`, the caller's scope looked up once."""
-    scope = visible_reps(conn, caller)
+    """`find_rep` for each of `reps`: the users matching each, best match first (the id, then
+    those not soft-deleted), the first in the caller's scope."""
     found = []
     for rep in reps:
-        row = conn.execute(
+        candidates = conn.execute(
             """
             SELECT id, name FROM users
             WHERE (id = %(r)s OR lower(email) = lower(%(r)s) OR lower(name) = lower(%(r)s))
-              AND (%(scope)s::text[] IS NULL OR id = ANY(%(scope)s::text[]))
               AND (%(admin)s OR deleted_at IS NULL)
-            ORDER BY (id = %(r)s) DESC, deleted_at NULLS FIRST LIMIT 1
+            ORDER BY (id = %(r)s) DESC, deleted_at NULLS FIRST, id LIMIT 50
             """,
-            {
-                "r": rep,
-                "scope": sorted(scope) if scope is not None else None,
-                "admin": caller.is_admin,
-            },
-        ).fetchone()
+            {"r": rep, "admin": caller.is_admin},
+        ).fetchall()
+        row = next((c for c in candidates if in_scope(conn, caller, c["id"])), None)
         if row is None:
             log.warning("access denied: %s (%s) asked for rep %r", caller.id, caller.role, rep)
             raise AccessDenied(

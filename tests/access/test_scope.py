@@ -95,3 +95,36 @@ def test_tokens_are_hashed_expire_and_are_revoked_by_id(conn: psycopg.Connection
         "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE user_id = 'r1'"
     )
     assert access.caller_for_token(conn, old) is None
+
+
+def test_one_person_is_checked_as_the_team_is_listed(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    """`in_scope` walks up from one user instead of listing the team (`visible_reps`); both
+    must agree for every caller and user: through a soft-deleted manager, around a cycle in
+    the management chain, for a soft-deleted rep and a user nobody manages."""
+    extra = [  # (id, role, manager, soft-deleted)
+        ("m2", "manager", "vp", True),  # gone, but their reports are still the VP's
+        ("r5", "rep", "m2", False),
+        ("c1", "manager", "c2", False),  # a cycle, as bad HR data can make one
+        ("c2", "manager", "c1", False),
+        ("r6", "rep", "c2", False),
+    ]
+    for uid, role, _, _ in extra:
+        conn.execute(
+            "INSERT INTO users (id, email, name, role) VALUES (%s, %s, %s, %s)",
+            (uid, f"{uid}@x.example", uid, role),
+        )
+    for uid, _, manager, deleted in extra:
+        conn.execute(
+            "UPDATE users SET manager_id = %s, deleted_at = CASE WHEN %s THEN now() END"
+            " WHERE id = %s",
+            (manager, deleted, uid),
+        )
+    everyone = [u[0] for u in USERS + extra]
+    for who in ("vp", "m1", "r1", "r3", "adm", "c1", "c2", "r6"):
+        caller = access.load_caller(conn, who)
+        listed = access.visible_reps(conn, caller)
+        for user in [*everyone, "nobody", None]:
+            expected = listed is None or user in listed
+            assert access.in_scope(conn, caller, user) is expected, (who, user)
+    assert "r5" in (access.visible_reps(conn, access.load_caller(conn, "vp")) or set())
+    assert access.visible_reps(conn, access.load_caller(conn, "c1")) == {"c1", "c2", "r6"}
