@@ -104,10 +104,12 @@ def test_a_released_migration_is_never_edited(pg_admin_uri: str, tmp_path: Path)
 def test_migrations_only_add_so_a_rollback_loses_nothing() -> None:
     """The previous release must run on an upgraded database: no dropped or renamed columns or
     tables, no changed types (a removal waits for a later release, after nothing reads it)."""
-    forbidden = ("DROP COLUMN", "RENAME ", "TRUNCATE", "DROP TABLE IF EXISTS users")
+    forbidden = ("DROP COLUMN", "RENAME ", "DROP TABLE IF EXISTS users")
     for m in load():
         upper = m.sql.upper()
         assert not [f for f in forbidden if f in upper], m.name
+        # a TRUNCATE statement empties a table; a trigger's AFTER TRUNCATE clause does not
+        assert not re.search(r"^\s*TRUNCATE\b", upper, re.MULTILINE), m.name
         # a column's statistics target changes plans, never what a release reads or writes
         assert not re.search(r"ALTER COLUMN \w+ (?!SET STATISTICS \d+;)", upper), m.name
 

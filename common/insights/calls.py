@@ -7,6 +7,7 @@ on `call_scores` (one row per analysed call, full-text indexed) with keyset pagi
 from __future__ import annotations
 
 import base64
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime
 from typing import Any
 
@@ -274,7 +275,7 @@ def search_calls(
     conn: psycopg.Connection[Row],
     query: SearchQuery,
     *,
-    scope: set[str] | None,
+    scope: AbstractSet[str] | None,
     rep_id: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,

@@ -10,7 +10,7 @@ values `InvalidRequest`. Methods are synchronous and borrow a pooled connection 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from threading import Lock
@@ -25,9 +25,8 @@ from common.access.scope import (
     find_reps,
     load_caller,
     require_role,
-    team_members,
-    visible_reps,
 )
+from common.access.teams import Teams
 from common.accuracy import disputes
 from common.accuracy.pairs import Filters, agreement
 from common.config import Settings
@@ -75,6 +74,7 @@ class Insights:
         self.s, self.store, self.rebuild_team = s, store, rebuild_team
         self.rubrics = rubrics or load_rubrics(s.rubrics_dir)
         self._database: Database | None = None
+        self.teams = Teams()  # team listings, kept while `users` is unchanged
         self._lock = Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -108,9 +108,9 @@ class Insights:
             raise AccessDenied("no identity: sign in, send a bearer token, or set MCP_USER")
         return load_caller(conn, identity)
 
-    def _team(self, conn: psycopg.Connection[Row], caller: Caller) -> dict[str, tuple[str, str]]:
+    def _team(self, conn: psycopg.Connection[Row], caller: Caller) -> Mapping[str, tuple[str, str]]:
         """id -> (name, role) of everyone the caller's team view shows (admins: all active)."""
-        return team_members(conn, caller)
+        return self.teams.team(conn, caller).members
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ class Insights:
             return calls.search_calls(
                 conn,
                 query,
-                scope=visible_reps(conn, caller),
+                scope=self.teams.visible(conn, caller),
                 rep_id=rep_id,
                 start=day_start(query.from_date, tz) if query.from_date else None,
                 end=day_start(query.to_date + timedelta(days=1), tz) if query.to_date else None,
@@ -261,7 +261,7 @@ class Insights:
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
-            team = None if caller.is_admin else sorted(visible_reps(conn, caller) or [])
+            team = None if caller.is_admin else sorted(self.teams.visible(conn, caller) or [])
             spend = costs.period_spend(conn, start, now + timedelta(seconds=1), team)
             report = CostReport(
                 period=period,
@@ -290,7 +290,7 @@ class Insights:
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
-            reps = visible_reps(conn, caller)
+            reps = self.teams.visible(conn, caller)
             if from_date is None:  # recent agreement is what a manager acts on
                 from_date = (datetime.now(UTC) - timedelta(weeks=AGREEMENT_WEEKS)).date()
             filters = Filters(
