@@ -3,7 +3,7 @@ MCP and the weekly reports."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
@@ -12,7 +12,7 @@ from common.config import load_settings
 from common.insights import performance
 from common.insights.performance import RepRef
 from common.insights.service import Insights
-from common.insights.week import current_week, day_start, previous_week, week_bounds
+from common.insights.week import current_week, previous_week, week_bounds
 from common.reports import numbers as reports
 from common.storage import ObjectStore
 from local.seed import seed
@@ -68,16 +68,6 @@ def test_call_scores_follow_sessions_and_calls(db_url: str) -> None:
         assert found("globex") and not found("acme")
         conn.execute("DELETE FROM coaching_sessions WHERE call_id = 'c1'")
         assert row() is None
-
-
-def test_one_week_definition_in_the_report_time_zone() -> None:
-    start, end = week_bounds(date(2026, 11, 18), "America/Los_Angeles")  # a Wednesday
-    assert start.isoformat() == "2026-11-16T00:00:00-08:00" and end - start == timedelta(weeks=1)
-    # Monday 03:00 UTC is still Sunday in Los Angeles: the previous week there
-    now = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-    assert previous_week(now, "UTC") == date(2026, 11, 16)
-    assert previous_week(now, "America/Los_Angeles") == date(2026, 11, 9)
-    assert day_start(now, "America/Los_Angeles").isoformat() == "2026-11-22T00:00:00-08:00"
 
 
 def test_mcp_and_reports_read_the_same_numbers(db_url: str) -> None:

@@ -1,0 +1,83 @@
+"""A weekly review's numbers (`common/reports/numbers.py`) from the read model on real Postgres:
+this week against the four before, the eight-week trend, conversation metrics against their
+benchmarks, best and weakest calls, and who had calls in the week."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from common.reports.numbers import rep_report, reps_with_calls
+
+WEEK = date(2026, 11, 16)
+TZ = "UTC"
+AT = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # a Wednesday of WEEK
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as c:
+        c.execute("INSERT INTO users (id, name, role) VALUES ('m1', 'Mia', 'manager')")
+        c.execute(
+            "INSERT INTO users (id, name, role, manager_id) VALUES ('r1', 'Rae', 'rep', 'm1'),"
+            " ('r2', 'Gone', 'rep', 'm1')"
+        )
+        yield c
+
+
+def call(
+    conn: psycopg.Connection[Any],
+    call_id: str,
+    at: datetime,
+    discovery: float,
+    title: str = "Renewal",
+    metrics: dict[str, float] | None = None,
+    rep: str = "r1",
+) -> None:
+    conn.execute(
+        "INSERT INTO calls (id, title, primary_user_id, started_at, metrics)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (call_id, title, rep, at, json.dumps(metrics or {})),
+    )
+    result = {"coaching_note": "", "strengths": [], "improvements": [], "criteria": []}
+    conn.execute(
+        "INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model,"
+        " cache_key, transcript_hash, rubric_version, status, overall_score, result)"
+        " VALUES (now(), %s, %s, 'discovery', 'm', 'k', 'h', 'v', 'completed', %s, %s)",
+        (call_id, rep, discovery, json.dumps(result)),
+    )
+
+
+def test_a_reps_week_against_the_four_before(conn: psycopg.Connection[Any]) -> None:
+    call(conn, "c1", AT, 4.0, "Acme discovery", {"talk_ratio_rep": 0.40, "rep_questions": 12})
+    call(conn, "c2", AT + timedelta(days=1), 2.5, "Acme pricing", {"talk_ratio_rep": 0.70})
+    call(conn, "c3", AT - timedelta(weeks=2), 2.0)
+    call(conn, "c4", AT - timedelta(weeks=6), 1.0)  # in the trend, not in the baseline
+    call(conn, "c5", AT + timedelta(weeks=1), 5.0)  # next week: in neither
+    report = rep_report(conn, {"id": "r1", "name": "Rae", "manager_id": "m1"}, WEEK, TZ)
+    assert report.calls == 2 and report.scores == {"discovery": 3.25}
+    assert report.previous == {"discovery": 2.0}
+    assert report.change["discovery"] == 1.25 and report.change["engagement"] is None
+    trend = dict(report.trend["discovery"])
+    assert len(report.trend["discovery"]) == 8 and report.trend["discovery"][-1] == ("16 Nov", 3.25)
+    assert trend["02 Nov"] == 2.0 and trend["05 Oct"] == 1.0 and trend["09 Nov"] is None
+    checks = {m.name: (m.value, m.within) for m in report.metrics}
+    assert checks["Talk ratio (rep share)"] == (0.55, False)  # the mean of 40% and 70%
+    assert checks["Questions per discovery call"] == (12, True)  # the discovery call only
+    assert checks["Longest monologue (s)"] == (None, None)  # not measured: no verdict
+    assert report.best_call and report.best_call.call_id == "c1"
+    assert report.weakest_call and report.weakest_call.call_id == "c2"
+
+
+def test_who_had_calls_in_the_week(conn: psycopg.Connection[Any]) -> None:
+    call(conn, "c1", AT, 3.0)
+    call(conn, "c2", AT, 3.0, rep="r2")
+    conn.execute("UPDATE users SET deleted_at = now() WHERE id = 'r2'")
+    assert [r["id"] for r in reps_with_calls(conn, WEEK, TZ)] == ["r1"]
+    assert reps_with_calls(conn, WEEK - timedelta(weeks=1), TZ) == []
