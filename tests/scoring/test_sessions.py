@@ -1,8 +1,27 @@
+"""The tier-1 analysis cache and the writer of coaching_sessions (`common/scoring/sessions.py`):
+the key's formula, what is a hit, superseding, reuse, copies and a race of finishing runs."""
+
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
+from typing import Any
 
-from common.scoring.sessions import cache_key
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from common.scoring.analysis import DimensionResult
+from common.scoring.sessions import (
+    NewSession,
+    cache_key,
+    copy_session,
+    erase_calls,
+    find_cached,
+    latest_for_call,
+    save_session,
+)
 
 
 def test_cache_key_is_the_documented_formula() -> None:
@@ -11,3 +30,93 @@ def test_cache_key_is_the_documented_formula() -> None:
     assert cache_key("engagement", "abc123", "1.0.0+kb.ff", "s1") != expected
     assert cache_key("discovery", "abc123", "1.0.1+kb.ff", "s1") != expected
     assert cache_key("discovery", "abc123", "1.0.0+kb.ff", "s2") != expected
+
+
+# -- the tier-1 cache and the sessions' writer, on real Postgres ------------------------------
+
+VERSION = "1.0.0+kb.ff"
+
+
+def _new(call_id: str, score: float | None = 3.5, version: str = VERSION) -> NewSession:
+    result = DimensionResult(
+        dimension="discovery",
+        overall_score=score,
+        weighted_score=score,
+        criteria=[],
+        strengths=["Clear agenda"],
+        improvements=["Ask why"],
+        coaching_note="",
+        quotes_dropped=0,
+        chunks=1,
+    )
+    return NewSession(
+        call_id=call_id,
+        rep_id="r1",
+        dimension="discovery",
+        model="claude-sonnet-4-5",
+        key=cache_key("discovery", "h1", version, "s1"),
+        transcript_hash="h1",
+        rubric_version=version,
+        result=result if score is not None else None,
+        error=None if score is not None else "InvalidAnalysis: no JSON",
+    )
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as c:
+        c.execute("INSERT INTO calls (id) VALUES ('c1'), ('c2')")
+        yield c
+
+
+def test_the_cache_finds_completed_work_of_any_call_under_its_rubric(
+    conn: psycopg.Connection[Any],
+) -> None:
+    key = _new("c1").key
+    save_session(conn, _new("c1", score=None))  # a failure is never a cache hit
+    assert find_cached(conn, key, "h1", VERSION) is None
+    first = save_session(conn, _new("c1"))
+    hit = find_cached(conn, key, "h1", VERSION)
+    assert hit is not None and hit["id"] == first
+    assert find_cached(conn, key, "h1", "1.0.1+kb.ff") is None  # a new rubric re-scores
+    copied = copy_session(conn, hit, "c2", "r2")  # the same transcript under another call id
+    c2 = latest_for_call(conn, "c2")["discovery"]
+    assert c2["id"] == copied and c2["cached_from"] == first and c2["rep_id"] == "r2"
+    assert c2["result"] == hit["result"] and float(c2["overall_score"]) == 3.5
+
+
+def test_a_new_result_supersedes_and_the_same_one_is_reused(
+    conn: psycopg.Connection[Any],
+) -> None:
+    first = save_session(conn, _new("c1"))
+    assert save_session(conn, _new("c1")) == first  # a retry that finished the same work
+    forced = save_session(conn, _new("c1", score=4.5), reuse=False)  # a forced re-analysis
+    rows = conn.execute(
+        "SELECT id, superseded_at IS NULL AS current FROM coaching_sessions"
+        " WHERE call_id = 'c1' ORDER BY id"
+    ).fetchall()
+    assert [(r["id"], r["current"]) for r in rows] == [(first, False), (forced, True)]
+    assert erase_calls(conn, ["c1"]) == 2 and latest_for_call(conn, "c1") == {}
+
+
+def test_two_runs_finishing_the_same_work_leave_one_current_session(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("INSERT INTO calls (id) VALUES ('c1')")
+    start = threading.Barrier(6)
+
+    def finish() -> None:
+        with psycopg.connect(db_url, row_factory=dict_row) as c:  # one transaction each
+            start.wait()
+            save_session(c, _new("c1"))
+
+    threads = [threading.Thread(target=finish) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with psycopg.connect(db_url, row_factory=dict_row) as c:
+        rows = c.execute(
+            "SELECT count(*) FILTER (WHERE superseded_at IS NULL) AS current, count(*) AS n"
+            " FROM coaching_sessions WHERE call_id = 'c1'"
+        ).fetchone()
+    assert rows == {"current": 1, "n": 1}
