@@ -66,6 +66,8 @@ def shortened() -> dict[str, str]:
 
 def duplicate_requests(p: Pipeline, n: int) -> int:
     """Start extra runs for calls that are being analysed, as Claude Desktop's tool does."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from common.intake.runs import start_analysis_run
@@ -81,7 +83,16 @@ def duplicate_requests(p: Pipeline, n: int) -> int:
         ]
     with temporary_settings({PREFECT_API_URL: p.prefect.api_url}):
         for call_id in ids:
-            start_analysis_run(DEPLOYMENT, [call_id], f"duplicate:{uuid.uuid4()}")
+            key = f"duplicate:{uuid.uuid4()}"
+            for attempt in range(30):  # Prefect may still answer 503 after Postgres's restart
+                try:
+                    start_analysis_run(DEPLOYMENT, [call_id], key)  # idempotent on the key
+                    break
+                except (PrefectHTTPStatusError, httpx.HTTPError) as exc:
+                    if attempt == 29:
+                        raise
+                    p.log(f"asking again in 2 s: {type(exc).__name__}")
+                    time.sleep(2)
     p.log(f"asked again for {len(ids)} calls already being analysed")
     return len(ids)
 
