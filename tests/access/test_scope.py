@@ -30,13 +30,13 @@ USERS = [  # (id, role, manager, soft-deleted)
 ]
 
 
-def _users(c: psycopg.Connection) -> None:  # type: ignore[type-arg]
-    for uid, role, _, _ in USERS:
+def _users(c: psycopg.Connection, users: list[tuple[str, str, str | None, bool]] = USERS) -> None:  # type: ignore[type-arg]
+    for uid, role, _, _ in users:
         c.execute(
             "INSERT INTO users (id, email, name, role) VALUES (%s, %s, %s, %s)",
             (uid, f"{uid}@x.example", uid, role),
         )
-    for uid, _, manager, deleted in USERS:
+    for uid, _, manager, deleted in users:
         c.execute(
             "UPDATE users SET manager_id = %s, deleted_at = CASE WHEN %s THEN now() END WHERE id = %s",
             (manager, deleted, uid),
@@ -101,24 +101,14 @@ def test_one_person_is_checked_as_the_team_is_listed(conn: psycopg.Connection) -
     """`in_scope` walks up from one user instead of listing the team (`visible_reps`); both
     must agree for every caller and user: through a soft-deleted manager, around a cycle in
     the management chain, for a soft-deleted rep and a user nobody manages."""
-    extra = [  # (id, role, manager, soft-deleted)
+    extra: list[tuple[str, str, str | None, bool]] = [  # (id, role, manager, soft-deleted)
         ("m2", "manager", "vp", True),  # gone, but their reports are still the VP's
         ("r5", "rep", "m2", False),
         ("c1", "manager", "c2", False),  # a cycle, as bad HR data can make one
         ("c2", "manager", "c1", False),
         ("r6", "rep", "c2", False),
     ]
-    for uid, role, _, _ in extra:
-        conn.execute(
-            "INSERT INTO users (id, email, name, role) VALUES (%s, %s, %s, %s)",
-            (uid, f"{uid}@x.example", uid, role),
-        )
-    for uid, _, manager, deleted in extra:
-        conn.execute(
-            "UPDATE users SET manager_id = %s, deleted_at = CASE WHEN %s THEN now() END"
-            " WHERE id = %s",
-            (manager, deleted, uid),
-        )
+    _users(conn, extra)
     everyone = [u[0] for u in USERS + extra]
     for who in ("vp", "m1", "r1", "r3", "adm", "c1", "c2", "r6"):
         caller = access.load_caller(conn, who)
