@@ -71,6 +71,7 @@ def create_server(
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         yield {}
+        await asyncio.to_thread(commands.close)
         await asyncio.to_thread(service.close)
 
     mcp = FastMCP(

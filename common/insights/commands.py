@@ -9,18 +9,38 @@ caller's identity) but write through the owners: the outbox (`intake.outbox`, vi
 
 from __future__ import annotations
 
+from threading import Lock
+
 from common.access.scope import find_call, require_role, visible_reps
 from common.accuracy import disputes, manager_scores
 from common.accuracy.disputes import Decision, DisputeList, DisputeOut
 from common.errors import AccessDenied, InvalidRequest
+from common.gong import GongClient
 from common.insights import requests
 from common.insights.results import ManagerScoreRecorded
 from common.insights.service import Insights, log_access
 
 
 class Commands:
+    """The commands over the read side's pool; one Gong client for the server, built on the
+    first look-up of a call that is not stored yet, spending the company's shared budget."""
+
     def __init__(self, reads: Insights) -> None:
         self.reads, self.s, self.rubrics = reads, reads.s, reads.rubrics
+        self._gong: GongClient | None = None
+        self._lock = Lock()
+
+    def gong(self) -> GongClient:
+        with self._lock:
+            if self._gong is None:
+                self._gong = GongClient.from_settings(self.s, self.reads.database)
+            return self._gong
+
+    def close(self) -> None:
+        with self._lock:
+            if self._gong is not None:
+                self._gong.close()
+                self._gong = None
 
     def record_manager_score(
         self,
@@ -135,7 +155,7 @@ class Commands:
             caller = self.reads.caller(conn, identity)
             if force:
                 require_role(caller, "admin")
-            fetched = requests.check_in_scope(conn, self.s, caller, call_id)
+            fetched = requests.check_in_scope(conn, self.s, caller, call_id, self.gong)
             now = requests.progress(conn, call_id, dims)
             if not force and now.done == now.total:
                 log_access(conn, caller, "analyze_call", call_id=call_id)

@@ -40,7 +40,11 @@ class Progress:
 
 
 def unstored_owner(
-    conn: psycopg.Connection[Row], s: Settings, caller: Caller, call_id: str
+    conn: psycopg.Connection[Row],
+    s: Settings,
+    caller: Caller,
+    call_id: str,
+    gong: Callable[[], GongClient],
 ) -> tuple[str | None, Call | None]:
     """A call not stored yet: (its rep id, Gong's call data if it had to be asked for), or
     (None, None) when neither the outbox nor Gong knows it. Asking Gong spends the company's
@@ -56,8 +60,7 @@ def unstored_owner(
         return None, None
     take_lookup(s, caller)
     try:
-        with GongClient.from_settings(s) as gong:
-            call = gong.call(call_id)
+        call = gong().call(call_id)
     except GongNotFound:
         return None, None
     return call.metaData.primaryUserId, call
@@ -79,16 +82,21 @@ def take_lookup(s: Settings, caller: Caller) -> None:
 
 
 def check_in_scope(
-    conn: psycopg.Connection[Row], s: Settings, caller: Caller, call_id: str
+    conn: psycopg.Connection[Row],
+    s: Settings,
+    caller: Caller,
+    call_id: str,
+    gong: Callable[[], GongClient],
 ) -> Call | None:
     """Refuse a call that is not the caller's to ask for, alike whether it exists or not;
-    returns Gong's call data when it had to be asked for the owner."""
+    returns Gong's call data when it had to be asked for the owner (through `gong`, the
+    server's one client, built on first use)."""
     if not SAFE_ID.fullmatch(call_id):
         raise InvalidRequest("call_id is a Gong call id (digits, letters, - and _)")
     if _stored(conn, call_id):
         find_call(conn, caller, call_id)
         return None
-    rep_id, fetched = unstored_owner(conn, s, caller, call_id)
+    rep_id, fetched = unstored_owner(conn, s, caller, call_id, gong)
     known = rep_id is not None or fetched is not None
     if not known or not (caller.is_admin or in_scope(conn, caller, rep_id)):
         refuse_call(caller, call_id)
