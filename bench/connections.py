@@ -1,6 +1,6 @@
 """Postgres connections opened per analysed call.
 
-    python bench/connections.py [--calls 5]
+    python bench/connections.py [--calls N]   (default: every sample call)
 
 Analyses the sample calls (embedded Postgres, moto S3, the Gong and Claude stand-ins) in one
 `analyze-calls` run, as the dispatcher would start it, and reads how many sessions Postgres
