@@ -183,6 +183,7 @@ def _weekly_reports(conn: psycopg.Connection[Any]) -> None:
 def explain(db_url: str) -> None:
     """The main query of the heaviest tools, as the planner runs it."""
     from common.access.scope import load_caller, visible_reps
+    from common.insights.calls import TOTAL_CAP
 
     with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
         scope = sorted(visible_reps(conn, load_caller(conn, MANAGER)) or [])
@@ -197,7 +198,7 @@ def explain(db_url: str) -> None:
             "search_calls(text)": (
                 "SELECT count(*) FROM (SELECT 1 FROM call_scores cs WHERE cs.rep_id = ANY(%s)"
                 " AND cs.search @@ websearch_to_tsquery('english', 'quantify the pain')"
-                " LIMIT 10001) t",
+                f" LIMIT {TOTAL_CAP + 1}) t",  # the tool counts to TOTAL_CAP
                 (scope,),
             ),
             "search_calls(next page)": (
