@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from threading import Lock
 
-from common.access.scope import find_call, require_role, visible_reps
+from common.access.scope import find_call, in_scope, require_role
 from common.accuracy import disputes, manager_scores
 from common.accuracy.disputes import Decision, DisputeList, DisputeOut
 from common.errors import AccessDenied, InvalidRequest
@@ -111,7 +111,7 @@ class Commands:
         """Disputes in the caller's scope: a manager's team, a rep's own, everyone's (admins)."""
         with self.reads.conn() as conn:
             caller = self.reads.caller(conn, identity)
-            scope = visible_reps(conn, caller)
+            scope = self.reads.teams.visible(conn, caller)
             reps = sorted(scope) if scope is not None else None
             return DisputeList(disputes=disputes.listed(conn, reps, status))
 
@@ -131,9 +131,8 @@ class Commands:
         with self.reads.conn() as conn:
             caller = self.reads.caller(conn, identity)
             require_role(caller, "manager", "admin")
-            scope = visible_reps(conn, caller)
             dispute = disputes.get(conn, dispute_id)  # refused alike: missing or out of scope
-            if scope is not None and dispute.rep_id not in scope:
+            if not in_scope(conn, caller, dispute.rep_id):
                 raise InvalidRequest(f"no dispute {dispute_id}")
             if dispute.rep_id == caller.id:
                 raise AccessDenied("you cannot resolve disputes of your own calls")

@@ -158,16 +158,12 @@ class Insights:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
             team = self._team(conn, caller)
+            names = {rep_id: name for rep_id, (name, _) in team.items()}
+            sold_only = frozenset(i for i, (_, role) in team.items() if role != "rep")
 
             def overview(chosen: date) -> TeamOverview:
                 return performance.team_overview(
-                    conn,
-                    {rep_id: name for rep_id, (name, _) in team.items()},
-                    chosen,
-                    tz,
-                    offset=offset,
-                    limit=limit,
-                    sold_only=frozenset(i for i, (_, role) in team.items() if role != "rep"),
+                    conn, names, chosen, tz, offset=offset, limit=limit, sold_only=sold_only
                 )
 
             if week is not None:
