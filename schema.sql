@@ -840,3 +840,12 @@ CREATE TRIGGER users_version_delete AFTER DELETE ON users REFERENCING OLD TABLE 
 DROP TRIGGER IF EXISTS users_version_truncate ON users;
 CREATE TRIGGER users_version_truncate AFTER TRUNCATE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION users_version_truncated();
+
+-- == 0014_paid_intents ==
+-- 0014: placeholder, filled by this release's work.
+
+-- == 0015_import_pages ==
+-- 0015: placeholder, filled by this release's work.
+
+-- == 0016_analysed_rule ==
+-- 0016: placeholder, filled by this release's work.

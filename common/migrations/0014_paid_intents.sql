@@ -1,0 +1,1 @@
+-- 0014: placeholder, filled by this release's work.

@@ -1,0 +1,1 @@
+-- 0015: placeholder, filled by this release's work.

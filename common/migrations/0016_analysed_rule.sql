@@ -1,0 +1,1 @@
+-- 0016: placeholder, filled by this release's work.
