@@ -849,3 +849,6 @@ CREATE TRIGGER users_version_truncate AFTER TRUNCATE ON users
 
 -- == 0016_analysed_rule ==
 -- 0016: placeholder, filled by this release's work.
+
+-- == 0017_deals ==
+-- 0017: placeholder, filled by this release's work.

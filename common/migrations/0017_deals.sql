@@ -1,0 +1,1 @@
+-- 0017: placeholder, filled by this release's work.
