@@ -842,13 +842,168 @@ CREATE TRIGGER users_version_truncate AFTER TRUNCATE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION users_version_truncated();
 
 -- == 0014_paid_intents ==
--- 0014: placeholder, filled by this release's work.
+-- 0014: requests in flight when a process dies are accounted for (common/scoring/ledger.py).
+-- Before a Claude request is sent its intent is journalled; an intent whose response never
+-- arrived (the process was killed mid-request) is recorded as paid with estimated usage.
+-- `intent_id` is the request's key: one usage row per request, the response's or, failing
+-- that, its estimate (a late response replaces its estimate). `estimated` marks the latter.
+ALTER TABLE claude_usage ADD COLUMN IF NOT EXISTS intent_id text;
+ALTER TABLE claude_usage ADD COLUMN IF NOT EXISTS estimated boolean NOT NULL DEFAULT false;
+CREATE UNIQUE INDEX IF NOT EXISTS claude_usage_intent_idx ON claude_usage (intent_id);
 
 -- == 0015_import_pages ==
--- 0015: placeholder, filled by this release's work.
+-- 0015: imports of any size. Manager scores are imported a page at a time, each page its own
+-- transaction, and a window's (or a file's) progress is kept so a run that stops part-way
+-- resumes after its last committed page.
+CREATE TABLE IF NOT EXISTS import_progress (
+    source      text NOT NULL CHECK (source IN ('gong', 'csv')),
+    import_key  text NOT NULL,               -- gong: review window from/to; csv: the file's sha256
+    pages       integer NOT NULL DEFAULT 0,  -- pages committed
+    position    integer NOT NULL DEFAULT 0,  -- scorecards (gong) or records (csv) committed
+    totals      jsonb NOT NULL DEFAULT '{}', -- the report's counts over the committed pages
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (source, import_key)
+);
+
+-- Peer marking without one lock per row. 0010 took an advisory lock per written row, held to
+-- the end of the transaction: on the default lock table (max_locks_per_transaction 64) one
+-- transaction failed "out of shared memory" after about 14,700 rows. Now every statement that
+-- inserts or deletes manager scores first takes ONE lock for the table's peer marks (before it
+-- writes a row, so it never waits for the lock while holding rows another writer needs), and
+-- marks the keys it wrote set-wise once, at the end of the statement. Writers of manager scores
+-- (a manager's score, an import page) are short and few, so they queue on that lock; two
+-- reviewers scoring the same criterion at once still see each other's score when marking.
+CREATE OR REPLACE FUNCTION manager_scores_peer_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7311010, 0);
+    RETURN NULL;
+END $$;
+
+-- The keys (call, dimension, criterion) a statement inserted or deleted, marked set-wise.
+CREATE OR REPLACE FUNCTION manager_scores_mark_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE manager_scores m SET has_peer = k.peer
+        FROM (SELECT s.id, EXISTS (SELECT 1 FROM manager_scores o
+                                   WHERE o.call_id = s.call_id AND o.dimension = s.dimension
+                                     AND o.criterion = s.criterion
+                                     AND o.reviewer_id <> s.reviewer_id) AS peer
+              FROM manager_scores s
+              JOIN (SELECT DISTINCT call_id, dimension, criterion FROM new_rows) w
+                USING (call_id, dimension, criterion)) k
+        WHERE m.id = k.id AND m.has_peer <> k.peer;
+    ELSE
+        UPDATE manager_scores m SET has_peer = k.peer
+        FROM (SELECT s.id, EXISTS (SELECT 1 FROM manager_scores o
+                                   WHERE o.call_id = s.call_id AND o.dimension = s.dimension
+                                     AND o.criterion = s.criterion
+                                     AND o.reviewer_id <> s.reviewer_id) AS peer
+              FROM manager_scores s
+              JOIN (SELECT DISTINCT call_id, dimension, criterion FROM old_rows) w
+                USING (call_id, dimension, criterion)) k
+        WHERE m.id = k.id AND m.has_peer <> k.peer;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- An update that moves a score to another call, criterion or reviewer (rare: the no-op update
+-- that refreshes the AI's score beside it changes no key and is skipped by WHEN).
+CREATE OR REPLACE FUNCTION manager_scores_peers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7311010, 0);
+    PERFORM manager_scores_mark_peers(NEW.call_id, NEW.dimension, NEW.criterion);
+    PERFORM manager_scores_mark_peers(OLD.call_id, OLD.dimension, OLD.criterion);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS manager_scores_peers ON manager_scores;
+CREATE TRIGGER manager_scores_peers
+    AFTER UPDATE OF call_id, dimension, criterion, reviewer_id ON manager_scores FOR EACH ROW
+    WHEN (OLD.call_id IS DISTINCT FROM NEW.call_id OR OLD.dimension IS DISTINCT FROM NEW.dimension
+          OR OLD.criterion IS DISTINCT FROM NEW.criterion
+          OR OLD.reviewer_id IS DISTINCT FROM NEW.reviewer_id)
+    EXECUTE FUNCTION manager_scores_peers();
+DROP TRIGGER IF EXISTS manager_scores_peer_lock ON manager_scores;
+CREATE TRIGGER manager_scores_peer_lock BEFORE INSERT OR DELETE ON manager_scores
+    FOR EACH STATEMENT EXECUTE FUNCTION manager_scores_peer_lock();
+DROP TRIGGER IF EXISTS manager_scores_peers_insert ON manager_scores;
+CREATE TRIGGER manager_scores_peers_insert AFTER INSERT ON manager_scores
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION manager_scores_mark_keys();
+DROP TRIGGER IF EXISTS manager_scores_peers_delete ON manager_scores;
+CREATE TRIGGER manager_scores_peers_delete AFTER DELETE ON manager_scores
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION manager_scores_mark_keys();
 
 -- == 0016_analysed_rule ==
--- 0016: placeholder, filled by this release's work.
+-- One rule per fact (issue 26).
+--
+-- The current session of a call and dimension: its completed session that no newer one has
+-- superseded (`sessions.insert_session` supersedes). Reads say `current_sessions` instead of
+-- repeating the condition; the view is inlined by the planner, so a read through it has the
+-- plan the condition had (the partial indexes `coaching_sessions_current_*_idx` match it).
+-- Its columns are those of coaching_sessions today: a migration that adds a column there
+-- re-creates this view (CREATE OR REPLACE VIEW may append columns).
+CREATE OR REPLACE VIEW current_sessions AS
+    SELECT * FROM coaching_sessions WHERE status = 'completed' AND superseded_at IS NULL;
+
+-- Is a call analysed? When a skip rule matched it (`calls.skipped_reason`), or when every
+-- dimension its call type scores has a current session. Which dimensions a type scores is
+-- configuration (rubrics/applicability.yaml), so the caller passes it: `type_dimensions` maps
+-- a call type to its dimensions, `other_dimensions` are those of a type the map does not name
+-- and of a call not typed yet (or not stored yet). The dispatcher, the demo and the benches
+-- ask this function (through `common.scoring.analysed`); returns the analysed ones of `ids`.
+CREATE OR REPLACE FUNCTION analysed_calls(ids text[], type_dimensions jsonb, other_dimensions text[])
+RETURNS SETOF text LANGUAGE sql STABLE AS $$
+    SELECT asked.id
+    FROM unnest(ids) AS asked(id)
+    LEFT JOIN calls c ON c.id = asked.id
+    WHERE c.skipped_reason IS NOT NULL
+       OR NOT EXISTS (
+            SELECT 1
+            FROM unnest(CASE WHEN type_dimensions ? c.call_type
+                             THEN ARRAY(SELECT jsonb_array_elements_text(type_dimensions -> c.call_type))
+                             ELSE other_dimensions END) AS wanted(dimension)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM current_sessions s
+                WHERE s.call_id = asked.id AND s.dimension = wanted.dimension))
+$$;
 
 -- == 0017_deals ==
--- 0017: placeholder, filled by this release's work.
+-- 0017: the deal behind each call (common/deals owns both tables).
+-- Gong's calls/extensive with Extended context names a call's CRM opportunity twice: as it stood
+-- at the call (TimeOfCall) and as it stands now (Now). A deal's outcome is its stage now, mapped
+-- through DEAL_STAGE_OUTCOMES (Probability 100 / 0 as a fallback); a daily flow refreshes open ones.
+CREATE TABLE IF NOT EXISTS deals (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    crm_system     text NOT NULL,                -- Salesforce | HubSpot | MicrosoftDynamic | Generic
+    opportunity_id text NOT NULL,                -- the CRM's id of the opportunity
+    name           text,
+    amount         numeric,
+    close_date     date,
+    stage          text,                         -- the stage now
+    probability    numeric,
+    outcome        text NOT NULL DEFAULT 'open' CHECK (outcome IN ('open', 'won', 'lost')),
+    stage_mapped   boolean NOT NULL DEFAULT true, -- false: a stage name the map does not know
+    closed_at      timestamptz,                  -- when we first saw it won or lost
+    refreshed_at   timestamptz,                  -- when Gong last told us its state now
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (crm_system, opportunity_id)
+);
+CREATE INDEX IF NOT EXISTS deals_open_idx ON deals (refreshed_at NULLS FIRST) WHERE outcome = 'open';
+CREATE INDEX IF NOT EXISTS deals_closed_idx ON deals (close_date) WHERE outcome <> 'open';
+CREATE INDEX IF NOT EXISTS deals_name_idx ON deals (lower(name));
+
+-- One row per call whose context was read: its deal (none: a call without a deal, which is
+-- fine) and the stage at the call. A call without a row has not been asked about yet.
+CREATE TABLE IF NOT EXISTS call_deals (
+    call_id        text PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+    deal_id        bigint REFERENCES deals (id) ON DELETE SET NULL,
+    stage_at_call  text,
+    amount_at_call numeric,
+    checked_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS call_deals_deal_idx ON call_deals (deal_id);

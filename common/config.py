@@ -17,6 +17,7 @@ from common.calls.redaction import parse as parse_redactions
 from common.errors import ConfigError
 
 DIMENSIONS: tuple[str, ...] = ("product_knowledge", "discovery", "objections", "engagement")
+OUTCOMES: tuple[str, ...] = ("won", "lost", "open")  # a deal's outcome (DEAL_STAGE_OUTCOMES)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +65,15 @@ class Settings(BaseSettings):
         "{call_url}&t={seconds}",
         description="Link to a moment in a Gong call; {call_url} and {seconds} are filled in.",
     )
+    deal_stage_outcomes: str = Field(
+        "Prospecting=open,Qualification=open,Needs Analysis=open,Value Proposition=open,"
+        "Id. Decision Makers=open,Perception Analysis=open,Proposal/Price Quote=open,"
+        "Negotiation/Review=open,Closed Won=won,Closed Lost=lost",
+        description="Your CRM's opportunity stage names and what each means, comma-separated"
+        " `Stage Name=won|lost|open` (case-insensitive; default: Salesforce's standard stages)."
+        " A stage not listed is decided by Probability 100 (won) or 0 (lost), else reported as"
+        " unmapped and kept open.",
+    )
 
     # -- webhook -------------------------------------------------------------------------
     webhook_auth_modes: str = Field(
@@ -92,6 +102,21 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         description="Longest time a client may take to send a webhook body; slower gets 408.",
+    )
+    http_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Longest time a client of the webhook or MCP server may take to send a"
+        " request's headers (from connecting, or from its first byte on a kept-alive"
+        " connection); slower is disconnected.",
+    )
+    mcp_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Longest time a client may take to send an MCP request's body; slower"
+        " gets 408 and the connection is closed.",
     )
     metrics_token: SecretStr | None = Field(
         None,
@@ -137,6 +162,13 @@ class Settings(BaseSettings):
     )
     analysis_task_retry_delay_s: float = Field(
         20.0, ge=0, description="Delay before an in-run retry of a dimension."
+    )
+    analysis_drain_s: float = Field(
+        90.0,
+        gt=0,
+        description="On SIGTERM (a deploy, scale-in, spot notice) an analysis run starts no new"
+        " Claude request, lets those in flight finish and be recorded, and exits within this"
+        " many seconds; set the container's stop timeout above it.",
     )
     journal_dir: Path = Field(
         ROOT / ".data" / "journal",
@@ -361,6 +393,15 @@ class Settings(BaseSettings):
         unknown = modes - {"jwt", "hmac", "url_key"}
         if unknown or not modes:
             raise ValueError(f"must be one or more of jwt, hmac, url_key; got {value!r}")
+        return value
+
+    @field_validator("deal_stage_outcomes")
+    @classmethod
+    def _known_outcomes(cls, value: str) -> str:
+        for pair in filter(str.strip, value.split(",")):
+            stage, sep, outcome = pair.rpartition("=")
+            if not sep or not stage.strip() or outcome.strip().lower() not in OUTCOMES:
+                raise ValueError(f"each entry is `Stage Name=won|lost|open`; got {pair.strip()!r}")
         return value
 
     @field_validator("redact")

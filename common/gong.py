@@ -13,59 +13,115 @@ fields.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from common.config import Settings
 from common.db import Db
 from common.errors import ConfigError, GongError, GongNotFound, GongRateLimited
 from common.limits import SharedRateLimiter
 
+log = logging.getLogger("sales_coach.gong")
+M = TypeVar("M", bound=BaseModel)
+
 MAX_IDS = 100  # Gong's page size: ids per calls/extensive or calls/transcript request
+# Parties, and the CRM objects linked to the call with their fields as they stand now and as
+# they stood at the call (the deal behind the call: common/deals).
+CONTENT_SELECTOR: dict[str, Any] = {
+    "context": "Extended",
+    "contextTiming": ["Now", "TimeOfCall"],
+    "exposedFields": {"parties": True},
+}
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def id_text(value: Any) -> Any:
+    """A Gong id as its exact decimal text. Gong sends ids as strings (calls, users) or as int64
+    numbers (scorecards), which exceed 2^53: Python's json keeps them exact, and so does this; a
+    float has already lost digits and is refused."""
+    if isinstance(value, bool):
+        raise ValueError("an id is a number or a string, not a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError("an id is an integer or a string, not a float (digits lost above 2^53)")
+    return value
+
+
+GongId = Annotated[str, BeforeValidator(id_text)]
+
+
 class Party(_Model):
-    id: str | None = None
+    id: GongId | None = None
     name: str | None = None
     emailAddress: str | None = None
     title: str | None = None
-    userId: str | None = None
-    speakerId: str | None = None
+    userId: GongId | None = None
+    speakerId: GongId | None = None
     affiliation: str = "Unknown"  # Internal | External | Unknown
 
 
 class CallMeta(_Model):
-    id: str
+    id: GongId
     url: str | None = None
     title: str | None = None
     started: datetime | None = None
     duration: float | None = None
-    primaryUserId: str | None = None
+    primaryUserId: GongId | None = None
     scope: str | None = None  # Internal | External | Unknown
     system: str | None = None
     direction: str | None = None
     language: str | None = None
 
-    @field_validator("id", "primaryUserId", mode="before")
+
+class ContextField(_Model):
+    """One CRM field: `name` as the CRM names it (Opportunity: Name, StageName, Amount, CloseDate,
+    Probability, ...); `value` is whatever the CRM holds (the spec says `object`; in practice a
+    string or a number)."""
+
+    name: str
+    value: Any = None
+
+
+class ContextObject(_Model):
+    """A CRM object linked to the call (`ExternalCallObject`): with Extended context its fields,
+    once per timing asked (Now, TimeOfCall)."""
+
+    objectType: str | None = None  # Opportunity | Account
+    objectId: str | None = None
+    timing: str | None = None  # Now | TimeOfCall
+    fields: list[ContextField] = Field(default_factory=list)
+
+    @field_validator("objectId", mode="before")
     @classmethod
     def _as_str(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
 
 
+class CallContext(_Model):
+    """The call's links into one external system (`CallContextDto`)."""
+
+    system: str | None = None  # Salesforce | HubSpot | MicrosoftDynamic | Generic
+    objects: list[ContextObject] = Field(default_factory=list)
+
+
 class Call(_Model):
     metaData: CallMeta
     parties: list[Party] = Field(default_factory=list)
+    # None: not asked for (or not sent); []: asked, the call links to nothing
+    context: list[CallContext] | None = None
 
 
 class Sentence(_Model):
@@ -75,29 +131,24 @@ class Sentence(_Model):
 
 
 class Monologue(_Model):
-    speakerId: str
+    speakerId: GongId
     topic: str | None = None
     sentences: list[Sentence]
 
 
 class CallTranscript(_Model):
-    callId: str
+    callId: GongId
     transcript: list[Monologue]
-
-    @field_validator("callId", mode="before")
-    @classmethod
-    def _as_str(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
 
 class User(_Model):
-    id: str
+    id: GongId
     emailAddress: str | None = None
     firstName: str | None = None
     lastName: str | None = None
     title: str | None = None
     active: bool = True
-    managerId: str | None = None
+    managerId: GongId | None = None
 
     @property
     def name(self) -> str:
@@ -108,43 +159,52 @@ class Limiter(Protocol):
     def acquire(self) -> None: ...
 
 
+class QuestionOption(_Model):
+    id: GongId | None = None  # an option without an id cannot be selected
+    text: str = ""
+
+
 class ScorecardQuestion(_Model):
-    questionId: str
-    questionRevisionId: str | None = None
+    """A question of a scorecard, with its scale: `minRange`..`maxRange` (RANGE questions), or
+    `answerOptions` (single/multi-select, yes/no). Scales are read in common/accuracy/scales.py."""
+
+    questionId: GongId
+    questionRevisionId: GongId | None = None
     questionText: str = ""
     isOverall: bool = False
+    questionType: str | None = None
+    minRange: int | None = None
+    maxRange: int | None = None
+    answerOptions: list[QuestionOption] | None = None
 
 
 class Scorecard(_Model):
-    scorecardId: str
+    scorecardId: GongId
     scorecardName: str = ""
+    enabled: bool = True
     questions: list[ScorecardQuestion] = Field(default_factory=list)
 
 
 class ScorecardAnswer(_Model):
-    questionId: str
-    questionRevisionId: str | None = None
+    """`score` is on the question's own scale; `selectedOptions` are option ids."""
+
+    questionId: GongId
+    questionRevisionId: GongId | None = None
     isOverall: bool = False
     notApplicable: bool = False
     score: int | None = None
     answerText: str | None = None
+    selectedOptions: list[GongId] | None = None
 
 
 class AnsweredScorecard(_Model):
-    answeredScorecardId: str
-    scorecardId: str
-    callId: str
+    answeredScorecardId: GongId
+    scorecardId: GongId
+    callId: GongId
     reviewTime: datetime
-    reviewedUserId: str | None = None
-    reviewerUserId: str
+    reviewedUserId: GongId | None = None
+    reviewerUserId: GongId
     answers: list[ScorecardAnswer] = Field(default_factory=list)
-
-    @field_validator(
-        "answeredScorecardId", "scorecardId", "callId", "reviewerUserId", mode="before"
-    )
-    @classmethod
-    def _as_str(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
 
 class RateLimiter:
@@ -288,7 +348,8 @@ class GongClient:
         from_dt: datetime | None = None,
         to_dt: datetime | None = None,
     ) -> Iterator[Call]:
-        """`POST /v2/calls/extensive` with parties, by ids or by date range."""
+        """`POST /v2/calls/extensive` with parties and Extended CRM context (Now and
+        TimeOfCall), by ids or by date range."""
         flt: dict[str, Any] = {}
         if call_ids:
             flt["callIds"] = call_ids
@@ -296,7 +357,7 @@ class GongClient:
             flt["fromDateTime"] = from_dt.isoformat()
         if to_dt:
             flt["toDateTime"] = to_dt.isoformat()
-        body = {"filter": flt, "contentSelector": {"exposedFields": {"parties": True}}}
+        body = {"filter": flt, "contentSelector": CONTENT_SELECTOR}
         for raw in self._paged("POST", "/v2/calls/extensive", "calls", body):
             yield Call.model_validate(raw)
 
@@ -337,20 +398,29 @@ class GongClient:
                 continue
         return found
 
-    def scorecards(self) -> list[Scorecard]:
-        """`GET /v2/settings/scorecards`: the company's scorecards and their questions."""
-        data = self._request("GET", "/v2/settings/scorecards")
-        return [Scorecard.model_validate(s) for s in data.get("scorecards") or []]
+    def scorecards(self, *, invalid: Counter[str] | None = None) -> list[Scorecard]:
+        """`GET /v2/settings/scorecards`: the company's scorecards, their questions and each
+        question's scale ([] when Gong answers 404: the company has none). With `invalid`, a
+        scorecard our model cannot read is counted there by reason and left out."""
+        try:
+            data = self._request("GET", "/v2/settings/scorecards")
+        except GongNotFound:
+            return []
+        return list(_valid(Scorecard, data.get("scorecards") or [], invalid, "scorecardId"))
 
-    def answered_scorecards(self, **filter_: Any) -> Iterator[AnsweredScorecard]:
+    def answered_scorecards(
+        self, *, invalid: Counter[str] | None = None, **filter_: Any
+    ) -> Iterator[AnsweredScorecard]:
         """`POST /v2/stats/activity/scorecards`, every page; filter keys as Gong names them
-        (reviewFromDate, reviewToDate as YYYY-MM-DD, "to" exclusive; reviewedUserIds, ...)."""
+        (reviewFromDate, reviewToDate as YYYY-MM-DD, "to" exclusive; reviewedUserIds, ...).
+        With `invalid`, a record our model cannot read is counted there by reason, logged with
+        its id and skipped (the rest still come); without it, it raises ValidationError."""
         body = {"filter": {k: v for k, v in filter_.items() if v is not None}}
         try:
             for raw in self._paged(
                 "POST", "/v2/stats/activity/scorecards", "answeredScorecards", body
             ):
-                yield AnsweredScorecard.model_validate(raw)
+                yield from _valid(AnsweredScorecard, [raw], invalid, "answeredScorecardId")
         except GongNotFound:  # Gong answers 404 when no scorecard matches
             return
 
@@ -384,6 +454,26 @@ def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), MAX_IDS):
         yield unique[start : start + MAX_IDS]
+
+
+def _valid(
+    model: type[M], records: list[Any], invalid: Counter[str] | None, id_field: str
+) -> Iterator[M]:
+    """The records `model` reads; the others raise, or with `invalid` are counted there by
+    reason (field and message, never the values: no customer data in reports or logs), logged
+    with their id and skipped."""
+    for raw in records:
+        try:
+            yield model.model_validate(raw)
+        except ValidationError as exc:
+            if invalid is None:
+                raise
+            reason = f"{model.__name__}: " + "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:3]
+            )
+            invalid[reason] += 1
+            rid = raw.get(id_field) if isinstance(raw, dict) else None
+            log.warning("skipped Gong record %s %s: %s", model.__name__, rid, reason)
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -182,6 +182,44 @@ class SharedRateLimiter:
         if wait.total_seconds() > 0:
             self._sleep(wait.total_seconds())
 
+    def try_acquire(self) -> float:
+        """Take a turn if one is due now (0.0), else take nothing and return the seconds until
+        the next is due, so the caller can wait without holding a connection or a thread (or
+        refuse). GongBudgetSpent when today's budget is used up; a refused or not-due ask
+        does not count against it."""
+        with transaction(self.database_url) as conn:
+            conn.execute(
+                "INSERT INTO rate_limits (name) VALUES (%s) ON CONFLICT DO NOTHING", (self.name,)
+            )
+            row = conn.execute(
+                """
+                SELECT day = (now() AT TIME ZONE 'UTC')::date AND used_today >= %s AS spent,
+                    extract(epoch FROM next_at - clock_timestamp())::float8 AS wait
+                FROM rate_limits WHERE name = %s FOR UPDATE
+                """,
+                (self.daily_budget, self.name),
+            ).fetchone()
+            assert row is not None
+            if row["spent"]:
+                raise GongBudgetSpent(
+                    f"{self.name}: today's budget of {self.daily_budget} requests is used up",
+                    retry_after_s=seconds_to_utc_midnight(),
+                )
+            if row["wait"] > 0:
+                return float(row["wait"])
+            conn.execute(
+                """
+                UPDATE rate_limits SET
+                    used_today = CASE WHEN day = (now() AT TIME ZONE 'UTC')::date
+                                      THEN used_today + 1 ELSE 1 END,
+                    day = (now() AT TIME ZONE 'UTC')::date,
+                    next_at = clock_timestamp() + make_interval(secs => %s)
+                WHERE name = %s
+                """,
+                (self.interval_s, self.name),
+            )
+        return 0.0
+
     def used_today(self) -> int:
         with transaction(self.database_url) as conn:
             row = conn.execute(

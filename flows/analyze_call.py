@@ -9,12 +9,19 @@ dimension streams and opens a `PrefixGate` as its response begins, the others ar
 once and wait on the gate (a callback, no polling), chunk by chunk. Every wait has a
 deadline. Each call's end is reported to the outbox: completed, or back to pending with a
 reason and a next attempt (outages never count towards parking the call).
+
+SIGTERM (a deploy, a scale-in, a spot interruption's notice, `docker stop`) drains the run
+(`drained_on_sigterm`): no new chunk is claimed and no new request sent, the requests in flight
+finish and are recorded, the calls are reported, and the process exits within ANALYSIS_DRAIN_S.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +40,7 @@ from common.db import retrying, transaction
 from common.errors import ClaudeError, is_transient
 from common.intake import outbox
 from common.monitoring import score_alerts
+from common.scoring.drain import Draining
 from common.scoring.model import Outcome, PrefixGate, PreparedCall
 from common.scoring.service import Plan, ScoringService
 
@@ -59,11 +67,12 @@ def plan_call(
 
 
 def _retryable(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry outages only: not a refused request, invalid output or the budget."""
+    """Retry outages only: not a refused request, invalid output or the budget, nor work
+    refused because the process is stopping."""
     try:
         state.result()
     except Exception as exc:
-        return is_transient(exc)
+        return is_transient(exc) and not isinstance(exc, Draining)
     return False
 
 
@@ -137,13 +146,16 @@ def _collect(
     for r in runs.values():
         for future in r.futures.values():
             future.add_done_callback(finished.put)
-    deadline = time.monotonic() + service.s.analysis_run_deadline_s
+    run_deadline = time.monotonic() + service.s.analysis_run_deadline_s
     waiting = sum(left.values())
     while waiting:
-        try:
-            future = finished.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:  # past the run's deadline: what is unfinished is reported failed
-            break
+        deadline = min(run_deadline, service.drain.deadline)  # sooner once SIGTERM came
+        try:  # a second at most: a drain that starts meanwhile shortens the deadline
+            future = finished.get(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+        except queue.Empty:  # past the deadline: what is unfinished is reported failed
+            if time.monotonic() >= deadline:
+                break
+            continue
         waiting -= 1
         r = owners[id(future)]
         left[r.call_id] -= 1
@@ -250,6 +262,51 @@ def scoring_service(s: Settings) -> Iterator[ScoringService]:
         service.close()
 
 
+@contextmanager
+def drained_on_sigterm(service: ScoringService) -> Iterator[None]:
+    """SIGTERM drains the run instead of ending the process mid-request.
+
+    The signal starts the service's drain (`common.scoring.drain`) and a watchdog that ends the
+    process ANALYSIS_DRAIN_S later whatever it is doing (a request still in flight then is
+    recorded as an estimate by the next process's ledger flush). When the block is over, the
+    signal is handed to the handler it replaced (Prefect's: the run ends as crashed or
+    cancelled, and the process exits as signalled). Outside the main thread (no signals there)
+    the block runs as it is.
+    """
+    s = service.s
+
+    def stop(signum: int, frame: object) -> None:
+        if service.drain.started:
+            return  # a second signal: the drain and its watchdog are already running
+        service.drain.start(s.analysis_drain_s)
+        log.warning(
+            "SIGTERM: draining (no new Claude requests; those in flight finish), exit within"
+            " %.0f s",
+            s.analysis_drain_s,
+        )
+        watchdog = threading.Timer(s.analysis_drain_s, os._exit, args=(128 + signal.SIGTERM,))
+        watchdog.daemon = True
+        watchdog.start()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        previous = None
+    if previous is None:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if service.drain.started:
+            log.warning("drained: the requests in flight were recorded; stopping")
+            if callable(previous):
+                previous(signal.SIGTERM, None)
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _dimensions(dimensions: list[str] | None) -> list[str]:
     dims = list(dimensions or DIMENSIONS)
     unknown = set(dims) - set(DIMENSIONS)
@@ -267,7 +324,7 @@ def analyze_calls(
 ) -> dict[str, Any]:
     """Analyse several calls in one run (the dispatcher's unit of work)."""
     dims = _dimensions(dimensions)
-    with scoring_service(load_settings()) as service:
+    with scoring_service(load_settings()) as service, drained_on_sigterm(service):
         runs = run_analysis(service, call_ids, dims, force, override_budget)
         result = {r.call_id: _summary(service, r) for r in runs if r.error is None}
     problems = {
@@ -287,7 +344,7 @@ def analyze_call(
 ) -> dict[str, Any]:
     """Analyse one call (Claude Desktop, the CLI); raises what stopped it."""
     dims = _dimensions(dimensions)
-    with scoring_service(load_settings()) as service:
+    with scoring_service(load_settings()) as service, drained_on_sigterm(service):
         (r,) = run_analysis(service, [call_id], dims, force, override_budget)
         if r.error is not None:
             raise r.error

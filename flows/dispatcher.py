@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 import psycopg
 from prefect import flow
 
-from common.config import DIMENSIONS, Settings, load_settings
+from common.config import Settings, load_settings
 from common.db import Row, transaction
 from common.intake import outbox
 from common.intake.outbox import DispatchResult, Reconciled, RunStarter, RunState
 from common.intake.runs import cancel_run, read_run_states, start_analysis_run
 from common.monitoring.alerts import alert_parked
-from common.scoring.sessions import latest_for_call
+from common.scoring import Applicability, load_applicability
+from common.scoring import analysed as analysed_calls
 
 log = logging.getLogger("sales_coach.dispatcher")
 
@@ -40,9 +41,10 @@ def default_starter(s: Settings) -> RunStarter:
     return lambda call_ids, key: start_analysis_run(s.analyze_deployment, call_ids, key)
 
 
-def analysed(conn: psycopg.Connection[Row], call_id: str) -> bool:
-    """All four dimensions have a current completed session."""
-    return set(DIMENSIONS) <= set(latest_for_call(conn, call_id))
+def analysed(rules: Applicability) -> Callable[[psycopg.Connection[Row], str], bool]:
+    """The reconciler's question, answered by the one rule (`common.scoring.analysed`): the
+    call's type's dimensions each have a current session, or a skip rule matched it."""
+    return lambda conn, call_id: call_id in analysed_calls(conn, [call_id], rules)
 
 
 def dispatch_once(
@@ -56,9 +58,10 @@ def dispatch_once(
     retry = outbox.Retry.from_settings(s)
     reconciled = Reconciled()
     try:
+        rules = load_applicability(s.rubrics_dir)
         with transaction(s.database_url) as conn:
             reconciled = outbox.reconcile(
-                conn, read_states, cancel, retry, s.analysis_run_deadline_s, analysed
+                conn, read_states, cancel, retry, s.analysis_run_deadline_s, analysed(rules)
             )
     except Exception as exc:  # Prefect or Postgres away: reconcile on the next pass
         log.warning("reconcile skipped: %s: %s", type(exc).__name__, str(exc)[:200])

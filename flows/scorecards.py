@@ -20,7 +20,7 @@ from common.accuracy.scorecards import (
     incremental_window,
 )
 from common.config import Settings, load_settings
-from common.db import transaction
+from common.db import connect
 from common.gong import GongClient
 from common.rubrics import load
 
@@ -28,9 +28,11 @@ from common.rubrics import load
 def import_range(s: Settings, start: date | None = None, end: date | None = None) -> dict[str, Any]:
     rubrics = load(s.rubrics_dir)
     mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, rubrics)
-    with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
+    with GongClient.from_settings(s) as gong, connect(s.database_url) as conn:
         if start is None or end is None:
-            start, end = incremental_window(conn, datetime.now(UTC).date())
+            with conn.transaction():
+                start, end = incremental_window(conn, datetime.now(UTC).date())
+        # committed a page at a time: a window of any size, resumed where a stopped run left it
         return asdict(import_answers(conn, gong, mapping, rubrics, start, end))
 
 

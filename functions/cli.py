@@ -89,7 +89,12 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--override-budget", action="store_true", help="ignore the monthly budget (admins)"
     )
-    a.set_defaults(func=commands.analyze)
+    a.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Prefect's run log (progress, a failure's traceback)",
+    )
+    a.set_defaults(func=commands.analyze, unexpected=commands.analysis_failed)
     sub.add_parser("costs", help="month-to-date spend and hit rates").set_defaults(
         func=commands.costs
     )
@@ -112,6 +117,10 @@ def parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--to", dest="end", type=iso_date, help="review date, exclusive (YYYY-MM-DD)")
     m.set_defaults(func=commands.import_scorecards)
+    sub.add_parser(
+        "refresh-deals",
+        help="refresh open deals' outcomes from Gong's CRM context now (the daily flow's work)",
+    ).set_defaults(func=commands.refresh_deals)
     g = sub.add_parser(
         "agreement",
         help="agreement between AI and manager scores (exact, within one, bias, QWK, alpha)",
@@ -233,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except Exception as exc:
         line = known_failure(exc)
+        unexpected = getattr(args, "unexpected", None)  # a command that never shows a traceback
+        if line is None and unexpected is not None and not getattr(args, "verbose", False):
+            line = unexpected(args, exc)
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)

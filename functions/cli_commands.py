@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +83,69 @@ def analyze(args: argparse.Namespace) -> Any:
     load_settings()  # a missing setting is one line here, not a traceback from inside a flow run
     from flows.analyze_call import analyze_call
 
-    return analyze_call(
-        args.call_id,
-        dimensions=args.dimension or None,
-        force=args.force,
-        override_budget=args.override_budget,
-    )
+    with prefect_console(shown=args.verbose):
+        return analyze_call(
+            args.call_id,
+            dimensions=args.dimension or None,
+            force=args.force,
+            override_budget=args.override_budget,
+        )
+
+
+@contextmanager
+def prefect_console(*, shown: bool) -> Iterator[None]:
+    """Prefect's console log (run progress, and a failed run's traceback) muted unless `shown`:
+    the command ends in its JSON or one error line. The run's log still goes to Prefect's API."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    levels = [h.level for h in handlers]
+    if not shown:
+        for handler in handlers:
+            handler.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for handler, level in zip(handlers, levels, strict=True):
+            handler.setLevel(level)
+
+
+def analysis_failed(args: argparse.Namespace, exc: BaseException) -> str:
+    """One line for what stopped `analyze` that is not a known failure: Prefect itself (its API
+    unreachable or refusing), or the run (a bug: its traceback is in the run's Prefect log)."""
+    from prefect.settings import PREFECT_API_URL
+
+    cause = _root_cause(exc)
+    why = _first_line(exc)
+    if cause is not exc:
+        why = f"{why} ({_first_line(cause)})"
+    if _raised_in_prefect(exc):
+        api = PREFECT_API_URL.value() or "a temporary server"
+        return f"Prefect could not run the analysis (PREFECT_API_URL: {api}): {why}"
+    return f"call {args.call_id} not analysed: {why}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = {id(exc)}
+    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
+
+
+def _raised_in_prefect(exc: BaseException) -> bool:
+    """Was `exc` raised by Prefect's own code (not re-raised from the flow's)?"""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}prefect{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def status(args: argparse.Namespace) -> Any:
@@ -177,6 +237,12 @@ def import_scorecards(args: argparse.Namespace) -> Any:
     return import_range(load_settings(), args.start, args.end)
 
 
+def refresh_deals(args: argparse.Namespace) -> Any:
+    from common.deals import refresh_now
+
+    return refresh_now(load_settings())
+
+
 def evaluate(args: argparse.Namespace) -> Any:
     from common.accuracy.evaluation import run_eval, side_by_side
     from common.rubrics import load
@@ -215,12 +281,12 @@ def advise(args: argparse.Namespace) -> Any:
 def import_manager_scores(args: argparse.Namespace) -> Any:
     from common.accuracy.agreement import PairsFileError
     from common.accuracy.manager_scores import import_csv
-    from common.db import transaction
+    from common.db import connect
     from common.rubrics import load
 
     s = load_settings()
-    try:
-        with transaction(s.database_url) as conn:
+    try:  # committed a page at a time; a bad row is reported in the output and skipped
+        with connect(s.database_url) as conn:
             return import_csv(conn, Path(args.file), load(s.rubrics_dir))
     except (PairsFileError, OSError) as exc:
         raise CoachError(str(exc)) from None

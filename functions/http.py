@@ -14,7 +14,9 @@ import os
 
 import uvicorn
 
+from common.config import load_settings
 from functions import mcp_server
+from functions.deadlines import header_deadline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return mcp_server.main(["--http", str(args.port), "--host", args.host])
     uvicorn.run(
         "functions.webhook:app",
+        http=header_deadline(load_settings()),
         host=args.host,
         port=args.port,
         log_level="info",

@@ -5,13 +5,14 @@ registered by `functions.mcp_tools.create_server` beside the read tools."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastmcp import Context, FastMCP
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from common.accuracy.disputes import DisputeOut
 from common.config import Settings
@@ -20,6 +21,8 @@ from common.insights.calls import view
 from common.insights.commands import Commands
 from common.insights.results import AnalysisStatus, ManagerScoreRecorded
 from functions.mcp_boundary import WRITE, Answer, CallId, Detail, Dimension, tool_errors
+
+LOOKUP_TURN_WAIT_S = 5.0  # longest analyze_call waits for the caller's next look-up turn
 
 
 def register(
@@ -31,7 +34,9 @@ def register(
     def record_manager_score(
         call_id: CallId,
         dimension: Annotated[Dimension, Field(description="The dimension you are scoring")],
-        score: Annotated[int | None, Field(ge=1, le=5, description="1-5, or null: not applicable")],
+        score: Annotated[
+            StrictInt | None, Field(ge=1, le=5, description="1-5, or null: not applicable")
+        ],
         reason: Annotated[str, Field(min_length=1, max_length=2000, description="Why this score")],
         criterion: Annotated[
             str,
@@ -77,7 +82,7 @@ def register(
 
     @mcp.tool(annotations=WRITE)
     def resolve_dispute(
-        dispute_id: Annotated[int, Field(ge=1, description="The id from list_disputes")],
+        dispute_id: Annotated[StrictInt, Field(ge=1, description="The id from list_disputes")],
         decision: Annotated[
             Literal["uphold", "override"],
             Field(description="uphold: the AI's score stands; override: your score replaces it"),
@@ -86,7 +91,7 @@ def register(
             str, Field(min_length=1, max_length=2000, description="Why, for the rep to read")
         ],
         score: Annotated[
-            int | None,
+            StrictInt | None,
             Field(ge=1, le=5, description="Your score, 1-5: required when overriding"),
         ] = None,
     ) -> DisputeOut:
@@ -112,7 +117,7 @@ def register(
             list[Dimension] | None, Field(description="Default: all four", max_length=4)
         ] = None,
         force: Annotated[
-            bool, Field(description="Re-analyse even if cached (admins; costs money)")
+            StrictBool, Field(description="Re-analyse even if cached (admins; costs money)")
         ] = False,
         detail: Detail = "summary",
         ctx: Context | None = None,
@@ -123,6 +128,23 @@ def register(
             return await _analyze(
                 commands, s, who(), call_id, list(dimensions or []), force, detail, ctx
             )
+
+
+async def _requested(
+    service: Commands, identity: str | None, call_id: str, dims: list[str], force: bool
+) -> tuple[str, str | None, requests.Progress]:
+    """`Commands.request_analysis`, waiting for the caller's next look-up turn (when one was
+    needed) on the event loop, holding no connection and no thread, for up to
+    LOOKUP_TURN_WAIT_S; past that the refusal says when to try again."""
+    deadline = time.monotonic() + LOOKUP_TURN_WAIT_S
+    while True:
+        try:
+            return await asyncio.to_thread(service.request_analysis, identity, call_id, dims, force)
+        except requests.LookupNotDue as not_due:
+            pause = not_due.retry_after_s + random.uniform(0.0, 0.2)  # not all at once
+            if time.monotonic() + pause > deadline:
+                raise
+            await asyncio.sleep(pause)
 
 
 async def _analyze(
@@ -137,9 +159,7 @@ async def _analyze(
 ) -> AnalysisStatus:
     dims = requests.dimensions(dimensions)
     asked = time.time()
-    kind, run_id, now = await asyncio.to_thread(
-        service.request_analysis, identity, call_id, dims, force
-    )
+    kind, run_id, now = await _requested(service, identity, call_id, dims, force)
 
     def status(state: Any, p: requests.Progress, message: str) -> AnalysisStatus:
         shaped = None

@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 from fastmcp import FastMCP
+from starlette.middleware import Middleware
 
 from common.config import Settings, load_settings
 from common.errors import CoachError
+from functions.deadlines import BodyDeadline, header_deadline
 from functions.mcp_tools import create_server
 
 
@@ -35,13 +37,16 @@ def allowed_hosts(s: Settings) -> tuple[list[str], list[str]]:
 
 
 def http_app(server: FastMCP, s: Settings, **options: Any) -> Any:
-    """The server's streamable-HTTP app at /mcp, with Host and Origin checked on every request."""
+    """The server's streamable-HTTP app at /mcp, with Host and Origin checked on every request
+    and each request's body due within MCP_BODY_TIMEOUT_S."""
     hosts, origins = allowed_hosts(s)
+    deadline = Middleware(BodyDeadline, timeout_s=s.mcp_body_timeout_s)
     return server.http_app(
         path="/mcp",
         host_origin_protection=True,
         allowed_hosts=hosts,
         allowed_origins=origins,
+        middleware=[deadline, *options.pop("middleware", [])],
         **options,
     )
 
@@ -63,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.http:
         import uvicorn
 
-        uvicorn.run(http_app(server, s), host=args.host, port=args.http, log_level="warning")
+        uvicorn.run(
+            http_app(server, s),
+            host=args.host,
+            port=args.http,
+            log_level="warning",
+            http=header_deadline(s),
+        )
     else:
         server.run(show_banner=False)
     return 0

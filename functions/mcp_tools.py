@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date
+from threading import Lock
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastmcp import FastMCP
@@ -22,10 +24,11 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common.access.identity import auth_provider, caller_for_identity, identity_of
+from common.access.identity import Checks, auth_provider, caller_for_identity, identity_of
 from common.accuracy.disputes import DisputeList
 from common.config import DIMENSIONS, Settings
-from common.db import Database
+from common.db import Database, transaction
+from common.deals import DealCalls
 from common.insights.calls import CallPage, CallView, SearchQuery
 from common.insights.commands import Commands
 from common.insights.performance import Comparison, RepPerformance, TeamOverview
@@ -37,6 +40,7 @@ from functions import mcp_commands
 from functions.mcp_boundary import (
     INSTRUCTIONS,
     READ,
+    UNAVAILABLE,
     CallId,
     Detail,
     Dimension,
@@ -49,6 +53,49 @@ from functions.mcp_boundary import (
 )
 
 T = TypeVar("T")
+FRONT_DOOR_CAPACITY = 4  # threads and connections for token checks and /healthz
+
+
+class FrontDoor:
+    """Token checks and /healthz on threads and connections of their own, so no tool (a
+    rep's flood of look-ups, a slow report) can keep a sign-in or the platform's health check
+    waiting. Opened on first use, closed with the server's lifespan (and opened again by the
+    next). The pool's wait (3 s) stays inside the image's 4 s health check."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._lock = Lock()
+        self._database: Database | None = None
+        self._threads: ThreadPoolExecutor | None = None
+
+    def database(self) -> Database:
+        with self._lock:
+            if self._database is None:
+                self._database = Database(
+                    self.database_url, max_size=FRONT_DOOR_CAPACITY, timeout_s=3
+                )
+            return self._database
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(FRONT_DOOR_CAPACITY, "front-door")
+            threads = self._threads
+        return await asyncio.get_running_loop().run_in_executor(threads, fn)
+
+    def ping(self) -> None:
+        """Raises when Postgres does not answer."""
+        with transaction(self.database()) as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            threads, self._threads = self._threads, None
+            database, self._database = self._database, None
+        if threads is not None:
+            threads.shutdown(wait=False)
+        if database is not None:
+            database.close()
 
 
 def compose(s: Settings) -> Insights:
@@ -67,17 +114,19 @@ def create_server(
 ) -> FastMCP:
     service = insights or compose(s)
     commands = Commands(service)
+    front = FrontDoor(s.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         yield {}
         await asyncio.to_thread(commands.close)
         await asyncio.to_thread(service.close)
+        await asyncio.to_thread(front.close)
 
     mcp = FastMCP(
         "sales-coach",
         instructions=INSTRUCTIONS,
-        auth=auth_provider(s, lambda: service.database),
+        auth=auth_provider(s, Checks(front.database, front.run, UNAVAILABLE)),
         lifespan=lifespan,
         mask_error_details=True,  # what escapes tool_errors (resources, prompts) stays inside
     )
@@ -136,6 +185,22 @@ def create_server(
             {name: value for name, value in locals().items() if name in SearchQuery.model_fields}
         )
         return answer(service.search_calls, query)
+
+    @mcp.tool(annotations=READ)
+    def list_deal_calls(
+        deal: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=200,
+                description="The deal's CRM opportunity id, or its name (get_call_coaching"
+                " names a call's deal)",
+            ),
+        ],
+    ) -> DealCalls:
+        """A deal's calls in your scope, oldest first: each call's scores and the deal's stage
+        at the call, with the deal's stage and outcome (won, lost or open) now."""
+        return answer(service.deal_calls, deal)
 
     @mcp.tool(annotations=READ)
     def get_rep_performance(rep: Rep, weeks: Weeks = 8) -> RepPerformance:
@@ -246,9 +311,10 @@ def create_server(
 
     @mcp.custom_route("/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:
-        """For the platform's health check (HTTP): 200 when Postgres answers, without a token."""
+        """For the platform's health check (HTTP): 200 when Postgres answers, without a token
+        (on the front door's own threads and connections)."""
         try:
-            await asyncio.to_thread(service.ping)
+            await front.run(front.ping)
         except Exception as exc:
             return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
         return JSONResponse({"ok": True})

@@ -27,7 +27,7 @@ from common.calls.store import upsert_users
 from common.config import Settings, load_settings
 from common.db import connect
 from common.gong import GongClient
-from common.scoring import applicability, costs, sessions
+from common.scoring import analysed, costs, current_for_call, load_applicability
 from common.storage import ObjectStore
 from local.inprocess import InProcessRuns
 from local.samples import sample_calls, webhook_payload
@@ -84,7 +84,7 @@ def show_call(s: Settings, call_id: str) -> None:
             " FROM calls WHERE id = %s",
             (call_id,),
         ).fetchone()
-        latest = sessions.latest_for_call(conn, call_id)
+        latest = current_for_call(conn, call_id)
         spend = costs.call_cost(conn, call_id)
     assert call is not None
     m = call["metrics"]
@@ -132,21 +132,19 @@ def show_trust(s: Settings) -> None:
             """
             SELECT s.call_id, s.dimension, c ->> 'criterion_id' AS criterion,
                    c ->> 'rationale' AS reason
-            FROM coaching_sessions s, jsonb_array_elements(s.result -> 'criteria') c
-            WHERE s.status = 'completed' AND s.superseded_at IS NULL
-              AND s.overall_score IS NOT NULL AND jsonb_typeof(c -> 'score') = 'null'
+            FROM current_sessions s, jsonb_array_elements(s.result -> 'criteria') c
+            WHERE s.overall_score IS NOT NULL AND jsonb_typeof(c -> 'score') = 'null'
             ORDER BY s.call_id, s.dimension LIMIT 1
             """
         ).fetchone()
         whole = conn.execute(
-            "SELECT call_id, dimension, result ->> 'coaching_note' AS note FROM coaching_sessions"
-            " WHERE status = 'completed' AND superseded_at IS NULL AND overall_score IS NULL"
-            " ORDER BY call_id LIMIT 1"
+            "SELECT call_id, dimension, result ->> 'coaching_note' AS note FROM current_sessions"
+            " WHERE overall_score IS NULL ORDER BY call_id LIMIT 1"
         ).fetchone()
         quotes = conn.execute(
             "SELECT coalesce(sum(quotes_dropped), 0) AS dropped,"
             " coalesce(sum((result ->> 'quotes_wrong_speaker')::int), 0) AS wrong"
-            " FROM coaching_sessions WHERE status = 'completed' AND superseded_at IS NULL"
+            " FROM current_sessions"
         ).fetchone()
     if na:
         print(
@@ -215,11 +213,51 @@ def run(stack: Stack) -> None:
             f"\n   month to date: ${float(mtd['usd']):.4f} over {mtd['requests']} requests; "
             f"tier-1 hit rate {mtd['tier1_hit_rate']:.0%}; prompt-cache hit rate {mtd['prompt_cache_hit_rate']:.0%}"
         )
+        show_deals(s, stack, analysed)
         show_weekly_reports(s)
         asyncio.run(ask_as_manager(s))
         show_agreement(s)
     finally:
         server.stop()
+
+
+def show_deals(s: Settings, stack: Stack, call_ids: list[str]) -> None:
+    """Each call's deal and the stage at the call; a deal closes in the CRM; the daily refresh
+    asks Gong (calls/extensive, Extended context) and picks the outcome up."""
+    from common.deals import for_call
+    from flows.refresh_deals import refresh_deals
+    from local.samples import CLOSING_IN_DEMO, DEALS
+
+    print("\n   The deal behind each call (Gong's Extended CRM context: at the call -> now)")
+    with connect(s.database_url) as conn:
+        for call_id in call_ids:
+            title = conn.execute("SELECT title FROM calls WHERE id = %s", (call_id,)).fetchone()
+            deal = for_call(conn, call_id)
+            what = (
+                f"{deal.name}: {deal.stage_at_call} at the call -> {deal.stage} now, {deal.outcome}"
+                + ("" if deal.stage_mapped else " (stage not in DEAL_STAGE_OUTCOMES: reported)")
+                if deal
+                else "no deal (fine: not every call has one)"
+            )
+            print(f"   {call_id} {(title or {}).get('title', '')[:34]:<34} {what}")
+    call_id, stage, probability, close_date = CLOSING_IN_DEMO
+    stack.gong.close_deal(DEALS[call_id].opportunity_id, stage, probability, close_date)
+    print(
+        f"\n   In the CRM, {DEALS[call_id].name} moves to {stage!r}; the daily refresh-deals runs"
+    )
+    stack.gong.traffic.clear()
+    result = refresh_deals()
+    asked = [t["body"] for t in stack.gong.traffic if t["path"] == "/v2/calls/extensive"]
+    selector = asked[0]["contentSelector"] if asked else {}
+    print(
+        f"   {result['open_deals']} open deals asked about in {result['requests']} Gong request(s)"
+        f" (contentSelector.context={selector.get('context')},"
+        f" contextTiming={','.join(selector.get('contextTiming', []))}; ids 100 a request)"
+    )
+    for closed in result["closed"]:
+        print(f"   picked up: {closed['name']} is {closed['outcome']} ({closed['stage']})")
+    if result["unmapped_stages"]:
+        print(f"   unmapped stage names, kept open: {result['unmapped_stages']}")
 
 
 def show_weekly_reports(s: Settings) -> None:
@@ -327,26 +365,20 @@ def show_agreement(s: Settings) -> None:
 
 
 def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:
-    """Delivered calls (test deliveries aside) neither skipped by the applicability rules nor
-    with a completed session for each dimension of their call type: (call id, outbox status,
-    last error)."""
-    rules = applicability.load(s.rubrics_dir)
+    """Delivered calls (test deliveries aside) not completed in the outbox or not analysed
+    (`common.scoring.analysed`: skipped by a rule, or a current session for each dimension of
+    their call type): (call id, outbox status, last error)."""
+    rules = load_applicability(s.rubrics_dir)
     with connect(s.database_url) as conn:
         rows = conn.execute(
-            """
-            SELECT e.call_id, e.status, e.last_error, c.call_type, c.skipped_reason,
-                   (SELECT count(DISTINCT dimension) FROM coaching_sessions x
-                    WHERE x.call_id = e.call_id AND x.status = 'completed'
-                      AND x.superseded_at IS NULL) AS scored
-            FROM webhook_events e LEFT JOIN calls c ON c.id = e.call_id
-            WHERE NOT e.is_test ORDER BY e.call_id
-            """
+            "SELECT call_id, status, last_error FROM webhook_events WHERE NOT is_test"
+            " ORDER BY call_id"
         ).fetchall()
+        done = analysed(conn, [r["call_id"] for r in rows], rules)
     return [
         (r["call_id"], r["status"], r["last_error"])
         for r in rows
-        if r["status"] != "completed"
-        or (r["skipped_reason"] is None and r["scored"] < len(rules.dimensions_of(r["call_type"])))
+        if r["status"] != "completed" or r["call_id"] not in done
     ]
 
 

@@ -16,9 +16,17 @@ Docker, and run for a day in miniature under faults.
    schedule, analyses in containers; one running analysis container is `docker kill`ed and
    Postgres is stopped for a few seconds; then the MCP server is asked over HTTP.
 
-The last line is JSON: calls, analysed, parked, paid_requests, paid_twice, containers (flow
-runs that ran in containers), image_build_s, seconds, and the checks. Exit status 1 when a
-call is left unanalysed or parked, a response was paid twice, or a check failed.
+Then the analysis process of a running container with Claude requests in flight gets SIGTERM:
+it must finish and record them and exit, leaving nothing in flight.
+
+The last line is JSON: calls, analysed, parked, paid_requests (estimates included, so it equals
+the server's own count: served, served_unrecorded 0 with the stand-in), killed_in_flight
+(requests in flight when the container was killed, recorded as estimates) and estimated_usd,
+reasked (of those, the chunks asked again: all of them), paid_twice (chunks paid more than
+once, re-asks included) and paid_twice_otherwise (without a kill to explain it),
+stopped_in_flight / stopped_left_in_flight, containers (flow runs that ran in containers),
+image_build_s, seconds, and the checks. Exit status 1 when a call is left unanalysed or
+parked, a chunk was paid twice without a kill, or a check failed.
 
     python -m local.deploy_e2e [--calls 30] [--deadline 900]
 """
@@ -31,6 +39,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -236,36 +245,60 @@ def paid(db_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def journal_holders() -> set[str]:
-    """Ids of the containers whose processes hold a journal entry's lock: each holds a
-    response it was paid for that is not in Postgres yet (found through /proc/locks and the
-    holder's cgroup; the volume is a directory of this host)."""
+def held_files(pattern: str) -> dict[str, set[tuple[Path, int]]]:
+    """Per container id, the files of the journal volume matching `pattern` whose lock a
+    process of that container holds: a paid response not in Postgres yet (`*.json`), or a
+    request in flight (`*.intent`), with the holder's pid (in this host's namespace). Found
+    through /proc/locks and the holder's cgroup; the volume is a directory of this host."""
     try:
         mount = sh("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", JOURNAL_VOLUME)
-        inodes = {f.stat().st_ino for f in Path(mount.strip()).rglob("*.json")}
+        files = {f.stat().st_ino: f for f in Path(mount.strip()).rglob(pattern)}
         locks = Path("/proc/locks").read_text().splitlines()
     except (RuntimeError, OSError):  # no volume yet, or an entry gone while listing
-        return set()
-    holders = set()
+        return {}
+    holders: dict[str, set[tuple[Path, int]]] = {}
     for line in locks:
         parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
         if len(parts) < 6 or parts[1] != "FLOCK" or "->" in line:
             continue
-        if parts[5].rsplit(":", 1)[-1].isdigit() and int(parts[5].rsplit(":", 1)[-1]) in inodes:
+        inode = parts[5].rsplit(":", 1)[-1]
+        if inode.isdigit() and int(inode) in files:
             try:
                 cgroup = Path(f"/proc/{parts[4]}/cgroup").read_text()
             except OSError:
                 continue
             found = re.search(r"docker[/-]([0-9a-f]{64})", cgroup)
             if found:
-                holders.add(found.group(1))
+                holders.setdefault(found.group(1), set()).add((files[int(inode)], int(parts[4])))
     return holders
+
+
+def journal_holders() -> set[str]:
+    """Ids of the containers holding a paid response that is not in Postgres yet."""
+    return set(held_files("*.json"))
+
+
+def in_flight(container: str) -> dict[str, int]:
+    """Keys of the Claude requests a container has in flight (intents it holds), and the pid
+    of the process sending each."""
+    held = held_files("*.intent")
+    return {p.stem: pid for c, files in held.items() if c.startswith(container) for p, pid in files}
+
+
+def intents_on_disk(keys: set[str]) -> set[str]:
+    """Those of `keys` whose intent is still in the journal volume (not yet recorded)."""
+    try:
+        mount = sh("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", JOURNAL_VOLUME)
+    except RuntimeError:
+        return set()
+    return {p.stem for p in Path(mount.strip()).rglob("*.intent")} & keys
 
 
 def kill_a_journal_holder(e: E2E, summary: dict[str, Any], stopped: float) -> None:
     """`docker kill` the running analysis container that holds a journaled response (within
     10 s of Postgres stopping; else any running analysis container), and count what the
-    journal volume holds after it."""
+    journal volume holds after it: responses, and the requests it had in flight (their
+    intents, recorded as estimates once another container flushes the journal)."""
     victim, holding = None, False
     while time.monotonic() < stopped + 12 and victim is None:
         running = flow_containers("analyze-calls")
@@ -275,11 +308,105 @@ def kill_a_journal_holder(e: E2E, summary: dict[str, Any], stopped: float) -> No
         time.sleep(0.5)
     if victim:
         inspect_flow_container(e, victim)
+        flying = in_flight(victim)
         subprocess.run(["docker", "kill", victim], capture_output=True, check=False)
+        left = intents_on_disk(set(flying))  # what the victim held: in flight when it died
         summary["killed_containers"] = 1
         summary["killed_holding_journal"] = holding
-        e.log(f"docker kill {victim[:12]} while Postgres is away (journal held: {holding})")
+        summary["_killed_keys"] = sorted(left)
+        summary["in_flight_at_kill"] = len(left)
+        e.log(
+            f"docker kill {victim[:12]} while Postgres is away (journal held: {holding},"
+            f" requests in flight: {len(left)})"
+        )
     summary["journal_after_kill"] = journal_entries()
+
+
+def stop_a_requesting_container(e: E2E, summary: dict[str, Any], db_url: str) -> None:
+    """SIGTERM the analysis process of a running container that has Claude requests in flight
+    (as a deploy, a scale-in or a spot notice would): it must finish and record them and exit
+    within ANALYSIS_DRAIN_S, leaving no intent behind and no estimate. The signal goes to the
+    process that sends the requests (found by the intents it holds): `docker stop` signals
+    the container's first process, Prefect's `flow-run execute` supervisor, which runs the
+    flow in a child."""
+    drain_s = float(SHORTENED["ANALYSIS_DRAIN_S"])
+    deadline, victim, flying = time.monotonic() + 120, None, {}
+    while time.monotonic() < deadline and victim is None:
+        for c in flow_containers("analyze-calls"):
+            if flying := in_flight(c):
+                victim = c
+                break
+        time.sleep(0.2)
+    if victim is None:
+        e.log("no analysis container with requests in flight to stop")
+        return
+    started = time.monotonic()
+    for pid in set(flying.values()):
+        os.kill(pid, signal.SIGTERM)
+    waited = subprocess.run(
+        ["timeout", str(int(drain_s + 15)), "docker", "wait", victim],
+        capture_output=True,
+        check=False,
+    )
+    if waited.returncode == 124:  # not out in time: the check below fails
+        subprocess.run(["docker", "kill", victim], capture_output=True, check=False)
+    keys = set(flying)
+    left = intents_on_disk(keys)
+    recorded = usage_of(db_url, keys)
+    summary["stopped_containers"] = 1
+    summary["stopped_in_flight"] = len(keys)
+    summary["stopped_left_in_flight"] = len(left)
+    summary["stopped_s"] = round(time.monotonic() - started, 1)
+    e.checks["sigterm_leaves_nothing_in_flight"] = (
+        waited.returncode != 124
+        and not left
+        and recorded == {"recorded": len(keys), "estimated": 0}
+    )
+    e.log(
+        f"SIGTERM to {victim[:12]} with {len(keys)} requests in flight: {len(left)} left,"
+        f" {recorded} in the ledger, out in {summary['stopped_s']}s"
+    )
+
+
+def usage_of(db_url: str, keys: set[str]) -> dict[str, int]:
+    """Usage rows of these requests (by their key), recorded and estimated."""
+    import psycopg
+
+    with psycopg.connect(db_url, connect_timeout=10) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE NOT estimated), count(*) FILTER (WHERE estimated)"
+            " FROM claude_usage WHERE intent_id = ANY(%s)",
+            (sorted(keys),),
+        ).fetchone()
+    return {"recorded": int(row[0]), "estimated": int(row[1])} if row else {}
+
+
+def estimates(db_url: str, killed: list[str]) -> dict[str, Any]:
+    """killed_in_flight (estimated usage rows: requests in flight when a container was killed),
+    the spend estimated for them, how many of them were the killed container's, reasked (of
+    those, the chunks asked again), and paid_twice_otherwise (a chunk paid twice with no kill
+    to explain it)."""
+    import psycopg
+
+    queries = {
+        "killed_in_flight": "SELECT count(*) FROM claude_usage WHERE estimated",
+        "estimated_usd": "SELECT coalesce(sum(usd), 0)::float FROM claude_usage WHERE estimated",
+        "killed_keys_estimated": "SELECT count(*) FROM claude_usage WHERE estimated"
+        " AND intent_id = ANY(%(killed)s)",
+        # held at the kill with their response already journalled (Postgres was away)
+        "killed_keys_answered": "SELECT count(*) FROM claude_usage WHERE NOT estimated"
+        " AND intent_id = ANY(%(killed)s)",
+        "reasked": "SELECT count(*) FROM claude_usage e WHERE e.estimated AND EXISTS (SELECT 1"
+        " FROM claude_usage u WHERE NOT u.estimated AND u.call_id = e.call_id AND"
+        " u.dimension = e.dimension AND u.chunk_index = e.chunk_index AND u.purpose = e.purpose)",
+        "paid_twice_otherwise": "SELECT count(*) FROM (SELECT 1 FROM claude_usage WHERE NOT"
+        " estimated GROUP BY call_id, dimension, chunk_index, purpose HAVING count(*) > 1) x",
+    }
+    with psycopg.connect(db_url) as conn:
+        return {
+            k: conn.execute(q, {"killed": killed}).fetchone()[0]  # type: ignore[index]
+            for k, q in queries.items()
+        }
 
 
 def faults(
@@ -291,8 +418,10 @@ def faults(
 ) -> None:
     """Once analyses run: stop Postgres, and while it is away `docker kill` a running analysis
     container that holds a paid response in the journal (the guarantee under test: it must
-    reach Postgres once, from another container); start Postgres again. Every flow container
-    seen meanwhile is inspected."""
+    reach Postgres once, from another container, and its requests in flight be recorded as
+    estimates); start Postgres again; then `docker stop` a container with requests in flight
+    (they must be drained: recorded, none left). Every flow container seen meanwhile is
+    inspected."""
     done = False
     while not stop.is_set():
         for c in flow_containers():
@@ -308,6 +437,7 @@ def faults(
                 postgres.start()
             summary["postgres_stopped_s"] = round(time.monotonic() - stopped, 1)
             e.log(f"Postgres is back; {summary.get('journal_after_kill')} entries in the journal")
+            stop_a_requesting_container(e, summary, db_url)
             done = True
         time.sleep(1)
 
@@ -377,6 +507,7 @@ SHORTENED = {
     "ANALYSIS_RETRY_BASE_S": "5",
     "ANALYSIS_RETRY_MAX_S": "20",
     "ANALYSIS_RUN_DEADLINE_S": "150",
+    "ANALYSIS_DRAIN_S": "30",  # the SIGTERM'd container is waited for 45 s
     "DB_OUTAGE_WAIT_S": "60",
     "MONTHLY_BUDGET_USD": "1000",
 }
@@ -468,8 +599,14 @@ def day(e: E2E, svc: Services, calls: list[dict[str, Any]], deadline_s: float) -
     chaos.join(timeout=30)
     e.checks["faults_injected"] = out.get("killed_containers") == 1 and "postgres_stopped_s" in out
     out.update(outcome.results(svc.db_url))
+    killed = out.pop("_killed_keys", [])
+    out.update(estimates(svc.db_url, killed))
+    e.checks["killed_in_flight_recorded_once"] = (  # one row per request the victim held
+        out["killed_keys_estimated"] + out["killed_keys_answered"] == len(killed)
+        and out["killed_keys_estimated"] == out["killed_in_flight"] == out["reasked"]
+    )
     out["containers"] = containers_started(since)
-    if svc.stand_in is not None:  # responses billed that no row records (lost with a kill)
+    if svc.stand_in is not None:  # responses billed that no row records (estimates included)
         out["served"] = len(svc.stand_in.responses)
         out["served_unrecorded"] = out["served"] - out["paid_requests"]
     out["journal_left"] = journal_entries()
@@ -529,7 +666,7 @@ def main() -> int:
         summary["settled"]
         and summary["analysed"] == args.calls
         and summary["parked"] == 0
-        and summary["paid_twice"] == 0
+        and summary["paid_twice_otherwise"] == 0  # a chunk paid twice only after a kill
         and len(e.checks) >= 7
         and all(e.checks.values())
     )

@@ -1,14 +1,20 @@
 """A Gong API v2 stand-in serving the sample calls, with Gong's pagination and rate limits.
 
 Checks Basic auth, pages with `records.cursor`, answers 429 with `Retry-After` above the
-configured rate, and lets tests add calls, shrink pages or force 429s through `/_admin`.
+configured rate, and lets tests add calls, shrink pages or force 429s through `/_admin`. Every
+exchange is kept in `GongState.traffic` (the last 10,000) so tests and the demo can hold it to
+Gong's published spec (local/gong_spec.py). It serves what the spec says Gong serves: numeric
+(int64) ids in the scorecard endpoints, no `null` where the spec has none.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -33,6 +39,9 @@ class GongState:
         self.force_429 = 0  # answer the next N requests with 429
         self.retry_after_s = 1
         self.requests: list[str] = []
+        self.traffic: deque[dict[str, Any]] = deque(maxlen=10_000)
+        # opportunity id -> its CRM fields now, where they changed since the samples (close_deal)
+        self.deals_now: dict[str, list[dict[str, Any]]] = {}
         self._window: list[float] = []
         self._lock = threading.Lock()
         for sample in sample_calls():
@@ -42,6 +51,55 @@ class GongState:
         self.calls[str(call["metaData"]["id"])] = call
         if transcript is not None:
             self.transcripts[str(transcript["callId"])] = transcript
+
+    def close_deal(
+        self, opportunity_id: str, stage: str, probability: int, close_date: str
+    ) -> None:
+        """The CRM closes a deal: from now on every call linked to it shows the new stage in
+        its Now context (TimeOfCall keeps the stage at the call)."""
+        now = self._opportunity_now(opportunity_id)
+        changed = {"StageName": stage, "Probability": probability, "CloseDate": close_date}
+        with self._lock:
+            self.deals_now[opportunity_id] = [
+                {"name": f["name"], "value": changed.get(f["name"], f["value"])} for f in now
+            ]
+
+    def _opportunity_now(self, opportunity_id: str) -> list[dict[str, Any]]:
+        if opportunity_id in self.deals_now:
+            return self.deals_now[opportunity_id]
+        for call in self.calls.values():
+            for ctx in call.get("context") or []:
+                for obj in ctx.get("objects") or []:
+                    if obj.get("objectId") == opportunity_id and obj.get("timing") == "Now":
+                        return list(obj.get("fields") or [])
+        raise KeyError(opportunity_id)
+
+    def served(self, call: dict[str, Any], selector: dict[str, Any]) -> dict[str, Any]:
+        """The call as calls/extensive answers for this contentSelector: no `context` unless
+        asked; Basic: the links without fields; Extended: the fields at the timings asked
+        (default Now), Now fields as the CRM holds them today."""
+        served = {k: v for k, v in call.items() if k != "context"}
+        level = selector.get("context") or "None"
+        if level == "None":
+            return served
+        timings = set(selector.get("contextTiming") or ["Now"])
+        contexts = []
+        for ctx in call.get("context") or []:
+            objects = []
+            for obj in ctx.get("objects") or []:
+                if level == "Basic":
+                    if obj.get("timing", "Now") == "Now":
+                        objects.append(
+                            {"objectType": obj["objectType"], "objectId": obj["objectId"]}
+                        )
+                    continue
+                if obj.get("timing", "Now") not in timings:
+                    continue
+                fresh = self.deals_now.get(obj["objectId"]) if obj.get("timing") == "Now" else None
+                objects.append({**obj, "fields": fresh if fresh is not None else obj["fields"]})
+            contexts.append({**ctx, "objects": objects})
+        served["context"] = contexts
+        return served
 
     def admit(self) -> bool:
         """False when this request must get a 429 (forced, or over the rate)."""
@@ -68,6 +126,30 @@ def _page(records: list[Any], cursor: str | None, size: int) -> tuple[list[Any],
     if start + size < len(records):
         meta["cursor"] = str(start + size)
     return page, meta
+
+
+Endpoint = Callable[[Request], Awaitable[JSONResponse]]
+
+
+def recorded(state: GongState, endpoint: Endpoint) -> Endpoint:
+    """The endpoint, keeping each request and its answer in `state.traffic`."""
+
+    async def record(request: Request) -> JSONResponse:
+        raw = await request.body()  # Starlette keeps it for the endpoint's own request.json()
+        response = await endpoint(request)
+        state.traffic.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": dict(request.query_params),
+                "body": json.loads(raw) if raw else None,
+                "status": response.status_code,
+                "response": json.loads(bytes(response.body)),
+            }
+        )
+        return response
+
+    return record
 
 
 def create_app(state: GongState) -> Starlette:
@@ -103,6 +185,8 @@ def create_app(state: GongState) -> Starlette:
             )
         calls.sort(key=lambda c: c["metaData"]["started"])
         page, meta = _page(calls, body.get("cursor"), state.page_size)
+        selector = body.get("contentSelector") or {}
+        page = [state.served(c, selector) for c in page]
         return JSONResponse({"requestId": "stand-in", "records": meta, "calls": page})
 
     async def transcript(request: Request) -> JSONResponse:
@@ -133,6 +217,9 @@ def create_app(state: GongState) -> Starlette:
             return refused
         body = await request.json()
         flt = body.get("filter") or {}
+        # ids are int64 numbers in the records, strings in the filter (as in Gong's spec)
+        reviewed = {str(i) for i in flt.get("reviewedUserIds") or []}
+        cards = {str(i) for i in flt.get("scorecardIds") or []}
         found = [
             a
             for a in state.answered
@@ -140,8 +227,8 @@ def create_app(state: GongState) -> Starlette:
             and (not flt.get("reviewToDate") or a["reviewTime"][:10] < flt["reviewToDate"])
             and (not flt.get("callFromDate") or a["callStartTime"][:10] >= flt["callFromDate"])
             and (not flt.get("callToDate") or a["callStartTime"][:10] < flt["callToDate"])
-            and (not flt.get("reviewedUserIds") or a["reviewedUserId"] in flt["reviewedUserIds"])
-            and (not flt.get("scorecardIds") or a["scorecardId"] in flt["scorecardIds"])
+            and (not reviewed or str(a["reviewedUserId"]) in reviewed)
+            and (not cards or str(a["scorecardId"]) in cards)
         ]
         if not found:
             return JSONResponse({"errors": ["No scorecards found"]}, status_code=404)
@@ -182,17 +269,31 @@ def create_app(state: GongState) -> Starlette:
                 setattr(state, key, body[key])
         for item in body.get("calls", []):
             state.add(item["call"], item.get("transcript"))
+        for deal in body.get("close_deals", []):  # {opportunity_id, stage, probability, close_date}
+            state.close_deal(**deal)
         return JSONResponse({"ok": True, "requests": len(state.requests)})
 
     return Starlette(
         routes=[
-            Route("/v2/calls/extensive", extensive, methods=["POST"]),
-            Route("/v2/calls/transcript", transcript, methods=["POST"]),
-            Route("/v2/users", users, methods=["GET"]),
-            Route("/v2/settings/scorecards", settings_scorecards, methods=["GET"]),
-            Route("/v2/stats/activity/scorecards", activity_scorecards, methods=["POST"]),
-            Route("/v2/data-privacy/data-for-email-address", data_privacy, methods=["GET"]),
-            Route("/v2/data-privacy/data-for-phone-number", data_privacy, methods=["GET"]),
+            Route("/v2/calls/extensive", recorded(state, extensive), methods=["POST"]),
+            Route("/v2/calls/transcript", recorded(state, transcript), methods=["POST"]),
+            Route("/v2/users", recorded(state, users), methods=["GET"]),
+            Route("/v2/settings/scorecards", recorded(state, settings_scorecards), methods=["GET"]),
+            Route(
+                "/v2/stats/activity/scorecards",
+                recorded(state, activity_scorecards),
+                methods=["POST"],
+            ),
+            Route(
+                "/v2/data-privacy/data-for-email-address",
+                recorded(state, data_privacy),
+                methods=["GET"],
+            ),
+            Route(
+                "/v2/data-privacy/data-for-phone-number",
+                recorded(state, data_privacy),
+                methods=["GET"],
+            ),
             Route("/_admin", admin, methods=["POST"]),
         ]
     )

@@ -73,9 +73,8 @@ def results(db_url: str) -> dict[str, Any]:
         "paid_requests": "SELECT count(*) FROM claude_usage",
         "paid_twice": "SELECT count(*) FROM (SELECT 1 FROM claude_usage GROUP BY call_id,"
         " dimension, chunk_index, purpose HAVING count(*) > 1) x",
-        "duplicate_sessions": "SELECT count(*) FROM (SELECT 1 FROM coaching_sessions"
-        " WHERE status = 'completed' AND superseded_at IS NULL GROUP BY call_id, dimension"
-        " HAVING count(*) > 1) x",
+        "duplicate_sessions": "SELECT count(*) FROM (SELECT 1 FROM current_sessions"
+        " GROUP BY call_id, dimension HAVING count(*) > 1) x",
     }
     with psycopg.connect(db_url) as conn:
         out = {k: conn.execute(q).fetchone()[0] for k, q in queries.items()}  # type: ignore[index]
@@ -83,14 +82,10 @@ def results(db_url: str) -> dict[str, Any]:
 
 
 def analysed(conn: psycopg.Connection[Any]) -> int:
-    """Calls with a current session for each dimension their call type scores (the
-    applicability rules), or skipped by a rule."""
-    from common.scoring import applicability
+    """Calls analysed by the one rule (`common.scoring.analysed`: a current session for each
+    dimension their call type scores, or skipped by a rule)."""
+    from common.scoring import analysed as analysed_calls
+    from common.scoring import load_applicability
 
-    rules = applicability.load(ROOT / "rubrics")
-    rows = conn.execute(
-        "SELECT c.call_type, c.skipped_reason, count(DISTINCT s.dimension) FROM calls c"
-        " LEFT JOIN coaching_sessions s ON s.call_id = c.id AND s.status = 'completed'"
-        " AND s.superseded_at IS NULL GROUP BY c.id, c.call_type, c.skipped_reason"
-    ).fetchall()
-    return sum(1 for kind, skipped, n in rows if skipped or n >= len(rules.dimensions_of(kind)))
+    ids = [r[0] for r in conn.execute("SELECT id FROM calls").fetchall()]
+    return len(analysed_calls(conn, ids, load_applicability(ROOT / "rubrics")))

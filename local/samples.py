@@ -24,7 +24,6 @@ USERS: list[dict[str, Any]] = [
         "lastName": "Kim",
         "title": "RevOps Lead",
         "active": True,
-        "managerId": None,
     },
     {
         "id": "2002",
@@ -33,7 +32,6 @@ USERS: list[dict[str, Any]] = [
         "lastName": "Chen",
         "title": "Sales Manager",
         "active": True,
-        "managerId": None,
     },
     {
         "id": "2003",
@@ -320,6 +318,157 @@ SPECS: list[CallSpec] = [
 ]
 
 
+@dataclass(frozen=True)
+class DealSpec:
+    """A Salesforce opportunity a sample call belongs to: now, and as it stood at the call."""
+
+    opportunity_id: str
+    account_id: str
+    account: str
+    name: str
+    amount: int
+    close_date: str
+    stage: str  # now
+    probability: int  # now
+    stage_at_call: str
+    probability_at_call: int
+
+
+# The sample calls' deals (the internal pipeline review has none): won, lost, open, one on a
+# stage name the default map does not know ("Discovery"), one won by Probability 100 alone
+# ("Contract Signed"). The demo closes Acme's in between and the daily refresh picks it up.
+DEALS: dict[str, DealSpec] = {
+    "7001001": DealSpec(
+        "006Nw000001AcmeAAA",
+        "001Nw000001AcmeAAA",
+        "Acme Logistics",
+        "Acme Logistics - Beacon",
+        48000,
+        "2026-12-18",
+        "Proposal/Price Quote",
+        75,
+        "Qualification",
+        20,
+    ),
+    "7001002": DealSpec(
+        "006Nw000002GlobAAA",
+        "001Nw000002GlobAAA",
+        "Globex",
+        "Globex - Beacon Enterprise",
+        120000,
+        "2026-11-20",
+        "Closed Lost",
+        0,
+        "Needs Analysis",
+        20,
+    ),
+    "7001003": DealSpec(
+        "006Nw000003InitAAA",
+        "001Nw000003InitAAA",
+        "Initech",
+        "Initech - Beacon",
+        65000,
+        "2026-11-19",
+        "Closed Won",
+        100,
+        "Negotiation/Review",
+        90,
+    ),
+    "7001004": DealSpec(
+        "006Nw000004UmbrAAA",
+        "001Nw000004UmbrAAA",
+        "Umbrella Health",
+        "Umbrella Health - Renewal 2027",
+        30000,
+        "2027-01-29",
+        "Negotiation/Review",
+        90,
+        "Qualification",
+        10,
+    ),
+    "7001005": DealSpec(
+        "006Nw000005HoolAAA",
+        "001Nw000005HoolAAA",
+        "Hooli",
+        "Hooli - Beacon",
+        90000,
+        "2026-10-30",
+        "Closed Won",
+        100,
+        "Closed Won",
+        100,
+    ),
+    "7001007": DealSpec(
+        "006Nw000007MuelAAA",
+        "001Nw000007MuelAAA",
+        "Müller Maschinenbau",
+        "Müller Maschinenbau - Beacon",
+        40000,
+        "2027-02-26",
+        "Discovery",
+        10,
+        "Discovery",
+        10,
+    ),
+    "7001008": DealSpec(
+        "006Nw000008YamaAAA",
+        "001Nw000008YamaAAA",
+        "ヤマト物流",
+        "ヤマト物流 - Beacon",
+        55000,
+        "2026-11-21",
+        "Contract Signed",
+        100,
+        "Discovery",
+        10,
+    ),
+}
+CLOSING_IN_DEMO = ("7001001", "Closed Won", 100, "2026-11-20")  # call, stage, probability, date
+
+
+def opportunity_fields(
+    name: str, stage: str, amount: int, close_date: str, probability: int
+) -> list[dict[str, Any]]:
+    """An Opportunity's fields as Gong's Extended context lists them (name, value)."""
+    return [
+        {"name": "Name", "value": name},
+        {"name": "StageName", "value": stage},
+        {"name": "Amount", "value": amount},
+        {"name": "CloseDate", "value": close_date},
+        {"name": "Probability", "value": probability},
+    ]
+
+
+def crm_context(call_id: str) -> list[dict[str, Any]]:
+    """The call's `context[]` with Extended fields at both timings (Now and TimeOfCall)."""
+    deal = DEALS.get(call_id)
+    if deal is None:
+        return []
+    account = [{"name": "Name", "value": deal.account}]
+    now = opportunity_fields(deal.name, deal.stage, deal.amount, deal.close_date, deal.probability)
+    then = opportunity_fields(
+        deal.name, deal.stage_at_call, deal.amount, deal.close_date, deal.probability_at_call
+    )
+    objects = [
+        {"objectType": "Account", "objectId": deal.account_id, "timing": timing, "fields": account}
+        for timing in ("Now", "TimeOfCall")
+    ] + [
+        {
+            "objectType": "Opportunity",
+            "objectId": deal.opportunity_id,
+            "timing": "Now",
+            "fields": now,
+        },
+        {
+            "objectType": "Opportunity",
+            "objectId": deal.opportunity_id,
+            "timing": "TimeOfCall",
+            "fields": then,
+        },
+    ]
+    return [{"system": "Salesforce", "objects": objects}]
+
+
 def _user(user_id: str) -> dict[str, Any]:
     return next(u for u in USERS if u["id"] == user_id)
 
@@ -382,14 +531,14 @@ def _transcript(spec: CallSpec, parties: list[dict[str, Any]]) -> list[dict[str,
         if monologues and monologues[-1]["speakerId"] == speaker:
             monologues[-1]["sentences"].extend(sentences)
         else:
-            monologues.append({"speakerId": speaker, "topic": None, "sentences": sentences})
+            monologues.append({"speakerId": speaker, "sentences": sentences})
         last = speaker
         t += rng.randint(300, 1800)
     if spec.injected:
         at = next(i for i, m in enumerate(monologues) if m["sentences"][0]["start"] >= 300_000)
         start = monologues[at]["sentences"][0]["start"] - 1
         line = {"start": start - 5000, "end": start, "text": spec.injected}
-        monologues.insert(at, {"speakerId": rep_speaker, "topic": None, "sentences": [line]})
+        monologues.insert(at, {"speakerId": rep_speaker, "sentences": [line]})
     return monologues
 
 
@@ -417,7 +566,11 @@ def sample_calls() -> list[dict[str, Any]]:
         }
         out.append(
             {
-                "call": {"metaData": meta, "parties": parties, "context": []},
+                "call": {
+                    "metaData": meta,
+                    "parties": parties,
+                    "context": crm_context(spec.call_id),
+                },
                 "transcript": {"callId": spec.call_id, "transcript": transcript},
             }
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from common.errors import GongError, GongNotFound, GongRateLimited
-from common.gong import GongClient, RateLimiter
+from common.gong import AnsweredScorecard, GongClient, RateLimiter
 from local.gong_server import GongState
 from local.samples import sample_calls
 from local.stack import GONG_KEY, GONG_SECRET
@@ -153,3 +155,45 @@ def test_ids_are_sent_a_hundred_per_request(gong: tuple[GongState, str]) -> None
     calls = c.calls_by_id(ids)
     assert len(transcripts) == 150 and len(calls) == 150 and "404404" not in transcripts
     assert state.requests[before:] == ["/v2/calls/transcript"] * 2 + ["/v2/calls/extensive"] * 2
+
+
+def test_int64_ids_come_through_http_exactly_as_text(gong: tuple[GongState, str]) -> None:
+    """Gong's scorecard ids are int64 numbers past 2^53, where a float would change them."""
+    state, url = gong
+    biggest = 2**63 - 1
+    card = copy.deepcopy(state.answered[0])
+    card.update(answeredScorecardId=biggest, scorecardId=2**53 + 1, reviewerUserId=biggest - 1)
+    card["answers"][0]["questionId"] = 2**62 + 3
+    state.answered = [card]
+    (read,) = client(url).answered_scorecards()
+    assert read.answeredScorecardId == "9223372036854775807" != str(float(biggest))
+    assert (read.scorecardId, read.reviewerUserId) == ("9007199254740993", str(biggest - 1))
+    assert read.answers[0].questionId == str(2**62 + 3)
+    assert read.callId == str(card["callId"]) and read.reviewedUserId == str(card["reviewedUserId"])
+
+
+def test_an_id_that_went_through_a_float_is_refused() -> None:
+    with pytest.raises(ValidationError, match="not a float"):
+        AnsweredScorecard.model_validate(
+            {
+                "answeredScorecardId": 5.635152584587450e14,
+                "scorecardId": 1,
+                "callId": 2,
+                "reviewerUserId": 3,
+                "reviewTime": "2026-11-03T09:30:00Z",
+            }
+        )
+
+
+def test_unreadable_scorecards_are_counted_and_skipped_when_asked(
+    gong: tuple[GongState, str],
+) -> None:
+    state, url = gong
+    state.page_size = 2
+    del state.answered[1]["reviewTime"]
+    with pytest.raises(ValidationError):  # without a counter: raised, as before
+        list(client(url).answered_scorecards())
+    invalid: Counter[str] = Counter()
+    read = list(client(url).answered_scorecards(invalid=invalid))
+    assert len(read) == len(state.answered) - 1  # the pages after it still come
+    assert invalid == {"AnsweredScorecard: reviewTime: Field required": 1}

@@ -122,3 +122,18 @@ def test_the_daily_gong_budget_is_enforced(db_url: str) -> None:
     with pytest.raises(GongBudgetSpent) as refused:
         limiter.acquire()
     assert 0 < refused.value.retry_after_s <= 86400
+
+
+def test_a_turn_not_due_is_refused_without_waiting_or_spending(db_url: str) -> None:
+    """`try_acquire` never sleeps: a turn not due says how long to wait and takes nothing,
+    so only turns taken count against the day's budget."""
+    limiter = SharedRateLimiter(db_url, "lookups", rate=0.5, daily_budget=2)
+    assert limiter.try_acquire() == 0.0
+    waits = [limiter.try_acquire() for _ in range(5)]
+    assert all(0 < w <= 2.0 for w in waits) and limiter.used_today() == 1
+    time.sleep(max(waits[-1], 0) + 0.05)
+    assert limiter.try_acquire() == 0.0 and limiter.used_today() == 2
+    time.sleep(2.05)
+    with pytest.raises(GongBudgetSpent):
+        limiter.try_acquire()
+    assert limiter.used_today() == 2

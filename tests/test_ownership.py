@@ -22,6 +22,8 @@ OWNERS = {
     "scoring_work": "common/scoring/claims.py",
     "disputes": "common/accuracy/disputes.py",
     "score_alerts": "common/monitoring/score_alerts.py",
+    "deals": "common/deals/store.py",
+    "call_deals": "common/deals/store.py",
 }
 WRITE = re.compile(
     r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+"

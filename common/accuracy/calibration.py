@@ -47,8 +47,7 @@ def disagreements(conn: psycopg.Connection[Row], min_gap: int = 2) -> tuple[list
         """
         SELECT m.call_id, m.dimension, m.criterion, m.score, m.note, c AS ai
         FROM manager_scores m
-        JOIN coaching_sessions s ON s.call_id = m.call_id AND s.dimension = m.dimension
-             AND s.status = 'completed' AND s.superseded_at IS NULL
+        JOIN current_sessions s ON s.call_id = m.call_id AND s.dimension = m.dimension
         CROSS JOIN LATERAL jsonb_array_elements(s.result -> 'criteria') c
         WHERE NOT m.not_applicable AND m.criterion <> 'overall'
           AND c ->> 'criterion_id' = m.criterion

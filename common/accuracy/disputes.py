@@ -62,9 +62,8 @@ def ai_score(
     row = conn.execute(
         """
         SELECT s.rubric_version, a.score, a.known
-        FROM coaching_sessions s, ai_criterion(s.overall_score, s.result, %(c)s) a
-        WHERE s.call_id = %(call)s AND s.dimension = %(d)s AND s.status = 'completed'
-          AND s.superseded_at IS NULL
+        FROM current_sessions s, ai_criterion(s.overall_score, s.result, %(c)s) a
+        WHERE s.call_id = %(call)s AND s.dimension = %(d)s
         ORDER BY s.created_at DESC LIMIT 1
         """,
         {"call": call_id, "d": dimension, "c": criterion},

@@ -171,9 +171,8 @@ def ai_vs_ai(conn: psycopg.Connection[Row], f: Filters) -> list[Pair]:
         SELECT DISTINCT ON (o.call_id, o.dimension)
                o.call_id, o.dimension, n.result AS newer, o.result AS older
         FROM rescored o
-        JOIN coaching_sessions n ON n.call_id = o.call_id AND n.dimension = o.dimension
-             AND n.rubric_version = o.rubric_version AND n.superseded_at IS NULL
-             AND n.status = 'completed' AND n.cached_from IS NULL
+        JOIN current_sessions n ON n.call_id = o.call_id AND n.dimension = o.dimension
+             AND n.rubric_version = o.rubric_version AND n.cached_from IS NULL
         WHERE {" AND ".join(outer)}
         ORDER BY o.call_id, o.dimension, o.created_at DESC
         """,

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from common import deals
 from common.calls.flags import Flag
 from common.calls.metrics import ConversationMetrics
 from common.calls.redaction import redact_transcript
 from common.calls.transcript import Utterance, canonical_hash, utterances
 from common.db import Row
+from common.deals import StageMap
 from common.errors import PayloadInvalid
 from common.gong import Call, CallTranscript, GongClient, User
+from common.intake import outbox
 from common.intake.delivery import SAFE_ID
 from common.storage import ObjectStore
 
@@ -76,19 +79,14 @@ def fetch_calls(
 
 def webhook_call_data(conn: psycopg.Connection[Row], call_ids: Sequence[str]) -> dict[str, Call]:
     """The call data Gong sent with each call's webhook (metadata and parties), where we have it."""
-    rows = conn.execute(
-        "SELECT call_id, payload -> 'callData' AS data FROM webhook_events"
-        " WHERE call_id = ANY(%s) AND NOT is_test",
-        (list(call_ids),),
-    ).fetchall()
     known: dict[str, Call] = {}
-    for row in rows:
+    for call_id, data in outbox.delivered_call_data(conn, call_ids).items():
         try:
-            call = Call.model_validate(row["data"])
+            call = Call.model_validate(data)
         except ValueError:
             continue
-        if call.metaData.id == row["call_id"]:
-            known[row["call_id"]] = call
+        if call.metaData.id == call_id:
+            known[call_id] = call
     return known
 
 
@@ -131,7 +129,11 @@ def upsert_call(
     metrics: ConversationMetrics,
     tokens: int,
     flags: list[Flag] | None = None,
+    *,
+    stages: StageMap | None = None,
 ) -> None:
+    """Store the call; with the tenant's stage map (`stages`) also the deal its CRM context
+    names (`common.deals`). Without it, or without context, the daily deal refresh asks."""
     meta = fetched.call.metaData
     conn.execute(
         """
@@ -167,6 +169,8 @@ def upsert_call(
             Jsonb([f.model_dump() for f in flags or []]),
         ),
     )
+    if stages is not None:
+        deals.record_context(conn, meta.id, fetched.call.context, stages)
 
 
 def record_applicability(

@@ -14,15 +14,16 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
+from common import deals
 from common.access.scope import not_in_scope
 from common.accuracy import manager_scores
 from common.accuracy.manager_scores import ManagerScoreOut
 from common.calls.flags import Flag
 from common.config import DIMENSIONS
 from common.db import Row
+from common.deals import CallDealOut
 from common.errors import AccessDenied, InvalidRequest
 from common.insights.links import safe_link
-from common.insights.performance import CURRENT
 
 MAX_PAGE_SIZE = 100
 TOTAL_CAP = 200  # counting stops here: "more than 200" is answer enough for a question
@@ -71,6 +72,12 @@ class CallHeader(BaseModel):
     gong_url: str | None
     call_type: str | None = Field(None, description="The type the applicability rules chose")
     skipped: str | None = Field(None, description="Why the rules skipped the call (not scored)")
+    deal: CallDealOut | None = Field(
+        None,
+        description="The CRM deal the call belongs to: its stage at the call, its stage and"
+        " outcome (won, lost, open) now; null when the call has none (list_deal_calls lists"
+        " the deal's calls)",
+    )
 
 
 class CallCoaching(CallHeader):
@@ -140,7 +147,7 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
     if call is None:
         raise AccessDenied(not_in_scope(call_id))
     rows = conn.execute(
-        f"SELECT * FROM coaching_sessions s WHERE s.call_id = %s AND {CURRENT} ORDER BY s.dimension",
+        "SELECT * FROM current_sessions s WHERE s.call_id = %s ORDER BY s.dimension",
         (call_id,),
     ).fetchall()
     human = manager_scores.for_call(conn, call_id)
@@ -157,6 +164,7 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
         gong_url=safe_link(call["url"]),
         call_type=call["call_type"],
         skipped=call["skipped_reason"],
+        deal=deals.for_call(conn, call_id),
         metrics=call["metrics"],
         flags=[Flag.model_validate(f) for f in call["flags"] or []],
         dimensions=dims,

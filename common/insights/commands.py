@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from threading import Lock
 
-from common.access.scope import find_call, in_scope, require_role
+from common.access.scope import find_call, in_scope, refuse_call, require_role
 from common.accuracy import disputes, manager_scores
 from common.accuracy.disputes import Decision, DisputeList, DisputeOut
 from common.errors import AccessDenied, InvalidRequest
@@ -149,12 +149,25 @@ class Commands:
     def request_analysis(
         self, identity: str | None, call_id: str, dims: list[str], force: bool
     ) -> tuple[str, str | None, requests.Progress]:
-        """('cached' | 'queued' | 'forced', run id, progress now)."""
+        """('cached' | 'queued' | 'forced', run id, progress now). A call the caller may not
+        see from what is stored spends one of their paced look-ups (`requests.look_up`),
+        taken between two transactions so no pooled connection waits on it or on Gong;
+        LookupNotDue when their next one is not due yet."""
         with self.reads.conn() as conn:
             caller = self.reads.caller(conn, identity)
             if force:
                 require_role(caller, "admin")
-            fetched = requests.check_in_scope(conn, self.s, caller, call_id, self.gong)
+            known, rep_id = requests.local_owner(conn, call_id)
+            mine = known and (caller.is_admin or in_scope(conn, caller, rep_id))
+        fetched = None
+        if not mine:
+            db = self.reads.database
+            fetched = requests.look_up(self.s, db, caller, call_id, known, self.gong)
+        with self.reads.conn() as conn:
+            if fetched is not None:
+                owner = fetched.metaData.primaryUserId
+                if not (caller.is_admin or in_scope(conn, caller, owner)):
+                    refuse_call(caller, call_id)
             now = requests.progress(conn, call_id, dims)
             if not force and now.done == now.total:
                 log_access(conn, caller, "analyze_call", call_id=call_id)

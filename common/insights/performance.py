@@ -20,7 +20,6 @@ from common.db import Row
 from common.insights.links import safe_link
 from common.insights.week import week_bounds
 
-CURRENT = "s.status = 'completed' AND s.superseded_at IS NULL"
 # rounded in SQL, the same way everywhere (the reports, MCP and the weekly numbers agree)
 _DIM_AVGS = ", ".join(f"round(avg({d}), 2)::float AS {d}" for d in DIMENSIONS)
 
@@ -234,8 +233,8 @@ def recurring(
     for an improvement)."""
     assert kind in ("strengths", "improvements")
     rows = conn.execute(
-        f"""SELECT s.dimension, s.result FROM call_scores cs
-            JOIN coaching_sessions s ON s.call_id = cs.call_id AND {CURRENT}
+        """SELECT s.dimension, s.result FROM call_scores cs
+            JOIN current_sessions s ON s.call_id = cs.call_id
             WHERE cs.rep_id = %s AND cs.started_at >= %s AND cs.started_at < %s
             ORDER BY cs.started_at DESC, s.dimension""",
         (rep_id, since, until),

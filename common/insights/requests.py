@@ -10,15 +10,16 @@ names now. A forced re-analysis (admins) starts a run with `force` through Prefe
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 
-from common.access.scope import Caller, find_call, in_scope, refuse_call, require_role
+from common.access.scope import Caller, refuse_call, require_role
 from common.config import DIMENSIONS, Settings
-from common.db import Row
+from common.db import Db, Row
 from common.errors import GongBudgetSpent, GongNotFound, InvalidRequest
 from common.gong import Call, GongClient
 from common.insights.calls import CallCoaching, call_coaching
@@ -39,68 +40,68 @@ class Progress:
     coaching: CallCoaching | None
 
 
-def unstored_owner(
-    conn: psycopg.Connection[Row],
-    s: Settings,
-    caller: Caller,
-    call_id: str,
-    gong: Callable[[], GongClient],
-) -> tuple[str | None, Call | None]:
-    """A call not stored yet: (its rep id, Gong's call data if it had to be asked for), or
-    (None, None) when neither the outbox nor Gong knows it. Asking Gong spends the company's
-    budget, so each user may do it MCP_UNKNOWN_CALL_LOOKUPS_PER_DAY times a day."""
-    row = conn.execute(
-        "SELECT payload -> 'callData' -> 'metaData' ->> 'primaryUserId' AS rep FROM webhook_events"
-        " WHERE idempotency_key = %s",
-        (call_id,),
-    ).fetchone()
+class LookupNotDue(InvalidRequest):
+    """The caller's next look-up of a call that is not theirs to see is not due yet: a server
+    waits for it off any connection and thread, or passes the refusal on."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            "look-ups of calls that are not analysed yet, or not yours, are paced at one a"
+            f" second; try again in {math.ceil(retry_after_s)} s"
+        )
+
+
+def local_owner(conn: psycopg.Connection[Row], call_id: str) -> tuple[bool, str | None]:
+    """(known here, its rep id): a stored call's rep, else the rep Gong named in the outbox's
+    delivery; (False, None) when neither has the call."""
+    if not SAFE_ID.fullmatch(call_id):
+        raise InvalidRequest("call_id is a Gong call id (digits, letters, - and _)")
+    row = conn.execute("SELECT primary_user_id FROM calls WHERE id = %s", (call_id,)).fetchone()
     if row is not None:
-        return row["rep"], None
-    if s.gong_access_key is None:
-        return None, None
-    take_lookup(s, caller)
-    try:
-        call = gong().call(call_id)
-    except GongNotFound:
-        return None, None
-    return call.metaData.primaryUserId, call
+        return True, row["primary_user_id"]
+    return outbox.delivered_rep(conn, call_id)
 
 
-def take_lookup(s: Settings, caller: Caller) -> None:
-    """One of the caller's daily look-ups of unknown calls, at most one a second; refused with
-    InvalidRequest once today's are used up."""
+def take_lookup(s: Settings, db: Db, caller: Caller) -> None:
+    """One of the caller's daily look-ups of calls that are not theirs to see (unknown here,
+    or another team's), at most one a second: LookupNotDue when the next is not due yet,
+    InvalidRequest once today's are used up. Taken alike for a stored call and an unknown
+    one, so neither the refusal nor the count left tells them apart."""
     lookups = SharedRateLimiter(
-        s.database_url, f"gong-lookups:{caller.id}", 1.0, s.mcp_unknown_call_lookups_per_day
+        db, f"gong-lookups:{caller.id}", 1.0, s.mcp_unknown_call_lookups_per_day
     )
     try:
-        lookups.acquire()
+        wait = lookups.try_acquire()
     except GongBudgetSpent:
         raise InvalidRequest(
             f"you have used today's {s.mcp_unknown_call_lookups_per_day} look-ups of calls that"
-            " are not analysed yet (each asks Gong); ask again tomorrow, or ask an admin"
+            " are not analysed yet or not yours (each may ask Gong); ask again tomorrow, or ask"
+            " an admin"
         ) from None
+    if wait > 0:
+        raise LookupNotDue(wait)
 
 
-def check_in_scope(
-    conn: psycopg.Connection[Row],
+def look_up(
     s: Settings,
+    db: Db,
     caller: Caller,
     call_id: str,
+    known: bool,
     gong: Callable[[], GongClient],
-) -> Call | None:
-    """Refuse a call that is not the caller's to ask for, alike whether it exists or not;
-    returns Gong's call data when it had to be asked for the owner (through `gong`, the
-    server's one client, built on first use)."""
-    if not SAFE_ID.fullmatch(call_id):
-        raise InvalidRequest("call_id is a Gong call id (digits, letters, - and _)")
-    if _stored(conn, call_id):
-        find_call(conn, caller, call_id)
-        return None
-    rep_id, fetched = unstored_owner(conn, s, caller, call_id, gong)
-    known = rep_id is not None or fetched is not None
-    if not known or not (caller.is_admin or in_scope(conn, caller, rep_id)):
+) -> Call:
+    """A call the caller may not see from what is stored: spends one of their look-ups
+    (`take_lookup`), then refuses a call known here (it is another team's) or one Gong does
+    not know, and returns Gong's data of the rest (its owner is checked by the caller).
+    Holds no connection: run it between the caller's transactions."""
+    take_lookup(s, db, caller)
+    if known or s.gong_access_key is None:
         refuse_call(caller, call_id)
-    return fetched
+    try:
+        return gong().call(call_id)
+    except GongNotFound:
+        refuse_call(caller, call_id)
 
 
 def _stored(conn: psycopg.Connection[Row], call_id: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from common import deals
 from common.access.scope import (
     Caller,
     find_call,
@@ -31,6 +32,7 @@ from common.accuracy import disputes
 from common.accuracy.pairs import Filters, agreement
 from common.config import Settings
 from common.db import Database, Row
+from common.deals import DealCalls
 from common.errors import AccessDenied, InvalidRequest
 from common.insights import calls, performance
 from common.insights.calls import CallPage, CallView, SearchQuery, decode_cursor, encode_cursor
@@ -136,6 +138,16 @@ class Insights:
                 start=day_start(query.from_date, tz) if query.from_date else None,
                 end=day_start(query.to_date + timedelta(days=1), tz) if query.to_date else None,
             )
+
+    def deal_calls(self, identity: str | None, deal: str) -> DealCalls:
+        """A deal's calls in the caller's scope with their scores, the stage at each call and
+        the deal's outcome; a deal with no call in scope is refused like one that does not
+        exist."""
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            found = deals.deal_calls(conn, deal, self.teams.visible(conn, caller))
+            log_access(conn, caller, "list_deal_calls", subject=found.deal.opportunity_id)
+        return found
 
     # -- performance ------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ backoff of 30 s doubling to 15 min, for as long as it takes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -471,3 +471,30 @@ def event_counts(conn: psycopg.Connection[Row]) -> dict[str, int]:
         "SELECT status, count(*) AS n FROM webhook_events GROUP BY status"
     ).fetchall()
     return {r["status"]: r["n"] for r in rows}
+
+
+# -- what Gong sent: the deliveries' payloads are read here only ------------------------------
+
+
+def delivered_call_data(
+    conn: psycopg.Connection[Row], call_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Gong's call data (`callData`: metadata and parties) from each call's delivery, where it
+    has one (test deliveries and emptied ones aside); the caller validates it."""
+    rows = conn.execute(
+        "SELECT call_id, payload -> 'callData' AS data FROM webhook_events"
+        " WHERE call_id = ANY(%s) AND NOT is_test"
+        " AND jsonb_typeof(payload -> 'callData') = 'object'",
+        (list(call_ids),),
+    ).fetchall()
+    return {r["call_id"]: r["data"] for r in rows}
+
+
+def delivered_rep(conn: psycopg.Connection[Row], call_id: str) -> tuple[bool, str | None]:
+    """(a delivery of the call is stored, the rep Gong named in it as the call's primary user)."""
+    row = conn.execute(
+        "SELECT payload -> 'callData' -> 'metaData' ->> 'primaryUserId' AS rep FROM webhook_events"
+        " WHERE idempotency_key = %s",
+        (call_id,),
+    ).fetchone()
+    return (True, row["rep"]) if row is not None else (False, None)

@@ -1,11 +1,17 @@
 """Erasing a person: every call they appear in, everywhere we keep it.
 
 `find` looks for the person (an e-mail address or a phone number) as a call participant (the
-parties Gong sent, stored or still in the outbox), in transcripts' evidence quotes and
-managers' notes, and asks Gong's data-privacy API which calls reference them, so an erasure
-done in Gong can be repeated here. `erase` deletes, for those calls: the raw transcripts in
-object storage, the call, its coaching sessions and their quotes, scoring work, managers'
-scores, eval results and cache lookups; it unlinks usage and error rows (their dollars stay,
+parties Gong sent, stored or still in the outbox), in transcripts' evidence quotes, flagged
+transcript lines, managers' notes and disputes' reasons and resolutions, and asks Gong's
+data-privacy API which calls reference them, so an erasure done in Gong can be repeated here.
+An e-mail address must be a whole address and matches only as one (case-insensitively, not
+inside a longer address: `ann@acme.example` is not found in `joann@acme.example`), since a
+fragment such as `a` or `gong.io` would select every call; each text match is shown as a short
+snippet with its table and column, so a person can check the dry run before `--yes`.
+
+`erase` deletes, for those calls: the raw transcripts in object storage, the call, its coaching
+sessions and their quotes, scoring work, managers' scores, eval results and cache lookups (and,
+with the call, its disputes); it unlinks usage and error rows (their dollars stay,
 without the call); it leaves a tombstone in the outbox (status `erased`, payload emptied) so a
 later delivery is never analysed again; and it re-renders the weekly reports of the weeks
 those calls fell in. Each erasure is recorded in `erasures` with who asked and the counts,
@@ -18,6 +24,8 @@ Gong's user management and the retention period, not by erasing every call they 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -37,11 +45,20 @@ from common.scoring import claims, ledger, sessions
 from common.storage import ObjectStore
 
 
+class Match(BaseModel):
+    """One place the person is named: where (`table.column`) and a short window around it."""
+
+    found_in: str
+    column: str
+    snippet: str
+
+
 class FoundCall(BaseModel):
     call_id: str
     title: str | None
     started_at: str | None
     found_in: list[str]
+    matches: list[Match] = []
 
 
 class Found(BaseModel):
@@ -51,28 +68,153 @@ class Found(BaseModel):
     objects: list[str]
 
 
+ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"  # the characters of an address's local part (RFC 5322)
+ADDRESS = re.compile(
+    rf"[{ATEXT}]+(?:\.[{ATEXT}]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+"
+    r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+SNIPPET_CHARS = 40  # shown on each side of a match
+
+
+def email_address(value: str) -> str:
+    """`value` as an e-mail address, or a refusal: only a whole address names one person."""
+    text = value.strip()
+    if len(text) > 254 or not ADDRESS.fullmatch(text):
+        raise InvalidRequest(
+            f"not an e-mail address: {value!r}; give the person's whole address (such as"
+            " jordan@acme.example), ASCII, an international domain in its xn-- form"
+        )
+    return text
+
+
 def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
-def _matchers(email: str | None, phone: str | None) -> tuple[str, dict[str, Any]]:
-    """SQL that is true for a party (jsonb `p`) who is the person, and for text mentioning them."""
+@dataclass(frozen=True)
+class _Who:
+    party: str  # SQL, true for a party (jsonb `p`) who is the person
+    params: dict[str, Any]  # `who` for `party`; `like`, a cheap superset of the texts naming them
+    mention: re.Pattern[str]  # the person named in a text, on its boundaries
+
+
+def _who(email: str | None, phone: str | None) -> _Who:
     if email:
-        return "lower(p->>'emailAddress') = lower(%(who)s)", {
-            "who": email,
-            "like": f"%{_escape(email)}%",
-        }
+        return _Who(
+            "lower(p->>'emailAddress') = lower(%(who)s)",
+            {"who": email, "like": f"%{_escape(email)}%"},
+            # not inside a longer address: no address character before, no domain after
+            re.compile(
+                rf"(?<![.{ATEXT}]){re.escape(email)}(?![A-Za-z0-9-]|\.[A-Za-z0-9-])",
+                re.IGNORECASE | re.ASCII,
+            ),
+        )
     digits = _digits(phone or "")
     if len(digits) < 7:
         raise InvalidRequest("a phone number needs at least 7 digits")
-    return (
+    return _Who(
         "regexp_replace(coalesce(p->>'phoneNumber', ''), '\\D', '', 'g') = %(who)s",
         {"who": digits, "like": f"%{_escape(phone or '')}%"},
+        re.compile(rf"(?<!\d){re.escape(phone or '')}(?!\d)"),
     )
 
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A text column that may name the person (jsonb: any string inside it)."""
+
+    found_in: str
+    table: str
+    column: str
+    key: str = "call_id"
+
+    def query(self) -> sql.Composed:
+        return sql.SQL(
+            "SELECT {key} AS call_id, {column} AS value FROM {table}"
+            " WHERE {column}::text ILIKE %(like)s"
+        ).format(
+            key=sql.Identifier(self.key),
+            column=sql.Identifier(self.column),
+            table=sql.Identifier(self.table),
+        )
+
+
+TEXTS = [
+    _Text("quote", "coaching_sessions", "result"),
+    _Text("flagged line", "calls", "flags", key="id"),
+    _Text("manager note", "manager_scores", "note"),
+    _Text("dispute", "disputes", "reason"),
+    _Text("dispute", "disputes", "resolution"),
+]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a text or JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _snippets(text: str, mention: re.Pattern[str]) -> Iterator[str]:
+    for m in mention.finditer(text):
+        start, end = max(m.start() - SNIPPET_CHARS, 0), m.end() + SNIPPET_CHARS
+        window = " ".join(text[start:end].split())
+        yield f"{'...' if start else ''}{window}{'...' if end < len(text) else ''}"
+
+
+def _text_matches(conn: psycopg.Connection[Row], who: _Who) -> dict[str, list[Match]]:
+    """The calls whose texts name the person as a whole, each with its snippets; the SQL
+    filter is a cheap superset (a substring), the boundaries are checked here."""
+    found: dict[str, list[Match]] = {}
+    for text in TEXTS:
+        for r in conn.execute(text.query(), who.params).fetchall():
+            for value in _strings(r["value"]):
+                for snippet in _snippets(value, who.mention):
+                    found.setdefault(r["call_id"], []).append(
+                        Match(
+                            found_in=text.found_in,
+                            column=f"{text.table}.{text.column}",
+                            snippet=snippet,
+                        )
+                    )
+    return found
+
+
+PARTIES = {  # where the person took part in a call: as stored, and as still in the outbox
+    "participant": (
+        "calls.parties",
+        "SELECT c.id AS call_id, p FROM calls c, jsonb_array_elements(c.parties) p",
+    ),
+    "delivery": (
+        "webhook_events.payload",
+        "SELECT e.call_id, p FROM webhook_events e, jsonb_array_elements(coalesce("
+        "e.payload->'callData'->'parties', '[]')) p WHERE e.status <> 'erased'",
+    ),
+}
+
+
+def _party_matches(conn: psycopg.Connection[Row], who: _Who) -> dict[str, list[Match]]:
+    """The calls the person took part in, each party shown by its name and address or phone."""
+    found: dict[str, list[Match]] = {}
+    for where, (column, parties) in PARTIES.items():
+        query = (
+            "SELECT DISTINCT call_id, concat_ws(' ', p->>'name', p->>'emailAddress',"
+            f" p->>'phoneNumber') AS shown FROM ({parties}) s WHERE {who.party}"
+        )
+        for r in conn.execute(query, who.params).fetchall():  # type: ignore[arg-type]
+            found.setdefault(r["call_id"], []).append(
+                Match(found_in=where, column=column, snippet=r["shown"])
+            )
+    return found
 
 
 def find(
@@ -82,10 +224,8 @@ def find(
     phone: str | None = None,
     gong_calls: list[str] | None = None,
 ) -> Found:
-    email, phone = (email or "").strip() or None, (phone or "").strip() or None
-    if bool(email) == bool(phone):
-        raise InvalidRequest("give exactly one of --email or --phone")
-    party, params = _matchers(email, phone)
+    email, phone = _one_of(email, phone)
+    who = _who(email, phone)
     if (
         email
         and conn.execute(
@@ -96,19 +236,11 @@ def find(
             "that address belongs to one of your Gong users: remove them in Gong; their calls"
             " leave with RETENTION_YEARS"
         )
-    places: dict[str, set[str]] = {}
-    sources = {
-        "participant": f"""SELECT id AS call_id FROM calls c WHERE EXISTS (
-            SELECT 1 FROM jsonb_array_elements(c.parties) p WHERE {party})""",
-        "delivery": f"""SELECT call_id FROM webhook_events e WHERE status <> 'erased' AND EXISTS (
-            SELECT 1 FROM jsonb_array_elements(coalesce(e.payload->'callData'->'parties', '[]'))
-            p WHERE {party})""",
-        "quote": "SELECT DISTINCT call_id FROM coaching_sessions WHERE result::text ILIKE %(like)s",
-        "manager note": "SELECT DISTINCT call_id FROM manager_scores WHERE note ILIKE %(like)s",
-    }
-    for where, query in sources.items():
-        for r in conn.execute(query, params).fetchall():  # type: ignore[arg-type]
-            places.setdefault(r["call_id"], set()).add(where)
+    matches: dict[str, list[Match]] = {}
+    for found in (_party_matches(conn, who), _text_matches(conn, who)):
+        for call_id, ms in found.items():
+            matches.setdefault(call_id, []).extend(ms)
+    places = {call_id: {m.found_in for m in ms} for call_id, ms in matches.items()}
     for call_id in gong_calls or []:
         places.setdefault(call_id, set()).add("gong")
     ids = sorted(places)
@@ -128,12 +260,22 @@ def find(
                 title=rows[i]["title"] if i in rows else None,
                 started_at=rows[i]["started_at"] if i in rows else None,
                 found_in=sorted(places[i]),
+                matches=matches.get(i, []),
             )
             for i in ids
         ],
         counts=_counts(conn, ids),
         objects=sorted(r["transcript_key"] for r in rows.values() if r["transcript_key"]),
     )
+
+
+def _one_of(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
+    """Exactly one of them, an address checked to be one (an empty one too: it is no address)."""
+    if email is not None and phone is not None:  # a caller may pass "" for the one not used
+        email, phone = email.strip() or None, phone.strip() or None
+    if (email is None) == (phone is None):
+        raise InvalidRequest("give exactly one of --email or --phone")
+    return (email_address(email) if email is not None else None), phone
 
 
 COUNTED = {
@@ -147,6 +289,7 @@ COUNTED = {
     "claude_usage_unlinked": "SELECT count(*) AS n FROM claude_usage WHERE call_id = ANY(%s)",
     "claude_errors_unlinked": "SELECT count(*) AS n FROM claude_errors WHERE call_id = ANY(%s)",
     "outbox_tombstones": "SELECT count(*) AS n FROM webhook_events WHERE call_id = ANY(%s)",
+    "disputes": "SELECT count(*) AS n FROM disputes WHERE call_id = ANY(%s)",
 }
 
 
@@ -206,6 +349,7 @@ def forget(
     requested_by: str = "unknown",
 ) -> dict[str, Any]:
     """Find the person's calls; with `yes`, erase them everywhere and record the erasure."""
+    email, phone = _one_of(email, phone)  # before Gong is asked about a fragment
     gong_calls: list[str] = []
     if s.gong_access_key is not None:
         with GongClient.from_settings(s) as gong:

@@ -44,10 +44,10 @@ def for_call(conn: psycopg.Connection[Row], s: Settings, call_id: str) -> list[S
         """
         SELECT s.dimension, s.overall_score, c.title, c.primary_user_id AS rep_id,
                r.name AS rep_name, m.id AS manager_id, m.email AS manager_email
-        FROM coaching_sessions s JOIN calls c ON c.id = s.call_id
+        FROM current_sessions s JOIN calls c ON c.id = s.call_id
         LEFT JOIN users r ON r.id = c.primary_user_id
         LEFT JOIN users m ON m.id = r.manager_id
-        WHERE s.call_id = %s AND s.status = 'completed' AND s.superseded_at IS NULL
+        WHERE s.call_id = %s
           AND s.overall_score IS NOT NULL AND s.overall_score < %s
         ORDER BY s.dimension
         """,

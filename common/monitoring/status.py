@@ -36,6 +36,10 @@ def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any
         "claude_slots": {"in_use": slots.in_use(), "limit": s.claude_concurrency},
         "gong_requests_today": {"used": gong.used_today(), "budget": s.gong_daily_budget},
         "month_to_date_usd": spend["usd"],
+        "month_to_date_estimates": {  # requests in flight when a process was killed
+            "requests": spend["estimated_requests"],
+            "usd": spend["estimated_usd"],
+        },
         "tier1_hit_rate": spend["tier1_hit_rate"],
         "prompt_cache_hit_rate": spend["prompt_cache_hit_rate"],
         "skipped_calls": skipped_calls(conn),
@@ -68,9 +72,8 @@ def older_scoring_versions(conn: psycopg.Connection[Row], s: Settings) -> dict[s
     analysed again, never served from the tier-1 cache."""
     current = {d: scoring_version(s.model_for(d), s.coaching_language) for d in DIMENSIONS}
     rows = conn.execute(
-        "SELECT dimension, count(*) AS n FROM coaching_sessions"
-        " WHERE status = 'completed' AND superseded_at IS NULL"
-        " AND (result ->> 'scoring_version') IS DISTINCT FROM (%s::jsonb ->> dimension)"
+        "SELECT dimension, count(*) AS n FROM current_sessions"
+        " WHERE (result ->> 'scoring_version') IS DISTINCT FROM (%s::jsonb ->> dimension)"
         " GROUP BY dimension",
         (Jsonb(current),),
     ).fetchall()

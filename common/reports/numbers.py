@@ -15,11 +15,13 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
+from common import deals
 from common.accuracy import disputes
 from common.accuracy.disputes import DisputeOut
 from common.accuracy.pairs import Filters, agreement
 from common.config import DIMENSIONS
 from common.db import Row
+from common.deals import ClosedDeal
 from common.insights.performance import (
     CallScore,
     Recurring,
@@ -72,6 +74,7 @@ class TeamReport(BaseModel):
     trend: dict[str, list[tuple[str, float | None]]]
     agreement: dict[str, Any] | None = None  # AI vs managers over the last four weeks
     disputes: list[DisputeOut] = []  # the team's open disputes, oldest first
+    closed_deals: list[ClosedDeal] = []  # deals won or lost this week, with the team's calls
 
 
 def _trend(
@@ -194,4 +197,7 @@ def team_report(
         trend=_trend(conn, rep_ids, start, tz),
         agreement=result if result["ai_vs_manager"]["overall"]["n"] else None,
         disputes=disputes.listed(conn, rep_ids, "open"),
+        closed_deals=deals.closed_between(
+            conn, week_start, week_start + timedelta(days=7), set(rep_ids)
+        ),
     )

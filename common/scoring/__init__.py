@@ -8,3 +8,9 @@
 - `ledger`: paid responses recorded durably, exactly once (journal, then Postgres).
 - `batches`: the Message Batches path at half price.
 """
+
+from common.scoring.applicability import Applicability
+from common.scoring.applicability import load as load_applicability
+from common.scoring.sessions import analysed, current_for_call
+
+__all__ = ["Applicability", "analysed", "current_for_call", "load_applicability"]

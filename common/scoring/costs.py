@@ -180,9 +180,13 @@ SELECT count(*) AS requests,
        coalesce(sum(input_tokens), 0) AS input_tokens,
        coalesce(sum(output_tokens), 0) AS output_tokens,
        coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
-       coalesce(sum(cache_write_5m_tokens + cache_write_1h_tokens), 0) AS cache_write_tokens
+       coalesce(sum(cache_write_5m_tokens + cache_write_1h_tokens), 0) AS cache_write_tokens,
+       count(*) FILTER (WHERE estimated) AS estimated_requests,
+       coalesce(sum(usd) FILTER (WHERE estimated), 0) AS estimated_usd
 FROM claude_usage WHERE {where}
 """
+# estimated_*: requests left in flight by a killed process, recorded at estimated usage
+# (`common.scoring.ledger.Intent`); included in requests and usd.
 
 
 def _spend(conn: psycopg.Connection[Row], where: str, params: tuple[Any, ...]) -> dict[str, Any]:

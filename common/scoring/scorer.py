@@ -9,6 +9,11 @@ Paying for a response is guarded three ways:
 - where the results go (`common.scoring.destinations`: sessions, or an eval's results) is
   injected, and keys the work apart.
 
+A request's intent is journalled just before it is sent (`Ledger.in_flight`), so a request in
+flight when the process is killed is still accounted for (as an estimate). Once the process is
+asked to stop (`drain`, on SIGTERM) no chunk is claimed and no request sent; those in flight
+finish and are recorded.
+
 The first chunk of a dimension is scored first; the others in parallel once its response has
 begun (the static prefix is then cached). With a `PrefixGate` the lead dimension streams and
 opens chunk k as soon as its response for chunk k has begun; the other dimensions wait for
@@ -20,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -44,8 +50,10 @@ from common.scoring.analysis import (
 from common.scoring.chunk_work import ChunkProtocol
 from common.scoring.chunking import Chunk
 from common.scoring.destinations import Destination, Sessions
-from common.scoring.ledger import Ledger
+from common.scoring.drain import Drain
+from common.scoring.ledger import Intent, Ledger, intent
 from common.scoring.model import Job, Outcome, PrefixGate, PreparedCall, Scored
+from common.scoring.token_counts import estimate
 
 log = logging.getLogger("sales_coach.scoring")
 Blocks = list[dict[str, Any]]
@@ -63,9 +71,11 @@ class Scorer:
         slots: ClaudeSlots,
         database: Db,
         destination: Destination | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.s, self.claude, self.rubrics = s, claude, rubrics
         self.ledger, self.slots, self.database = ledger, slots, database
+        self.drain = drain or Drain()  # shared by the scorers of one process
         self.destination = destination or Sessions(database)
         self.prices = costs.price_table(s.prices_file)
         self.chunks = ChunkProtocol(s, database, ledger, self.prices, self.destination.label)
@@ -141,7 +151,14 @@ class Scorer:
         """The same services scoring with other rubrics into another destination (an eval),
         with other settings (`s`: another model per dimension, the model advisor)."""
         return Scorer(
-            s or self.s, self.claude, rubrics, self.ledger, self.slots, self.database, destination
+            s or self.s,
+            self.claude,
+            rubrics,
+            self.ledger,
+            self.slots,
+            self.database,
+            destination,
+            self.drain,
         )
 
     def _score_chunks(self, job: Job) -> tuple[list[ChunkResult], int]:
@@ -158,6 +175,7 @@ class Scorer:
 
     def _chunk(self, job: Job, chunk: Chunk) -> tuple[ChunkResult, int]:
         """One chunk's assessment: reused if done, resumed from a paid response, or paid once."""
+        self.drain.check(f"call {job.call.call_id} {job.dimension} chunk {chunk.index}")
         work = self.chunks.claim(job, chunk)
         if work.assessment is not None:
             if job.gate is not None and job.lead:
@@ -222,24 +240,53 @@ class Scorer:
         attempt: int,
         on_begun: Callable[[], None] | None = None,
     ) -> ClaudeResponse:
-        """One paid request under a concurrency slot, recorded before it is used."""
-        with self.slots.slot(self.s.claude_slot_wait_s):
-            try:
-                response = self.claude.structured(
-                    model=job.model,
-                    system=system,
-                    messages=messages,
-                    max_tokens=self.s.claude_max_output_tokens,
-                    schema=DimensionAssessment,
-                    on_begun=on_begun,
-                )
-            except ClaudeRequestRejected as exc:
-                self.chunks.record_error(
-                    job.call, job.dimension, job.model, exc.status_code, exc.message
-                )
-                raise
-        self.chunks.record(job, chunk, response, purpose, attempt)
+        """One paid request under a concurrency slot, its intent journalled before it is sent
+        and held until its response is recorded (or the request failed: nothing billed)."""
+        with ExitStack() as flight:
+            with self.slots.slot(self.s.claude_slot_wait_s):
+                self.drain.check(f"call {job.call.call_id} {job.dimension} {purpose} request")
+                sent = self.intent(job, chunk, system, messages, purpose, attempt)
+                flight.enter_context(self.ledger.in_flight(sent))
+                try:
+                    response = self.claude.structured(
+                        model=job.model,
+                        system=system,
+                        messages=messages,
+                        max_tokens=sent.max_tokens,
+                        schema=DimensionAssessment,
+                        on_begun=on_begun,
+                    )
+                except ClaudeRequestRejected as exc:
+                    self.chunks.record_error(
+                        job.call, job.dimension, job.model, exc.status_code, exc.message
+                    )
+                    raise
+            self.chunks.record(job, chunk, response, purpose, attempt)
         return response
+
+    def intent(
+        self,
+        job: Job,
+        chunk: Chunk,
+        system: Blocks,
+        messages: Blocks,
+        purpose: str,
+        attempt: int,
+        batch: bool = False,
+    ) -> Intent:
+        """What a request is about to be sent for, with its prompt's counted tokens."""
+        return intent(
+            self.prices,
+            model=job.model,
+            prompt_tokens=prompt_tokens(system, messages, self.s.token_scale),
+            max_tokens=self.s.claude_max_output_tokens,
+            call_id=job.call.call_id,
+            dimension=job.dimension,
+            chunk_index=chunk.index,
+            purpose=self.chunks.label(purpose),
+            attempt=attempt,
+            batch=batch,
+        )
 
     # -- results --------------------------------------------------------------------------
     def finish(
@@ -336,3 +383,14 @@ class Scorer:
             )
         problems = check_against_rubric(assessment, rubric)
         return (None, "; ".join(problems)) if problems else (assessment, "")
+
+
+def prompt_tokens(system: Blocks, messages: Blocks, scale: float) -> int:
+    """The prompt's tokens, counted offline (`common.scoring.token_counts`) from its text."""
+    texts = [b.get("text", "") for b in system]
+    for message in messages:
+        content = message["content"]
+        texts.extend(
+            [content] if isinstance(content, str) else [b.get("text", "") for b in content]
+        )
+    return estimate("\n".join(texts), scale)

@@ -33,6 +33,7 @@ from common.calls.store import (
 from common.claude import ClaudeClient
 from common.config import DIMENSIONS, Settings
 from common.db import Database, retrying, transaction
+from common.deals import StageMap
 from common.errors import GongNotFound, GongRateLimited
 from common.gong import GongClient
 from common.limits import ClaudeSlots
@@ -41,6 +42,7 @@ from common.rubrics import RubricSet, load, sync
 from common.scoring import applicability, batches, costs
 from common.scoring.applicability import Applicability, CallFacts, Decision
 from common.scoring.chunking import split
+from common.scoring.drain import Drain
 from common.scoring.ledger import Journal, Ledger
 from common.scoring.model import Outcome, PrefixGate, PreparedCall, estimate_cost
 from common.scoring.scorer import Scorer
@@ -71,6 +73,7 @@ class ScoringService:
     ) -> None:
         self.s, self.scorer, self.store, self.database = s, scorer, store, database
         self.rules = rules or Applicability(version="0.0.0")  # none: every call, every dimension
+        self.stages = StageMap.from_settings(s)  # a stored call's deal: won / lost / open
 
     @classmethod
     def from_settings(cls, s: Settings, database: Database | None = None) -> ScoringService:
@@ -101,6 +104,11 @@ class ScoringService:
     @property
     def rubrics(self) -> RubricSet:
         return self.scorer.rubrics
+
+    @property
+    def drain(self) -> Drain:
+        """Started when the process is asked to stop: no new claims or requests from then."""
+        return self.scorer.drain
 
     # -- prepare --------------------------------------------------------------------------
     def prepare(
@@ -154,7 +162,9 @@ class ScoringService:
         def store() -> None:
             with transaction(self.database) as conn:
                 ensure_rep(conn, fetched.call)
-                upsert_call(conn, fetched, metrics, sum(tokens), reviewer_lines(utts))
+                upsert_call(
+                    conn, fetched, metrics, sum(tokens), reviewer_lines(utts), stages=self.stages
+                )
 
         retrying(store, self.s.db_outage_wait_s)
         meta = fetched.call.metaData

@@ -9,15 +9,18 @@ of them re-scores. Every lookup is recorded in `cache_lookups`, so hit rates are
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import scalar_row
 from psycopg.types.json import Jsonb
 
 from common.db import Row
 from common.scoring.analysis import DimensionResult
+from common.scoring.applicability import Applicability
 from common.scoring.model import Scored
 
 
@@ -132,9 +135,8 @@ def save_session(conn: psycopg.Connection[Row], new: NewSession, reuse: bool = T
     )
     if reuse and new.result is not None:
         row = conn.execute(
-            "SELECT id FROM coaching_sessions WHERE call_id = %s AND dimension = %s"
-            " AND cache_key = %s AND status = 'completed' AND superseded_at IS NULL"
-            " ORDER BY created_at DESC LIMIT 1",
+            "SELECT id FROM current_sessions WHERE call_id = %s AND dimension = %s"
+            " AND cache_key = %s ORDER BY created_at DESC LIMIT 1",
             (new.call_id, new.dimension, new.key),
         ).fetchone()
         if row is not None:
@@ -163,17 +165,28 @@ def copy_session(
     )
 
 
-def latest_for_call(conn: psycopg.Connection[Row], call_id: str) -> dict[str, Any]:
-    """The newest completed session per dimension of a call."""
+def current_for_call(conn: psycopg.Connection[Row], call_id: str) -> dict[str, Row]:
+    """The current session of each dimension of a call (`current_sessions`, migration 0016)."""
     rows = conn.execute(
-        """
-        SELECT DISTINCT ON (dimension) * FROM coaching_sessions
-        WHERE call_id = %s AND status = 'completed'
-        ORDER BY dimension, created_at DESC
-        """,
-        (call_id,),
+        "SELECT * FROM current_sessions WHERE call_id = %s ORDER BY dimension", (call_id,)
     ).fetchall()
     return {r["dimension"]: r for r in rows}
+
+
+def analysed(
+    conn: psycopg.Connection[Any], call_ids: Sequence[str], rules: Applicability
+) -> set[str]:
+    """The calls among `call_ids` that are analysed: skipped by a rule, or with a current
+    session for every dimension their call type scores. The one rule the outbox, the demo
+    and the benches use; it is SQL's `analysed_calls` (migration 0016), given the types'
+    dimensions from the applicability rules."""
+    types = {kind.name: list(kind.dimensions) for kind in rules.call_types}
+    cur = conn.cursor(row_factory=scalar_row)  # any connection's row factory: the benches' too
+    cur.execute(
+        "SELECT analysed_calls(%s::text[], %s, %s::text[])",
+        (list(call_ids), Jsonb(types), rules.dimensions_of(None)),
+    )
+    return {str(call_id) for call_id in cur.fetchall()}
 
 
 # -- erasure and retention call these: this module is the table's only writer ---------------

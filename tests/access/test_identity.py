@@ -120,7 +120,8 @@ def test_jwt_identity_comes_only_from_a_verified_email_in_the_configured_claim(
 ) -> None:
     """Tokens the identity provider really signed, that must still not sign in as the admin:
     no email claim (sub names the admin's id), an email claim holding the admin's id, an
-    unverified admin address, a non-string claim, a token that never expires."""
+    admin address whose email_verified is anything but JSON true, one spelt with a Turkish
+    dotted I or fullwidth letters, a non-string claim, a token that never expires."""
     import time
 
     import jwt as pyjwt
@@ -145,6 +146,12 @@ def test_jwt_identity_comes_only_from_a_verified_email_in_the_configured_claim(
             "email holds the admin's id": token(email="u-admin"),
             "unverified admin address": token(email="admin@example.com", email_verified=False),
             "unverified (string)": token(email="admin@example.com", email_verified="false"),
+            "unverified (FALSE)": token(email="admin@example.com", email_verified="FALSE"),
+            "unverified (no)": token(email="admin@example.com", email_verified="no"),
+            "unverified (null)": token(email="admin@example.com", email_verified=None),
+            "verified as a string": token(email="admin@example.com", email_verified="true"),
+            "Turkish dotted I": token(email="ADM\u0130N@EXAMPLE.COM", email_verified=True),
+            "fullwidth letters": token(email="\uff41dmin@example.com", email_verified=True),
             "preferred_username only": token(preferred_username="admin@example.com"),
             "no exp": token(exp=False, email="admin@example.com"),
         }

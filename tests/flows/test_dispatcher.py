@@ -171,6 +171,46 @@ def test_a_run_that_finished_without_reporting_is_settled(
     assert _event(settings.database_url, "9601")["failures"] == 0
 
 
+def test_a_renewal_or_skipped_call_whose_run_did_not_report_is_settled_not_run_again(
+    settings: Settings, deployment_id: Any
+) -> None:
+    """`analysed` is the applicability rules' own: a renewal call needs its three dimensions
+    (rubrics/applicability.yaml), a call a skip rule matched needs none."""
+    _store_pending(settings.database_url, "9650", "9651", "9652")
+    dispatch_once(settings)
+    (run,) = _runs(deployment_id, "9650")
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO calls (id, title, call_type, skipped_reason) VALUES"
+            " ('9650', 'Acme renewal', 'renewal', NULL),"
+            " ('9651', 'Team stand-up', 'sales', 'not a customer conversation (title)'),"
+            " ('9652', 'Acme renewal too', 'renewal', NULL)"
+        )
+        for call_id, dims in (
+            ("9650", ("product_knowledge", "objections", "engagement")),
+            ("9652", ("product_knowledge", "objections")),  # one of its three missing
+        ):
+            for dim in dims:
+                conn.execute(
+                    "INSERT INTO coaching_sessions (call_id, dimension, model, cache_key,"
+                    " transcript_hash, rubric_version, status, overall_score, result)"
+                    " VALUES (%s, %s, 'm', 'k', 'h', 'v', 'completed', 3, '{}')",
+                    (call_id, dim),
+                )
+    _set_state(run.id, Completed())
+    passed = dispatch_once(settings)
+    assert sorted(passed.reconciled.completed) == ["9650", "9651"]
+    assert passed.reconciled.requeued == ["9652"]
+    _make_due(settings.database_url)
+    again = dispatch_once(settings).dispatched
+    assert again.started == ["9652"]  # only the call still missing a dimension runs again
+    assert [_event(settings.database_url, c)["status"] for c in ("9650", "9651")] == [
+        "completed",
+        "completed",
+    ]
+    assert len(_runs(deployment_id, "9650")) == len(_runs(deployment_id, "9651")) == 1
+
+
 def test_repeated_failures_park_the_call_and_alert_once(
     settings: Settings, deployment_id: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,9 +4,11 @@ user can act on into one line (exit 2) instead of a traceback."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from common.config import Settings
 from functions.cli import main
 
 BAD_DATABASES = {
@@ -71,6 +73,23 @@ def test_bad_values_are_a_usage_error_not_a_traceback(
     assert "Traceback" not in err and "error: argument" in err
 
 
+@pytest.mark.parametrize("value", ["a", "_", "%", "gong.io", "ann@", "ann@acme", ""])
+def test_forget_refuses_what_is_not_an_address(
+    value: str, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`forget --email a` listed (and with --yes erased) every call whose text has an `a`."""
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO calls (id, flags) VALUES ('1', '[{\"text\": \"gong.io: a_%\"}]')")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["forget", "--email", value, "--yes"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: not an e-mail address") and err.count("\n") == 1
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM calls").fetchone() == (1,)
+
+
 def test_calibrate_without_a_rubrics_folder_is_one_line(
     db_url: str,
     tmp_path: Path,
@@ -115,13 +134,67 @@ def test_token_days_are_bounded_and_zero_is_not_the_default(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import psycopg
+    from psycopg.rows import dict_row
 
     from common import access
     from common.errors import InvalidRequest
 
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
         conn.execute("INSERT INTO users (id, email, name) VALUES ('u1', 'a@b.example', 'A')")
         for days in (-5, 0, 367):
             with pytest.raises(InvalidRequest, match="1 to 366"):
                 access.create_token(conn, "u1", days=days)
-        assert conn.execute("SELECT count(*) FROM api_tokens").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) AS n FROM api_tokens").fetchone() == {"n": 0}
+
+
+def run_cli(argv: list[str], env: dict[str, str], home: Path) -> Any:
+    """`python -m functions.cli ARGV` in a fresh process, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    from common.config import ROOT
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "PREFECT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "functions.cli", *argv],
+        cwd=ROOT,
+        env={**base, "HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_one_error_line(done: Any) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_analyze_with_prefect_unreachable_is_one_line(db_url: str, tmp_path: Path) -> None:
+    done = run_cli(
+        ["analyze", "7001001"],
+        {"DATABASE_URL": db_url, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
+        tmp_path,
+    )
+    assert_one_error_line(done)
+    assert "Prefect" in done.stderr and "127.0.0.1:9" in done.stderr
+
+
+def test_a_failed_analysis_run_is_one_line(
+    engine_env: Settings, claude_stand_in: tuple[Any, str], tmp_path: Path
+) -> None:
+    """The run starts on Prefect and fails inside (Gong does not know the call): Prefect's own
+    log of the failure, with its traceback, is not printed; one line says what stopped it."""
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.conftest import app_env
+
+    env = {
+        **app_env(engine_env, claude_stand_in[1]),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
+    done = run_cli(["analyze", "9999999"], env, tmp_path)
+    assert_one_error_line(done)
+    assert "9999999" in done.stderr

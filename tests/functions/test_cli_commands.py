@@ -111,3 +111,35 @@ def test_status_shows_the_outbox(
     assert json.loads(capsys.readouterr().out) == {"requeued": ["3"]}
     assert main(["status"]) == 0
     assert json.loads(capsys.readouterr().out)["webhook_events"] == {"pending": 3}
+
+
+def test_forget_dry_run_prints_each_matched_snippet(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dry run shows where and how the person is named, so a person can check it before
+    `--yes`: a short window of each match with its table and column, not the whole text."""
+    import psycopg
+
+    note = "n" * 500 + " Follow up with Ann@Acme.example about the pilot. " + "n" * 500
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO calls (id, title) VALUES ('c1', 'Pilot'), ('c2', 'Other')")
+        conn.execute(
+            "INSERT INTO manager_scores (call_id, reviewer_id, dimension, score, note, source,"
+            " source_ref, scored_at) VALUES ('c1', 'm1', 'discovery', 3, %s, 'mcp', 'n1', now()),"
+            " ('c2', 'm1', 'discovery', 3, 'ask joann@acme.example', 'mcp', 'n2', now())",
+            (note,),
+        )
+    use_database(db_url, monkeypatch)
+    assert main(["forget", "--email", "ann@acme.example"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert not shown["erased"]
+    [call] = shown["calls"]
+    assert call["call_id"] == "c1" and call["found_in"] == ["manager note"]
+    assert call["matches"] == [
+        {
+            "found_in": "manager note",
+            "column": "manager_scores.note",
+            "snippet": f"...{'n' * 24} Follow up with Ann@Acme.example about the pilot."
+            f" {'n' * 22}...",
+        }
+    ]

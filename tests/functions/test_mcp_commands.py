@@ -163,3 +163,54 @@ async def test_only_an_admin_puts_a_parked_call_back(as_user: Any, settings: Set
     admin = await as_user("u-admin", quick)
     await call(admin, "analyze_call", call_id="c-parked")
     assert event() == ("pending", 0)
+
+
+async def test_stored_and_unknown_calls_are_refused_alike_at_every_point_of_the_cap(
+    settings: Settings, as_user: Any
+) -> None:
+    """Two reps, one asking for another team's stored calls, one for calls nobody has: at
+    each step of their daily look-ups (before, at and past the cap) both read the same
+    refusal, so neither the text nor the count left tells a stored call from an unknown."""
+    s = settings.model_copy(update={"mcp_unknown_call_lookups_per_day": 2})
+    stored_asker, unknown_asker = await as_user("u-r000", s), await as_user("u-r002", s)
+    for step in range(4):
+        texts = []
+        for client, call_id in (
+            (stored_asker, f"c-u-r001-0{step}-0"),  # manager1's rep's call, stored here
+            (unknown_asker, f"99800{step}"),  # neither stored nor in Gong
+        ):
+            result = await client.call_tool(
+                "analyze_call", {"call_id": call_id}, raise_on_error=False
+            )
+            assert result.is_error
+            texts.append(result.content[0].text.replace(call_id, "ID"))  # type: ignore[union-attr]
+        assert texts[0] == texts[1], (step, texts)
+        assert ("look-ups" in texts[0]) == (step >= 2), (step, texts)
+
+
+async def test_command_arguments_are_not_coerced(settings: Settings, as_user: Any) -> None:
+    """`score: true` is no score of 1, `dispute_id: "1"` no dispute 1, `force: "yes"` no
+    force: each is refused as the wrong type and nothing is recorded or resolved."""
+    rep, manager = await as_user("u-r000"), await as_user("manager0@example.com")
+    args = {"call_id": "c-u-r000-01-1", "dimension": "discovery", "reason": "why"}
+    dispute = await call(rep, "dispute_score", **args)
+    refused = {
+        "score true": ("record_manager_score", {**args, "score": True}),
+        "score '2'": ("record_manager_score", {**args, "score": "2"}),
+        "dispute id '1'": (
+            "resolve_dispute",
+            {"dispute_id": str(dispute["id"]), "decision": "uphold", "reason": "fair"},
+        ),
+        "override score true": (
+            "resolve_dispute",
+            {"dispute_id": dispute["id"], "decision": "override", "score": True, "reason": "x"},
+        ),
+        "force 'yes'": ("analyze_call", {"call_id": "c-u-r000-01-1", "force": "yes"}),
+    }
+    for name, (tool, arguments) in refused.items():
+        result = await manager.call_tool(tool, arguments, raise_on_error=False)
+        assert result.is_error, name
+    with psycopg.connect(settings.database_url) as conn:
+        scores = conn.execute("SELECT count(*) FROM manager_scores").fetchone()
+        status = conn.execute("SELECT status FROM disputes").fetchone()
+    assert scores == (0,) and status == ("open",)

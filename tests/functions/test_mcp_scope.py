@@ -33,6 +33,7 @@ OTHER_REPS = [
 ]
 OTHER_CALLS = ["c-u-r000-00-0", "c-u-r002-03-1", "7001001"]  # 7001001: in Gong, not stored yet
 NOWHERE_REP, NOWHERE_CALL = "u-nobody", "9999999"
+OTHER_DEALS, NOWHERE_DEAL = ["006M0DEALAAA", "M0 Corp - Beacon"], "006NOWHEREAA"  # m0's deal
 FORBIDDEN = [
     "u-r000",
     "Rep 000",
@@ -97,6 +98,12 @@ def world(settings: Settings, team: Team) -> Settings:
             " source_ref, scored_at) VALUES ('c-u-r000-00-0', 'u-r000', 'u-m0', 'discovery', 2,"
             " 'mcp', 'x1', now())"
         )
+        conn.execute(  # a deal only m0's team has a call on: its id or name must not open it
+            "WITH d AS (INSERT INTO deals (crm_system, opportunity_id, name, stage) VALUES"
+            " ('Salesforce', '006M0DEALAAA', 'M0 Corp - Beacon', 'Qualification') RETURNING id)"
+            " INSERT INTO call_deals (call_id, deal_id, stage_at_call)"
+            " SELECT 'c-u-r000-00-0', id, 'Prospecting' FROM d"
+        )
         conn.execute(  # an open dispute on m0's rep's call: its id must not open it to others
             "INSERT INTO disputes (id, call_id, rep_id, dimension, reason) OVERRIDING SYSTEM VALUE"
             " VALUES (77, 'c-u-r000-00-0', 'u-r000', 'discovery', 'unfair')"
@@ -120,6 +127,7 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
     async with Client(create_server(world, stdio_user=caller)) as client:
         exercised = {t for t, _ in UNSCOPED + _rep_calls("x") + _call_calls("x")}
         exercised.add("resolve_dispute")  # by the dispute's id, below
+        exercised.add("list_deal_calls")  # by the deal's id or name, below
         assert exercised == {t.name for t in await client.list_tools()}  # every tool
         for rep in OTHER_REPS:
             for tool, args in _rep_calls(rep):
@@ -137,6 +145,11 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
                     tool,
                     call_id,
                 )
+        for deal in OTHER_DEALS:
+            refused = await _refusal(client, "list_deal_calls", {"deal": deal})
+            nowhere = await _refusal(client, "list_deal_calls", {"deal": NOWHERE_DEAL})
+            assert refused.replace(deal, "?") == nowhere.replace(NOWHERE_DEAL, "?"), deal
+            _assert_clean(refused.replace(repr(deal), ""), "list_deal_calls")
         refused = await _refusal(client, "resolve_dispute", _resolve(77))
         assert refused == (await _refusal(client, "resolve_dispute", _resolve(99))).replace(
             "99", "77"

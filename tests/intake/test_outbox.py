@@ -186,3 +186,21 @@ def test_an_erased_call_stays_out(conn: psycopg.Connection[Any]) -> None:
     assert not outbox.store_found(conn, "gong-only", {"callData": {}})  # a duplicate now
     payloads = conn.execute("SELECT payload FROM webhook_events").fetchall()
     assert all(p["payload"] == {} for p in payloads)
+
+
+def test_what_gong_sent_is_read_through_the_outbox(conn: psycopg.Connection[Any]) -> None:
+    """The deliveries' payloads are read here only (calls' webhook data, an unstored call's
+    rep): test deliveries, erased ones and payloads without call data give nothing."""
+    data = {"metaData": {"id": "p1", "primaryUserId": "rep-9"}, "parties": []}
+    assert outbox.store_found(conn, "p1", {"callData": data})
+    assert outbox.store_found(conn, "p2", {"callData": {"metaData": {"id": "p2"}}})
+    assert outbox.store_found(conn, "p3", {"unexpected": True})
+    conn.execute(
+        "INSERT INTO webhook_events (idempotency_key, call_id, is_test, payload, status)"
+        " VALUES ('test:p4', 'p4', true, '{\"callData\": {}}', 'test')"
+    )
+    outbox.erase(conn, ["p2"])
+    assert outbox.delivered_call_data(conn, ["p1", "p2", "p3", "p4", "p5"]) == {"p1": data}
+    assert outbox.delivered_rep(conn, "p1") == (True, "rep-9")
+    assert outbox.delivered_rep(conn, "p3") == (True, None)
+    assert outbox.delivered_rep(conn, "p5") == (False, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
-from common.scoring.ledger import Journal, Ledger, PaidResponse
+from common.scoring import costs
+from common.scoring.ledger import Intent, Journal, Ledger, PaidResponse
 from local.stack import PostgresControl
 
 
@@ -131,3 +134,88 @@ def test_an_unreadable_entry_is_set_aside_and_alerted_not_blocking(
     assert journal.pending() == [] and [p.name for p in journal.rejected()] == ["msg_bad.json"]
     assert len(alerts) == 1 and "msg_bad.json" in alerts[0]
     assert ledger.flush() == 0 and len(alerts) == 1  # alerted once, not on every claim
+
+
+# -- requests in flight -------------------------------------------------------------------
+
+
+def flight(key: str = "k1", **fields: object) -> Intent:
+    values: dict[str, object] = {
+        "key": key,
+        "model": "claude-sonnet-5-5",
+        "call_id": "7001001",
+        "dimension": "discovery",
+        "chunk_index": 0,
+        "purpose": "score",
+        "prompt_tokens": 20_000,
+        "max_tokens": 4096,
+        "usd": Decimal("0.080960"),
+        "at": datetime.now(UTC),
+    }
+    return Intent.model_validate(values | fields)
+
+
+def usage_rows(db_url: str) -> list[tuple[str, bool, str | None, int]]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT response_id, estimated, intent_id, output_tokens FROM claude_usage ORDER BY id"
+        ).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def left_in_flight(journal: Journal, intent: Intent) -> None:
+    """An intent as a process killed mid-request leaves it: on disk, its lock released."""
+    with journal.flying(intent):
+        os.link(journal.intent_path(intent.key), journal.intents_dir / "kept")
+    os.replace(journal.intents_dir / "kept", journal.intent_path(intent.key))
+
+
+def test_an_intent_left_in_flight_is_recorded_once_as_an_estimate(
+    db_url: str, tmp_path: Path
+) -> None:
+    journal = Journal.for_database(tmp_path, db_url)
+    left_in_flight(journal, flight())
+    ledger = Ledger(db_url, journal)
+    assert ledger.flush() == 1
+    assert usage_rows(db_url) == [("estimate_k1", True, "k1", 4096)]
+    assert journal.intents() == []
+    assert Ledger(db_url, Journal.for_database(tmp_path, db_url)).flush() == 0
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        spend = costs.month_to_date(conn)
+    assert spend["requests"] == 1 and spend["estimated_requests"] == 1
+    assert spend["estimated_usd"] == Decimal("0.080960") == spend["usd"]
+
+
+def test_a_live_request_s_intent_is_never_estimated(db_url: str, tmp_path: Path) -> None:
+    """Flushes (in every thread, before every claim) skip an intent its sender still holds;
+    the response recorded in flight carries the intent's key, and the intent goes with it."""
+    journal = Journal.for_database(tmp_path, db_url)
+    ledger = Ledger(db_url, journal)
+    with ledger.in_flight(flight("k2")):
+        assert Ledger(db_url, Journal.for_database(tmp_path, db_url)).flush() == 0
+        assert [i.key for i in journal.intents()] == ["k2"]
+        ledger.record(entry("msg_k2"))
+    assert journal.intents() == [] and ledger.flush() == 0
+    assert usage_rows(db_url) == [("msg_k2", False, "k2", 700)]
+
+
+def test_a_response_journalled_before_the_kill_is_recorded_instead_of_its_estimate(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Killed after its response reached the journal: the response is recorded, not an
+    estimate; and a response flushed after its estimate replaces it (one row either way)."""
+    journal = Journal.for_database(tmp_path, db_url)
+    left_in_flight(journal, flight("k3"))
+    with (
+        pytest.raises(psycopg.OperationalError),
+        journal.written(entry("msg_k3").model_copy(update={"intent_id": "k3"})),
+    ):
+        raise psycopg.OperationalError("killed before Postgres")
+    ledger = Ledger(db_url, journal)
+    assert ledger.flush() == 1
+    assert usage_rows(db_url) == [("msg_k3", False, "k3", 700)]
+
+    left_in_flight(journal, flight("k4"))
+    assert ledger.flush() == 1  # the estimate first (its response still on its way)
+    ledger.record(entry("msg_k4").model_copy(update={"intent_id": "k4"}))
+    assert usage_rows(db_url)[1:] == [("msg_k4", False, "k4", 700)]

@@ -13,13 +13,15 @@ import pytest
 from psycopg.rows import dict_row
 
 from common.scoring.analysis import DimensionResult
+from common.scoring.applicability import Applicability
 from common.scoring.sessions import (
     NewSession,
+    analysed,
     cache_key,
     copy_session,
+    current_for_call,
     erase_calls,
     find_cached,
-    latest_for_call,
     save_session,
 )
 
@@ -80,7 +82,7 @@ def test_the_cache_finds_completed_work_of_any_call_under_its_rubric(
     assert hit is not None and hit["id"] == first
     assert find_cached(conn, key, "h1", "1.0.1+kb.ff") is None  # a new rubric re-scores
     copied = copy_session(conn, hit, "c2", "r2")  # the same transcript under another call id
-    c2 = latest_for_call(conn, "c2")["discovery"]
+    c2 = current_for_call(conn, "c2")["discovery"]
     assert c2["id"] == copied and c2["cached_from"] == first and c2["rep_id"] == "r2"
     assert c2["result"] == hit["result"] and float(c2["overall_score"]) == 3.5
 
@@ -96,7 +98,10 @@ def test_a_new_result_supersedes_and_the_same_one_is_reused(
         " WHERE call_id = 'c1' ORDER BY id"
     ).fetchall()
     assert [(r["id"], r["current"]) for r in rows] == [(first, False), (forced, True)]
-    assert erase_calls(conn, ["c1"]) == 2 and latest_for_call(conn, "c1") == {}
+    assert current_for_call(conn, "c1")["discovery"]["id"] == forced
+    save_session(conn, _new("c1", score=None))  # a later failure leaves the current one
+    assert current_for_call(conn, "c1")["discovery"]["id"] == forced
+    assert erase_calls(conn, ["c1"]) == 2 + 1 and current_for_call(conn, "c1") == {}
 
 
 def test_two_runs_finishing_the_same_work_leave_one_current_session(db_url: str) -> None:
@@ -120,3 +125,77 @@ def test_two_runs_finishing_the_same_work_leave_one_current_session(db_url: str)
             " FROM coaching_sessions WHERE call_id = 'c1'"
         ).fetchone()
     assert rows == {"current": 1, "n": 1}
+
+
+RULES = Applicability.model_validate(
+    {
+        "version": "1.0.0",
+        "call_types": [
+            {"name": "renewal", "dimensions": ["product_knowledge", "objections", "engagement"]},
+            {
+                "name": "sales",
+                "dimensions": ["product_knowledge", "discovery", "objections", "engagement"],
+            },
+        ],
+    }
+)
+FOUR = ("product_knowledge", "discovery", "objections", "engagement")
+
+
+def _session(conn: psycopg.Connection[Any], call_id: str, dimension: str, **kw: Any) -> None:
+    status, superseded = kw.get("status", "completed"), kw.get("superseded", False)
+    conn.execute(
+        "INSERT INTO coaching_sessions (call_id, dimension, model, cache_key, transcript_hash,"
+        " rubric_version, status, superseded_at) VALUES (%s, %s, 'm', 'k', 'h', 'v', %s,"
+        " CASE WHEN %s THEN now() END)",
+        (call_id, dimension, status, superseded),
+    )
+
+
+def test_analysed_is_the_dimensions_of_the_call_type_or_a_skip(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """One rule: a current session for every dimension the call's type scores, or skipped."""
+    conn.execute(
+        "INSERT INTO calls (id, call_type, skipped_reason) VALUES"
+        " ('renewal-3', 'renewal', NULL), ('renewal-2', 'renewal', NULL),"
+        " ('sales-3', 'sales', NULL), ('sales-4', 'sales', NULL), ('gone-type', 'retired', NULL),"
+        " ('untyped', NULL, NULL), ('skipped', 'sales', 'internal meeting'),"
+        " ('stale', 'sales', NULL), ('failed', 'renewal', NULL)"
+    )
+    for dim in FOUR[:1] + FOUR[2:]:
+        _session(conn, "renewal-3", dim)
+        _session(conn, "sales-3", dim)
+        _session(conn, "failed", dim, status="failed" if dim == "engagement" else "completed")
+    for dim in FOUR[2:]:
+        _session(conn, "renewal-2", dim)
+    for dim in FOUR:
+        _session(conn, "sales-4", dim)
+        _session(conn, "gone-type", dim)  # a type no rule names any more: every dimension
+        _session(conn, "untyped", dim)
+        _session(conn, "stale", dim, superseded=dim == "discovery")  # only a superseded one
+        _session(conn, "not-stored", dim)  # sessions of a call without a calls row
+    asked = [
+        "renewal-3",
+        "renewal-2",
+        "sales-3",
+        "sales-4",
+        "gone-type",
+        "untyped",
+        "skipped",
+        "stale",
+        "failed",
+        "not-stored",
+        "unknown",
+    ]
+    assert analysed(conn, asked, RULES) == {
+        "renewal-3",
+        "sales-4",
+        "gone-type",
+        "untyped",
+        "skipped",
+        "not-stored",
+    }
+    assert analysed(conn, [], RULES) == set()
+    with psycopg.connect(conn.info.dsn) as tuples:  # the benches' connections
+        assert analysed(tuples, ["renewal-3", "renewal-2"], RULES) == {"renewal-3"}
