@@ -13,9 +13,11 @@ ANTHROPIC_API_KEY. Schedules and backoffs are shortened through settings.
 It waits (with a deadline) until every call is completed or parked and no run is in flight,
 then prints one JSON object as its last line:
 calls, analysed (calls with every dimension of their call type, or skipped by a rule), parked,
-paid_requests (rows in
-claude_usage), paid_twice (call, dimension, chunk and purpose paid more than once), seconds;
-with the stand-in also served (responses it billed) and served_unrecorded.
+paid_requests (rows in claude_usage, estimates included), killed_in_flight (requests in
+flight when the worker was killed, recorded as estimates and asked again), paid_twice (call,
+dimension, chunk and purpose answered and paid more than once), seconds; with the stand-in
+also served (responses it billed) and served_unrecorded (0: every billed request is in the
+ledger, as a response or as an estimate).
 
     python bench/chaos.py [--calls 60] [--deadline 480] [--fail-rate 0.1]
 """

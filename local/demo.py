@@ -217,6 +217,8 @@ def run(stack: Stack) -> None:
         show_weekly_reports(s)
         asyncio.run(ask_as_manager(s))
         show_agreement(s)
+        show_scorecard_scales(s)
+        check_gong_traffic(stack)
     finally:
         server.stop()
 
@@ -245,9 +247,11 @@ def show_deals(s: Settings, stack: Stack, call_ids: list[str]) -> None:
     print(
         f"\n   In the CRM, {DEALS[call_id].name} moves to {stage!r}; the daily refresh-deals runs"
     )
-    stack.gong.traffic.clear()
+    seen = len(stack.gong.traffic)
     result = refresh_deals()
-    asked = [t["body"] for t in stack.gong.traffic if t["path"] == "/v2/calls/extensive"]
+    asked = [
+        t["body"] for t in list(stack.gong.traffic)[seen:] if t["path"] == "/v2/calls/extensive"
+    ]
     selector = asked[0]["contentSelector"] if asked else {}
     print(
         f"   {result['open_deals']} open deals asked about in {result['requests']} Gong request(s)"
@@ -362,6 +366,49 @@ def show_agreement(s: Settings) -> None:
         "\n   The stand-in's scores are PLACEHOLDERS drawn at random, so agreement near chance"
         "\n   (QWK and alpha around 0) is expected here; with a real key see README 'Accuracy'."
     )
+
+
+def show_scorecard_scales(s: Settings) -> None:
+    """Gong's scorecard questions as Gong sends them: int64 ids, each on its own scale, and how
+    each is put on the rubric's 1-5 (or why it is not)."""
+    from common.accuracy.scorecards import MAPPING_FILE, ScorecardMapping, describe
+    from common.rubrics import load
+
+    mapping = ScorecardMapping.load(s.rubrics_dir / MAPPING_FILE, load(s.rubrics_dir))
+    with GongClient.from_settings(s) as gong:
+        cards = describe(list(gong.scorecards()), mapping)
+    print("\n   Gong's scorecard questions (numeric ids kept exact) and their scales on 1-5:")
+    for card in cards:
+        for q in card["questions"]:
+            how = q["scale"] or f"unmapped: {q['problem']}"
+            print(f"   {q['question_id']:>20} {q['text'][:38]:<38} -> {q['maps_to']}; {how}")
+
+
+class GongContractBroken(RuntimeError):
+    """The demo's Gong traffic is not what Gong's published spec allows."""
+
+
+def check_gong_traffic(stack: Stack) -> None:
+    """Every request the demo sent to Gong and every answer it got, held to Gong's own OpenAPI
+    spec (docs/gong/gong-openapi-v2.json) from outside the client and the stand-in."""
+    from local.gong_spec import spec
+
+    traffic = list(stack.gong.traffic)
+    errors = [
+        f"{t['method']} {t['path']} -> {t['status']}: {e[0]}"
+        for t in traffic
+        if (
+            e := spec().request_errors(t["method"], t["path"], t["body"], t["query"])
+            + spec().response_errors(t["method"], t["path"], t["status"], t["response"])
+        )
+    ]
+    paths = sorted({t["path"] for t in traffic})
+    print(f"\n9. Gong traffic against Gong's published spec: {len(traffic)} exchanges on {paths}")
+    if errors:
+        for line in errors[:10]:
+            print(f"   NOT AS SPECIFIED: {line}")
+        raise GongContractBroken(f"{len(errors)} Gong exchanges differ from Gong's spec")
+    print("   every request and every answer is one the spec allows")
 
 
 def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:

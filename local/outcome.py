@@ -66,12 +66,17 @@ def settle(
 
 
 def results(db_url: str) -> dict[str, Any]:
-    """analysed, parked, paid_requests (rows in claude_usage), paid_twice (call, dimension,
-    chunk and purpose paid more than once), duplicate_sessions."""
+    """analysed, parked, paid_requests (rows in claude_usage, estimates included),
+    killed_in_flight (estimated rows: requests in flight when a process was killed, paid but
+    never answered), paid_twice (call, dimension, chunk and purpose paid more than once, not
+    counting a killed request's estimate: asking again after a kill is the unavoidable cost,
+    reported as killed_in_flight), duplicate_sessions."""
     queries = {
         "parked": "SELECT count(*) FROM webhook_events WHERE status = 'needs_attention'",
         "paid_requests": "SELECT count(*) FROM claude_usage",
-        "paid_twice": "SELECT count(*) FROM (SELECT 1 FROM claude_usage GROUP BY call_id,"
+        "killed_in_flight": "SELECT count(*) FROM claude_usage WHERE estimated",
+        "paid_twice": "SELECT count(*) FROM (SELECT 1 FROM claude_usage WHERE NOT estimated"
+        " GROUP BY call_id,"
         " dimension, chunk_index, purpose HAVING count(*) > 1) x",
         "duplicate_sessions": "SELECT count(*) FROM (SELECT 1 FROM current_sessions"
         " GROUP BY call_id, dimension HAVING count(*) > 1) x",
