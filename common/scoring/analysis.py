@@ -1,20 +1,22 @@
 """What Claude returns for a dimension, how it is checked, grounded and aggregated.
 
 `DimensionAssessment` is the one structured-output schema shared by all four dimensions.
-`ground()` keeps only evidence quotes found in the transcript (after normalising whitespace
-and punctuation) and attaches the speaker and a link to the moment in Gong from our own
-transcript, not from the model. `aggregate()` folds chunk results into one call-level result.
+`Grounder` keeps only evidence quotes found in the transcript (whole words, case and
+punctuation folded, numbers exact), stores the transcript's own words for them and attaches
+the speaker and a link to the moment in Gong from our own transcript, not from the model.
+`aggregate()` folds chunk results into one call-level result.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from common.calls.transcript import Utterance, format_ts, normalise
+from common.calls.transcript import Utterance, Word, format_ts, normalise, words
 from common.rubrics import Criterion, Rubric
 
 
@@ -137,34 +139,55 @@ class DimensionResult(BaseModel):
 
 @dataclass
 class Grounder:
-    """Finds quotes in a transcript; built once per call."""
+    """Finds quotes in a transcript; built once per call.
+
+    The model's quote is only a pointer into the transcript: a grounded quote is stored as
+    the words of the line it matched (`_Line.span`), so what a rep and a manager read as
+    said on the call is what the transcript says, never the model's paraphrase of it."""
 
     utterances: list[Utterance]
     call_url: str | None
     moment_template: str
 
     def __post_init__(self) -> None:
-        self._index = [(_key(u.text), u) for u in self.utterances]
+        self._index = [(_Line(u.text), u) for u in self.utterances]
 
     def check(self, ev: Evidence, rep_only: bool = False) -> GroundedEvidence | WrongSpeaker | None:
-        """The quote grounded in a line said by the side the model named (`said_by`), the
-        rep's side only when `rep_only`; WrongSpeaker when only the other side said it; None
-        when no line holds it. A speaker Gong does not place counts as either side."""
+        """The quote grounded in a line said by the side the model named (`said_by`); when
+        `rep_only`, in a line Gong places on the rep's side (`internal` True). WrongSpeaker
+        when lines hold it but none said by a side that fits; None when no line holds it.
+
+        A speaker Gong does not place (`internal` None) fits either side the model names,
+        except for a rep-only criterion: it scores the rep's own words, and an unplaced
+        dial-in is as likely the customer as the rep, so it cannot prove them."""
         found = self._lines(ev.quote)
         if not found:
             return None
         wanted = {"rep": True, "customer": False}[ev.said_by]
-        for utt in found:
+        for utt, span in found:
             side = utt.speaker.internal
-            if (side is None or side == wanted) and not (rep_only and side is False):
-                return self._evidence(ev.quote, utt, ev.said_by)
+            if rep_only and side is not True:
+                continue
+            if side is None or side == wanted:
+                return self._evidence(span, utt, ev.said_by)
         return WrongSpeaker(ev.quote)
 
-    def _lines(self, quote: str) -> list[Utterance]:
-        needle = _key(quote)
-        if len(needle) < 7:
+    def _lines(self, quote: str) -> list[tuple[Utterance, str]]:
+        """Each line holding the quote's words, with the span of the line they are (its
+        first occurrence). At least seven folded characters: shorter proves nothing."""
+        quote = quote.strip()
+        needle = words(quote)
+        if sum(len(w.text) for w in needle) < 7:
             return []
-        return [utt for text, utt in self._index if needle in text]
+        key = _key(needle)
+        lead = bool(quote[: needle[0].start].strip())
+        trail = bool(quote[needle[-1].end :].strip())
+        found = []
+        for line, utt in self._index:
+            span = line.span(key, len(needle), lead, trail)
+            if span is not None:
+                found.append((utt, span))
+        return found
 
     def _evidence(self, quote: str, utt: Utterance, said_by: str | None) -> GroundedEvidence:
         start_s = utt.start_ms // 1000
@@ -174,7 +197,7 @@ class Grounder:
             else None
         )
         return GroundedEvidence(
-            quote=quote.strip(),
+            quote=quote,
             timestamp=format_ts(utt.start_ms),
             speaker=utt.speaker.name,
             start_s=start_s,
@@ -183,11 +206,45 @@ class Grounder:
         )
 
 
-def _key(text: str) -> str:
-    """What a quote is matched on: `normalise`d (case, full-width forms and punctuation
-    folded) without any whitespace, so scripts written without spaces (Japanese, Chinese)
-    match whether or not the model kept a comma or a space, as English does."""
-    return normalise(text).replace(" ", "")
+_SEP = "\x1f"  # never part of a word (`words` drops control characters)
+
+
+def _key(ws: list[Word]) -> str:
+    """What a quote is matched on: its `words`, each fenced by a separator, so a match
+    starts and ends on word boundaries in spaced scripts (each character of Japanese or
+    Chinese is a word, so there any position is a boundary) and a number only matches
+    the same number with the same marks."""
+    return _SEP + _SEP.join(w.text for w in ws) + _SEP
+
+
+class _Line:
+    """One transcript line, folded once for matching."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.words = words(text)
+        self.key = _key(self.words)
+
+    def span(self, key: str, count: int, lead: bool, trail: bool) -> str | None:
+        """The line's own text for the first match of `key` (`count` words), mapped back
+        from folded words to the original characters; widened over the marks right before
+        or after it when the quote had marks there too (a closing "?" or "。")."""
+        at = self.key.find(key)
+        if at < 0:
+            return None
+        first = self.key.count(_SEP, 0, at)
+        start, end = self.words[first].start, self.words[first + count - 1].end
+        if lead:
+            while start > 0 and _is_mark(self.text[start - 1]):
+                start -= 1
+        if trail:
+            while end < len(self.text) and _is_mark(self.text[end]):
+                end += 1
+        return self.text[start:end]
+
+
+def _is_mark(c: str) -> bool:
+    return not c.isspace() and unicodedata.category(c)[0] not in "LNM"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ from common.claude import output_schema
 from common.rubrics import RubricSet
 from common.scoring.analysis import DimensionAssessment
 
-SCORER_FORMAT = 3  # bump when how answers are read changes (aggregation), not the prompt text
+# Bump when how answers are read changes (aggregation, grounding), not the prompt text.
+# 4: quotes stored as the transcript's own words, matched on whole words and exact numbers.
+SCORER_FORMAT = 4
 
 INSTRUCTIONS = """You are an experienced B2B sales coach reviewing recorded sales calls for \
 {seller}. You score one coaching \

@@ -44,4 +44,13 @@ def test_prompt_lines_are_speaker_attributed_with_affiliation() -> None:
 
 def test_format_and_normalise() -> None:
     assert format_ts(62_000) == "01:02" and format_ts(3_723_000) == "1:02:03"
-    assert normalise("  It\u2019s \u2014 GREAT, isn't it?! ") == "it s great isn t it"
+    assert normalise("  It\u2019s \u2014 GREAT, isn't it?! ") == "its great isnt it"
+
+
+def test_normalise_keeps_numbers_and_their_marks() -> None:
+    assert normalise("Sync: every 2.5 hours, 99.9% up; 1,000 seats!") == (
+        "sync every 2.5 hours 99.9% up 1,000 seats"
+    )
+    assert normalise("Sync every 25 hours, 999 up") != normalise("Sync every 2.5 hours, 99.9 up")
+    full_width = normalise("１，０００ Seats")  # noqa: RUF001 (NFKC folds it)
+    assert full_width == normalise("1,000 seats") != normalise("1000 seats")

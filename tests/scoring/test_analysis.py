@@ -127,7 +127,7 @@ def test_a_criterion_na_in_one_part_is_left_out_not_averaged_in() -> None:
     assert by_id["decision_process"] is None
     # the weighted score re-weights the criteria that were scored
     scored = [c for c in result.criteria if c.score is not None]
-    expected = sum(c.score * c.weight for c in scored) / sum(c.weight for c in scored)  # type: ignore[operator]
+    expected = sum(c.score * c.weight for c in scored) / sum(c.weight for c in scored)  # type: ignore[operator,misc]
     assert result.weighted_score == round(expected, 2)
 
 
@@ -196,3 +196,95 @@ def test_quotes_in_scripts_without_spaces_and_full_width_punctuation_are_grounde
         german.check(rep("der preis liegt DREISSIG prozent")), GroundedEvidence
     )  # ß = ss, as the model may write it
     assert isinstance(german.check(rep("Der Preis liegt dreißig Prozent")), GroundedEvidence)
+
+
+def _line(text: str, speaker: Speaker = REP) -> Grounder:
+    return Grounder([Utterance(speaker, 0, 1000, (text,))], None, "")
+
+
+def _grounded(grounder: Grounder, quote: str, rep_only: bool = False) -> str | None:
+    """The stored quote when `quote` grounds, else None."""
+    found = grounder.check(rep(quote), rep_only=rep_only)
+    return found.quote if isinstance(found, GroundedEvidence) else None
+
+
+def test_a_grounded_quote_is_stored_as_the_transcripts_own_words() -> None:
+    """The model's string is only a pointer: what is stored (and shown as the rep's words)
+    is the matched span of the line, in the transcript's case, apostrophes and spelling."""
+    assert _grounded(GROUNDER, "i hear YOU on price.") == "I hear you on price."
+    assert (
+        _grounded(GROUNDER, "can i ask what you\u2019re comparing it against")
+        == "Can I ask what you're comparing it against"
+    )  # no trailing mark in the quote: none taken from the line
+    german = _line("Der Preis liegt dreißig Prozent darüber.")
+    assert (
+        _grounded(german, "der preis liegt DREISSIG prozent") == "Der Preis liegt dreißig Prozent"
+    )
+    decomposed = _line("Le cafe\u0301 est pre\u0302t a\u0300 partir de lundi.")  # e + accent
+    assert _grounded(decomposed, "Le café est prêt") == "Le cafe\u0301 est pre\u0302t"
+    wide = _line("\uff37\uff45 \uff4e\uff45\uff45\uff44 \uff33\uff33\uff2f first.")  # full-width
+    assert _grounded(wide, "we need sso first") == wide.utterances[0].text[:-1]
+
+
+def test_quotes_match_whole_words_in_spaced_scripts() -> None:
+    line = _line("I hear you on pricing, and the budget is set.")
+    assert _grounded(line, "ear you on pri") is None  # starts and ends inside words
+    assert _grounded(line, "hear you on pri") is None  # ends inside a word
+    assert _grounded(line, "ear you on pricing") is None  # starts inside a word
+    assert _grounded(line, "hearyou onpricing") is None  # words run together are other words
+    assert _grounded(line, "hear you on pricing") == "hear you on pricing"
+    assert _grounded(line, "pricing and the budget") == "pricing, and the budget"
+
+
+def test_digits_and_the_marks_between_them_are_significant() -> None:
+    line = _line("Sync runs every 2.5 hours and uptime is 99.9%.")
+    assert _grounded(line, "Sync runs every 25 hours and uptime is 999") is None
+    assert _grounded(line, "Sync runs every 2,5 hours") is None
+    assert _grounded(line, "uptime is 99.9") is None  # the percent is part of the number
+    assert _grounded(line, "every 2.5 hours") == "every 2.5 hours"
+    assert _grounded(line, "uptime is 99.9%") == "uptime is 99.9%"
+
+
+def test_thousands_separators_match_only_as_written() -> None:
+    """1,000 is one thousand in English and 1.000 is one thousand in German but one in
+    English: a separator is never assumed, the quote must carry the line's own marks."""
+    comma = _line("We need 1,000 seats by June.")
+    assert _grounded(comma, "We need 1,000 seats") == "We need 1,000 seats"
+    full_width = "\uff11\uff0c\uff10\uff10\uff10 seats by June"  # NFKC folds it to 1,000
+    assert _grounded(comma, full_width) == "1,000 seats by June"
+    for other in ("We need 1000 seats", "We need 1.000 seats", "We need 1 000 seats"):
+        assert _grounded(comma, other) is None, other
+    plain = _line("We need 1000 seats by June.")
+    assert _grounded(plain, "We need 1,000 seats") is None
+    assert _grounded(plain, "We need 1000 seats") == "We need 1000 seats"
+
+
+def test_a_number_never_grounds_inside_a_longer_one() -> None:
+    line = _line("It costs $25,000 per year for 125 users.")
+    assert _grounded(line, "for 25 users") is None
+    assert _grounded(line, "It costs 25,000 per year") is None  # the currency is the number's
+    assert _grounded(line, "costs $25,000 per year") == "costs $25,000 per year"
+    assert _grounded(_line("Der Rabatt liegt bei 25 % im ersten Jahr."), "bei 25% im ersten") == (
+        "bei 25 % im ersten"
+    )
+
+
+def test_scripts_without_spaces_match_inside_words_with_or_without_commas() -> None:
+    jp = _line("正直なところ、リリースの効果がわかるまでに2.5週間ほどかかっています。")
+    assert _grounded(jp, "なところリリースの効果") == "なところ、リリースの効果"  # no boundaries
+    assert _grounded(jp, "正直なところ、 リリースの効果") == "正直なところ、リリースの効果"
+    assert _grounded(jp, "効果がわかるまでに25週間") is None  # digits still count
+    assert _grounded(jp, "効果がわかるまでに2.5週間") == "効果がわかるまでに2.5週間"
+    assert (
+        _grounded(jp, "2.5週間ほどかかっています。") == "2.5週間ほどかかっています。"
+    )  # the quote's closing mark is the line's
+
+
+def test_a_rep_only_criterion_needs_a_line_gong_places_on_the_reps_side() -> None:
+    unknown = _line("We can start the pilot next week.", Speaker("3", "Dial-in", None, None))
+    assert _grounded(unknown, "start the pilot next week") == "start the pilot next week"
+    assert not isinstance(
+        unknown.check(rep("start the pilot next week"), rep_only=True), GroundedEvidence
+    )
+    placed = _line("We can start the pilot next week.")
+    assert _grounded(placed, "start the pilot next week", rep_only=True) is not None
