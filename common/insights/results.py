@@ -48,6 +48,12 @@ class Spend(BaseModel):
     tier1_lookups: int
     tier1_hits: int
     tier1_hit_rate: float | None
+    estimated_requests: int = Field(
+        0,
+        description="Of requests: in flight when a process was killed, so paid but never"
+        " answered; recorded at estimated usage (an upper bound)",
+    )
+    estimated_usd: float = Field(0.0, description="Of usd: the estimated requests' spend")
 
 
 class CostReport(BaseModel):

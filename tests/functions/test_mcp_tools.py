@@ -157,27 +157,38 @@ async def test_rep_performance_and_comparison_name_reps(as_user: Any) -> None:
 
 @pytest.fixture
 def usage(settings: Settings, team: Team) -> None:
-    """Spend on a call of each team and on an eval (no call)."""
+    """Spend on a call of each team and on an eval (no call), and one request a killed
+    process left in flight on team m0's call (an estimate)."""
+    rows = (
+        ("c-u-r000-05-0", 0.25, False),
+        ("c-u-r001-05-0", 0.5, False),
+        (None, 2.0, False),
+        ("c-u-r000-05-0", 0.1, True),
+    )
     with psycopg.connect(settings.database_url) as conn:
-        for call_id, usd in (("c-u-r000-05-0", 0.25), ("c-u-r001-05-0", 0.5), (None, 2.0)):
+        for call_id, usd, estimated in rows:
             conn.execute(
-                "INSERT INTO claude_usage (model, call_id, input_tokens, output_tokens, usd)"
-                " VALUES ('claude-sonnet-5-5', %s, 1000, 100, %s)",
-                (call_id, usd),
+                "INSERT INTO claude_usage (model, call_id, input_tokens, output_tokens, usd,"
+                " estimated) VALUES ('claude-sonnet-5-5', %s, 1000, 100, %s, %s)",
+                (call_id, usd, estimated),
             )
 
 
 async def test_cost_report_is_scoped_and_in_dollars(as_user: Any, usage: None) -> None:
     m0 = await as_user("u-m0")
     team_spend = await call(m0, "cost_report", period="month")
-    assert team_spend["scope"] == "team" and team_spend["spend"]["usd"] == 0.25
+    assert team_spend["scope"] == "team" and team_spend["spend"]["usd"] == 0.35
+    assert (team_spend["spend"]["estimated_requests"], team_spend["spend"]["estimated_usd"]) == (
+        1,
+        0.1,
+    )
     assert team_spend["budget_left_usd"] is None and team_spend["pipeline"] is None
     admin = await call(await as_user("u-admin"), "cost_report", period="today")
-    assert admin["scope"] == "company" and admin["spend"]["usd"] == 2.75
+    assert admin["scope"] == "company" and admin["spend"]["usd"] == 2.85
     assert admin["monthly_budget_usd"] == 500.0 and admin["pipeline"] is not None
     month = await call(await as_user("u-admin"), "cost_report", period="month")
     # what is left of this month's budget, whatever period the report shows
-    assert admin["budget_left_usd"] == round(500.0 - month["spend"]["usd"], 2) <= 497.25
+    assert admin["budget_left_usd"] == round(500.0 - month["spend"]["usd"], 2) <= 497.15
     with pytest.raises(ToolError, match="manager or admin"):
         await (await as_user("u-r001")).call_tool("cost_report", {})
 
