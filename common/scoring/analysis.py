@@ -121,7 +121,7 @@ class DimensionResult(BaseModel):
     of every average, trend, comparison and alert."""
 
     dimension: str
-    overall_score: float | None
+    overall_score: float | None  # the published score: weighted_score (None when N/A)
     weighted_score: float | None  # scored criteria weighted by the rubric's weights
     criteria: list[CriterionResult]
     strengths: list[str]
@@ -131,6 +131,8 @@ class DimensionResult(BaseModel):
     chunks: int
     scoring_version: str | None = None  # the scorer that made it (prompts.scoring_version)
     quotes_wrong_speaker: int = 0  # of quotes_dropped: said by the other side
+    model_overall: float | None = None  # the model's own holistic overall, kept as a check
+    review_reasons: list[str] = Field(default_factory=list)  # why a person should look
 
     @property
     def not_applicable(self) -> bool:
@@ -268,16 +270,23 @@ def aggregate(
     A criterion N/A in one part is left out of that criterion's aggregate (the parts that
     scored it are re-weighted) instead of pulling it down; N/A in every part stays N/A.
     Evidence repeated in the overlap of two chunks is counted once.
+
+    The published score follows the reasons: the scored criteria weighted by the rubric's
+    weights. The model's holistic overall is only a check (`model_overall`): a dimension
+    it calls N/A stays N/A, and a gap of more than one point marks it for review.
     """
     tally = _Tally()
     criteria = [_criterion(crit, parts, grounder, tally) for crit in rubric.criteria]
     main = max(parts, key=lambda p: p.weight).assessment
-    overall = _weighted((p.assessment.overall_score, p.weight) for p in parts)
+    model_overall = _weighted((p.assessment.overall_score, p.weight) for p in parts)
     scored = [(c.score, c.weight) for c in criteria if c.score is not None]
+    weighted = _weighted(scored) if model_overall is not None else None
     return DimensionResult(
         dimension=dimension,
-        overall_score=overall,
-        weighted_score=_weighted(scored) if overall is not None else None,
+        overall_score=weighted,
+        weighted_score=weighted,
+        model_overall=model_overall,
+        review_reasons=_overall_check(weighted, model_overall),
         criteria=criteria,
         strengths=_unique(s for p in parts for s in p.assessment.strengths)[:5],
         improvements=_unique(s for p in parts for s in p.assessment.improvements)[:5],
@@ -286,6 +295,22 @@ def aggregate(
         chunks=len(parts),
         quotes_wrong_speaker=tally.wrong_speaker,
     )
+
+
+MAX_OVERALL_GAP = 1.0  # points between the weighted criteria and the model's overall
+
+
+def _overall_check(weighted: float | None, model_overall: float | None) -> list[str]:
+    """A reason to review when the model's overall disagrees with its own criteria by more
+    than `MAX_OVERALL_GAP` (the number does not follow the reasons); none otherwise."""
+    if weighted is None or model_overall is None:
+        return []
+    if round(abs(weighted - model_overall), 2) <= MAX_OVERALL_GAP:
+        return []
+    return [
+        f"overall check: the model's overall {model_overall:g} is more than"
+        f" {MAX_OVERALL_GAP:g} point from its criteria's weighted {weighted:g}"
+    ]
 
 
 @dataclass

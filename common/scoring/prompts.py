@@ -23,7 +23,9 @@ from common.scoring.analysis import DimensionAssessment
 
 # Bump when how answers are read changes (aggregation, grounding), not the prompt text.
 # 4: quotes stored as the transcript's own words, matched on whole words and exact numbers.
-SCORER_FORMAT = 4
+# 5: the published score is the criteria weighted by the rubric; the model's overall is a
+#    check (`model_overall`) and a gap over one point is kept in `review_reasons`.
+SCORER_FORMAT = 5
 
 INSTRUCTIONS = """You are an experienced B2B sales coach reviewing recorded sales calls for \
 {seller}. You score one coaching \

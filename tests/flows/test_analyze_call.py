@@ -378,3 +378,30 @@ def test_a_line_addressing_the_reviewer_flags_the_call(
         ]
         == []
     )
+
+
+def test_the_stored_score_is_the_criteria_weighted_by_the_rubric(
+    engine_env: Settings, claude: StandInState
+) -> None:
+    """The stand-in writes its overall independently of its criteria, as a careless model
+    could: the score in coaching_sessions (what averages, alerts and reports read) is the
+    rubric-weighted criteria, the model's overall is kept as a check, and a gap over one
+    point is kept in the stored result as a reason to review."""
+    for call in ("7001001", "7001002", NEGOTIATION):
+        assert not analyze_call(call)["failed"]
+    sessions = rows(
+        engine_env.database_url,
+        "SELECT overall_score, result FROM coaching_sessions WHERE status = 'completed'",
+    )
+    scored = [s for s in sessions if s["overall_score"] is not None]
+    assert scored
+    for s in scored:
+        crits = [c for c in s["result"]["criteria"] if c["score"] is not None]
+        weighted = sum(c["score"] * c["weight"] for c in crits) / sum(c["weight"] for c in crits)
+        assert float(s["overall_score"]) == s["result"]["overall_score"] == round(weighted, 2)
+        gap = abs(s["result"]["overall_score"] - s["result"]["model_overall"])
+        assert bool(s["result"]["review_reasons"]) == (round(gap, 2) > 1)
+    assert any(s["result"]["review_reasons"] for s in scored)
+    for s in sessions:
+        if s["overall_score"] is None:
+            assert s["result"]["model_overall"] is None and s["result"]["review_reasons"] == []

@@ -7,6 +7,7 @@ from common.scoring.analysis import (
     ChunkResult,
     CriterionAssessment,
     DimensionAssessment,
+    DimensionResult,
     Evidence,
     GroundedEvidence,
     Grounder,
@@ -288,3 +289,67 @@ def test_a_rep_only_criterion_needs_a_line_gong_places_on_the_reps_side() -> Non
     )
     placed = _line("We can start the pilot next week.")
     assert _grounded(placed, "start the pilot next week", rep_only=True) is not None
+
+
+def _criteria_at(scores: list[int], overall: int | None, dimension: str) -> DimensionAssessment:
+    """An assessment whose criteria score `scores` (in rubric order) under `overall`."""
+    made = assessment(3, [], overall=overall, dimension=dimension)
+    for item, score in zip(made.criteria, scores, strict=True):
+        item.score = score
+    return made
+
+
+def test_the_published_score_follows_the_criteria_not_the_models_overall() -> None:
+    """Every criterion at 1 under a holistic 5: the score a person sees is 1.0, the model's
+    5 is kept beside it as a check, and the gap marks the dimension for review."""
+    ones = _criteria_at([1] * len(RUBRIC.criteria), 5, "objections")
+    result = aggregate("objections", RUBRIC, [ChunkResult(ones, 1)], GROUNDER)
+    assert result.overall_score == 1.0
+    assert result.model_overall == 5.0
+    assert result.review_reasons and "5" in result.review_reasons[0]
+    assert not result.not_applicable
+
+
+def test_a_gap_of_exactly_one_point_is_not_marked_for_review() -> None:
+    threes = _criteria_at([3] * len(RUBRIC.criteria), 4, "objections")
+    result = aggregate("objections", RUBRIC, [ChunkResult(threes, 1)], GROUNDER)
+    assert (result.overall_score, result.model_overall) == (3.0, 4.0)
+    assert result.review_reasons == []
+    below = _criteria_at([3] * len(RUBRIC.criteria), 2, "objections")
+    result = aggregate("objections", RUBRIC, [ChunkResult(below, 1)], GROUNDER)
+    assert (result.overall_score, result.model_overall, result.review_reasons) == (3.0, 2.0, [])
+
+
+def test_the_published_score_weighs_criteria_by_the_rubrics_weights() -> None:
+    """Product knowledge weighs its first criterion 0.4 and the others less: a 5 there and
+    1 elsewhere is the rubric's weighted mean, not the plain mean of the four."""
+    rubric = RUBRICS["product_knowledge"]
+    scores = [5] + [1] * (len(rubric.criteria) - 1)
+    made = _criteria_at(scores, 3, "product_knowledge")
+    result = aggregate("product_knowledge", rubric, [ChunkResult(made, 1)], GROUNDER)
+    weights = [c.weight for c in rubric.criteria]
+    expected = round(sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights), 2)
+    assert len(set(weights)) > 1 and expected != round(sum(scores) / len(scores), 2)
+    assert result.overall_score == expected == result.weighted_score
+    assert [c.weight for c in result.criteria] == weights
+    assert result.model_overall == 3.0 and result.review_reasons == []
+
+
+def test_a_dimension_the_model_calls_na_stays_na_with_nothing_to_review() -> None:
+    na = assessment(None, [], overall=None)
+    result = aggregate("objections", RUBRIC, [ChunkResult(na, 1)], GROUNDER)
+    assert result.not_applicable and result.overall_score is None
+    assert result.model_overall is None and result.review_reasons == []
+
+
+def test_review_reasons_survive_the_stored_result() -> None:
+    """What coaching_sessions.result keeps (model_dump as JSON) reads back the same; a result
+    stored before this field existed reads back with nothing to review."""
+    ones = _criteria_at([1] * len(RUBRIC.criteria), 5, "objections")
+    result = aggregate("objections", RUBRIC, [ChunkResult(ones, 1)], GROUNDER)
+    stored = result.model_dump(mode="json")
+    back = DimensionResult.model_validate(stored)
+    assert back.review_reasons == result.review_reasons and back.model_overall == 5.0
+    del stored["review_reasons"], stored["model_overall"]
+    old = DimensionResult.model_validate(stored)
+    assert old.review_reasons == [] and old.model_overall is None
