@@ -3,14 +3,15 @@
 Gong sends no won/lost flag, only the CRM's `StageName` (and `Probability`). The names are the
 tenant's own, so they come from DEAL_STAGE_OUTCOMES (default: Salesforce's standard stages).
 A stage the map does not know is decided by `Probability` 100 (won) or 0 (lost); otherwise it
-is kept open and reported as unmapped (logged once per process, counted by the refresh), never
+is kept open and reported as unmapped (logged once per map, i.e. per service or refresh run,
+counted by the refresh), never
 guessed from its name.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Literal
 
@@ -18,8 +19,6 @@ from common.config import Settings
 
 Outcome = Literal["won", "lost", "open"]
 log = logging.getLogger("sales_coach.deals")
-_reported: set[str] = set()
-_lock = Lock()
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,9 @@ class StageMap:
     """Stage name (case-folded, trimmed) -> outcome."""
 
     outcomes: dict[str, Outcome]
+    # unmapped stage names this map has logged already (not part of the map's value)
+    _reported: set[str] = field(default_factory=set, compare=False, repr=False)
+    _lock: Lock = field(default_factory=Lock, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> StageMap:
@@ -57,23 +59,22 @@ class StageMap:
             return Decision("won", True)
         if probability is not None and probability <= 0:
             return Decision("lost", True)
-        _report(stage)
+        self._report(stage)
         return Decision("open", False)
+
+    def _report(self, stage: str | None) -> None:
+        """Log an unmapped stage name once per map (the refresh counts them every run)."""
+        name = stage or "(no stage)"
+        with self._lock:
+            if name in self._reported:
+                return
+            self._reported.add(name)
+        log.warning(
+            "deal stage %r is not in DEAL_STAGE_OUTCOMES and its probability does not decide it:"
+            " kept open; add it to the setting",
+            name,
+        )
 
 
 def _key(stage: str) -> str:
     return " ".join(stage.split()).casefold()
-
-
-def _report(stage: str | None) -> None:
-    """Log an unmapped stage name once per process (the refresh counts them every run)."""
-    name = stage or "(no stage)"
-    with _lock:
-        if name in _reported:
-            return
-        _reported.add(name)
-    log.warning(
-        "deal stage %r is not in DEAL_STAGE_OUTCOMES and its probability does not decide it:"
-        " kept open; add it to the setting",
-        name,
-    )

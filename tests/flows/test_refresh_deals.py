@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from openapi_schema_validator import OAS30Validator
 from psycopg.rows import dict_row
 
 from common.config import Settings
@@ -20,9 +19,9 @@ from common.gong import gong_limiter
 from common.scoring.service import ScoringService
 from flows.refresh_deals import refresh_deals
 from local.gong_server import GongState
+from local.gong_spec import spec
 from local.samples import CLOSING_IN_DEMO, DEALS, opportunity_fields
 from tests.conftest import app_env
-from tests.deals.spec import request_schema
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def test_a_deal_closed_in_the_crm_is_picked_up(
     result = refresh_deals.fn()
 
     [body] = _extensive(state)  # the open deals' calls, in one request
-    OAS30Validator(request_schema("/v2/calls/extensive")).validate(body)
+    assert spec().request_errors("POST", "/v2/calls/extensive", body) == []
     assert body["contentSelector"]["context"] == "Extended"
     assert sorted(body["contentSelector"]["contextTiming"]) == ["Now", "TimeOfCall"]
     assert sorted(body["filter"]["callIds"]) == ["7001001", "7001004", "7001007"]
