@@ -228,7 +228,7 @@ def show_deals(s: Settings, stack: Stack, call_ids: list[str]) -> None:
     asks Gong (calls/extensive, Extended context) and picks the outcome up."""
     from common.deals import for_call
     from flows.refresh_deals import refresh_deals
-    from local.samples import CLOSING_IN_DEMO, DEALS
+    from local.sample_deals import CLOSING_IN_DEMO, DEALS
 
     print("\n   The deal behind each call (Gong's Extended CRM context: at the call -> now)")
     with connect(s.database_url) as conn:

@@ -12,7 +12,8 @@ from typing import Any
 from common.deals import CallDeal, call_deal
 from common.gong import Call
 from local.gong_spec import errors_of, spec
-from local.samples import crm_context, sample_calls
+from local.sample_deals import crm_context
+from local.samples import sample_calls
 
 OPP = "0065g00000AbCdEAAA"
 

@@ -17,7 +17,8 @@ from common.intake.outbox import store_found
 from common.scoring.service import ScoringService
 from local.gong_server import GongState
 from local.gong_spec import spec
-from local.samples import DEALS, sample_calls, webhook_payload
+from local.sample_deals import DEALS
+from local.samples import sample_calls, webhook_payload
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from common.scoring.service import ScoringService
 from flows.refresh_deals import refresh_deals
 from local.gong_server import GongState
 from local.gong_spec import spec
-from local.samples import CLOSING_IN_DEMO, DEALS, opportunity_fields
+from local.sample_deals import CLOSING_IN_DEMO, DEALS, opportunity_fields
 from tests.conftest import app_env
 
 
