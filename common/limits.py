@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from common.db import Db, transaction
+import psycopg
+
+from common.db import Db, Row, transaction
 from common.errors import GongBudgetSpent, SlotTimeout
 
 log = logging.getLogger("sales_coach.limits")
@@ -138,6 +140,12 @@ class ClaudeSlots:
         return int(row["n"]) if row else 0
 
 
+# One more request counted against today (UTC); the count starts again on a new day.
+_COUNT_TODAY = """used_today = CASE WHEN day = (now() AT TIME ZONE 'UTC')::date
+                      THEN used_today + 1 ELSE 1 END,
+                    day = (now() AT TIME ZONE 'UTC')::date"""
+
+
 class SharedRateLimiter:
     """At most `rate` acquisitions per second and `daily_budget` per UTC day, across workers."""
 
@@ -155,15 +163,10 @@ class SharedRateLimiter:
     def acquire(self) -> None:
         """Wait for this request's turn; GongBudgetSpent when today's budget is used up."""
         with transaction(self.database_url) as conn:
-            conn.execute(
-                "INSERT INTO rate_limits (name) VALUES (%s) ON CONFLICT DO NOTHING", (self.name,)
-            )
+            self._ensure(conn)
             row = conn.execute(
-                """
-                UPDATE rate_limits SET
-                    used_today = CASE WHEN day = (now() AT TIME ZONE 'UTC')::date
-                                      THEN used_today + 1 ELSE 1 END,
-                    day = (now() AT TIME ZONE 'UTC')::date,
+                f"""
+                UPDATE rate_limits SET {_COUNT_TODAY},
                     next_at = greatest(next_at, clock_timestamp()) + make_interval(secs => %s)
                 WHERE name = %s
                 RETURNING used_today,
@@ -174,13 +177,21 @@ class SharedRateLimiter:
             ).fetchone()
         assert row is not None
         if row["used_today"] > self.daily_budget:
-            raise GongBudgetSpent(
-                f"{self.name}: today's budget of {self.daily_budget} requests is used up",
-                retry_after_s=seconds_to_utc_midnight(),
-            )
+            raise self._spent()
         wait: timedelta = row["wait"]
         if wait.total_seconds() > 0:
             self._sleep(wait.total_seconds())
+
+    def _ensure(self, conn: psycopg.Connection[Row]) -> None:
+        conn.execute(
+            "INSERT INTO rate_limits (name) VALUES (%s) ON CONFLICT DO NOTHING", (self.name,)
+        )
+
+    def _spent(self) -> GongBudgetSpent:
+        return GongBudgetSpent(
+            f"{self.name}: today's budget of {self.daily_budget} requests is used up",
+            retry_after_s=seconds_to_utc_midnight(),
+        )
 
     def try_acquire(self) -> float:
         """Take a turn if one is due now (0.0), else take nothing and return the seconds until
@@ -188,9 +199,7 @@ class SharedRateLimiter:
         refuse). GongBudgetSpent when today's budget is used up; a refused or not-due ask
         does not count against it."""
         with transaction(self.database_url) as conn:
-            conn.execute(
-                "INSERT INTO rate_limits (name) VALUES (%s) ON CONFLICT DO NOTHING", (self.name,)
-            )
+            self._ensure(conn)
             row = conn.execute(
                 """
                 SELECT day = (now() AT TIME ZONE 'UTC')::date AND used_today >= %s AS spent,
@@ -201,18 +210,12 @@ class SharedRateLimiter:
             ).fetchone()
             assert row is not None
             if row["spent"]:
-                raise GongBudgetSpent(
-                    f"{self.name}: today's budget of {self.daily_budget} requests is used up",
-                    retry_after_s=seconds_to_utc_midnight(),
-                )
+                raise self._spent()
             if row["wait"] > 0:
                 return float(row["wait"])
             conn.execute(
-                """
-                UPDATE rate_limits SET
-                    used_today = CASE WHEN day = (now() AT TIME ZONE 'UTC')::date
-                                      THEN used_today + 1 ELSE 1 END,
-                    day = (now() AT TIME ZONE 'UTC')::date,
+                f"""
+                UPDATE rate_limits SET {_COUNT_TODAY},
                     next_at = clock_timestamp() + make_interval(secs => %s)
                 WHERE name = %s
                 """,
