@@ -1,0 +1,2 @@
+-- 0019: placeholder (reserved for the read side of the publish gate, issue 28).
+SELECT 1;
