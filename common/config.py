@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.calls.redaction import parse as parse_redactions
+from common.cascade import Cascade, Stage
 from common.errors import ConfigError
 
 DIMENSIONS: tuple[str, ...] = ("product_knowledge", "discovery", "objections", "engagement")
@@ -193,6 +194,29 @@ class Settings(BaseSettings):
     )
     claude_models_by_dimension: str = Field(
         "", description="Per-dimension models, e.g. 'engagement=claude-haiku-5-5,discovery=...'."
+    )
+    scoring_cascade: str = Field(
+        "claude-haiku-5-5x3>claude-sonnet-5-5x1",
+        description=(
+            "How each dimension is scored: stages `modelxK` joined by `>`. K samples of the first"
+            " model; when they do not hold (disagree, lack evidence, N/A split, overall check) the"
+            " next stage is asked; when the last does not hold, a person reviews. Empty: one"
+            " sample of CLAUDE_MODEL (or CLAUDE_MODELS_BY_DIMENSION). `sales-coach advise` says"
+            " which to choose."
+        ),
+    )
+    scoring_cascade_by_dimension: str = Field(
+        "",
+        description="Per-dimension cascades, e.g. 'engagement=claude-haiku-5-5x3,discovery=...'.",
+    )
+    publish_tolerance: float = Field(
+        1.0,
+        ge=0,
+        le=4,
+        description=(
+            "Samples agree when every criterion's scores are within this many points of each"
+            " other; a wider spread escalates the dimension (or holds it for review)."
+        ),
     )
     claude_max_output_tokens: int = Field(
         4096, gt=0, description="max_tokens of each scoring request."
@@ -418,12 +442,45 @@ class Settings(BaseSettings):
     def auth_modes(self) -> set[str]:
         return {m.strip() for m in self.webhook_auth_modes.split(",") if m.strip()}
 
-    def model_for(self, dimension: str) -> str:
+    @field_validator("scoring_cascade")
+    @classmethod
+    def _cascade(cls, value: str) -> str:
+        if value.strip():
+            Cascade.parse(value)
+        return value
+
+    @field_validator("scoring_cascade_by_dimension")
+    @classmethod
+    def _cascades(cls, value: str) -> str:
+        for pair in filter(str.strip, value.split(",")):
+            name, sep, text = pair.partition("=")
+            if not sep or name.strip() not in DIMENSIONS:
+                raise ValueError(f"each entry is `dimension=cascade`; got {pair.strip()!r}")
+            Cascade.parse(text)
+        return value
+
+    def cascade_for(self, dimension: str) -> Cascade:
+        """The dimension's cascade: its own, else one sample of a model named for it in
+        CLAUDE_MODELS_BY_DIMENSION, else SCORING_CASCADE, else one sample of CLAUDE_MODEL."""
+        for pair in self.scoring_cascade_by_dimension.split(","):
+            name, _, text = pair.partition("=")
+            if name.strip() == dimension and text.strip():
+                return Cascade.parse(text)
+        named = self._named_model(dimension)
+        if named is not None or not self.scoring_cascade.strip():
+            return Cascade((Stage(named or self.claude_model, 1),))
+        return Cascade.parse(self.scoring_cascade)
+
+    def _named_model(self, dimension: str) -> str | None:
         for pair in self.claude_models_by_dimension.split(","):
             name, _, model = pair.partition("=")
             if name.strip() == dimension and model.strip():
                 return model.strip()
-        return self.claude_model
+        return None
+
+    def model_for(self, dimension: str) -> str:
+        """The first model a dimension is asked (its cascade's first stage)."""
+        return self.cascade_for(dimension).first.model
 
 
 def env_var_names() -> list[str]:

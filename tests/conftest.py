@@ -106,6 +106,7 @@ def settings(
         gong_webhook_public_keys=signer.public_key_b64_der,
         gong_webhook_url=WEBHOOK_URL,
         webhook_hmac_secret="hmac-test-secret",
+        scoring_cascade="",  # one sample of CLAUDE_MODEL; the cascade's own tests set theirs
     )
 
 
@@ -144,6 +145,7 @@ def app_env(settings: Settings, claude_url: str) -> dict[str, str]:
         "GONG_REQUESTS_PER_SECOND": "50",
         "ANTHROPIC_BASE_URL": claude_url,
         "ANTHROPIC_API_KEY": "sk-ant-test",
+        "SCORING_CASCADE": settings.scoring_cascade,
     }
 
 
