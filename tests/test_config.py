@@ -34,4 +34,27 @@ def test_model_per_dimension(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAUDE_MODELS_BY_DIMENSION", "engagement=claude-haiku-5-5")
     s = load_settings()
     assert s.model_for("engagement") == "claude-haiku-5-5"
-    assert s.model_for("discovery") == "claude-sonnet-5-5"
+    assert str(s.cascade_for("engagement")) == "claude-haiku-5-5x1"
+    assert str(s.cascade_for("discovery")) == "claude-haiku-5-5x3>claude-sonnet-5-5x1"
+    monkeypatch.setenv("SCORING_CASCADE", "")
+    assert load_settings().model_for("discovery") == "claude-sonnet-5-5"
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("claude-haiku-5-5x3>claude-sonnet-5-5x1", True),
+        ("claude-sonnet-5-5", True),
+        ("claude-haiku-5-5x0", False),
+        ("claude-haiku-5-5x10", False),
+        ("claude-haiku-5-5x3>>claude-sonnet-5-5", False),
+    ],
+)
+def test_cascade_setting_is_checked(monkeypatch: pytest.MonkeyPatch, text: str, ok: bool) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://x")
+    monkeypatch.setenv("SCORING_CASCADE", text)
+    if ok:
+        assert str(load_settings().cascade_for("discovery")).startswith(text.split("x")[0])
+    else:
+        with pytest.raises(ConfigError):
+            load_settings()
