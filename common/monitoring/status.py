@@ -12,8 +12,8 @@ from common.db import Row
 from common.gong import gong_limiter
 from common.intake.outbox import event_counts, needs_attention
 from common.limits import ClaudeSlots
+from common.scoring import scoring_version_for
 from common.scoring.costs import month_to_date
-from common.scoring.prompts import scoring_version
 
 
 def pipeline_status(conn: psycopg.Connection[Row], s: Settings) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def older_scoring_versions(conn: psycopg.Connection[Row], s: Settings) -> dict[s
     """Per dimension, current sessions made by another scorer than today's (another prompt,
     output schema or model: `prompts.scoring_version`); they are re-scored when their call is
     analysed again, never served from the tier-1 cache."""
-    current = {d: scoring_version(s.model_for(d), s.coaching_language) for d in DIMENSIONS}
+    current = {d: scoring_version_for(s, d) for d in DIMENSIONS}
     rows = conn.execute(
         "SELECT dimension, count(*) AS n FROM current_sessions"
         " WHERE (result ->> 'scoring_version') IS DISTINCT FROM (%s::jsonb ->> dimension)"

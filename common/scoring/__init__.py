@@ -11,6 +11,13 @@
 
 from common.scoring.applicability import Applicability
 from common.scoring.applicability import load as load_applicability
+from common.scoring.gate import scoring_version_for
 from common.scoring.sessions import analysed, current_for_call
 
-__all__ = ["Applicability", "analysed", "current_for_call", "load_applicability"]
+__all__ = [
+    "Applicability",
+    "analysed",
+    "current_for_call",
+    "load_applicability",
+    "scoring_version_for",
+]

@@ -114,6 +114,16 @@ class CriterionResult(BaseModel):
     evidence: list[GroundedEvidence]
 
 
+class SampleScore(BaseModel):
+    """One paid sample of a dimension, as the gate read it (kept for run-to-run agreement)."""
+
+    stage: int  # the cascade's stage (0: the first model)
+    index: int  # the sample within its stage
+    model: str
+    overall_score: float | None  # its criteria weighted by the rubric (None: N/A)
+    criteria: dict[str, float | None]
+
+
 class DimensionResult(BaseModel):
     """One call-level result per dimension, as stored in coaching_sessions.result.
 
@@ -133,6 +143,12 @@ class DimensionResult(BaseModel):
     quotes_wrong_speaker: int = 0  # of quotes_dropped: said by the other side
     model_overall: float | None = None  # the model's own holistic overall, kept as a check
     review_reasons: list[str] = Field(default_factory=list)  # why a person should look
+    # The publish gate (`common.scoring.gate`): published, or held for a person's review;
+    # every paid sample behind it, and the cascade that drew them.
+    state: Literal["published", "needs_review"] = "published"
+    escalated: bool = False
+    cascade: str | None = None
+    samples: list[SampleScore] = Field(default_factory=list)
 
     @property
     def not_applicable(self) -> bool:
@@ -369,3 +385,13 @@ def _unique(items: object) -> list[str]:
             seen.add(key)
             out.append(item)
     return out
+
+
+def weighted_mean(pairs: Iterable[tuple[float | None, float]]) -> float | None:
+    """The weighted mean of the values that are not None (N/A); None when all are."""
+    return _weighted(pairs)
+
+
+def overall_check(weighted: float | None, model_overall: float | None) -> list[str]:
+    """Why a person should look when the model's overall is over a point from its criteria."""
+    return _overall_check(weighted, model_overall)

@@ -8,14 +8,23 @@ check-in has no buying decision to discover); a type without conditions is the d
 
 Conditions, all of which must hold for a rule or type to match (a list is any of):
 `scope` (Gong's Internal / External / Unknown), `systems`, `directions`, `languages`,
-`title_matches` (a case-insensitive regular expression), `shorter_than_s`,
-`fewer_words_than`, `users` (Gong user ids of the call's rep) and `teams` (manager ids: a
-rep anywhere under one of them).
+`title_matches` (a case-insensitive regular expression, or a list of them), `title_matches_all`
+(several, each of which must match: two weak words together), `title_excludes` (must not match: the
+words of a sales call that merely mentions an interview or a stand-up), `no_external_speakers`
+(no speaker Gong places outside the company talks: a call a customer speaks in is not an
+internal meeting, whatever its title), `shorter_than_s`, `fewer_words_than`, `users` (Gong user
+ids of the call's rep) and `teams` (manager ids: a rep anywhere under one of them).
+
+A title is a weak signal and a skipped call is never coached, so the shipped title rules need
+a strong phrase ("1:1", "Vorstellungsgespräch", "面接") or two weak words, step aside for sales
+words, and skip an internal meeting only when no customer speaks in it. The table in
+tests/scoring/test_applicability.py is what they are held to.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +36,7 @@ from common.errors import RubricError
 from common.rubrics import RubricSet
 
 FILE = "applicability.yaml"
+Pattern = str | list[str]  # a regular expression, or a list of them: any of
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class CallFacts:
     words: int
     rep_id: str | None
     managers: frozenset[str]  # every manager above the rep
+    external_speakers: int | None = None  # speakers Gong places outside the company; None: unknown
 
 
 class Conditions(BaseModel):
@@ -51,19 +62,25 @@ class Conditions(BaseModel):
     systems: list[str] | None = None
     directions: list[str] | None = None
     languages: list[str] | None = None
-    title_matches: str | None = None
+    title_matches: Pattern | None = None
+    title_matches_all: list[Pattern] | None = None
+    title_excludes: Pattern | None = None
+    no_external_speakers: bool | None = None
     shorter_than_s: int | None = Field(default=None, gt=0)
     fewer_words_than: int | None = Field(default=None, gt=0)
     users: list[str] | None = None
     teams: list[str] | None = None
 
-    @field_validator("title_matches")
+    @field_validator("title_matches", "title_excludes")
     @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        try:
-            re.compile(value or "")
-        except re.error as exc:
-            raise ValueError(f"title_matches is not a regular expression: {exc}") from None
+    def _compiles(cls, value: Pattern | None) -> Pattern | None:
+        _compile(_each(value))
+        return value
+
+    @field_validator("title_matches_all")
+    @classmethod
+    def _all_compile(cls, value: list[Pattern] | None) -> list[Pattern] | None:
+        _compile([p for each in value or [] for p in _each(each)])
         return value
 
     def holds(self, f: CallFacts) -> bool:
@@ -72,7 +89,11 @@ class Conditions(BaseModel):
             self.systems is None or f.system in self.systems,
             self.directions is None or f.direction in self.directions,
             self.languages is None or f.language in self.languages,
-            self.title_matches is None or bool(re.search(self.title_matches, f.title, re.I)),
+            self.title_matches is None or _found(self.title_matches, f.title),
+            self.title_matches_all is None
+            or all(_found(pattern, f.title) for pattern in self.title_matches_all),
+            self.title_excludes is None or not _found(self.title_excludes, f.title),
+            not self.no_external_speakers or not f.external_speakers,
             self.shorter_than_s is None
             or (f.duration_s is not None and f.duration_s < self.shorter_than_s),
             self.fewer_words_than is None or f.words < self.fewer_words_than,
@@ -80,6 +101,25 @@ class Conditions(BaseModel):
             self.teams is None or bool(f.managers & set(self.teams)),
         ]
         return all(checks)
+
+
+def _compile(patterns: list[str]) -> None:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+
+
+def _each(pattern: Pattern | None) -> list[str]:
+    return [pattern] if isinstance(pattern, str) else list(pattern or [])
+
+
+def _found(pattern: Pattern, title: str) -> bool:
+    """Any of the patterns (a list is any of), case-insensitive, in the title's compatibility
+    form: a full-width "1on1" and half-width katakana are the words the rules name."""
+    folded = unicodedata.normalize("NFKC", title)
+    return any(re.search(p, folded, re.I) for p in _each(pattern))
 
 
 class SkipRule(Conditions):

@@ -25,7 +25,7 @@ from psycopg.types.json import Jsonb
 
 from common.claude import ClaudeResponse, structured_output
 from common.db import transaction
-from common.errors import ClaudeError
+from common.errors import ClaudeError, InvalidAnalysis
 from common.limits import Heartbeat
 from common.scoring.analysis import ChunkResult, DimensionAssessment
 from common.scoring.chunking import Chunk
@@ -41,6 +41,11 @@ class Pending:
     job: Job
     chunks: dict[int, ChunkResult] = field(default_factory=dict)
     requests: int = 0
+    error: str | None = None  # the output stayed invalid after a repair
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and len(self.chunks) == len(self.job.call.chunks)
 
 
 @dataclass
@@ -59,10 +64,10 @@ class Item:
     messages: Any
 
 
-def custom_id(call: PreparedCall, dim_index: int, chunk: Chunk) -> str:
-    """`^[a-zA-Z0-9_-]{1,64}$`, as the API requires."""
+def custom_id(call: PreparedCall, dim_index: int, chunk: Chunk, sample: int = 0) -> str:
+    """`^[a-zA-Z0-9_-]{1,64}$`, as the API requires; one per sample of the first stage."""
     safe = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in call.call_id)[:48]
-    return f"{safe}-{dim_index}-{chunk.index}"
+    return f"{safe}-{dim_index}-{chunk.index}" + (f"-{sample}" if sample else "")
 
 
 def analyze(
@@ -82,13 +87,14 @@ def analyze(
     jobs: list[Pending] = []
     for call, dimensions in work:
         for dimension in dimensions:
-            pending = Pending(scorer.job(call, dimension, owner, force))
-            jobs.append(pending)
-            for chunk in call.chunks:
-                item = _item(scorer, pending, chunk, ttl)
-                if item is not None:
-                    dim_index = list(scorer.rubrics.rubrics).index(dimension)
-                    items[custom_id(call, dim_index, chunk)] = item
+            for job in scorer.stage_jobs(call, dimension, owner, force, 0):
+                pending = Pending(job)
+                jobs.append(pending)
+                for chunk in call.chunks:
+                    item = _item(scorer, pending, chunk, ttl)
+                    if item is not None:
+                        dim_index = list(scorer.rubrics.rubrics).index(dimension)
+                        items[custom_id(call, dim_index, chunk, job.sample)] = item
     fallbacks, batch_id = 0, None
     if items:
         with ExitStack() as leases:
@@ -110,21 +116,40 @@ def analyze(
                 (batch_id,),
             )
     outcomes = list(cached)
-    for p in jobs:
-        job = p.job
-        if len(p.chunks) == len(job.call.chunks):
-            parts = [p.chunks[i] for i in sorted(p.chunks)]
-            outcomes.append(
-                scorer.finish(job.call, job.dimension, job.model, parts, p.requests, force)
-            )
+    for group in _by_dimension(jobs):
+        outcome = _conclude(scorer, group, owner, force)
+        if outcome is not None:
+            outcomes.append(outcome)
     return BatchReport(batch_id, len(items), outcomes, fallbacks)
+
+
+def _by_dimension(jobs: list[Pending]) -> list[list[Pending]]:
+    groups: dict[tuple[str, str], list[Pending]] = {}
+    for p in jobs:
+        groups.setdefault((p.job.call.call_id, p.job.dimension), []).append(p)
+    return list(groups.values())
+
+
+def _conclude(scorer: Scorer, group: list[Pending], owner: str, force: bool) -> Outcome | None:
+    """A dimension's first-stage samples judged by the gate; a later stage of its cascade, if
+    asked, is scored on demand. A dimension none of whose samples completed is saved failed."""
+    job = group[0].job
+    done = [(p.job, [p.chunks[i] for i in sorted(p.chunks)]) for p in group if p.complete]
+    errors = [p.error for p in group if p.error is not None]
+    if not done:
+        if errors:
+            scorer.save(job.call, job.dimension, job.model, None, errors[0], force)
+        return None
+    failed = [InvalidAnalysis(e) for e in errors]
+    requests = sum(p.requests for p in group)
+    return scorer.conclude(job.call, job.dimension, owner, done, failed, requests, force)
 
 
 def _item(scorer: Scorer, pending: Pending, chunk: Chunk, ttl: str) -> Item | None:
     """The chunk's batch request, or None when it needs none (done, resumed, or another run's)."""
     job = pending.job
     work = scorer.chunks.claim(job, chunk)
-    system, messages = scorer.request_for(job.call, chunk, job.dimension, ttl)
+    system, messages = scorer.request_for(job.call, chunk, job.dimension, ttl, job.marker)
     if work.assessment is not None:
         pending.chunks[chunk.index] = ChunkResult(
             DimensionAssessment.model_validate(work.assessment), chunk.new_tokens
@@ -206,7 +231,7 @@ def _resolve(scorer: Scorer, item: Item, work: ChunkWork) -> None:
     except ClaudeError as exc:
         error = str(exc)[:2000]
         scorer.db(lambda: scorer.chunks.finish(job, chunk, None, error))
-        scorer.save(job.call, job.dimension, job.model, None, error)
+        item.pending.error = error
         return
     scorer.db(lambda: scorer.chunks.finish(job, chunk, assessment.model_dump(mode="json"), None))
     item.pending.chunks[chunk.index] = ChunkResult(assessment, chunk.new_tokens)

@@ -34,6 +34,7 @@ class PreparedCall:
     language: str | None = None
     duration_s: int | None = None
     decision: Decision | None = None  # what the applicability rules chose (set by prepare)
+    flags: tuple[str, ...] = ()  # lines addressing the AI reviewer: the gate holds the call
 
     def variant(self, dimension: str) -> str | None:
         """The rubric variant the call's type names for the dimension, if any."""
@@ -64,6 +65,8 @@ class Outcome:
     cached: bool
     overall_score: float | None  # None: the dimension is N/A for this call
     requests: int
+    state: str = "published"  # or needs_review: held for a person (`common.scoring.gate`)
+    escalated: bool = False
 
 
 class PrefixGate:
@@ -103,6 +106,21 @@ class Job:
     owner: str
     gate: PrefixGate | None = None
     lead: bool = False
+    stage: int = 0  # the cascade's stage (`common.cascade`) this sample belongs to
+    sample: int = 0  # which sample of its stage
+    of: int = 1  # how many samples its stage draws
+    stages: int = 1  # how many stages the cascade has
+
+    @property
+    def marker(self) -> str | None:
+        """What the request says about which sample it is (none for a lone first sample):
+        a retry of sample 2 is then the same request, and never taken for sample 3."""
+        if self.stages == 1 and self.of == 1:
+            return None
+        return (
+            f"Independent assessment {self.sample + 1} of {self.of}"
+            f" (stage {self.stage + 1} of {self.stages}): judge the transcript afresh."
+        )
 
 
 def estimate_cost(

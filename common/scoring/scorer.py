@@ -39,6 +39,7 @@ from common.errors import ClaudeRequestRejected, InvalidAnalysis
 from common.limits import ClaudeSlots, Heartbeat
 from common.rubrics import Rubric, RubricSet
 from common.scoring import claims, costs, prompts, sessions
+from common.scoring import gate as publish_gate
 from common.scoring.analysis import (
     ChunkResult,
     DimensionAssessment,
@@ -57,6 +58,7 @@ from common.scoring.token_counts import estimate
 
 log = logging.getLogger("sales_coach.scoring")
 Blocks = list[dict[str, Any]]
+Done = tuple[Job, list[ChunkResult]]  # a sample's job and its chunk results
 
 
 class Scorer:
@@ -93,7 +95,7 @@ class Scorer:
 
     def cache_key(self, call: PreparedCall, dimension: str) -> tuple[str, str]:
         version = self.rubrics.rubric_version(dimension, self.variant(call, dimension))
-        scorer = prompts.scoring_version(self.s.model_for(dimension), self.s.coaching_language)
+        scorer = publish_gate.scoring_version_for(self.s, dimension)
         return sessions.cache_key(dimension, call.transcript_hash, version, scorer), version
 
     def db(self, fn: Callable[[], Any], what: str = "database") -> Any:
@@ -117,13 +119,13 @@ class Scorer:
         try:
             if lookup and not force and (hit := self.from_cache(call, dimension)) is not None:
                 return hit
-            job = self.job(call, dimension, owner, force, gate, lead)
+            jobs = self.stage_jobs(call, dimension, owner, force, 0, gate, lead)
             try:
-                parts, requests = self._score_chunks(job)
+                done, failed, requests = self._run(jobs)
+                return self.conclude(call, dimension, owner, done, failed, requests, force)
             except (InvalidAnalysis, ClaudeRequestRejected) as exc:
-                self.save(call, dimension, job.model, None, str(exc)[:2000], force)
+                self.save(call, dimension, jobs[0].model, None, str(exc)[:2000], force)
                 raise
-            return self.finish(call, dimension, job.model, parts, requests, force)
         finally:
             if gate is not None and lead:
                 gate.open_all()
@@ -137,8 +139,41 @@ class Scorer:
         gate: PrefixGate | None = None,
         lead: bool = False,
     ) -> Job:
-        work_key = self.work_key(call, dimension, owner, force)
-        return Job(call, dimension, self.s.model_for(dimension), work_key, owner, gate, lead)
+        """The job of the first sample of the first stage."""
+        return self.stage_jobs(call, dimension, owner, force, 0, gate, lead)[0]
+
+    def stage_jobs(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        owner: str,
+        force: bool,
+        stage: int,
+        gate: PrefixGate | None = None,
+        lead: bool = False,
+    ) -> list[Job]:
+        """One job per sample of a stage of the dimension's cascade, each its own paid work
+        (keyed apart, so each sample is claimed, paid and recorded once). The lead
+        dimension's first sample opens the prefix gate; its other samples wait for it."""
+        cascade = self.s.cascade_for(dimension)
+        step = cascade.stages[stage]
+        base = self.work_key(call, dimension, owner, force)
+        return [
+            Job(
+                call,
+                dimension,
+                step.model,
+                base if stage == 0 and k == 0 else f"{base}#s{stage}.{k}",
+                owner,
+                gate if stage == 0 else None,
+                lead and stage == 0 and k == 0,
+                stage,
+                k,
+                step.samples,
+                len(cascade.stages),
+            )
+            for k in range(step.samples)
+        ]
 
     def work_key(self, call: PreparedCall, dimension: str, owner: str, force: bool) -> str:
         """What a chunk's claim is keyed by, as the destination says."""
@@ -160,6 +195,34 @@ class Scorer:
             destination,
             self.drain,
         )
+
+    def _run(self, jobs: list[Job]) -> tuple[list[Done], list[InvalidAnalysis], int]:
+        """A stage's samples, in parallel: those done, those whose output stayed invalid after
+        a repair, and the requests paid. Raises when every sample failed, or on any other
+        error (a stop, a rejected request) once the others have finished."""
+        if len(jobs) == 1:
+            parts, n = self._score_chunks(jobs[0])
+            return [(jobs[0], parts)], [], n
+        with ThreadPoolExecutor(len(jobs), thread_name_prefix="sample") as pool:
+            futures = [pool.submit(self._score_chunks, job) for job in jobs]
+        done: list[Done] = []
+        failed: list[InvalidAnalysis] = []
+        requests, error = 0, None
+        for job, future in zip(jobs, futures, strict=True):
+            try:
+                parts, n = future.result()
+            except InvalidAnalysis as exc:
+                failed.append(exc)
+            except BaseException as exc:  # raised below, once the others have finished
+                error = error or exc
+            else:
+                done.append((job, parts))
+                requests += n
+        if error is not None:
+            raise error
+        if not done:
+            raise failed[0]
+        return done, failed, requests
 
     def _score_chunks(self, job: Job) -> tuple[list[ChunkResult], int]:
         """The first chunk, then the others in parallel (their prefix is cached by then)."""
@@ -183,7 +246,9 @@ class Scorer:
             return ChunkResult(
                 DimensionAssessment.model_validate(work.assessment), chunk.new_tokens
             ), 0
-        system, messages = self.request_for(job.call, chunk, job.dimension, self.s.claude_cache_ttl)
+        system, messages = self.request_for(
+            job.call, chunk, job.dimension, self.s.claude_cache_ttl, job.marker
+        )
         renew = self.chunks.renewer(job, chunk)
         with Heartbeat(renew, self.s.claude_claim_lease_s / 3):
             try:
@@ -289,6 +354,82 @@ class Scorer:
         )
 
     # -- results --------------------------------------------------------------------------
+    def conclude(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        owner: str,
+        done: list[Done],
+        failed: list[InvalidAnalysis],
+        requests: int,
+        force: bool = False,
+    ) -> Outcome:
+        """Judge the first stage's samples (`common.scoring.gate`); while they do not hold,
+        ask the cascade's next stage; save the published result, or the last suggestion held
+        for review, with every sample behind it."""
+        cascade = self.s.cascade_for(dimension)
+        rubric = self.rubric(call, dimension)
+        grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
+        history: list[publish_gate.Sample] = []
+        earlier: DimensionResult | None = None
+        stage = 0
+        while True:
+            samples = [
+                publish_gate.Sample(
+                    job.stage, job.sample, job.model, aggregate(dimension, rubric, parts, grounder)
+                )
+                for job, parts in done
+            ]
+            history += samples
+            verdict = publish_gate.judge(
+                rubric,
+                samples,
+                tolerance=self.s.publish_tolerance,
+                earlier=earlier,
+                flags=call.flags,
+                failed=len(failed),
+            )
+            if verdict.holds or not verdict.escalate or stage + 1 >= len(cascade.stages):
+                break
+            try:
+                more = self._run(self.stage_jobs(call, dimension, owner, force, stage + 1))
+            except InvalidAnalysis as exc:
+                log.info(
+                    "call %s %s: stage %d gave no valid answer: %s",
+                    call.call_id,
+                    dimension,
+                    stage + 2,
+                    exc,
+                )
+                break
+            stage, earlier = stage + 1, verdict.result
+            done, failed, requests = more[0], more[1], requests + more[2]
+        result = verdict.result.model_copy(
+            update={
+                "escalated": stage > 0,
+                "cascade": str(cascade),
+                "samples": [s.score() for s in history],
+                "scoring_version": publish_gate.scoring_version_for(self.s, dimension),
+            }
+        )
+        if result.quotes_dropped:
+            log.info(
+                "call %s %s: dropped %d ungrounded quotes",
+                call.call_id,
+                dimension,
+                result.quotes_dropped,
+            )
+        session_id = self.save(call, dimension, done[0][0].model, result, None, force)
+        return Outcome(
+            dimension,
+            session_id,
+            False,
+            result.overall_score,
+            requests,
+            result.state,
+            result.escalated,
+        )
+
     def finish(
         self,
         call: PreparedCall,
@@ -297,20 +438,11 @@ class Scorer:
         parts: list[ChunkResult],
         requests: int,
         force: bool = False,
+        owner: str = "batch",
     ) -> Outcome:
-        """Aggregate chunk results, ground the quotes, save the session."""
-        grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
-        result = aggregate(dimension, self.rubric(call, dimension), parts, grounder)
-        result.scoring_version = prompts.scoring_version(model, self.s.coaching_language)
-        if result.quotes_dropped:
-            log.info(
-                "call %s %s: dropped %d ungrounded quotes",
-                call.call_id,
-                dimension,
-                result.quotes_dropped,
-            )
-        session_id = self.save(call, dimension, model, result, None, force)
-        return Outcome(dimension, session_id, False, result.overall_score, requests)
+        """Judge one sample's chunk results (the batch path's), asking later stages on demand."""
+        job = self.job(call, dimension, owner, force)
+        return self.conclude(call, dimension, owner, [(job, parts)], [], requests, force)
 
     def save(
         self,
@@ -344,29 +476,33 @@ class Scorer:
                 )
             overall = row["overall_score"]
             score = float(overall) if overall is not None else None
-            return Outcome(dimension, session_id, True, score, 0)
+            return Outcome(dimension, session_id, True, score, 0, row["state"], row["escalated"])
 
         outcome: Outcome | None = self.db(look)
         return outcome
 
     def request_for(
-        self, call: PreparedCall, chunk: Chunk, dimension: str, ttl: str
+        self,
+        call: PreparedCall,
+        chunk: Chunk,
+        dimension: str,
+        ttl: str,
+        marker: str | None = None,
     ) -> tuple[Blocks, Blocks]:
-        """(system, messages) for one chunk and dimension, in the cache-friendly layout."""
+        """(system, messages) for one chunk and dimension, in the cache-friendly layout;
+        `marker` (`Job.marker`) says which sample the request is, after the cached prefix."""
         utts = call.utterances[chunk.start : chunk.end]
-        messages: Blocks = [
-            {
-                "role": "user",
-                "content": [
-                    prompts.transcript_block(
-                        call.title, call.started, utts, chunk.index, len(call.chunks), ttl
-                    ),
-                    prompts.dimension_block(
-                        self.rubrics, dimension, call.metrics, self.variant(call, dimension)
-                    ),
-                ],
-            }
+        content = [
+            prompts.transcript_block(
+                call.title, call.started, utts, chunk.index, len(call.chunks), ttl
+            ),
+            prompts.dimension_block(
+                self.rubrics, dimension, call.metrics, self.variant(call, dimension)
+            ),
         ]
+        if marker:  # after the cached prefix: the samples share it
+            content.append({"type": "text", "text": marker})
+        messages: Blocks = [{"role": "user", "content": content}]
         return prompts.system_blocks(self.rubrics, ttl, self.s.coaching_language), messages
 
     def validate(

@@ -158,12 +158,13 @@ class ScoringService:
         if self.s.claude_count_tokens:
             tokens = self._calibrated(lines, tokens)
         metrics = compute(utts)
+        flags = reviewer_lines(utts)
 
         def store() -> None:
             with transaction(self.database) as conn:
                 ensure_rep(conn, fetched.call)
                 upsert_call(
-                    conn, fetched, metrics, sum(tokens), reviewer_lines(utts), stages=self.stages
+                    conn, fetched, metrics, sum(tokens), flags, stages=self.stages
                 )
 
         retrying(store, self.s.db_outage_wait_s)
@@ -183,6 +184,7 @@ class ScoringService:
             direction=meta.direction,
             language=meta.language,
             duration_s=int(meta.duration) if meta.duration is not None else None,
+            flags=tuple(f"{f.timestamp} {f.speaker}: {f.text}" for f in flags),
         )
         return dataclasses.replace(call, decision=self.decide(call))
 

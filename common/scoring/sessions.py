@@ -97,8 +97,8 @@ def insert_session(conn: psycopg.Connection[Row], new: NewSession) -> int:
         """
         INSERT INTO coaching_sessions (call_id, rep_id, dimension, model, cache_key,
             transcript_hash, rubric_version, status, overall_score, result, chunk_count,
-            quotes_dropped, cached_from, error)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            quotes_dropped, cached_from, error, state, samples, escalated)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         RETURNING id
         """,
         (
@@ -116,6 +116,9 @@ def insert_session(conn: psycopg.Connection[Row], new: NewSession) -> int:
             result.quotes_dropped if result else 0,
             new.cached_from,
             new.error,
+            result.state if result else "published",
+            max(1, len(result.samples)) if result else 1,
+            result.escalated if result else False,
         ),
     ).fetchone()
     assert row is not None
