@@ -242,6 +242,8 @@ def _summary(service: ScoringService, r: CallRun) -> dict[str, Any]:
                 "cached": o.cached,
                 "overall_score": o.overall_score,
                 "requests": o.requests,
+                "state": o.state,
+                "escalated": o.escalated,
             }
             for d, o in r.outcomes.items()
         },

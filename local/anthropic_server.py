@@ -166,7 +166,11 @@ def _output(state: StandInState, body: dict[str, Any]) -> str:
     if not fmt:
         return "This is the local stand-in: placeholder text, not a model's answer."
     ctx = context_from_prompt(
-        prompt, seed, state.roll(state.hallucinate_rate), state.roll(state.invalid_rate)
+        prompt,
+        seed ^ int(hashlib.sha256(str(body.get("model")).encode()).hexdigest()[:8], 16),
+        state.roll(state.hallucinate_rate),
+        state.roll(state.invalid_rate),
+        str(body.get("model", "")),
     )
     return json.dumps(generate(fmt["schema"], fmt["schema"], ctx))
 

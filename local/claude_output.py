@@ -7,13 +7,21 @@ description (`{maximum: 5, minimum: 1}`); an array of objects with a `criterion_
 item per id listed on a `Criterion ids:` line of the prompt.
 
 It also exercises the checks on what a real model might get wrong or rightly decline: a
-criterion listed on a `May be N/A:` line is answered N/A (null) about a third of the time; a
+criterion listed on a `May be N/A:` line is N/A (null) for about a third of calls; a
 dimension the prompt says may be N/A as a whole is N/A when no external line voices a concern;
 and about one quote in six names the wrong side in `said_by` (a quote in the wrong mouth).
+
+Scores are a planted truth plus noise, as a real judge's are: each (call, criterion) has a
+true score (`planted_truth`, from the call's header and the criterion id), and each answer
+draws around it with a spread that depends on the model (`NOISE`: Haiku wider than Sonnet),
+so repeated samples of one call disagree the way a model at temperature 1 does, and a
+benchmark can count how close published scores are to the truth. The model's own overall is
+the mean of its criteria, off by two points about one answer in twenty.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from dataclasses import dataclass
@@ -24,6 +32,8 @@ BOUND = re.compile(r"(minimum|maximum|minItems|maxItems): (\d+)")
 CRITERIA = re.compile(r"^Criterion ids: (.+)$", re.MULTILINE)
 MAY_BE_NA = re.compile(r"^May be N/A: (.+)$", re.MULTILINE)
 DIMENSION_NA = re.compile(r"^The whole dimension may be N/A: ", re.MULTILINE)
+CALL_KEY = re.compile(r"^(Call: .*\nDate: .*)$", re.MULTILINE)
+NOISE = {"haiku": 0.75, "sonnet": 0.35, "opus": 0.3}  # SD of an answer around the truth
 CONCERN = re.compile(r"\b(concern|worried|expensive|price|budget|competitor|risk)\b", re.I)
 PHRASES = [
     "Placeholder assessment from the local stand-in; not a real model judgement.",
@@ -43,9 +53,28 @@ class Context:
     invalid: bool = False
     may_be_na: tuple[str, ...] = ()
     dimension_na: bool = False
+    call_key: str = ""  # the call's header lines: what its planted truth is drawn from
+    noise: float = 0.6
 
 
-def context_from_prompt(prompt_text: str, seed: int, hallucinate: bool, invalid: bool) -> Context:
+def planted_truth(call_key: str, criterion_id: str) -> int:
+    """The true 1-5 score of a criterion on a call (the same for every model and sample)."""
+    h = int(hashlib.sha256(f"{call_key}|{criterion_id}".encode()).hexdigest()[:8], 16)
+    return (1, 2, 2, 3, 3, 3, 4, 4, 4, 5)[h % 10]
+
+
+def truly_not_applicable(call_key: str, criterion_id: str) -> bool:
+    h = int(hashlib.sha256(f"na|{call_key}|{criterion_id}".encode()).hexdigest()[:8], 16)
+    return h % 3 == 0
+
+
+def noise_for(model: str) -> float:
+    return next((sd for family, sd in NOISE.items() if family in model), 0.6)
+
+
+def context_from_prompt(
+    prompt_text: str, seed: int, hallucinate: bool, invalid: bool, model: str = ""
+) -> Context:
     lines = LINE.findall(prompt_text)
     ids_match = CRITERIA.findall(prompt_text)
     ids = [i.strip() for i in ids_match[-1].split(",")] if ids_match else []
@@ -53,7 +82,18 @@ def context_from_prompt(prompt_text: str, seed: int, hallucinate: bool, invalid:
     may_be_na = tuple(i.strip() for i in na[-1].split(",")) if na else ()
     concern = any(CONCERN.search(text) for _, who, text in lines if "external" in who)
     dimension_na = bool(DIMENSION_NA.search(prompt_text)) and not concern
-    return Context(random.Random(seed), lines, ids, hallucinate, invalid, may_be_na, dimension_na)
+    key = CALL_KEY.search(prompt_text)
+    return Context(
+        random.Random(seed),
+        lines,
+        ids,
+        hallucinate,
+        invalid,
+        may_be_na,
+        dimension_na,
+        key.group(1) if key else "",
+        noise_for(model),
+    )
 
 
 def _bounds(schema: dict[str, Any]) -> dict[str, int]:
@@ -121,6 +161,12 @@ def _object(schema: dict[str, Any], root: dict[str, Any], ctx: Context) -> dict[
     for key, sub in props.items():
         if key not in out:
             out[key] = generate(sub, root, ctx, key)
+    if "overall_score" in out and isinstance(out.get("criteria"), list):
+        scores = [c["score"] for c in out["criteria"] if isinstance(c.get("score"), int)]
+        if scores and not ctx.invalid:
+            out["overall_score"] = max(1, min(5, round(sum(scores) / len(scores))))
+            if ctx.rng.random() < 0.05:  # an overall that does not follow its criteria
+                out["overall_score"] = 1 if out["overall_score"] >= 3 else 5
     if ctx.dimension_na and "overall_score" in out and isinstance(out.get("criteria"), list):
         out["overall_score"] = None
         out["coaching_note"] = "N/A: no objection or concern came up, so there was none to handle."
@@ -137,7 +183,12 @@ def _array(schema: dict[str, Any], root: dict[str, Any], ctx: Context, name: str
         for cid in ctx.criterion_ids:
             item = generate(items, root, ctx)
             item["criterion_id"] = cid
-            if cid in ctx.may_be_na and ctx.rng.random() < 1 / 3:
+            if isinstance(item.get("score"), int) and not ctx.invalid:
+                truth = planted_truth(ctx.call_key, cid)
+                item["score"] = max(1, min(5, round(truth + ctx.rng.gauss(0, ctx.noise))))
+            if cid in ctx.may_be_na and (
+                truly_not_applicable(ctx.call_key, cid) != (ctx.rng.random() < 0.04)
+            ):
                 item["score"] = None
                 item["rationale"] = f"N/A: the rubric's condition for {cid} holds in this call."
             out.append(item)

@@ -61,3 +61,71 @@ def test_low_prompt_cache_hit_rate_is_logged(db_url: str, caplog: pytest.LogCapt
             rate = alert_on_low_hit_rate(conn)
     assert rate == pytest.approx(100 / 1100, abs=1e-4)
     assert "prompt-cache hit rate today is 9%" in caplog.text
+
+
+CASCADE = "claude-haiku-5-5x3>claude-sonnet-5-5x1"
+
+
+def _sessions(url: str, call_id: str) -> list[dict[str, object]]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT dimension, state, samples, escalated, result FROM current_sessions"
+            " WHERE call_id = %s ORDER BY dimension",
+            (call_id,),
+        ).fetchall()
+
+
+def _paid(url: str) -> int:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        row = conn.execute("SELECT count(*) AS n FROM claude_usage").fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def test_a_cascade_draws_marked_samples_each_paid_once_and_escalates_what_does_not_hold(
+    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCORING_CASCADE", CASCADE)
+    claude.record_prompts = True
+    claude.fail_rate = 0.2  # retried by the SDK: a retry is the same sample, never a new one
+    summary = analyze_call("7001001")
+    sessions = _sessions(engine_env.database_url, "7001001")
+    assert sessions and len(sessions) == len(summary["dimensions"])
+    for s in sessions:
+        result = s["result"]
+        assert isinstance(result, dict)
+        first = [x for x in result["samples"] if x["stage"] == 0]
+        later = [x for x in result["samples"] if x["stage"] == 1]
+        assert [x["index"] for x in first] == [0, 1, 2]
+        assert {x["model"] for x in first} == {"claude-haiku-5-5"}
+        assert s["escalated"] is bool(later) and len(later) in (0, 1)
+        assert later == [] or later[0]["model"] == "claude-sonnet-5-5"
+        assert (s["state"] == "published") is (result["review_reasons"] == [])
+        assert s["samples"] == len(result["samples"])
+    for k in (1, 2, 3):
+        marker = f"Independent assessment {k} of 3 (stage 1 of 2)"
+        assert sum(marker in p for p in claude.prompts) == len(sessions)
+    # each sample its own paid job: as many ledger rows as answers the server gave, none twice
+    assert _paid(engine_env.database_url) == len(claude.responses)
+    escalated = sum(bool(s["escalated"]) for s in sessions)
+    assert sum(r["model"] == "claude-sonnet-5-5" for r in claude.responses) == escalated
+    # the same configuration again: the tier-1 cache, nothing paid
+    before = len(claude.responses)
+    again = analyze_call("7001001")
+    assert len(claude.responses) == before
+    assert {d["state"] for d in again["dimensions"].values()} == {s["state"] for s in sessions}
+
+
+def test_a_flagged_call_is_held_for_review_without_escalating(
+    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCORING_CASCADE", CASCADE)
+    summary = analyze_call("7001002")  # its rep asks the AI reviewer for a 5
+    assert {d["state"] for d in summary["dimensions"].values()} == {"needs_review"}
+    assert not any(d["escalated"] for d in summary["dimensions"].values())
+    assert {r["model"] for r in claude.responses} == {"claude-haiku-5-5"}
+    for s in _sessions(engine_env.database_url, "7001002"):
+        result = s["result"]
+        assert isinstance(result, dict)
+        assert any(r.startswith("the call is flagged") for r in result["review_reasons"])
+        assert result["overall_score"] is not None  # the AI's suggestion, kept for the person
