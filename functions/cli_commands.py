@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +153,16 @@ def status(args: argparse.Namespace) -> Any:
     from common.db import connect
     from common.monitoring.health import snapshot
     from common.monitoring.status import older_scoring_versions, pipeline_status
+    from common.scoring import publishing, run_to_run
 
     s = load_settings()
+    since = datetime.now(UTC) - timedelta(days=30)
     with connect(s.database_url) as conn:
         return {
             **pipeline_status(conn, s),
             "sessions_from_older_scorers": older_scoring_versions(conn, s),
+            "publish_gate_30d": publishing(conn, since),
+            "run_to_run_30d": run_to_run(conn, since),
             **snapshot(conn, s),
         }
 
@@ -264,12 +269,20 @@ def evaluate(args: argparse.Namespace) -> Any:
 
 def advise(args: argparse.Namespace) -> Any:
     """`eval --models`: each configuration scored apart from production, then compared."""
-    from common.accuracy.advisor import run_models, table
+    from common.accuracy.advisor import run_models, settings_for, table
     from common.scoring.service import ScoringService
 
-    service = ScoringService.from_settings(load_settings())
+    if not 0 < args.delta < 1:
+        raise CoachError("--delta is a margin in kappa, between 0 and 1")
+    s = load_settings()
+    for config in args.models:  # a malformed cascade is refused before anything is paid
+        try:
+            settings_for(s, config)
+        except ValueError as exc:
+            raise CoachError(f"{config}: {exc}") from None
+    service = ScoringService.from_settings(s)
     try:
-        report = run_models(service, args.models, args.sample, args.poll_seconds)
+        report = run_models(service, args.models, args.sample, args.poll_seconds, args.delta)
     finally:
         service.close()
     if args.json:

@@ -86,6 +86,18 @@ class AgreementOut(BaseModel):
     disputes: dict[str, Any] = Field(
         {}, description="Reps' disputes opened in the window: open, upheld, overridden"
     )
+    run_to_run: dict[str, Any] = Field(
+        {},
+        description=(
+            "Per dimension, how far the AI's own samples of the same call agree"
+            " (Krippendorff's alpha, interval; per criterion too) and the noise of one score (sd)"
+        ),
+    )
+    publishing: dict[str, Any] = Field(
+        {},
+        description="Per dimension, the share the gate published, published after escalating,"
+        " and held for a person's review",
+    )
 
 
 class AccessEntry(BaseModel):

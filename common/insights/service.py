@@ -51,7 +51,7 @@ from common.monitoring.health import snapshot
 from common.monitoring.status import pipeline_status
 from common.rubrics import RubricSet
 from common.rubrics import load as load_rubrics
-from common.scoring import costs
+from common.scoring import costs, publishing, run_to_run
 from common.storage import ObjectStore
 
 Detail = Literal["summary", "full"]
@@ -309,7 +309,13 @@ class Insights:
             )
             contested = disputes.summary(conn, filters.start, filters.end, filters.rep_ids)
             result = agreement(conn, filters, bootstrap=500, criteria_bootstrap=100)
-            return AgreementOut(**result, disputes=contested)
+            since = datetime.combine(from_date, datetime.min.time(), tzinfo=UTC)
+            return AgreementOut(
+                **result,
+                disputes=contested,
+                run_to_run=run_to_run(conn, since, filters.rep_ids, dimension),
+                publishing=publishing(conn, since, filters.rep_ids, dimension),
+            )
 
     def health(self, identity: str | None) -> dict[str, Any]:
         """The monitors against their thresholds and the open incidents (admins)."""

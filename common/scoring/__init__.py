@@ -12,6 +12,7 @@
 from common.scoring.applicability import Applicability
 from common.scoring.applicability import load as load_applicability
 from common.scoring.gate import scoring_version_for
+from common.scoring.reliability import publishing, run_to_run
 from common.scoring.sessions import analysed, current_for_call
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "analysed",
     "current_for_call",
     "load_applicability",
+    "publishing",
+    "run_to_run",
     "scoring_version_for",
 ]
