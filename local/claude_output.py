@@ -32,6 +32,10 @@ BOUND = re.compile(r"(minimum|maximum|minItems|maxItems): (\d+)")
 CRITERIA = re.compile(r"^Criterion ids: (.+)$", re.MULTILINE)
 MAY_BE_NA = re.compile(r"^May be N/A: (.+)$", re.MULTILINE)
 DIMENSION_NA = re.compile(r"^The whole dimension may be N/A: ", re.MULTILINE)
+REP_ONLY = re.compile(
+    r"^### ([a-z0-9_]+) - [^\n]*\n(?:(?!### )[^\n]*\n)*?- Evidence: the rep's own words only\.",
+    re.MULTILINE,
+)
 CALL_KEY = re.compile(r"^(Call: .*\nDate: .*)$", re.MULTILINE)
 NOISE = {"haiku": 0.75, "sonnet": 0.35, "opus": 0.3}  # SD of an answer around the truth
 CONCERN = re.compile(r"\b(concern|worried|expensive|price|budget|competitor|risk)\b", re.I)
@@ -55,6 +59,8 @@ class Context:
     dimension_na: bool = False
     call_key: str = ""  # the call's header lines: what its planted truth is drawn from
     noise: float = 0.6
+    rep_only: frozenset[str] = frozenset()  # criteria whose evidence is the rep's own words
+    quoting_rep: bool = False  # the criterion being written is one of them
 
 
 def planted_truth(call_key: str, criterion_id: str) -> int:
@@ -83,6 +89,9 @@ def context_from_prompt(
     concern = any(CONCERN.search(text) for _, who, text in lines if "external" in who)
     dimension_na = bool(DIMENSION_NA.search(prompt_text)) and not concern
     key = CALL_KEY.search(prompt_text)
+    rep_only = frozenset(
+        m.group(1) for m in REP_ONLY.finditer(prompt_text) if m.group(1) in set(ids)
+    )
     return Context(
         random.Random(seed),
         lines,
@@ -93,6 +102,7 @@ def context_from_prompt(
         dimension_na,
         key.group(1) if key else "",
         noise_for(model),
+        rep_only,
     )
 
 
@@ -116,7 +126,10 @@ def _quote(ctx: Context) -> tuple[str, str, str]:
     """(timestamp, quote, said_by): the side is the line's, wrong about one time in six."""
     if ctx.hallucinate or not ctx.lines:
         return "00:00", "We guarantee a 40% uplift in revenue within one week of launch.", "rep"
-    ts, who, text = ctx.rng.choice(ctx.lines)
+    reps = [line for line in ctx.lines if "external" not in line[1]]
+    # a coach quotes what the rep did: the rep's lines mostly, only theirs where asked
+    pool = reps if reps and (ctx.quoting_rep or ctx.rng.random() < 0.7) else ctx.lines
+    ts, who, text = ctx.rng.choice(pool)
     parts = re.split(r"(?<=[.?!])\s+|(?<=[\u3002\uff1f\uff01])\s*", text)
     sentences = [s for s in parts if len(s.split()) >= 4 or len(s) >= 12] or [text]
     side = "customer" if "external" in who else "rep"
@@ -181,7 +194,9 @@ def _array(schema: dict[str, Any], root: dict[str, Any], ctx: Context, name: str
     if "criterion_id" in items.get("properties", {}) and ctx.criterion_ids:
         out = []
         for cid in ctx.criterion_ids:
+            ctx.quoting_rep = cid in ctx.rep_only
             item = generate(items, root, ctx)
+            ctx.quoting_rep = False
             item["criterion_id"] = cid
             if isinstance(item.get("score"), int) and not ctx.invalid:
                 truth = planted_truth(ctx.call_key, cid)

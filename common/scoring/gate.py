@@ -38,6 +38,7 @@ from common.scoring.analysis import (
 )
 
 GATE_VERSION = 1  # bump when what holds changes: part of the cache key of a cascade
+NO_QUOTE = "no quote found in the transcript"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,13 @@ class Verdict:
     result: DimensionResult  # the combined result: published, or the suggestion held
     holds: bool
     escalate: bool  # whether a stronger stage could change the outcome (not for a flag)
+
+    @property
+    def lacks_only_evidence(self) -> bool:
+        """Held only because some scored criterion has no grounded quote: worth asking the
+        same model once more before a person is asked."""
+        reasons = self.result.review_reasons
+        return bool(reasons) and all(r.endswith(NO_QUOTE) for r in reasons)
 
 
 def judge(
@@ -133,7 +141,7 @@ def _criterion(
             reasons.append(f"{crit.id}: {median:g} against the first samples' {before:g}")
     evidence = _evidence(items)
     if median is not None and not evidence:
-        reasons.append(f"{crit.id}: no quote found in the transcript")
+        reasons.append(f"{crit.id}: {NO_QUOTE}")
     closest = min(items, key=lambda c: abs((c.score or 0) - (median or 0)))
     return CriterionResult(
         criterion_id=crit.id,

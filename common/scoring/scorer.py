@@ -22,6 +22,7 @@ that before requesting chunk k, so each chunk's prefix is written once and read 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -194,6 +195,22 @@ class Scorer:
             self.database,
             destination,
             self.drain,
+        )
+
+    def again(
+        self, call: PreparedCall, dimension: str, owner: str, force: bool, done: list[Done]
+    ) -> Job:
+        """One more sample of the stage `done` belongs to, keyed and marked after its last:
+        a criterion left without a grounded quote is asked again once, not at once held."""
+        last = max((job for job, _ in done), key=lambda j: j.sample)
+        k = last.sample + 1
+        return dataclasses.replace(
+            last,
+            work_key=self.work_key(call, dimension, owner, force) + f"#s{last.stage}.{k}",
+            gate=None,
+            lead=False,
+            sample=k,
+            of=k + 1,
         )
 
     def _run(self, jobs: list[Job]) -> tuple[list[Done], list[InvalidAnalysis], int]:
@@ -372,7 +389,7 @@ class Scorer:
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         history: list[publish_gate.Sample] = []
         earlier: DimensionResult | None = None
-        stage = 0
+        stage, asked_again = 0, False
         while True:
             samples = [
                 publish_gate.Sample(
@@ -389,6 +406,16 @@ class Scorer:
                 flags=call.flags,
                 failed=len(failed),
             )
+            if not verdict.holds and verdict.lacks_only_evidence and not asked_again:
+                asked_again = True  # the same model once more: its quotes may ground them
+                try:
+                    extra = self._run([self.again(call, dimension, owner, force, done)])
+                except InvalidAnalysis:
+                    extra = ([], [], 0)
+                if extra[0]:
+                    done, requests = done + extra[0], requests + extra[2]
+                    history = history[: len(history) - len(samples)]
+                    continue
             if verdict.holds or not verdict.escalate or stage + 1 >= len(cascade.stages):
                 break
             try:
