@@ -12,7 +12,17 @@ bound the configured Claude concurrency sets:
 and names the limit that binds: the Claude slots when the stand-in saw CLAUDE_CONCURRENCY
 requests at once and the steady rate is within 15% of that bound, the pipeline otherwise.
 
-    python bench/throughput.py [--calls 64] [--response-s 20] [--concurrency 16]
+With the shipped scoring cascade (K samples, escalations) a call pays for more than four
+responses, so the bound and the steady rate use the measured responses per call:
+
+    bound = CLAUDE_CONCURRENCY x 3600 / (responses per call x response seconds)
+
+It also prints the P95 time from a call's delivery (the webhook's `received_at`) to its last
+dimension saved (published or held), the figure the design monitors (under 60 s a call).
+`--single` runs the same with one sample of CLAUDE_MODEL (SCORING_CASCADE empty), for the
+figures before the gate; `--compare` runs both, one after the other.
+
+    python bench/throughput.py [--calls 64] [--response-s 20] [--concurrency 16] [--compare]
 """
 
 from __future__ import annotations
@@ -57,19 +67,28 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=24, help="MAX_CALLS_IN_FLIGHT")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=900)
+    parser.add_argument("--single", action="store_true", help="one sample of CLAUDE_MODEL")
+    parser.add_argument("--compare", action="store_true", help="the cascade, then --single")
     args = parser.parse_args()
+    runs = [False, True] if args.compare else [args.single]
+    figures = [run(args, single) for single in runs]
+    print(json.dumps(figures[0] if len(figures) == 1 else {"runs": figures}))
+
+
+def run(args: argparse.Namespace, single: bool) -> dict[str, object]:
     calls = distinct_calls(args.calls, prefix="95")
     settings = {
         "CLAUDE_CONCURRENCY": str(args.concurrency),
         "CALLS_PER_RUN": str(args.calls_per_run),
         "MAX_CALLS_IN_FLIGHT": str(args.in_flight),
         "MONTHLY_BUDGET_USD": "10000",
+        **({"SCORING_CASCADE": ""} if single else {}),
     }
     begin = min(2.0, args.response_s / 2)
     stand_in = {"latency_s": begin, "generation_s": args.response_s - begin}
     runs_needed = -(-args.in_flight // args.calls_per_run) + 1
     with pipeline(
-        DATA_DIR / "throughput",
+        DATA_DIR / ("throughput-single" if single else "throughput"),
         calls,
         settings,
         workers=args.workers,
@@ -82,10 +101,10 @@ def main() -> None:
         sender.start()
         deadline = time.monotonic() + args.deadline
         while time.monotonic() < deadline:
-            done = p.events().get("completed", 0)
-            if done >= args.calls:
+            completed = p.events().get("completed", 0)
+            if completed >= args.calls:
                 break
-            p.log(f"{done} of {args.calls} calls analysed")
+            p.log(f"{completed} of {args.calls} calls analysed")
             time.sleep(15)
         sender.join(timeout=60)
         done = stamps(
@@ -94,34 +113,51 @@ def main() -> None:
             " WHERE status = 'completed' ORDER BY completed_at",
         )
         responses = stamps(p.db_url, "SELECT extract(epoch FROM at) FROM claude_usage ORDER BY at")
+        waits = stamps(
+            p.db_url,
+            "SELECT extract(epoch FROM max(s.created_at) - min(w.received_at))"
+            " FROM webhook_events w JOIN current_sessions s ON s.call_id = w.call_id"
+            " WHERE w.status = 'completed' GROUP BY w.call_id ORDER BY 1",
+        )
+        held = stamps(
+            p.db_url,
+            "SELECT count(*) FILTER (WHERE state = 'needs_review')::float / count(*)"
+            " FROM current_sessions",
+        )
         in_flight = p.stand_in.max_in_flight if p.stand_in is not None else None
     total_h = (done[-1] - start) / 3600
-    steady = steady_rate(responses) / 4  # four responses a call
-    bound = args.concurrency * 3600 / (4 * args.response_s)
+    per_call = len(responses) / max(1, len(done))
+    steady = steady_rate(responses) / per_call
+    bound = args.concurrency * 3600 / (per_call * args.response_s)
+    p95 = waits[min(len(waits) - 1, int(0.95 * len(waits)))] if waits else None
     binds = (
         "claude_concurrency"
         if in_flight == args.concurrency and steady >= 0.85 * bound
         else "pipeline (dispatch, workers, CPU)"
     )
+    config = "single sample (SCORING_CASCADE empty)" if single else "shipped cascade"
     print(
-        f"{len(done)} calls in {total_h * 3600:.0f} s at {args.response_s:.0f} s per response:"
+        f"[{config}] {len(done)} calls in {total_h * 3600:.0f} s at {args.response_s:.0f} s per"
+        f" response, {per_call:.1f} responses a call:"
         f" {len(done) / total_h:.0f} calls/hour overall (ramp-up and drain included),"
-        f" {steady:.0f} calls/hour steady (responses / 4, middle 80%);"
+        f" {steady:.0f} calls/hour steady (middle 80%);"
         f" bound by CLAUDE_CONCURRENCY={args.concurrency}: {bound:.0f} calls/hour;"
-        f" most requests at once: {in_flight}; limit that binds: {binds}"
+        f" most requests at once: {in_flight}; limit that binds: {binds};"
+        f" P95 delivery to last score {p95 if p95 is None else round(p95)} s;"
+        f" held for review {held[0] if held else 0:.0%}"
     )
-    print(
-        json.dumps(
-            {
-                "calls": len(done),
-                "calls_per_hour": round(len(done) / total_h),
-                "steady_calls_per_hour": round(steady),
-                "concurrency_bound_per_hour": round(bound),
-                "max_in_flight": in_flight,
-                "binds": binds,
-            }
-        )
-    )
+    return {
+        "config": "single" if single else "cascade",
+        "calls": len(done),
+        "responses_per_call": round(per_call, 2),
+        "calls_per_hour": round(len(done) / total_h),
+        "steady_calls_per_hour": round(steady),
+        "concurrency_bound_per_hour": round(bound),
+        "max_in_flight": in_flight,
+        "binds": binds,
+        "p95_delivery_to_score_s": round(p95, 1) if p95 is not None else None,
+        "held_share": round(held[0], 3) if held else None,
+    }
 
 
 if __name__ == "__main__":

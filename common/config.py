@@ -200,9 +200,10 @@ class Settings(BaseSettings):
         description=(
             "How each dimension is scored: stages `modelxK` joined by `>`. K samples of the first"
             " model; when they do not hold (disagree, lack evidence, N/A split, overall check) the"
-            " next stage is asked; when the last does not hold, a person reviews. Empty: one"
-            " sample of CLAUDE_MODEL (or CLAUDE_MODELS_BY_DIMENSION). `sales-coach advise` says"
-            " which to choose."
+            " next stage is asked (a criterion only short of a grounded quote asks the same"
+            " model once more first); when the last does not hold, a person reviews. Empty: one"
+            " sample of CLAUDE_MODEL (or CLAUDE_MODELS_BY_DIMENSION), never asked again."
+            " `sales-coach eval --models` says which to choose."
         ),
     )
     scoring_cascade_by_dimension: str = Field(
@@ -216,6 +217,16 @@ class Settings(BaseSettings):
         description=(
             "Samples agree when every criterion's scores are within this many points of each"
             " other; a wider spread escalates the dimension (or holds it for review)."
+        ),
+    )
+    audit_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description=(
+            "The share of published scores a manager is asked to confirm (the review queue's"
+            " audit sample, picked by a hash of the session, so it is stable); what managers"
+            " answer feeds agreement and `calibrate`. 0: no audit."
         ),
     )
     claude_max_output_tokens: int = Field(

@@ -47,6 +47,13 @@ class Criterion(BaseModel):
     rep_words_only: bool = Field(
         False, description="Evidence must be the rep's own words (a customer's quote is dropped)."
     )
+    once_per_call: bool = Field(
+        default=False,
+        description=(
+            "A behaviour that happens once in a call (an agenda set, next steps agreed): a"
+            " long call's parts are judged by the best of them, not averaged."
+        ),
+    )
 
     @model_validator(mode="after")
     def _levels(self) -> Criterion:
@@ -74,7 +81,7 @@ class Rubric(BaseModel):
 
     def content_hash(self) -> str:
         """Of everything but the version; fields added after release (examples, N/A rules,
-        rep's words only) hash only when set, so adding them changed no released rubric's hash."""
+        rep's words only, once per call) hash only when set, so adding them changed no released rubric's hash."""
         data = self.model_dump(exclude={"version"})
         if data["not_applicable_when"] is None:
             del data["not_applicable_when"]
@@ -82,8 +89,9 @@ class Rubric(BaseModel):
             for key, unset in (("examples", []), ("not_applicable_when", None)):
                 if criterion[key] == unset:
                     del criterion[key]
-            if not criterion["rep_words_only"]:
-                del criterion["rep_words_only"]
+            for flag in ("rep_words_only", "once_per_call"):
+                if not criterion[flag]:
+                    del criterion[flag]
         return _digest(data)
 
     def may_be_na(self) -> list[str]:

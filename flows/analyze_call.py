@@ -35,6 +35,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from common.accuracy import notify_held
 from common.config import DIMENSIONS, Settings, load_settings
 from common.db import retrying, transaction
 from common.errors import ClaudeError, is_transient
@@ -205,6 +206,16 @@ def _submit(
     return futures
 
 
+def _held_notice(service: ScoringService, call_id: str) -> None:
+    """The rep's manager told that scores of a call wait for their review; a failure is
+    logged, never raised (the analysis is done whatever happens to its notice)."""
+    try:
+        with transaction(service.database) as conn:
+            notify_held(service.s, conn, call_id)
+    except Exception as exc:
+        log.warning("held notice for call %s not sent: %s", call_id, type(exc).__name__)
+
+
 def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: str) -> None:
     """The call's end to the outbox (its policy is `outbox.record_outcome`)."""
     s, database = service.s, service.database
@@ -224,6 +235,8 @@ def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: s
             log.warning("call %s not analysed; its event is %s", r.call_id, status)
         elif status == "completed" and r.outcomes:
             score_alerts.after_call(database, s, r.call_id)
+            if any(o.state == "needs_review" and not o.cached for o in r.outcomes.values()):
+                _held_notice(service, r.call_id)
 
     try:
         retrying(write, s.db_outage_wait_s, "outbox")

@@ -156,8 +156,16 @@ def parser() -> argparse.ArgumentParser:
         "--models",
         nargs="+",
         metavar="CONFIG",
-        help="model configurations to compare: a model, or dimension=model pairs"
-        " (as CLAUDE_MODELS_BY_DIMENSION); recommends the cheapest good enough per dimension",
+        help="scoring configurations to compare: a cascade (as SCORING_CASCADE, e.g."
+        " claude-haiku-5-5x3>claude-sonnet-5-5x1), or dimension=cascade pairs (as"
+        " SCORING_CASCADE_BY_DIMENSION); recommends the cheapest good enough per dimension",
+    )
+    e.add_argument(
+        "--delta",
+        type=float,
+        default=0.05,
+        help="with --models: how much lower than the best's a recommended configuration's"
+        " kappa may be (non-inferiority margin, default 0.05)",
     )
     e.add_argument("--sample", type=count(1), help="at most this many calls (a seeded sample)")
     e.add_argument("--poll-seconds", type=float, default=30.0, help="batch status polling")

@@ -1,6 +1,7 @@
 """The coaching MCP tools that change something: a manager's own score, a rep's dispute and
-its resolution, and queueing an analysis. Thin tools over `common.insights.commands.Commands`,
-registered by `functions.mcp_tools.create_server` beside the read tools."""
+its resolution, a manager's word on the review queue, and queueing an analysis. Thin tools over
+`common.insights.commands.Commands` and `Reviews` (the review queue and disputes as the
+caller), registered by `functions.mcp_tools.create_server` beside the read tools."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from fastmcp import Context, FastMCP
 from mcp.types import ToolAnnotations
 from pydantic import Field, StrictBool, StrictInt
 
+from common.accuracy import disputes, reviews
 from common.accuracy.disputes import DisputeOut
+from common.accuracy.reviews import ReviewQueue, ReviewRecorded
 from common.config import Settings
 from common.insights import requests
 from common.insights.calls import view
@@ -23,12 +26,37 @@ from common.insights.results import AnalysisStatus, ManagerScoreRecorded
 from functions.mcp_boundary import WRITE, Answer, CallId, Detail, Dimension, tool_errors
 
 LOOKUP_TURN_WAIT_S = 5.0  # longest analyze_call waits for the caller's next look-up turn
+ManagerAnswer = StrictInt | Literal["na"]
+
+
+class Reviews:
+    """The review queue, a manager's answer to it, and a rep's dispute, as the caller (their
+    identity first), over the read side's pool and team listings (`common.accuracy.reviews`,
+    `common.accuracy.disputes` do the work and the checks)."""
+
+    def __init__(self, commands: Commands, s: Settings) -> None:
+        self.reads, self.s = commands.reads, s
+
+    def queue(self, identity: str | None, limit: int) -> ReviewQueue:
+        with self.reads.conn() as conn:
+            caller = self.reads.caller(conn, identity)
+            scope = self.reads.teams.visible(conn, caller)
+            return reviews.queue(conn, caller, scope, audit_share=self.s.audit_share, limit=limit)
+
+    def review(self, identity: str | None, **answer: Any) -> ReviewRecorded:
+        with self.reads.conn() as conn:
+            return reviews.review(conn, self.reads.caller(conn, identity), **answer)
+
+    def dispute(self, identity: str | None, **dispute: Any) -> DisputeOut:
+        with self.reads.conn() as conn:
+            return disputes.open_by_rep(conn, self.reads.caller(conn, identity), **dispute)
 
 
 def register(
     mcp: FastMCP, commands: Commands, answer: Answer, who: Callable[[], str | None], s: Settings
 ) -> None:
     """Adds the command tools to `mcp`; `answer` and `who` are the server's (see create_server)."""
+    people = Reviews(commands, s)
 
     @mcp.tool(annotations=WRITE)
     def record_manager_score(
@@ -69,11 +97,12 @@ def register(
             Field(max_length=100, description="'overall' or the criterion id you dispute"),
         ] = "overall",
     ) -> DisputeOut:
-        """Dispute the AI's score of one of your own calls (a dimension or one criterion), with
-        your reason. Your manager sees it and either upholds the AI's score or records their
-        own; the AI's score stays visible beside the outcome. Reps, for their own calls."""
+        """Dispute the AI's score of one of your own calls (a dimension or one criterion of the
+        rubric it was scored with), with your reason. Your manager sees it and either upholds
+        the AI's score or records their own; the AI's score stays visible beside the outcome.
+        Reps, for their own calls."""
         return answer(
-            commands.dispute_score,
+            people.dispute,
             call_id=call_id,
             dimension=dimension,
             criterion=criterion,
@@ -104,6 +133,43 @@ def register(
             decision=decision,
             score=score,
             reason=reason,
+        )
+
+    @mcp.tool(annotations=WRITE)
+    def review_score(
+        call_id: CallId,
+        dimension: Annotated[Dimension, Field(description="The dimension you are answering")],
+        confirm: Annotated[
+            StrictBool,
+            Field(description="true: the AI's score stands (it becomes your score)"),
+        ],
+        note: Annotated[
+            str, Field(min_length=1, max_length=2000, description="Why, for the rep to read")
+        ],
+        score: Annotated[
+            ManagerAnswer | None,
+            Field(description="Your score, 1-5 or 'na', when not confirming"),
+        ] = None,
+        criteria: Annotated[
+            dict[str, ManagerAnswer] | None,
+            Field(
+                max_length=20,
+                description="Your scores of criteria (id -> 1-5 or 'na'), as listed in review_queue",
+            ),
+        ] = None,
+    ) -> ReviewRecorded:
+        """Answer an item of review_queue: confirm the AI's score, or change it to yours (and
+        score criteria if you like). Your word becomes the score the rep sees; the AI's stays
+        beside it. Managers and admins, for their team's calls; one answer per score (change
+        it later with record_manager_score)."""
+        return answer(
+            people.review,
+            call_id=call_id,
+            dimension=dimension,
+            confirm=confirm,
+            score=score,
+            criteria=criteria,
+            note=note,
         )
 
     @mcp.tool(

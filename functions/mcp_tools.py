@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse
 
 from common.access.identity import Checks, auth_provider, caller_for_identity, identity_of
 from common.accuracy.disputes import DisputeList
+from common.accuracy.reviews import ReviewQueue
 from common.config import DIMENSIONS, Settings
 from common.db import Database, transaction
 from common.deals import DealCalls
@@ -34,6 +35,7 @@ from common.insights.commands import Commands
 from common.insights.performance import Comparison, RepPerformance, TeamOverview
 from common.insights.results import AccessLog, AgreementOut, CostReport, HealthOut, WeeklyReportOut
 from common.insights.service import Insights
+from common.insights.skipped import SkippedPage
 from common.reports.weekly import rebuild_team
 from common.storage import ObjectStore
 from functions import mcp_commands
@@ -187,6 +189,21 @@ def create_server(
         return answer(service.search_calls, query)
 
     @mcp.tool(annotations=READ)
+    def skipped_calls(
+        rep: Annotated[Rep | None, Field(description="Only this rep (id, email or name)")] = None,
+        from_date: Annotated[date | None, Field(description="Calls started on or after")] = None,
+        to_date: Annotated[date | None, Field(description="Calls started on or before")] = None,
+        cursor: Annotated[
+            str | None, Field(max_length=200, description="next_cursor of the previous page")
+        ] = None,
+        page_size: Annotated[int, Field(ge=1, le=100, description="Calls per page")] = 25,
+    ) -> SkippedPage:
+        """Calls in your scope the applicability rules skipped (not scored), newest first, with
+        why, and how many people from outside the company took part: check that no sales call
+        was hidden by its title (an admin can have one scored with analyze_call force)."""
+        return answer(service.skipped_calls, rep, from_date, to_date, cursor, page_size)
+
+    @mcp.tool(annotations=READ)
     def list_deal_calls(
         deal: Annotated[
             str,
@@ -268,6 +285,18 @@ def create_server(
         """Disputed scores in your scope: your team's for managers (open ones, oldest first, to
         resolve with resolve_dispute), your own for reps."""
         return answer(commands.list_disputes, status)
+
+    people = mcp_commands.Reviews(commands, s)
+
+    @mcp.tool(annotations=READ)
+    def review_queue(
+        limit: Annotated[int, Field(ge=1, le=200, description="Items at most")] = 50,
+    ) -> ReviewQueue:
+        """Scores in your team waiting for your word: those held for review (the AI was not
+        sure enough to publish; the rep sees nothing until you answer) with the AI's
+        suggestion, its criteria and why it was held, then a small random sample of published
+        scores to confirm (the audit). Answer each with review_score. Managers and admins."""
+        return answer(people.queue, limit)
 
     @mcp.tool(annotations=READ)
     def agreement_report(

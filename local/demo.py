@@ -118,10 +118,24 @@ def show_call(s: Settings, call_id: str) -> None:
         overall = result["overall_score"]
         score = f"{overall:.1f}/5" if overall is not None else "N/A  "
         print(f"     {dimension:<18} {score}{chunks}  {quote}")
+        print(f"       {_gate_line(result)}")
     print(
         f"   cost ${float(spend['usd']):.4f} in {spend['requests']} requests "
         f"(prompt-cache hit rate {spend['prompt_cache_hit_rate'] or 0:.0%})"
     )
+
+
+def _gate_line(result: dict[str, Any]) -> str:
+    """How the publish gate decided: the samples behind the score, and why it is held."""
+    samples = result.get("samples") or []
+    models = sorted({x["model"] for x in samples})
+    drawn = f"{len(samples)} samples of {', '.join(models)}" if samples else "one sample"
+    if result.get("state") == "needs_review":
+        why = "; ".join(result.get("review_reasons") or [])[:110]
+        return f"HELD for the manager's review ({drawn}): {why}"
+    if result.get("escalated"):
+        return f"published after escalating ({drawn}): the first samples disagreed"
+    return f"published ({drawn} agree)"
 
 
 def show_trust(s: Settings) -> None:

@@ -42,7 +42,8 @@ def test_fields_added_after_release_change_the_hash_only_when_set(rubric_dir: Pa
     bare = engagement.model_copy(
         update={
             "criteria": [
-                c.model_copy(update={"rep_words_only": False}) for c in engagement.criteria
+                c.model_copy(update={"rep_words_only": False, "once_per_call": False})
+                for c in engagement.criteria
             ]
         }
     )
@@ -51,7 +52,7 @@ def test_fields_added_after_release_change_the_hash_only_when_set(rubric_dir: Pa
 
     data = bare.model_dump(exclude={"version", "not_applicable_when"})
     for c in data["criteria"]:
-        for key in ("examples", "not_applicable_when", "rep_words_only"):
+        for key in ("examples", "not_applicable_when", "rep_words_only", "once_per_call"):
             del c[key]
     as_released = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     assert bare.content_hash() == as_released
@@ -59,6 +60,33 @@ def test_fields_added_after_release_change_the_hash_only_when_set(rubric_dir: Pa
     ruled = bare.model_copy(update={"not_applicable_when": "an internal meeting"})
     assert ruled.content_hash() != as_released
     assert "The whole dimension is N/A when: an internal meeting" in ruled.render()
+
+
+def test_marking_a_behaviour_once_per_call_needs_a_version_bump(
+    rubric_dir: Path, db_url: str
+) -> None:
+    """Once per call changes how a long call is scored, so it is part of the rubric's hash:
+    marking a criterion without a bump is refused, and the bump re-scores the dimension
+    (its rubric version is in the cache key)."""
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        sync(conn, load(rubric_dir))
+        before = load(rubric_dir)
+        path = rubric_dir / "discovery.yaml"
+        marked = path.read_text().replace(
+            "  - id: listening\n", "  - id: listening\n    once_per_call: true\n"
+        )
+        path.write_text(marked)
+        assert [c.once_per_call for c in load(rubric_dir).rubrics["discovery"].criteria] == [
+            False,
+            False,
+            False,
+            True,
+        ]
+        with pytest.raises(RubricError, match=r"discovery.yaml changed since version 1.1.0"):
+            sync(conn, load(rubric_dir))
+        path.write_text(marked.replace("version: 1.1.0", "version: 1.2.0", 1))
+        sync(conn, load(rubric_dir))
+        assert load(rubric_dir).rubric_version("discovery") != before.rubric_version("discovery")
 
 
 def test_content_change_without_bump_is_refused(rubric_dir: Path, db_url: str) -> None:

@@ -2,10 +2,13 @@
 
 The `disputes` table is written only here. A dispute names a dimension (its `overall`) or one
 criterion, keeps the AI score it contests, and the rep's reason. The rep's manager upholds
-the AI's score or overrides it with their own; an override is recorded as a manager score
-(`manager_scores`, source 'mcp', ref `dispute:<id>`), so it enters agreement and feeds
-`calibrate` like any manager score. Scope (who may open or resolve which dispute) is the
-caller's business (`common.insights.commands`).
+the AI's score or overrides it with their own. Either way the manager's word is recorded as a
+manager score (`manager_scores`, source 'mcp', ref `dispute:<id>`): an override as their score,
+an upheld dispute as the AI's score (on the 1-5 scale, `confirms_ai`), so both become the
+score the rep sees, enter agreement and feed `calibrate`. A dispute names a criterion of the
+session it contests, under that session's rubric version: a rubric variant's criteria too.
+Who may resolve which dispute is the caller's business (`common.insights.commands`);
+`open_by_rep` checks the rep's side.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any, Literal
 import psycopg
 from pydantic import BaseModel
 
+from common.access import Caller, find_call
 from common.accuracy import manager_scores
 from common.db import Row
-from common.errors import InvalidRequest
+from common.errors import AccessDenied, InvalidRequest
 
 Decision = Literal["uphold", "override"]
 
@@ -38,7 +42,7 @@ class DisputeOut(BaseModel):
     resolved_by: str | None
     resolved_at: datetime | None
     resolution: str | None
-    manager_score: int | None  # the manager's own score, when overridden
+    manager_score: int | None  # the manager's word: their score, or the AI's when upheld
 
 
 class DisputeList(BaseModel):
@@ -74,6 +78,45 @@ def ai_score(
     return score, str(row["rubric_version"])
 
 
+def criteria_of(conn: psycopg.Connection[Row], call_id: str, dimension: str) -> list[str]:
+    """The criterion ids of the call's current session of the dimension (its rubric's, or its
+    variant's), in the rubric's order; empty when there is no session."""
+    rows = conn.execute(
+        """
+        SELECT c ->> 'criterion_id' AS id
+        FROM current_sessions s, jsonb_array_elements(coalesce(s.result -> 'criteria', '[]')) c
+        WHERE s.id = (SELECT id FROM current_sessions WHERE call_id = %s AND dimension = %s
+                      ORDER BY created_at DESC LIMIT 1)
+        """,
+        (call_id, dimension),
+    ).fetchall()
+    return [r["id"] for r in rows if r["id"]]
+
+
+def open_by_rep(
+    conn: psycopg.Connection[Row],
+    caller: Caller,
+    *,
+    call_id: str,
+    dimension: str,
+    criterion: str,
+    reason: str,
+) -> DisputeOut:
+    """A rep contests a score of their own call (a criterion of the session's own rubric,
+    which may be a variant's); their manager resolves it."""
+    rep_id = find_call(conn, caller, call_id)
+    if rep_id != caller.id:
+        raise AccessDenied("you can dispute scores of your own calls only")
+    return open_dispute(
+        conn,
+        call_id=call_id,
+        rep_id=caller.id,
+        dimension=dimension,
+        criterion=criterion,
+        reason=reason,
+    )
+
+
 def open_dispute(
     conn: psycopg.Connection[Row],
     *,
@@ -86,7 +129,10 @@ def open_dispute(
     """A new open dispute of the call's current AI score; one open dispute per score."""
     current = ai_score(conn, call_id, dimension, criterion)
     if current is None:
-        raise InvalidRequest(f"call {call_id} has no AI score for {dimension}.{criterion}")
+        criteria = criteria_of(conn, call_id, dimension)
+        if not criteria:
+            raise InvalidRequest(f"call {call_id} has no AI score for {dimension}")
+        raise InvalidRequest(f"criterion must be 'overall' or one of {criteria}")
     try:
         with conn.transaction():
             row = conn.execute(
@@ -138,27 +184,30 @@ def resolve(
     reason: str,
     rubric_version: str,
 ) -> DisputeOut:
-    """Uphold the AI's score, or override it with the manager's own (`score`, None for N/A),
-    recorded as a manager score with the reason. An open dispute is resolved once."""
+    """Uphold the AI's score, or override it with the manager's own (`score`, None for N/A);
+    either is recorded as a manager score with the reason (upheld: the AI's score, marked as
+    confirming it), under the rubric version of the score disputed (`rubric_version` only when
+    the dispute has none). An open dispute is resolved once."""
     row = conn.execute("SELECT * FROM disputes WHERE id = %s FOR UPDATE", (dispute_id,)).fetchone()
     if row is None:
         raise InvalidRequest(f"no dispute {dispute_id}")
     if row["status"] != "open":
         raise InvalidRequest(f"dispute {dispute_id} is already {row['status']}")
-    score_id = None
-    if decision == "override":
-        score_id = manager_scores.record(
-            conn,
-            call_id=row["call_id"],
-            rep_id=row["rep_id"],
-            reviewer_id=manager_id,
-            dimension=row["dimension"],
-            criterion=row["criterion"],
-            score=score,
-            note=f"dispute {dispute_id}: {reason}",
-            rubric_version=rubric_version,
-            source_ref=f"dispute:{dispute_id}",
-        )
+    upheld = decision == "uphold"
+    ai = float(row["ai_score"]) if row["ai_score"] is not None else None
+    score_id = manager_scores.record(
+        conn,
+        call_id=row["call_id"],
+        rep_id=row["rep_id"],
+        reviewer_id=manager_id,
+        dimension=row["dimension"],
+        criterion=row["criterion"],
+        score=manager_scores.ai_on_scale(ai) if upheld else score,
+        note=f"dispute {dispute_id} {'upheld' if upheld else 'overridden'}: {reason}",
+        rubric_version=row["rubric_version"] or rubric_version,
+        source_ref=f"dispute:{dispute_id}",
+        confirms_ai=upheld,
+    )
     conn.execute(
         "UPDATE disputes SET status = %s, resolved_by = %s, resolved_at = now(),"
         " resolution = %s, manager_score_id = %s WHERE id = %s",

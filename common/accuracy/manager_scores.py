@@ -46,16 +46,19 @@ def record(
     rubric_version: str,
     source: str = "mcp",
     source_ref: str | None = None,
+    confirms_ai: bool = False,
 ) -> int:
-    """Store one manager score; the same (source, source_ref) again replaces score and note."""
+    """Store one manager score; the same (source, source_ref) again replaces score and note.
+    `confirms_ai`: the manager's word is that the AI's score stands (a confirmation, an
+    upheld dispute), `score` being the AI's on the 1-5 scale (see `ai_on_scale`)."""
     row = conn.execute(
         """
         INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, criterion, score,
-            not_applicable, note, source, source_ref, rubric_version, scored_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+            not_applicable, note, source, source_ref, rubric_version, scored_at, confirms_ai)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), %s)
         ON CONFLICT (source, source_ref) DO UPDATE SET score = EXCLUDED.score,
             not_applicable = EXCLUDED.not_applicable, note = EXCLUDED.note,
-            scored_at = EXCLUDED.scored_at
+            scored_at = EXCLUDED.scored_at, confirms_ai = EXCLUDED.confirms_ai
         RETURNING id
         """,
         (
@@ -70,10 +73,17 @@ def record(
             source,
             source_ref or str(uuid.uuid4()),
             rubric_version,
+            confirms_ai,
         ),
     ).fetchone()
     assert row is not None
     return int(row["id"])
+
+
+def ai_on_scale(score: float | None) -> int | None:
+    """The AI's score as a manager would give it (1-5, rounded half up, as `calibrate`
+    compares them); None stays N/A."""
+    return None if score is None else min(5, max(1, int(score + 0.5)))
 
 
 def for_call(conn: psycopg.Connection[Row], call_id: str) -> dict[str, list[ManagerScoreOut]]:

@@ -2,6 +2,11 @@
 
 Only current sessions are read (completed, not superseded by a newer analysis). Search runs
 on `call_scores` (one row per analysed call, full-text indexed) with keyset pagination.
+
+The score shown for a dimension (and each criterion) follows the publish gate's rule, kept in
+SQL (`shown_scores`, migration 0019): a manager's word first, whatever its source; else the
+AI's score when the gate published it; else nothing: the dimension is held for review, and
+the AI's score is shown only as a suggestion with the reasons it was held.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,19 +41,58 @@ class EvidenceOut(BaseModel):
     link: str | None
 
 
+Source = Literal["manager", "ai"]
+HELD = "held for review"
+
+
 class CriterionOut(BaseModel):
     criterion_id: str
     name: str
-    score: float | None = Field(description="1-5; null when N/A (the rationale says why)")
+    score: float | None = Field(
+        description="The score shown, 1-5: a manager's where they scored the criterion, else"
+        " the AI's when its dimension is published; null when N/A (the rationale says why) or"
+        " held for review"
+    )
     rationale: str
     evidence: list[EvidenceOut]
+    ai_score: float | None = Field(
+        default=None, description="The AI's score (its suggestion when held)"
+    )
+    manager_score: int | None = Field(
+        default=None, description="The latest manager's score, if any"
+    )
+    source: Source | None = Field(default=None, description="Whose score `score` is")
+    held: bool = False
 
 
 class DimensionCoaching(BaseModel):
     dimension: str
     overall_score: float | None = Field(
-        description="1-5; null when the whole dimension is N/A for this call (see coaching_note)"
+        description="The score shown, 1-5: a manager's word, else the AI's published score;"
+        " null when the whole dimension is N/A for this call (see coaching_note) or held for"
+        " review (see held)"
     )
+    source: Source | None = Field(default=None, description="Whose score overall_score is")
+    shown: str = Field(
+        default="", description="The score as a person reads it: whose it is, or held for review"
+    )
+    held: bool = Field(
+        default=False,
+        description="Held for review: the AI's score is a suggestion a manager confirms or"
+        " changes, in no score, average, trend or report until then",
+    )
+    ai_score: float | None = Field(
+        default=None,
+        description="The AI's score, kept beside a manager's (its suggestion when held)",
+    )
+    ai_suggestion: float | None = Field(
+        default=None,
+        description="Held only: the AI's suggested score, a suggestion and not a score",
+    )
+    review_reasons: list[str] = Field(default=[], description="Why the AI's score was held")
+    state: str = Field(default="published", description="The gate's word: published | needs_review")
+    escalated: bool = False
+    samples: int = Field(default=1, description="Paid samples the AI's score is the median of")
     weighted_score: float | None
     criteria: list[CriterionOut]
     strengths: list[str]
@@ -107,8 +151,20 @@ class CallView(CallHeader):
         description="Lines that address the AI reviewer (ignored when scoring): tell the manager",
     )
     scores: dict[str, float]
+    sources: dict[str, Source] = Field(
+        default={},
+        description="Whose each shown score is: a manager's word, or the AI's published one",
+    )
     not_applicable: list[str] = Field(
         [], description="Dimensions judged N/A for this call: left out of scores and averages"
+    )
+    held: list[str] = Field(
+        default=[],
+        description="Dimensions held for review: no score yet, left out of scores and averages",
+    )
+    ai_suggestions: dict[str, float] = Field(
+        default={},
+        description="The AI's suggestions for the held dimensions: suggestions, not scores",
     )
     average: float | None
     top_strength: Point | None
@@ -127,6 +183,9 @@ class CallSummary(BaseModel):
     rep_name: str | None
     scores: dict[str, float]
     average: float | None
+    held: int = Field(
+        default=0, description="Dimensions held for review (not in scores or average)"
+    )
 
 
 class CallPage(BaseModel):
@@ -151,8 +210,16 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
         (call_id,),
     ).fetchall()
     human = manager_scores.for_call(conn, call_id)
+    shown = {
+        r["dimension"]: r
+        for r in conn.execute(
+            "SELECT dimension, ai_score, state, review_reasons, shown_score, shown_source,"
+            " not_applicable, held FROM shown_scores WHERE call_id = %s",
+            (call_id,),
+        )
+    }
     dims = [
-        _dimension(r).model_copy(update={"manager_scores": human.get(r["dimension"], [])})
+        _shown(_dimension(r), shown.get(r["dimension"]), human.get(r["dimension"], []))
         for r in rows
     ]
     return CallCoaching(
@@ -191,7 +258,66 @@ def _dimension(row: Row) -> DimensionCoaching:
         model=row["model"],
         analysed_at=row["created_at"],
         quotes_dropped=row["quotes_dropped"],
+        state=row.get("state", "published"),
+        escalated=row.get("escalated", False),
+        samples=row.get("samples", 1),
     )
+
+
+def _shown(
+    d: DimensionCoaching, rule: Row | None, human: list[ManagerScoreOut]
+) -> DimensionCoaching:
+    """The dimension as a person sees it: `rule` is its `shown_scores` row, `human` its
+    manager scores newest first (the first of a criterion is that criterion's word)."""
+    if rule is None:  # the session is not current: nothing to show
+        return d.model_copy(update={"manager_scores": human})
+    ai = float(rule["ai_score"]) if rule["ai_score"] is not None else None
+    score = float(rule["shown_score"]) if rule["shown_score"] is not None else None
+    source, held = rule["shown_source"], bool(rule["held"])
+    latest: dict[str, ManagerScoreOut] = {}
+    for m in human:
+        latest.setdefault(m.criterion, m)
+    criteria = [_criterion(c, latest.get(c.criterion_id), held) for c in d.criteria]
+    return d.model_copy(
+        update={
+            "overall_score": score,
+            "source": source,
+            "shown": _label(score, source, held, ai, bool(rule["not_applicable"])),
+            "held": held,
+            "ai_score": ai,
+            "ai_suggestion": ai if held else None,
+            "review_reasons": [str(x) for x in rule["review_reasons"] or []],
+            "state": rule["state"],
+            "criteria": criteria,
+            "manager_scores": human,
+        }
+    )
+
+
+def _criterion(c: CriterionOut, word: ManagerScoreOut | None, held: bool) -> CriterionOut:
+    if word is not None:
+        score = float(word.score) if word.score is not None else None
+        return c.model_copy(
+            update={
+                "score": score,
+                "ai_score": c.score,
+                "manager_score": word.score,
+                "source": "manager",
+            }
+        )
+    if held:
+        return c.model_copy(update={"score": None, "ai_score": c.score, "held": True})
+    return c.model_copy(update={"ai_score": c.score, "source": "ai"})
+
+
+def _label(score: float | None, source: str | None, held: bool, ai: float | None, na: bool) -> str:
+    ai_text = "N/A" if ai is None else f"{ai:.1f}"
+    if held:
+        return f"{HELD}: the AI suggests {ai_text} (a suggestion, not a score)"
+    shown = "N/A" if na or score is None else f"{score:.1f}"
+    if source == "manager":
+        return f"{shown}, a manager's score (the AI said {ai_text})"
+    return f"{shown}, the AI's score"
 
 
 def view(full: CallCoaching, detail: str = "summary") -> CallView:
@@ -203,7 +329,16 @@ def view(full: CallCoaching, detail: str = "summary") -> CallView:
     return CallView(
         **full.model_dump(include=set(CallHeader.model_fields)),
         scores=scores,
-        not_applicable=[d.dimension for d in full.dimensions if d.overall_score is None],
+        sources={d.dimension: d.source for d in scored if d.source is not None},
+        not_applicable=[
+            d.dimension for d in full.dimensions if d.overall_score is None and not d.held
+        ],
+        held=[d.dimension for d in full.dimensions if d.held],
+        ai_suggestions={
+            d.dimension: d.ai_suggestion
+            for d in full.dimensions
+            if d.held and d.ai_suggestion is not None
+        },
         average=round(sum(scores.values()) / len(scores), 2) if scores else None,
         top_strength=_point(ranked[-1], ranked[-1].strengths, best=True) if ranked else None,
         top_improvement=_point(ranked[0], ranked[0].improvements, best=False) if ranked else None,
@@ -364,4 +499,5 @@ def _summary(r: Row) -> CallSummary:
         rep_name=r["rep_name"],
         scores={d: float(r[d]) for d in DIMENSIONS if r[d] is not None},
         average=float(r["average"]) if r["average"] is not None else None,
+        held=r["held"],
     )

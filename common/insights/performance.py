@@ -1,7 +1,12 @@
 """Rep and team performance from the per-call read model (`call_scores`), one definition for
 MCP and the weekly reports: per-dimension averages of current scores of calls started in a
 range, the previous four weeks as the baseline, best and weakest calls by average score,
-recurring improvements (the same advice on more than one call)."""
+recurring improvements (the same advice on more than one call).
+
+`call_scores` holds only shown scores (a manager's word, else a published AI score): a
+dimension held for review enters no average here, and is counted as held instead. A change
+against the previous four weeks that run-to-run noise explains (`noise`) is called that, not
+an improvement or a decline."""
 
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ from pydantic import BaseModel, Field
 from common.calls.transcript import normalise
 from common.config import DIMENSIONS
 from common.db import Row
+from common.insights import noise as noise_mod
 from common.insights.links import safe_link
+from common.insights.noise import Noise
 from common.insights.week import week_bounds
 
 # rounded in SQL, the same way everywhere (the reports, MCP and the weekly numbers agree)
@@ -64,6 +71,7 @@ class RepPerformance(BaseModel):
     best_calls: list[CallScore]
     weakest_calls: list[CallScore]
     recurring_improvements: list[Recurring]
+    held: int = Field(default=0, description="Dimensions held for review (in no average or trend)")
 
 
 class RepWeek(BaseModel):
@@ -73,6 +81,13 @@ class RepWeek(BaseModel):
     scores: dict[str, float]
     previous_4_weeks: dict[str, float]
     change: float | None = Field(description="Overall average against the previous four weeks")
+    within_noise: bool | None = Field(
+        default=None,
+        description="True: the change is within run-to-run noise for this many calls (re-scoring"
+        " the same calls could move it as much), so neither an improvement nor a decline;"
+        " null when noise is not measured or there is no change",
+    )
+    held: int = Field(default=0, description="Dimensions of this week's calls held for review")
 
 
 LISTED = 20  # reps named in improved / needs_help; the totals count them all
@@ -84,11 +99,36 @@ class TeamOverview(BaseModel):
     reps_total: int = Field(description="Reps in the team view (pages: offset and limit)")
     calls: int = Field(description="Analysed calls of the whole team view this week")
     improved: list[RepRef] = Field(description=f"Most improved first (up to {LISTED})")
-    improved_total: int = Field(description="Reps up 0.25 or more on their previous 4 weeks")
+    improved_total: int = Field(
+        description="Reps up 0.25 or more on their previous 4 weeks, beyond run-to-run noise"
+    )
     needs_help: list[RepRef] = Field(description=f"Lowest average first (up to {LISTED})")
     needs_help_total: int = Field(
-        description="Reps with calls this week down 0.25 or more, or averaging under 2.5"
+        description="Reps with calls this week down 0.25 or more (beyond run-to-run noise),"
+        " or averaging under 2.5"
     )
+    within_noise: list[RepRef] = Field(
+        default=[],
+        description=f"Up or down 0.25 or more, but within run-to-run noise (up to {LISTED})",
+    )
+    within_noise_total: int = 0
+    held: int = Field(
+        default=0, description="Dimensions of the team's calls this week held for review"
+    )
+
+
+class HeldScore(BaseModel):
+    """A dimension held for review: no score until a manager confirms or changes it."""
+
+    call_id: str
+    title: str
+    started_at: datetime | None
+    rep_id: str | None
+    rep_name: str | None
+    dimension: str
+    ai_suggestion: float | None = Field(description="The AI's suggestion: not a score")
+    review_reasons: list[str]
+    url: str | None = None
 
 
 class RepComparison(BaseModel):
@@ -98,6 +138,7 @@ class RepComparison(BaseModel):
     calls: int
     average: float | None
     scores: dict[str, float]
+    held: int = Field(default=0, description="Dimensions held for review (in no average)")
 
 
 class Comparison(BaseModel):
@@ -134,6 +175,41 @@ def rep_totals(
     return {r["rep_id"]: (r["calls"], _scores(r)) for r in rows}
 
 
+def held_counts(
+    conn: psycopg.Connection[Row], rep_ids: list[str], since: datetime, until: datetime
+) -> dict[str, int]:
+    """Per rep: dimensions of calls started in [since, until) held for review."""
+    rows = conn.execute(
+        """SELECT rep_id, sum(held)::int AS held FROM call_scores
+            WHERE rep_id = ANY(%b) AND started_at >= %s AND started_at < %s AND held > 0
+            GROUP BY rep_id""",
+        (rep_ids, since, until),
+    ).fetchall()
+    return {r["rep_id"]: r["held"] for r in rows}
+
+
+def held_for_review(
+    conn: psycopg.Connection[Row], rep_ids: list[str], until: datetime, limit: int = 50
+) -> tuple[list[HeldScore], int]:
+    """The reps' dimensions held for review now, of calls started before `until`, oldest
+    call first (up to `limit`), and how many there are."""
+    rows = conn.execute(
+        """SELECT v.call_id, cs.title, cs.started_at, cs.rep_id, u.name AS rep_name, v.dimension,
+                  v.ai_score::float AS ai_suggestion, v.review_reasons, c.url,
+                  count(*) OVER () AS total
+           FROM call_scores cs JOIN shown_scores v ON v.call_id = cs.call_id
+           JOIN calls c ON c.id = cs.call_id LEFT JOIN users u ON u.id = cs.rep_id
+           WHERE cs.rep_id = ANY(%s) AND cs.held > 0 AND cs.started_at < %s AND v.held
+           ORDER BY cs.started_at, cs.call_id, v.dimension LIMIT %s""",
+        (rep_ids, until, limit),
+    ).fetchall()
+    held = [
+        HeldScore.model_validate(r | {"review_reasons": [str(x) for x in r["review_reasons"]]})
+        for r in rows
+    ]
+    return held, int(rows[0]["total"]) if rows else 0
+
+
 class _Weeks(NamedTuple):
     """A rep's week and the four weeks before it: calls, and the per-dimension averages in
     `DIMENSIONS` order (None where no call scored the dimension)."""
@@ -142,6 +218,9 @@ class _Weeks(NamedTuple):
     calls_before: int
     now: tuple[float | None, ...]
     before: tuple[float | None, ...]
+    n_now: tuple[int, ...] = ()  # calls with a shown score, per dimension
+    n_before: tuple[int, ...] = ()
+    held: int = 0  # dimensions held for review this week
 
 
 def _scores_of(averages: tuple[float | None, ...]) -> dict[str, float]:
@@ -163,21 +242,46 @@ def _week_rows(
     week = "started_at >= %(start)s"
     dims = ", ".join(
         f"round(avg({d}) FILTER (WHERE {week}), 2)::float,"
-        f" round(avg({d}) FILTER (WHERE NOT {week}), 2)::float"
+        f" round(avg({d}) FILTER (WHERE NOT {week}), 2)::float,"
+        f" count({d}) FILTER (WHERE {week}), count({d}) FILTER (WHERE NOT {week})"
         for d in DIMENSIONS
     )
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(
             f"""SELECT rep_id, count(*) FILTER (WHERE {week}),
-                       count(*) FILTER (WHERE NOT {week}), {dims}
+                       count(*) FILTER (WHERE NOT {week}),
+                       coalesce(sum(held) FILTER (WHERE {week}), 0)::int, {dims}
                 FROM call_scores WHERE rep_id = ANY(%(reps)b)
                   AND started_at >= %(since)s AND started_at < %(end)s GROUP BY rep_id""",
             {"reps": rep_ids, "start": start, "end": end, "since": start - timedelta(weeks=4)},
         ).fetchall()
     return {
-        rep_id: _Weeks(calls, before, tuple(avgs[0::2]), tuple(avgs[1::2]))
-        for rep_id, calls, before, *avgs in rows
+        rep_id: _Weeks(
+            calls,
+            before,
+            tuple(v[0::4]),
+            tuple(v[1::4]),
+            tuple(v[2::4]),
+            tuple(v[3::4]),
+            held,
+        )
+        for rep_id, calls, before, held, *v in rows
     }
+
+
+def _overall_within_noise(w: _Weeks, change: float | None, noise: Noise) -> bool | None:
+    """Is the change of the rep's overall average (the mean of the dimensions both periods
+    scored) within run-to-run noise? Counted over the fewest calls any of them had."""
+    both = [
+        i
+        for i, (a, b) in enumerate(zip(w.now, w.before, strict=True))
+        if a is not None and b is not None
+    ]
+    if change is None or not both or not w.n_now:
+        return None
+    sd = noise.sd_of_mean(DIMENSIONS[i] for i in both)
+    n1, n2 = min(w.n_now[i] for i in both), min(w.n_before[i] for i in both)
+    return noise_mod.within(change, sd, n1, n2)
 
 
 def week_and_before(
@@ -189,6 +293,36 @@ def week_and_before(
     this_week = {r: (w.calls, _scores_of(w.now)) for r, w in rows.items() if w.calls}
     before = {r: _scores_of(w.before) for r, w in rows.items() if w.calls_before}
     return this_week, before
+
+
+class DimensionChange(NamedTuple):
+    """A dimension's week against the four weeks before: the change, how many calls each
+    side averaged, and whether run-to-run noise explains it (None: cannot say)."""
+
+    change: float | None
+    calls: int
+    calls_before: int
+    within_noise: bool | None
+
+
+def week_changes(
+    conn: psycopg.Connection[Row],
+    rep_id: str,
+    start: datetime,
+    end: datetime,
+    noise: Noise | None = None,
+) -> tuple[dict[str, DimensionChange], int]:
+    """Per dimension, the rep's change this week against the four before, judged against
+    run-to-run noise; and how many of the week's dimensions are held for review."""
+    w = _week_rows(conn, [rep_id], start, end).get(rep_id, _NONE)
+    noise = noise if noise is not None else noise_mod.current(conn)
+    out = {}
+    for i, d in enumerate(DIMENSIONS):
+        now, then = w.now[i], w.before[i]
+        change = round(now - then, 2) if now is not None and then is not None else None
+        n1, n2 = w.n_now[i], w.n_before[i]
+        out[d] = DimensionChange(change, n1, n2, noise_mod.within(change, noise.sd(d), n1, n2))
+    return out, w.held
 
 
 def weekly(
@@ -209,10 +343,11 @@ def scored_calls(
     conn: psycopg.Connection[Row], rep_id: str, since: datetime, until: datetime
 ) -> list[CallScore]:
     """The rep's analysed calls in the range, best average first."""
-    rows = conn.execute(
+    rows = conn.execute(  # a call with no shown score (held or N/A throughout) has no average
         """SELECT cs.call_id, cs.title, cs.started_at, cs.average::float AS average, c.url
            FROM call_scores cs JOIN calls c ON c.id = cs.call_id
            WHERE cs.rep_id = %s AND cs.started_at >= %s AND cs.started_at < %s
+             AND cs.average IS NOT NULL
            ORDER BY cs.average DESC, cs.started_at DESC""",
         (rep_id, since, until),
     ).fetchall()
@@ -297,6 +432,7 @@ def rep_performance(
         best_calls=calls[:3],
         weakest_calls=calls[::-1][:3] if len(calls) > 1 else [],
         recurring_improvements=recurring(conn, rep.rep_id, since, until),
+        held=held_counts(conn, [rep.rep_id], since, until).get(rep.rep_id, 0),
     )
 
 
@@ -311,6 +447,8 @@ class _Line(NamedTuple):
     def ref(self) -> RepRef:
         return RepRef(rep_id=self.rep_id, rep_name=self.name)
 
+    within_noise: bool | None = None
+
     def row(self) -> RepWeek:
         return RepWeek(
             rep_id=self.rep_id,
@@ -319,10 +457,24 @@ class _Line(NamedTuple):
             scores=_scores_of(self.weeks.now),
             previous_4_weeks=_scores_of(self.weeks.before),
             change=self.change,
+            within_noise=self.within_noise,
+            held=self.weeks.held,
         )
 
+    @property
+    def moved(self) -> bool:
+        """Up or down by 0.25 or more, beyond run-to-run noise."""
+        return abs(self.change or 0) >= 0.25 and self.within_noise is not True
 
-_NONE = _Weeks(0, 0, (None,) * len(DIMENSIONS), (None,) * len(DIMENSIONS))
+
+_NONE = _Weeks(
+    0,
+    0,
+    (None,) * len(DIMENSIONS),
+    (None,) * len(DIMENSIONS),
+    (0,) * len(DIMENSIONS),
+    (0,) * len(DIMENSIONS),
+)
 
 
 def team_overview(
@@ -334,13 +486,16 @@ def team_overview(
     offset: int = 0,
     limit: int = 50,
     sold_only: frozenset[str] = frozenset(),
+    noise: Noise | None = None,
 ) -> TeamOverview:
     """Each rep's week (`reps`: id -> name) against their previous four weeks, a page at a
     time (by name); who improved and who needs help over the whole team. Those in
     `sold_only` (managers) are listed only for weeks they had calls. Only the page's reps
-    become models: the ranking reads tuples."""
+    become models: the ranking reads tuples. A move within run-to-run noise (`noise`, the
+    last four weeks' when not given) is listed as such, not as improved or needing help."""
     start, end = week_bounds(week, tz)
     rows = _week_rows(conn, list(reps), start, end)
+    noise = noise if noise is not None else noise_mod.current(conn)
     lines = []
     for rep_id, name in sorted(reps.items(), key=lambda item: item[1]):
         weeks = rows.get(rep_id, _NONE)
@@ -351,17 +506,24 @@ def team_overview(
         change = (
             round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
         )
-        lines.append(_Line(rep_id, name, weeks, change, now_avg))
+        within = _overall_within_noise(weeks, change, noise)
+        lines.append(_Line(rep_id, name, weeks, change, now_avg, within))
     improved = sorted(
-        (line for line in lines if (line.change or 0) >= 0.25), key=lambda line: -(line.change or 0)
+        (line for line in lines if line.moved and (line.change or 0) > 0),
+        key=lambda line: -(line.change or 0),
     )
     needs_help = sorted(
         (
             line
             for line in lines
-            if line.weeks.calls and ((line.change or 0) <= -0.25 or (line.average or 5) < 2.5)
+            if line.weeks.calls
+            and ((line.moved and (line.change or 0) < 0) or (line.average or 5) < 2.5)
         ),
         key=lambda line: (line.average or 5, line.change or 0),
+    )
+    noisy = sorted(
+        (line for line in lines if abs(line.change or 0) >= 0.25 and line.within_noise),
+        key=lambda line: -abs(line.change or 0),
     )
     return TeamOverview(
         week=start.date(),
@@ -372,6 +534,9 @@ def team_overview(
         improved_total=len(improved),
         needs_help=[line.ref for line in needs_help[:LISTED]],
         needs_help_total=len(needs_help),
+        within_noise=[line.ref for line in noisy[:LISTED]],
+        within_noise_total=len(noisy),
+        held=sum(line.weeks.held for line in lines),
     )
 
 
@@ -383,6 +548,7 @@ def compare(
     dimension: str | None,
 ) -> Comparison:
     totals = rep_totals(conn, [r.rep_id for r in reps], since, until)
+    held = held_counts(conn, [r.rep_id for r in reps], since, until)
     rows = []
     for rep in reps:
         calls, scores = totals.get(rep.rep_id, (0, {}))
@@ -402,6 +568,7 @@ def compare(
                 calls=calls,
                 average=avg,
                 scores=scores,
+                held=held.get(rep.rep_id, 0),
             )
             for i, (rep, calls, scores, avg) in enumerate(rows)
         ],

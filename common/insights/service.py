@@ -34,7 +34,7 @@ from common.config import Settings
 from common.db import Database, Row
 from common.deals import DealCalls
 from common.errors import AccessDenied, InvalidRequest
-from common.insights import calls, performance
+from common.insights import calls, performance, skipped
 from common.insights.calls import CallPage, CallView, SearchQuery, decode_cursor, encode_cursor
 from common.insights.performance import Comparison, RepPerformance, RepRef, TeamOverview
 from common.insights.results import (
@@ -46,6 +46,7 @@ from common.insights.results import (
     WeeklyRep,
     WeeklyReportOut,
 )
+from common.insights.skipped import SkippedPage
 from common.insights.week import current_week, day_start, last_weeks, monday, week_bounds
 from common.monitoring.health import snapshot
 from common.monitoring.status import pipeline_status
@@ -137,6 +138,33 @@ class Insights:
                 rep_id=rep_id,
                 start=day_start(query.from_date, tz) if query.from_date else None,
                 end=day_start(query.to_date + timedelta(days=1), tz) if query.to_date else None,
+            )
+
+    def skipped_calls(
+        self,
+        identity: str | None,
+        rep: str | None = None,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        cursor: str | None = None,
+        page_size: int = 25,
+    ) -> SkippedPage:
+        """The calls the applicability rules skipped in the caller's scope, and why (a
+        manager's team, a rep's own, every call for admins); dates are days in the report
+        time zone."""
+        if from_date and to_date and from_date > to_date:
+            raise InvalidRequest("from_date is after to_date")
+        tz = self.s.report_timezone
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            return skipped.skipped_calls(
+                conn,
+                scope=self.teams.visible(conn, caller),
+                rep_id=find_rep(conn, caller, rep)[0] if rep else None,
+                start=day_start(from_date, tz) if from_date else None,
+                end=day_start(to_date + timedelta(days=1), tz) if to_date else None,
+                cursor=cursor,
+                page_size=page_size,
             )
 
     def deal_calls(self, identity: str | None, deal: str) -> DealCalls:

@@ -7,6 +7,12 @@ recorded in `score_alerts` before it is sent, under a key that makes it once per
 per rep and week, so a re-analysis or a second weekly run never repeats it. It goes to the
 manager's e-mail (SMTP) and to Slack (`SLACK_WEBHOOK_URL`), naming the manager; the text
 carries scores and the call's title, never the transcript.
+
+Only shown scores alert (`shown_scores`): a score held for review is a suggestion and never
+alerts. A call alerts on the AI's published scores only: a manager's own score is the
+manager's word, already known to them, and a low one is not news to send them. A fall of
+the average that run-to-run noise explains for that many calls (`insights.noise`) is not a
+fall and does not alert.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import psycopg
 
 from common.config import DIMENSIONS, Settings
 from common.db import Database, Row, transaction
+from common.insights import noise as noise_mod
+from common.insights.noise import Noise
 from common.insights.week import week_bounds
 from common.monitoring import alerts as alerts_mod
 
@@ -37,19 +45,21 @@ class ScoreAlert:
 
 
 def for_call(conn: psycopg.Connection[Row], s: Settings, call_id: str) -> list[ScoreAlert]:
-    """The call's alert (recorded now, once) when a current score is below the threshold."""
+    """The call's alert (recorded now, once) when a published AI score is below the
+    threshold (held scores and managers' own never alert)."""
     if s.score_alert_below is None:
         return []
     rows = conn.execute(
         """
-        SELECT s.dimension, s.overall_score, c.title, c.primary_user_id AS rep_id,
-               r.name AS rep_name, m.id AS manager_id, m.email AS manager_email
-        FROM current_sessions s JOIN calls c ON c.id = s.call_id
+        SELECT v.dimension, v.shown_score AS overall_score, c.title,
+               c.primary_user_id AS rep_id, r.name AS rep_name, m.id AS manager_id,
+               m.email AS manager_email
+        FROM shown_scores v JOIN calls c ON c.id = v.call_id
         LEFT JOIN users r ON r.id = c.primary_user_id
         LEFT JOIN users m ON m.id = r.manager_id
-        WHERE s.call_id = %s
-          AND s.overall_score IS NOT NULL AND s.overall_score < %s
-        ORDER BY s.dimension
+        WHERE v.call_id = %s AND v.shown_source = 'ai'
+          AND v.shown_score IS NOT NULL AND v.shown_score < %s
+        ORDER BY v.dimension
         """,
         (call_id, s.score_alert_below),
     ).fetchall()
@@ -73,16 +83,23 @@ def for_call(conn: psycopg.Connection[Row], s: Settings, call_id: str) -> list[S
     return [alert] if _record(conn, alert) else []
 
 
-def for_week(conn: psycopg.Connection[Row], s: Settings, week: date) -> list[ScoreAlert]:
+def for_week(
+    conn: psycopg.Connection[Row], s: Settings, week: date, noise: Noise | None = None
+) -> list[ScoreAlert]:
     """Reps whose average over the four weeks ending with `week` fell by `SCORE_ALERT_DROP` or
-    more on a dimension against the four weeks before (recorded now, once per rep and week)."""
+    more on a dimension against the four weeks before, beyond run-to-run noise for that many
+    calls (recorded now, once per rep and week)."""
     if s.score_alert_drop is None:
         return []
     start, end = week_bounds(week, s.report_timezone)
     recent, earlier = start - timedelta(weeks=3), start - timedelta(weeks=7)
+    if noise is None:  # the scorer's noise over the eight weeks compared
+        noise = noise_mod.measure(conn, until=end, window=end - earlier)
     dims = ", ".join(
         f"avg({d}) FILTER (WHERE cs.started_at >= %(recent)s)::float AS {d},"
-        f" avg({d}) FILTER (WHERE cs.started_at < %(recent)s)::float AS before_{d}"
+        f" avg({d}) FILTER (WHERE cs.started_at < %(recent)s)::float AS before_{d},"
+        f" count({d}) FILTER (WHERE cs.started_at >= %(recent)s)::int AS n_{d},"
+        f" count({d}) FILTER (WHERE cs.started_at < %(recent)s)::int AS n_before_{d}"
         for d in DIMENSIONS
     )
     rows = conn.execute(
@@ -103,6 +120,9 @@ def for_week(conn: psycopg.Connection[Row], s: Settings, week: date) -> list[Sco
             if r[d] is not None
             and r["before_" + d] is not None
             and r["before_" + d] - r[d] >= s.score_alert_drop
+            and not noise_mod.within(
+                r[d] - r["before_" + d], noise.sd(d), r["n_" + d], r["n_before_" + d]
+            )
         ]
         if not falls:
             continue

@@ -4,6 +4,11 @@
 A week runs Monday 00:00 to Monday 00:00 in the report time zone (`insights.week`).
 "Previous" means the four weeks before it. Benchmarks peers report: talk ratio near 43:57 (rep:customer), 11-14
 questions on discovery calls.
+
+Only shown scores are counted (a manager's word, else a published AI score): a dimension
+held for review is in no number here; the rep's report counts them and the team's lists
+them. A change against the previous four weeks that run-to-run noise explains for that many
+calls is marked as such (`within_noise`), never shown as a rise or a fall.
 """
 
 from __future__ import annotations
@@ -22,12 +27,17 @@ from common.accuracy.pairs import Filters, agreement
 from common.config import DIMENSIONS
 from common.db import Row
 from common.deals import ClosedDeal
+from common.insights import noise as noise_mod
+from common.insights.noise import Noise
 from common.insights.performance import (
     CallScore,
+    HeldScore,
     Recurring,
+    held_for_review,
     recurring,
     scored_calls,
     week_and_before,
+    week_changes,
     weekly,
 )
 from common.insights.week import previous_week, week_bounds
@@ -58,6 +68,8 @@ class RepReport(BaseModel):
     scores: dict[str, float]
     previous: dict[str, float]
     change: dict[str, float | None]
+    within_noise: dict[str, bool | None] = {}  # True: the change is within run-to-run noise
+    held: int = 0  # dimensions of the week's calls held for review (in no number here)
     trend: dict[str, list[tuple[str, float | None]]]
     metrics: list[MetricCheck]
     best_call: CallRef | None
@@ -75,6 +87,8 @@ class TeamReport(BaseModel):
     agreement: dict[str, Any] | None = None  # AI vs managers over the last four weeks
     disputes: list[DisputeOut] = []  # the team's open disputes, oldest first
     closed_deals: list[ClosedDeal] = []  # deals won or lost this week, with the team's calls
+    held: list[HeldScore] = []  # dimensions held for review now, oldest call first
+    held_total: int = 0
 
 
 def _trend(
@@ -143,24 +157,26 @@ def _metrics(calls: list[Row]) -> list[MetricCheck]:
     ]
 
 
-def rep_report(conn: psycopg.Connection[Row], rep: Row, week_start: date, tz: str) -> RepReport:
+def rep_report(
+    conn: psycopg.Connection[Row], rep: Row, week_start: date, tz: str, noise: Noise | None = None
+) -> RepReport:
     start, end = week_bounds(week_start, tz)
     this_week, previous = week_and_before(conn, [rep["id"]], start, end)
-    now = this_week.get(rep["id"], (0, {}))[1]
+    calls, now = this_week.get(rep["id"], (0, {}))
     before = previous.get(rep["id"], {})
     refs = scored_calls(conn, rep["id"], start, end)
+    changes, held = week_changes(conn, rep["id"], start, end, noise or noise_mod.current(conn))
     return RepReport(
         rep_id=rep["id"],
         rep_name=rep["name"],
         manager_id=rep["manager_id"],
         week_start=week_start,
-        calls=len(refs),
+        calls=calls,
         scores=now,
         previous=before,
-        change={
-            d: round(now[d] - before[d], 2) if d in now and d in before else None
-            for d in DIMENSIONS
-        },
+        change={d: changes[d].change for d in DIMENSIONS},
+        within_noise={d: changes[d].within_noise for d in DIMENSIONS},
+        held=held,
         trend=_trend(conn, [rep["id"]], start, tz),
         metrics=_metrics(_call_metrics(conn, rep["id"], start, end)),
         best_call=refs[0] if refs else None,
@@ -189,6 +205,7 @@ def team_report(
     rep_ids = [r.rep_id for r in reps]
     window = Filters(start=(start - timedelta(weeks=3)).date(), end=end.date(), rep_ids=rep_ids)
     result = agreement(conn, window, bootstrap=200)
+    held, held_total = held_for_review(conn, rep_ids, end)
     return TeamReport(
         manager_id=manager["id"],
         manager_name=manager["name"],
@@ -200,4 +217,6 @@ def team_report(
         closed_deals=deals.closed_between(
             conn, week_start, week_start + timedelta(days=7), set(rep_ids)
         ),
+        held=held,
+        held_total=held_total,
     )

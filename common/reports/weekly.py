@@ -8,7 +8,7 @@ a removed rep in it afterwards.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
@@ -16,6 +16,8 @@ from psycopg.types.json import Jsonb
 
 from common.config import Settings
 from common.db import Db, Row, transaction
+from common.insights import noise as noise_mod
+from common.insights.noise import Noise
 from common.monitoring import score_alerts
 from common.reports import numbers as reports
 from common.reports import render
@@ -50,8 +52,9 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
     store.ensure_bucket()
     tz = s.report_timezone
     with transaction(s.database_url) as conn:
+        noise = week_noise(conn, week, tz)
         rep_rows = reports.reps_with_calls(conn, week, tz)
-        rep_reports = [reports.rep_report(conn, r, week, tz) for r in rep_rows]
+        rep_reports = [reports.rep_report(conn, r, week, tz, noise) for r in rep_rows]
         rep_links = {
             r.rep_id: _publish(
                 conn,
@@ -60,7 +63,10 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
                 "rep",
                 r.rep_id,
                 render.render_rep(r),
-                r.model_dump(mode="json", include={"calls", "scores", "previous", "change"}),
+                r.model_dump(
+                    mode="json",
+                    include={"calls", "scores", "previous", "change", "within_noise", "held"},
+                ),
             )
             for r in rep_reports
         }
@@ -101,7 +107,7 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
             index_html,
             {"reps": len(rep_links), "teams": len(team_links)},
         )
-        falling = score_alerts.for_week(conn, s, week)
+        falling = score_alerts.for_week(conn, s, week, noise)
     delivered = render.deliver(s, week, index_url, team_links) if deliver else []
     score_alerts.deliver(s, falling)
     return {
@@ -114,12 +120,20 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
     }
 
 
+def week_noise(conn: psycopg.Connection[Row], week: date, tz: str) -> Noise:
+    """Run-to-run noise of the scorer over the eight weeks a week's reports and alerts
+    compare (the week and the seven before it)."""
+    _, end = reports.week_bounds(week, tz)
+    return noise_mod.measure(conn, until=end, window=timedelta(weeks=8))
+
+
 def team_summary(team: reports.TeamReport) -> dict[str, Any]:
     return {
         "manager": {"id": team.manager_id, "name": team.manager_name},
         "reps": {
             r.rep_id: {"name": r.rep_name, "calls": r.calls, "scores": r.scores} for r in team.reps
         },
+        "held": team.held_total,
     }
 
 
@@ -133,8 +147,9 @@ def rebuild_team(
         if manager is None:
             return {}
         rows = [r for r in reports.reps_with_calls(conn, week, tz) if r["manager_id"] == manager_id]
+        noise = week_noise(conn, week, tz)
         team = reports.team_report(
-            conn, manager, [reports.rep_report(conn, r, week, tz) for r in rows], week, tz
+            conn, manager, [reports.rep_report(conn, r, week, tz, noise) for r in rows], week, tz
         )
         links = {
             r.rep_id: store.presigned_url(render.report_key(week, "rep", r.rep_id))

@@ -343,9 +343,12 @@ def _criterion(
         (next(c for c in p.assessment.criteria if c.criterion_id == crit.id), p.weight)
         for p in parts
     ]
-    score = _weighted((item.score, w) for item, w in items)
     scored = [(item, w) for item, w in items if item.score is not None] or items
-    rationale = max(scored, key=lambda x: x[1])[0].rationale
+    if crit.once_per_call:
+        score, rationale = _best_part(scored)
+    else:
+        score = _weighted((item.score, w) for item, w in items)
+        rationale = max(scored, key=lambda x: x[1])[0].rationale
     evidence: list[GroundedEvidence] = []
     for item, _ in items:
         for ev in item.evidence:
@@ -364,6 +367,14 @@ def _criterion(
         rationale=rationale,
         evidence=evidence,
     )
+
+
+def _best_part(scored: list[tuple[CriterionAssessment, int]]) -> tuple[float | None, str]:
+    """A behaviour that happens once per call is judged where it happened: the best part's
+    score and reasons (an agenda in the last part is not diluted by the parts before it).
+    `scored` holds the parts that scored it, or every part when none did (N/A)."""
+    best = max(scored, key=lambda x: (x[0].score or 0, x[1]))[0]
+    return (float(best.score) if best.score is not None else None), best.rationale
 
 
 def _weighted(pairs: Iterable[tuple[float | None, float]]) -> float | None:

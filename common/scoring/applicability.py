@@ -2,9 +2,10 @@
 
 Skip rules come first: the first rule whose conditions all hold skips the call with its
 reason (an internal meeting, a voicemail, a stand-up); a skipped call costs nothing, is
-stored with the reason, shows in `sales-coach status` and to admins, and an admin can force
-it. Otherwise the first call type whose conditions hold chooses the dimensions (a renewal
-check-in has no buying decision to discover); a type without conditions is the default.
+stored with the reason, shows in `sales-coach status` and to the rep's managers (MCP
+`skipped_calls`), and an admin can force it. Otherwise the first call type whose conditions
+hold chooses the dimensions (a renewal check-in has no buying decision to discover); a type
+without conditions is the default.
 
 Conditions, all of which must hold for a rule or type to match (a list is any of):
 `scope` (Gong's Internal / External / Unknown), `systems`, `directions`, `languages`,
@@ -52,7 +53,9 @@ class CallFacts:
     words: int
     rep_id: str | None
     managers: frozenset[str]  # every manager above the rep
-    external_speakers: int | None = None  # speakers Gong places outside the company; None: unknown
+    # speakers in the transcript Gong places outside the company (Speaker.internal False);
+    # None: not counted, and the title rules decide alone
+    external_speakers: int | None = None
 
 
 class Conditions(BaseModel):

@@ -4,8 +4,10 @@ A dimension is scored by the stages of its cascade (`common.cascade`). Each stag
 are aggregated on their own (`analysis.aggregate`: chunks folded, quotes grounded), then
 judged together here. The samples **hold** when
 
-- every criterion's scores are within `tolerance` points of each other (with one sample at a
-  later stage: within `tolerance` of the earlier stage's median, which it arbitrates);
+- every sample's score of every criterion is within `tolerance` points of the samples' median
+  (the lower median for an even count, so two samples must be within `tolerance` of each
+  other); a lone sample at a later stage must be within `tolerance` of the earlier stage's
+  median, which it arbitrates;
 - N/A is unanimous: a criterion (or the dimension) is N/A in every sample or in none;
 - every scored criterion has at least one grounded quote (the transcript's own words);
 - the model's holistic overall is within a point of its criteria (`analysis.overall_check`);
@@ -37,7 +39,7 @@ from common.scoring.analysis import (
     weighted_mean,
 )
 
-GATE_VERSION = 1  # bump when what holds changes: part of the cache key of a cascade
+GATE_VERSION = 2  # bump when what holds changes: part of the cache key of a cascade
 NO_QUOTE = "no quote found in the transcript"
 
 
@@ -132,7 +134,7 @@ def _criterion(
     if scores and len(scores) < len(items):
         reasons.append(f"{crit.id}: N/A in {len(items) - len(scores)} of {len(items)} samples")
     median = _median(scores)
-    if len(scores) > 1 and max(scores) - min(scores) > tolerance:
+    if len(scores) > 1 and max(abs(v - statistics.median_low(scores)) for v in scores) > tolerance:
         listed = ", ".join(f"{v:g}" for v in sorted(scores))
         reasons.append(f"{crit.id}: samples disagree ({listed})")
     if len(items) == 1 and earlier is not None and median is not None:
@@ -186,6 +188,10 @@ def scoring_version_for(s: Settings, dimension: str) -> str:
     one model keeps the version it had before the gate)."""
     cascade = s.cascade_for(dimension)
     if len(cascade.stages) == 1 and cascade.first.samples == 1:
-        return prompts.scoring_version(cascade.first.model, s.coaching_language)
+        return prompts.scoring_version(
+            cascade.first.model, s.coaching_language, max_tokens=s.claude_max_output_tokens
+        )
     setup = f"{cascade}|tolerance={s.publish_tolerance:g}|gate={GATE_VERSION}"
-    return prompts.scoring_version(setup, s.coaching_language)
+    return prompts.scoring_version(
+        setup, s.coaching_language, max_tokens=s.claude_max_output_tokens
+    )

@@ -80,6 +80,19 @@ class PrefixGate:
     def __init__(self, chunks: int, timeout_s: float = 600.0) -> None:
         self._events = [threading.Event() for _ in range(chunks)]
         self.timeout_s = timeout_s
+        self._later: dict[str, PrefixGate] = {}
+        self._lock = threading.Lock()
+
+    def later(self, model: str) -> tuple[PrefixGate, bool]:
+        """The gate of a later stage's model, and whether the caller leads it: the first
+        dimension of the call to escalate to a model writes that model's cache; the others
+        escalating with it wait for its response to begin, so they read instead of each
+        paying for the write."""
+        with self._lock:
+            if model in self._later:
+                return self._later[model], False
+            gate = self._later[model] = PrefixGate(len(self._events), self.timeout_s)
+            return gate, True
 
     def open(self, chunk: int) -> None:
         self._events[chunk].set()

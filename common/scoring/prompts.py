@@ -15,10 +15,11 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from common.calls import metrics as call_metrics
 from common.calls.metrics import ConversationMetrics
-from common.calls.transcript import Utterance, format_ts
+from common.calls.transcript import Speaker, Utterance, format_ts
 from common.claude import output_schema
-from common.rubrics import RubricSet
+from common.rubrics import KnowledgeDoc, Rubric, RubricSet
 from common.scoring.analysis import DimensionAssessment
 
 # Bump when how answers are read changes (aggregation, grounding), not the prompt text.
@@ -136,19 +137,89 @@ def repair_messages(
     ]
 
 
-def scoring_version(model: str, language: str = "English") -> str:
+def scoring_version(model: str, language: str = "English", *, max_tokens: int | None = None) -> str:
     """A digest of what makes a score besides the rubric: the instructions, the output schema
-    as the API receives it, how answers are read, and the model. It is part of the tier-1
-    cache key, so a release that changes any of them, or an admin who changes a dimension's
-    model or the coaching language, re-scores instead of serving old results."""
-    return _digest(INSTRUCTIONS, model, language)
+    as the API receives it, how answers are read, the model, the request's `max_tokens` (an
+    answer cut shorter is another answer), the code that computes the facts
+    (`metrics.FACTS_VERSION`), and the prompt's layout: the system block, the transcript header
+    and the dimension block, as they render a fixed probe call, so a change to any template
+    shows without anyone remembering to bump a number. It is part of the tier-1 cache key, so a
+    release that changes any of them, or an admin who changes a dimension's model, the
+    coaching language or `max_tokens`, re-scores instead of serving old results. Callers that
+    compare versions (the scorer, `status`) must pass the same `max_tokens`."""
+    layout = _layout(language)
+    return _digest(INSTRUCTIONS, model, language, layout, call_metrics.FACTS_VERSION, max_tokens)
 
 
 @lru_cache(maxsize=32)
-def _digest(instructions: str, model: str, language: str) -> str:
+def _digest(
+    instructions: str,
+    model: str,
+    language: str,
+    layout: str,
+    facts_version: int,
+    max_tokens: int | None,
+) -> str:
     schema = json.dumps(output_schema(DimensionAssessment))
-    parts = [instructions, schema, model, str(SCORER_FORMAT)]
+    parts = [instructions, schema, model, str(SCORER_FORMAT), layout, f"facts {facts_version}"]
     if language != "English":  # English digests as before the setting existed
         parts.append(language)
+    if max_tokens is not None:
+        parts.append(f"max_tokens {max_tokens}")
     text = "\n".join(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _layout(language: str) -> str:
+    """Every block of a request for the probe call, as the templates render it today: one
+    part and a later part of a long call; an engagement dimension with the facts of an
+    English and a Japanese call, with its base rubric and with a variant. Rendered on every
+    call (microseconds) so a changed template changes the version at once."""
+    rubrics, english, japanese = _probe()
+    blocks = [
+        *system_blocks(rubrics, "5m", language),
+        transcript_block("Probe call", "2026-01-01T09:00:00Z", english, 0, 1, "5m"),
+        transcript_block("Probe call", "2026-01-01T09:00:00Z", japanese, 1, 2, "5m"),
+    ]
+    for utts, variant in ((english, None), (japanese, "probe_variant")):
+        facts = call_metrics.compute(utts)
+        blocks.append(dimension_block(rubrics, "engagement", facts, variant))
+    return "\n".join(b["text"] for b in blocks)
+
+
+@lru_cache(maxsize=1)
+def _probe() -> tuple[RubricSet, list[Utterance], list[Utterance]]:
+    """A small fixed call and rubric set that exercise every branch of the templates."""
+    criterion = {
+        "id": "probe",
+        "name": "Probe",
+        "weight": 1.0,
+        "description": "A probe criterion.",
+        "levels": {1: "Low.", 3: "Mid.", 5: "High."},
+        "not_applicable_when": "Never in practice.",
+        "rep_words_only": True,
+        "examples": [{"excerpt": "What does success look like?", "score": 4, "reason": "Open."}],
+    }
+    rubric = Rubric.model_validate(
+        {
+            "dimension": "engagement",
+            "version": "1.0.0",
+            "title": "Probe",
+            "description": "A probe rubric.",
+            "criteria": [criterion],
+            "not_applicable_when": "Never in practice.",
+        }
+    )
+    knowledge = (KnowledgeDoc("probe", "1", "Probe knowledge.", "Probe Co", "the probe"),)
+    rubrics = RubricSet({"engagement": rubric}, knowledge, {"probe_variant": rubric})
+    rep = Speaker("1", "Rep", "AE", True)
+    customer = Speaker("2", "Customer", None, False)
+    english = [
+        Utterance(rep, 0, 6000, ("What does success look like for you?",)),
+        Utterance(customer, 7000, 9000, ("Fewer surprises.",)),
+    ]
+    japanese = [
+        Utterance(rep, 0, 6000, ("成功とはどのような状態でしょうか？",)),  # noqa: RUF001
+        Utterance(customer, 7000, 9000, ("予想外のことが減ることです。",)),
+    ]
+    return rubrics, english, japanese

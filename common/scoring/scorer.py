@@ -123,7 +123,7 @@ class Scorer:
             jobs = self.stage_jobs(call, dimension, owner, force, 0, gate, lead)
             try:
                 done, failed, requests = self._run(jobs)
-                return self.conclude(call, dimension, owner, done, failed, requests, force)
+                return self.conclude(call, dimension, owner, done, failed, requests, force, gate)
             except (InvalidAnalysis, ClaudeRequestRejected) as exc:
                 self.save(call, dimension, jobs[0].model, None, str(exc)[:2000], force)
                 raise
@@ -166,8 +166,8 @@ class Scorer:
                 step.model,
                 base if stage == 0 and k == 0 else f"{base}#s{stage}.{k}",
                 owner,
-                gate if stage == 0 else None,
-                lead and stage == 0 and k == 0,
+                gate,
+                lead and k == 0,
                 stage,
                 k,
                 step.samples,
@@ -196,6 +196,25 @@ class Scorer:
             destination,
             self.drain,
         )
+
+    def _escalate(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        owner: str,
+        force: bool,
+        stage: int,
+        gate: PrefixGate | None,
+    ) -> tuple[list[Done], list[InvalidAnalysis], int]:
+        """A later stage's samples, sharing that model's cache write with the call's other
+        dimensions escalating to it (`PrefixGate.later`)."""
+        model = self.s.cascade_for(dimension).stages[stage].model
+        later, leads = gate.later(model) if gate is not None else (None, False)
+        try:
+            return self._run(self.stage_jobs(call, dimension, owner, force, stage, later, leads))
+        finally:
+            if later is not None and leads:
+                later.open_all()
 
     def again(
         self, call: PreparedCall, dimension: str, owner: str, force: bool, done: list[Done]
@@ -380,6 +399,7 @@ class Scorer:
         failed: list[InvalidAnalysis],
         requests: int,
         force: bool = False,
+        gate: PrefixGate | None = None,
     ) -> Outcome:
         """Judge the first stage's samples (`common.scoring.gate`); while they do not hold,
         ask the cascade's next stage; save the published result, or the last suggestion held
@@ -389,7 +409,9 @@ class Scorer:
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         history: list[publish_gate.Sample] = []
         earlier: DimensionResult | None = None
-        stage, asked_again = 0, False
+        # a lone sample (SCORING_CASCADE empty, or `modelx1`) is one request per chunk: it
+        # is held when it does not hold, never asked again
+        stage, asked_again = 0, cascade.max_requests == 1
         while True:
             samples = [
                 publish_gate.Sample(
@@ -419,7 +441,7 @@ class Scorer:
             if verdict.holds or not verdict.escalate or stage + 1 >= len(cascade.stages):
                 break
             try:
-                more = self._run(self.stage_jobs(call, dimension, owner, force, stage + 1))
+                more = self._escalate(call, dimension, owner, force, stage + 1, gate)
             except InvalidAnalysis as exc:
                 log.info(
                     "call %s %s: stage %d gave no valid answer: %s",

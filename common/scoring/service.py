@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from common.access.scope import managers_above
-from common.calls.flags import reviewer_lines
+from common.calls.flags import Flag, reviewer_lines
 from common.calls.metrics import compute
 from common.calls.store import (
     FetchedCall,
@@ -157,18 +157,17 @@ class ScoringService:
         tokens = estimate_many(lines, self.s.token_scale)
         if self.s.claude_count_tokens:
             tokens = self._calibrated(lines, tokens)
-        metrics = compute(utts)
-        flags = reviewer_lines(utts)
+        meta = fetched.call.metaData
+        metrics = compute(utts, language=meta.language)
+        names = [p.name for p in fetched.call.parties if p.name]
+        flags = reviewer_lines(utts, title=meta.title or "", names=names)
 
         def store() -> None:
             with transaction(self.database) as conn:
                 ensure_rep(conn, fetched.call)
-                upsert_call(
-                    conn, fetched, metrics, sum(tokens), flags, stages=self.stages
-                )
+                upsert_call(conn, fetched, metrics, sum(tokens), flags, stages=self.stages)
 
         retrying(store, self.s.db_outage_wait_s)
-        meta = fetched.call.metaData
         call = PreparedCall(
             call_id=meta.id,
             rep_id=meta.primaryUserId,
@@ -184,7 +183,7 @@ class ScoringService:
             direction=meta.direction,
             language=meta.language,
             duration_s=int(meta.duration) if meta.duration is not None else None,
-            flags=tuple(f"{f.timestamp} {f.speaker}: {f.text}" for f in flags),
+            flags=tuple(_flag_text(f) for f in flags),
         )
         return dataclasses.replace(call, decision=self.decide(call))
 
@@ -244,6 +243,7 @@ class ScoringService:
             words=call.words,
             rep_id=call.rep_id,
             managers=managers,
+            external_speakers=_external_speakers(call),
         )
         return self.rules.decide(facts)
 
@@ -295,3 +295,19 @@ class ScoringService:
             spend = costs.call_cost(conn, call_id)
             costs.alert_on_low_hit_rate(conn)
         return spend
+
+
+def _flag_text(flag: Flag) -> str:
+    """A flag as a reason a person reads: where it is, who said it, what was said."""
+    if flag.where != "line":
+        return f"the call's {flag.where}: {flag.text}"
+    return f"{flag.timestamp} {flag.speaker}: {flag.text}"
+
+
+def _external_speakers(call: PreparedCall) -> int | None:
+    """How many speakers Gong places outside the company (a customer speaking keeps an
+    internal-sounding title scored); None when Gong places nobody at all."""
+    sides = {u.speaker.id: u.speaker.internal for u in call.utterances}
+    if all(side is None for side in sides.values()):
+        return None
+    return sum(side is False for side in sides.values())

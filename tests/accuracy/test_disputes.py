@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from fastmcp.exceptions import ToolError
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from common.accuracy import disputes
 from common.config import Settings
@@ -118,12 +119,24 @@ async def test_only_the_calls_rep_disputes_and_only_their_manager_resolves(
         decision="uphold",
         reason="The score stands: no agenda was set.",
     )
-    assert upheld["status"] == "upheld" and upheld["manager_score"] is None
+    # upholding is a person's word too: a manager score equal to the AI's (on the 1-5 scale),
+    # marked as confirming it, with the AI's exact score kept beside it
+    ai = opened["ai_score"]
+    assert upheld["status"] == "upheld" and upheld["manager_score"] == int(ai + 0.5)
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
-        n = conn.execute(
-            "SELECT count(*) AS n FROM manager_scores WHERE source_ref LIKE 'dispute:%'"
-        )
-        assert n.fetchone()["n"] == 0  # type: ignore[index]  # upholding records no score
+        rows = conn.execute(
+            "SELECT reviewer_id, criterion, score, confirms_ai, ai_score::float AS ai_score"
+            " FROM manager_scores WHERE source_ref LIKE 'dispute:%'"
+        ).fetchall()
+    assert rows == [
+        {
+            "reviewer_id": "u-m0",
+            "criterion": "overall",
+            "score": int(ai + 0.5),
+            "confirms_ai": True,
+            "ai_score": ai,
+        }
+    ]
 
 
 async def test_the_team_report_lists_open_disputes(as_user: Any, settings: Settings) -> None:
@@ -151,3 +164,66 @@ async def test_the_team_report_lists_open_disputes(as_user: Any, settings: Setti
         {},
     )
     assert "Open disputes (1)" in page and "No objection came up." in page
+
+
+VARIANT = "1.0.0+kb.seed+variant.discovery_onboarding"
+
+
+def make_variant_session(db_url: str, call_id: str) -> None:
+    """The call's discovery session scored under the onboarding variant (its own criteria)."""
+    result = {
+        "dimension": "discovery",
+        "overall_score": 2.0,
+        "criteria": [
+            {"criterion_id": "success_criteria", "score": 2.0, "evidence": []},
+            {"criterion_id": "current_workflow", "score": 2.0, "evidence": []},
+        ],
+    }
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE coaching_sessions SET rubric_version = %s, overall_score = 2, result = %s"
+            " WHERE call_id = %s AND dimension = 'discovery'",
+            (VARIANT, Jsonb(result), call_id),
+        )
+
+
+async def test_a_variant_criterion_is_disputed_and_overridden_under_the_variants_version(
+    as_user: Any, settings: Settings
+) -> None:
+    make_variant_session(settings.database_url, CALL)
+    rep = await as_user("u-r000")
+    opened = await call(
+        rep,
+        "dispute_score",
+        call_id=CALL,
+        dimension="discovery",
+        criterion="success_criteria",  # the variant's criterion, not the base rubric's
+        reason="We agreed three measurable goals at 12:40.",
+    )
+    assert (opened["criterion"], opened["ai_score"]) == ("success_criteria", 2.0)
+    with pytest.raises(ToolError, match="success_criteria"):  # a criterion the session lacks
+        await call(
+            rep, "dispute_score", call_id=CALL, dimension="discovery", criterion="x", reason="y"
+        )
+    manager = await as_user("manager0@example.com")
+    resolved = await call(
+        manager,
+        "resolve_dispute",
+        dispute_id=opened["id"],
+        decision="override",
+        score=4,
+        reason="Goals were agreed.",
+    )
+    assert resolved["status"] == "overridden" and resolved["manager_score"] == 4
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        row = conn.execute(
+            "SELECT criterion, score, rubric_version, ai_score::float AS ai FROM manager_scores"
+            " WHERE source_ref = %s",
+            (f"dispute:{opened['id']}",),
+        ).fetchone()
+    assert row == {
+        "criterion": "success_criteria",
+        "score": 4,
+        "rubric_version": VARIANT,
+        "ai": 2.0,
+    }

@@ -136,7 +136,7 @@ def test_rubric_changed_without_version_bump_is_refused(
             "      Pauses, acknowledges": "      Stops, acknowledges",
         },
     )
-    with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.1.0"):
+    with pytest.raises(RubricError, match=r"objections.yaml changed since version 1.2.0"):
         analyze_call(NEGOTIATION)
 
 

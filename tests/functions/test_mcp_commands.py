@@ -214,3 +214,30 @@ async def test_command_arguments_are_not_coerced(settings: Settings, as_user: An
         scores = conn.execute("SELECT count(*) FROM manager_scores").fetchone()
         status = conn.execute("SELECT status FROM disputes").fetchone()
     assert scores == (0,) and status == ("open",)
+
+
+async def test_review_arguments_are_not_coerced(settings: Settings, as_user: Any) -> None:
+    """`confirm: "true"` is no confirmation, `score: "2"` or `true` no score, a criterion's
+    `"4"` no 4: each is refused as the wrong type and nothing is recorded."""
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "UPDATE coaching_sessions SET state = 'needs_review'"
+            " WHERE call_id = 'c-u-r000-01-1' AND dimension = 'discovery'"
+        )
+    manager = await as_user("manager0@example.com")
+    args = {"call_id": "c-u-r000-01-1", "dimension": "discovery", "note": "why"}
+    refused = {
+        "confirm 'true'": {**args, "confirm": "true"},
+        "confirm 1": {**args, "confirm": 1},
+        "score '2'": {**args, "confirm": False, "score": "2"},
+        "score true": {**args, "confirm": False, "score": True},
+        "criterion '4'": {**args, "confirm": False, "score": 2, "criteria": {"listening": "4"}},
+        "no note": {"call_id": "c-u-r000-01-1", "dimension": "discovery", "confirm": True},
+    }
+    for name, arguments in refused.items():
+        result = await manager.call_tool("review_score", arguments, raise_on_error=False)
+        assert result.is_error, name
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM manager_scores").fetchone() == (0,)
+    queue = await call(manager, "review_queue")
+    assert [(i["call_id"], i["kind"]) for i in queue["items"]][:1] == [("c-u-r000-01-1", "review")]

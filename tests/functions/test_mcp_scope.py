@@ -50,6 +50,7 @@ FORBIDDEN = [
 def _rep_calls(rep: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("search_calls", {"rep": rep}),
+        ("skipped_calls", {"rep": rep}),
         ("get_rep_performance", {"rep": rep}),
         ("compare_reps", {"reps": [rep]}),
         ("compare_reps", {"reps": ["u-r001", rep]}),
@@ -68,6 +69,10 @@ def _call_calls(call_id: str) -> list[tuple[str, dict[str, Any]]]:
             {"call_id": call_id, "dimension": "discovery", "score": 3, "reason": "x"},
         ),
         ("dispute_score", {"call_id": call_id, "dimension": "discovery", "reason": "x"}),
+        (
+            "review_score",
+            {"call_id": call_id, "dimension": "discovery", "confirm": True, "note": "x"},
+        ),
     ]
 
 
@@ -82,6 +87,8 @@ UNSCOPED = [  # tools that take no identifier: their answers must hold nothing o
     ("access_log", {}),  # admins only
     ("health", {}),  # admins only
     ("list_disputes", {"status": None}),
+    ("review_queue", {"limit": 200}),
+    ("skipped_calls", {}),
 ]
 
 
@@ -107,6 +114,10 @@ def world(settings: Settings, team: Team) -> Settings:
         conn.execute(  # an open dispute on m0's rep's call: its id must not open it to others
             "INSERT INTO disputes (id, call_id, rep_id, dimension, reason) OVERRIDING SYSTEM VALUE"
             " VALUES (77, 'c-u-r000-00-0', 'u-r000', 'discovery', 'unfair')"
+        )
+        conn.execute(  # scores of m0's team held for review: the queue must not show them
+            "UPDATE coaching_sessions SET state = 'needs_review'"
+            " WHERE call_id IN ('c-u-r000-01-0', 'c-u-r002-03-1')"
         )
     build_week(settings, previous_week(datetime.now(UTC), "UTC"))
     return settings.model_copy(update={"mcp_analyze_wait_s": 0.5})

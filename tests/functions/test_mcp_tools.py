@@ -126,7 +126,13 @@ async def test_tools_document_every_parameter_with_enums_bounds_and_hints(as_use
             assert schema.get("description"), f"{tool.name}.{name} has no description"
         assert tool.output_schema, f"{tool.name} has no output schema"
         assert tool.annotations is not None
-    writes = {"analyze_call", "record_manager_score", "dispute_score", "resolve_dispute"}
+    writes = {
+        "analyze_call",
+        "record_manager_score",
+        "dispute_score",
+        "resolve_dispute",
+        "review_score",
+    }
     reads = set(tools) - writes
     assert all(tools[t].annotations.read_only_hint for t in reads)  # type: ignore[union-attr]
     assert not tools["record_manager_score"].annotations.read_only_hint  # type: ignore[union-attr]
@@ -299,3 +305,37 @@ async def test_internal_errors_never_reach_the_caller(
     text = result.content[0].text if result.is_error else ""
     for internal in ("PostgreSQL", "0x00", "psycopg", "Traceback", "OverflowError", "year"):
         assert internal not in text, text
+
+
+async def test_a_manager_reads_their_teams_skipped_calls_and_why(
+    as_user: Any, settings: Settings
+) -> None:
+    """`skipped_calls`: the team's calls the rules skipped, with the reason, a page at a time;
+    another team's skipped call never shows (m0's team: u-r000; m1's: u-r001)."""
+    with psycopg.connect(settings.database_url) as conn:
+        for call_id, rep, reason in (
+            ("sk-a", "u-r000", "internal one-to-one (title, no customer speaking)"),
+            ("sk-b", "u-r000", "candidate interview (title)"),
+            ("sk-c", "u-r001", "internal one-to-one (title, no customer speaking)"),
+        ):
+            conn.execute(
+                "INSERT INTO calls (id, title, started_at, primary_user_id, parties, call_type,"
+                " skipped_reason) VALUES (%s, 'Weekly 1on1', now(), %s,"
+                " '[{\"affiliation\": \"External\"}]', 'sales', %s)",
+                (call_id, rep, reason),
+            )
+    m0 = await as_user("u-m0")
+    first = await call(m0, "skipped_calls", page_size=1)
+    assert first["total"] == 2 and len(first["items"]) == 1 and first["next_cursor"]
+    rest = await call(m0, "skipped_calls", page_size=1, cursor=first["next_cursor"])
+    items = first["items"] + rest["items"]
+    assert sorted(i["call_id"] for i in items) == ["sk-a", "sk-b"] and rest["next_cursor"] is None
+    assert {i["reason"] for i in items} == {
+        "internal one-to-one (title, no customer speaking)",
+        "candidate interview (title)",
+    }
+    assert all(i["rep_name"] == "Rep 000" and i["look_at_it"] for i in items)
+    m1 = await call(await as_user("u-m1"), "skipped_calls")
+    assert [i["call_id"] for i in m1["items"]] == ["sk-c"]
+    with pytest.raises(ToolError, match="no rep matching"):
+        await (await as_user("u-m1")).call_tool("skipped_calls", {"rep": "u-r000"})

@@ -9,6 +9,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from common.insights import performance
+from common.insights.performance import RepRef
 from common.insights.week import current_week, week_bounds
 
 DIMS = ("product_knowledge", "discovery", "objections", "engagement")
@@ -54,3 +55,75 @@ def test_a_large_team_names_the_extremes_first_and_counts_them_all(db_url: str) 
     assert [r.rep_id for r in overview.improved][:3] == ["r29", "r28", "r27"]
     assert overview.needs_help_total == 25 and len(overview.needs_help) == performance.LISTED
     assert [r.rep_id for r in overview.needs_help][:2] == ["r54", "r53"]  # lowest first
+
+
+def _scored(
+    conn: psycopg.Connection[dict[str, object]],
+    rep: str,
+    at: datetime,
+    score: float,
+    state: str = "published",
+    spread: float = 1.0,
+) -> str:
+    """A call scored on discovery by three samples at score - spread, score, score + spread
+    (the published score their median): run-to-run SD `spread`."""
+    call_id = f"c-{rep}-{at:%Y%m%d%H%M}"
+    conn.execute(
+        "INSERT INTO calls (id, title, primary_user_id, started_at) VALUES (%s, 'Demo', %s, %s)",
+        (call_id, rep, at),
+    )
+    samples = [
+        {"stage": 0, "index": i, "model": "m", "overall_score": score + d, "criteria": {}}
+        for i, d in enumerate((-spread, 0.0, spread))
+    ]
+    result = {"coaching_note": "", "strengths": [], "improvements": [], "criteria": []}
+    conn.execute(
+        "INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model,"
+        " cache_key, transcript_hash, rubric_version, status, overall_score, result, state)"
+        " VALUES (now(), %s, %s, 'discovery', 'm', 'k', 'h', 'v', 'completed', %s, %s, %s)",
+        (call_id, rep, score, json.dumps(result | {"samples": samples}), state),
+    )
+    return call_id
+
+
+def test_a_move_within_run_to_run_noise_is_neither_improved_nor_needing_help(
+    db_url: str,
+) -> None:
+    """Samples of each call one point apart (run-to-run SD 1.0); three calls a side: a move
+    under 1.96 * sqrt(2/3) = 1.6 points is what re-scoring the same calls could show."""
+    tz = "UTC"
+    week = current_week(datetime.now(UTC) - timedelta(weeks=1), tz)
+    start, _ = week_bounds(week, tz)
+    reps = {"up": "Planted rise", "same": "Null rise", "down": "Null fall"}
+    levels = {"up": (2.0, 4.5), "same": (3.0, 3.5), "down": (3.5, 2.9)}
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        for rep, (before, now) in levels.items():
+            for i in range(3):
+                _scored(conn, rep, start - timedelta(weeks=2, hours=i), before)
+                _scored(conn, rep, start + timedelta(days=1, hours=i), now)
+        overview = performance.team_overview(conn, reps, week, tz)
+    assert [r.rep_id for r in overview.improved] == ["up"]
+    assert overview.needs_help_total == 0  # "down" fell 0.6: noise, and averages 2.9
+    assert {r.rep_id for r in overview.within_noise} == {"same", "down"}
+    rows = {r.rep_id: r for r in overview.reps}
+    assert rows["same"].change == 0.5 and rows["same"].within_noise is True
+    assert rows["up"].within_noise is False
+
+
+def test_held_scores_enter_no_average_ranking_or_trend(db_url: str) -> None:
+    tz = "UTC"
+    week = current_week(datetime.now(UTC) - timedelta(weeks=1), tz)
+    start, end = week_bounds(week, tz)
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        _scored(conn, "r1", start + timedelta(days=1), 4.0)
+        _scored(conn, "r1", start + timedelta(days=2), 1.0, state="needs_review")
+        _scored(conn, "r2", start + timedelta(days=1), 3.0)
+        refs = [RepRef(rep_id="r1", rep_name="Rae"), RepRef(rep_id="r2", rep_name="Sam")]
+        ranked = performance.compare(conn, refs, start, end, None)
+        perf = performance.rep_performance(conn, refs[0], start, end, tz)
+        assert [(r.rep_id, r.average) for r in ranked.reps] == [("r1", 4.0), ("r2", 3.0)]
+        assert perf.averages == {"discovery": 4.0} and perf.weeks[0].scores == {"discovery": 4.0}
+        held, total = performance.held_for_review(conn, ["r1", "r2"], end)
+    assert [r.held for r in ranked.reps] == [1, 0]
+    assert [c.average for c in perf.best_calls] == [4.0] and perf.held == 1
+    assert total == 1 and held[0].rep_id == "r1" and held[0].ai_suggestion == 1.0

@@ -92,3 +92,72 @@ def test_alerts_are_off_unless_configured(settings: Settings, team: Team) -> Non
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
         assert score_alerts.for_week(conn, settings, previous_week(datetime.now(UTC), "UTC")) == []
         assert conn.execute("SELECT count(*) AS n FROM score_alerts").fetchone() == {"n": 0}
+
+
+def test_held_scores_and_managers_own_scores_never_alert(
+    channels: tuple[Settings, list[str], Inbox],
+) -> None:
+    """A held 1.0 is the AI's suggestion, not a score: no alert. A manager's own low score
+    is their word, already known to them: no alert either. A published 1.5 alerts."""
+    s, _, inbox = channels
+    call = "c-u-r000-00-0"
+    for d in ("product_knowledge", "discovery", "objections", "engagement"):
+        _set(s.database_url, call, d, 4.0)
+    _set(s.database_url, call, "discovery", 1.0)
+    with psycopg.connect(s.database_url) as conn:
+        conn.execute(
+            "UPDATE coaching_sessions SET state = 'needs_review'"
+            " WHERE call_id = %s AND dimension = 'discovery'",
+            (call,),
+        )
+        conn.execute(
+            "INSERT INTO manager_scores (call_id, rep_id, reviewer_id, dimension, score, source,"
+            " source_ref, scored_at) VALUES (%s, 'u-r000', 'u-m0', 'engagement', 1, 'mcp',"
+            " 'own-1', now())",
+            (call,),
+        )
+    database = Database(s.database_url)
+    try:
+        assert score_alerts.after_call(database, s, call) == {}
+        _set(s.database_url, call, "objections", 1.5)
+        sent = score_alerts.after_call(database, s, call)
+    finally:
+        database.close()
+    assert list(sent) == [f"call:{call}"]
+    low = inbox.messages[0].split("below")[1]
+    assert "objections 1.5" in low and "discovery" not in low and "engagement" not in low
+
+
+def test_a_fall_within_run_to_run_noise_does_not_alert(
+    channels: tuple[Settings, list[str], Inbox],
+) -> None:
+    """u-r002's engagement: 3.6 over the earlier weeks, 3.0 over the last four, each score
+    the median of samples 1.5 apart. A fall of 0.6 passes SCORE_ALERT_DROP (0.5), but over
+    eight calls against four it is within run-to-run noise (1.96 * 1.5 * sqrt(1/8 + 1/4))."""
+    s, _, inbox = channels
+    week = previous_week(datetime.now(UTC), "UTC")
+    recent = datetime.combine(week, datetime.min.time(), UTC) - timedelta(weeks=3)
+    samples = (
+        "jsonb_build_array("
+        + ", ".join(
+            f"jsonb_build_object('stage', 0, 'index', {i}, 'model', 'm',"
+            f" 'overall_score', s.overall_score + {d}, 'criteria', '{{}}'::jsonb)"
+            for i, d in enumerate((-1.5, 0.0, 1.5))
+        )
+        + ")"
+    )
+    with psycopg.connect(s.database_url, row_factory=dict_row) as conn:
+        for score, side in ((3.0, ">="), (3.6, "<")):
+            conn.execute(
+                f"UPDATE coaching_sessions s SET overall_score = {score} FROM calls c"
+                " WHERE c.id = s.call_id AND c.primary_user_id = 'u-r002'"
+                f" AND s.dimension = 'engagement' AND c.started_at {side} %s",
+                (recent,),
+            )
+        conn.execute(
+            f"UPDATE coaching_sessions s SET result = s.result || jsonb_build_object('samples',"
+            f" {samples}) WHERE s.rep_id = 'u-r002' AND s.dimension = 'engagement'"
+        )
+        alerts = score_alerts.for_week(conn, s, week)
+    assert [a for a in alerts if a.rep_id == "u-r002"] == []
+    assert inbox.recipients == []

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from common.reports.numbers import rep_report, reps_with_calls
+from common.reports.numbers import rep_report, reps_with_calls, team_report
 
 WEEK = date(2026, 11, 16)
 TZ = "UTC"
@@ -81,3 +81,60 @@ def test_who_had_calls_in_the_week(conn: psycopg.Connection[Any]) -> None:
     conn.execute("UPDATE users SET deleted_at = now() WHERE id = 'r2'")
     assert [r["id"] for r in reps_with_calls(conn, WEEK, TZ)] == ["r1"]
     assert reps_with_calls(conn, WEEK - timedelta(weeks=1), TZ) == []
+
+
+def scored(
+    conn: psycopg.Connection[Any],
+    call_id: str,
+    at: datetime,
+    discovery: float,
+    state: str = "published",
+    reasons: list[str] | None = None,
+) -> None:
+    """A discovery session of three samples a point apart (run-to-run SD 1.0)."""
+    conn.execute(
+        "INSERT INTO calls (id, title, primary_user_id, started_at) VALUES (%s, %s, 'r1', %s)",
+        (call_id, f"Call {call_id}", at),
+    )
+    samples = [
+        {"stage": 0, "index": i, "model": "m", "overall_score": discovery + d, "criteria": {}}
+        for i, d in enumerate((-1.0, 0.0, 1.0))
+    ]
+    result = {
+        "coaching_note": "",
+        "strengths": [],
+        "improvements": [],
+        "criteria": [],
+        "samples": samples,
+        "review_reasons": reasons or [],
+    }
+    conn.execute(
+        "INSERT INTO coaching_sessions (created_at, call_id, rep_id, dimension, model,"
+        " cache_key, transcript_hash, rubric_version, status, overall_score, result, state)"
+        " VALUES (now(), %s, 'r1', 'discovery', 'm', 'k', 'h', 'v', 'completed', %s, %s, %s)",
+        (call_id, discovery, json.dumps(result), state),
+    )
+
+
+def test_a_change_within_noise_is_marked_and_held_scores_count_nowhere(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """Twelve sessions whose samples are a point apart: a rise of 0.5 over three calls
+    against three is within run-to-run noise. A held 1.0 is in no number, but counted (rep)
+    and listed with its reasons and the AI's suggestion (team)."""
+    for i in range(3):
+        scored(conn, f"n{i}", AT + timedelta(hours=i), 3.5)
+        scored(conn, f"b{i}", AT - timedelta(weeks=2, hours=i), 3.0)
+    for i in range(6):  # the week before the baseline: noise measured, no other part
+        scored(conn, f"o{i}", AT - timedelta(weeks=6, hours=i), 3.0)
+    scored(conn, "held", AT, 1.0, "needs_review", ["samples disagree"])
+    report = rep_report(conn, {"id": "r1", "name": "Rae", "manager_id": "m1"}, WEEK, TZ)
+    assert report.scores == {"discovery": 3.5} and report.change["discovery"] == 0.5
+    assert report.within_noise["discovery"] is True
+    assert report.calls == 4 and report.held == 1
+    assert report.weakest_call and report.weakest_call.average == 3.5  # not the held 1.0
+    manager = {"id": "m1", "name": "Mia"}
+    team = team_report(conn, manager, [report], WEEK, TZ)
+    assert team.held_total == 1 and team.held[0].call_id == "held"
+    assert team.held[0].ai_suggestion == 1.0 and team.held[0].review_reasons == ["samples disagree"]
+    assert [v for _, v in team.trend["discovery"]][-1] == 3.5

@@ -164,3 +164,44 @@ def test_reports_render_any_script() -> None:
     assert "半年間何も変わらなかった場合" in html and "Jürgen Müller" in html and "佐藤 健" in html
     assert html.count(">N/A</span>") == 3  # the dimensions without a score this week
     assert 'charset="utf-8"' in html.lower() or "charset=utf-8" in html.lower()
+
+
+def test_a_change_within_noise_and_held_scores_are_shown_as_such() -> None:
+    report = rep_report(
+        scores={"discovery": 3.5, "engagement": 4.0},
+        previous={"discovery": 3.0, "engagement": 3.0},
+        change=NO_CHANGE | {"discovery": 0.5, "engagement": 1.0},
+        within_noise={"discovery": True, "engagement": False},
+        held=2,
+    )
+    html = render_rep(report)
+    assert "within run-to-run noise" in html and "+0.50" not in html and "+1.00" in html
+    assert "2 scores held for review" in html
+    from datetime import datetime
+
+    from common.insights.performance import HeldScore
+    from common.reports.numbers import TeamReport
+    from common.reports.render import render_team
+
+    held = HeldScore(
+        call_id="c9",
+        title="Acme pricing",
+        started_at=datetime(2026, 11, 18),
+        rep_id="r1",
+        rep_name="Dana",
+        dimension="objections",
+        ai_suggestion=1.5,
+        review_reasons=["no quote for price_handling"],
+    )
+    team = TeamReport(
+        manager_id="m1",
+        manager_name="Mia",
+        week_start=WEEK,
+        reps=[report],
+        trend={"discovery": [("16 Nov", 3.5)]},
+        held=[held],
+        held_total=1,
+    )
+    html = render_team(team, {})
+    assert "Held for review (1)" in html and "1.5 (suggestion)" in html
+    assert "no quote for price_handling" in html and "within run-to-run noise" in html

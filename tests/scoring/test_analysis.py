@@ -90,14 +90,15 @@ def test_aggregate_weights_by_coverage_and_counts_overlap_evidence_once() -> Non
         ChunkResult(assessment(5, [shared, "A sentence nobody said at all."]), weight=1),
     ]
     result = aggregate("objections", RUBRIC, parts, GROUNDER)
-    assert result.overall_score == 2.75 and result.chunks == 2
+    # every criterion 2.75 by coverage but next_steps, once per call: its best part's 5
+    assert result.overall_score == 3.2 and result.chunks == 2
     crit = result.criteria[0]
     assert crit.score == 2.75 and crit.rationale == "r2"
     assert [e.quote for e in crit.evidence] == ["I hear you on price.", shared]
     assert result.quotes_dropped == len(RUBRIC.criteria)  # the invented quote, once per criterion
     assert result.quotes_wrong_speaker == 0
     assert result.strengths == ["Acknowledged the concern"]
-    assert result.weighted_score == 2.75
+    assert result.weighted_score == 3.2
 
 
 def test_wrong_mouth_quotes_are_dropped_and_counted() -> None:
@@ -353,3 +354,55 @@ def test_review_reasons_survive_the_stored_result() -> None:
     del stored["review_reasons"], stored["model_overall"]
     old = DimensionResult.model_validate(stored)
     assert old.review_reasons == [] and old.model_overall is None
+
+
+def _parts_at(dimension: str, scores: list[int | None], weights: list[int]) -> list[ChunkResult]:
+    """Parts of one long call, every criterion of part i scored scores[i] (None: N/A)."""
+    made = []
+    for score, weight in zip(scores, weights, strict=True):
+        part = assessment(3, [], dimension=dimension)
+        for item in part.criteria:
+            item.score, item.rationale = score, f"r{score}"
+        made.append(ChunkResult(part, weight))
+    return made
+
+
+def test_a_once_per_call_behaviour_counts_its_best_part_not_the_mean() -> None:
+    """An agenda is set once and next steps agreed once: no agenda in the first 80K tokens
+    and a good one at the end is a 5 for the call, not 1.8. Behaviours spread over the call
+    (patience, interactivity) stay weighted by coverage."""
+    engagement = RUBRICS["engagement"]
+    result = aggregate("engagement", engagement, _parts_at("engagement", [1, 5], [4, 1]), GROUNDER)
+    by_id = {c.criterion_id: c for c in result.criteria}
+    assert by_id["agenda_control"].score == 5.0
+    assert by_id["agenda_control"].rationale == "r5"  # the reasons of the part that counted
+    assert by_id["patience"].score == 1.8 and by_id["patience"].rationale == "r1"
+    objections = aggregate("objections", RUBRIC, _parts_at("objections", [1, 5], [4, 1]), GROUNDER)
+    assert {c.criterion_id: c.score for c in objections.criteria}["next_steps"] == 5.0
+    marked = {c.id for r in RUBRICS.values() for c in r.criteria if c.once_per_call}
+    assert marked == {"agenda_control", "next_steps"}
+
+
+def test_a_once_per_call_behaviour_leaves_na_parts_out() -> None:
+    """N/A parts do not count (a 3 among N/A parts is 3), and N/A everywhere stays N/A."""
+    base = RUBRICS["product_knowledge"]
+    rubric = base.model_copy(
+        update={
+            "criteria": [
+                c.model_copy(update={"once_per_call": c.id == "differentiation"})
+                for c in base.criteria
+            ]
+        }
+    )
+    parts = _parts_at("product_knowledge", [2, None, 3, 1], [1, 5, 1, 1])
+    score = {
+        c.criterion_id: c.score
+        for c in aggregate("product_knowledge", rubric, parts, GROUNDER).criteria
+    }
+    assert score["differentiation"] == 3.0
+    assert score["technical_depth"] == 2.0  # not marked: the coverage-weighted mean
+    parts = _parts_at("product_knowledge", [None, None], [1, 1])
+    for part in parts:
+        part.assessment.overall_score = 3  # only the N/A-able criteria matter here
+    result = aggregate("product_knowledge", rubric, parts, GROUNDER)
+    assert {c.criterion_id: c.score for c in result.criteria}["differentiation"] is None

@@ -6,7 +6,7 @@ import pytest
 
 from common.config import DIMENSIONS, ROOT
 from common.errors import RubricError
-from common.scoring.applicability import CallFacts, load
+from common.scoring.applicability import Applicability, CallFacts, load
 
 RULES = load(ROOT / "rubrics")
 
@@ -32,7 +32,10 @@ def facts(**over: object) -> CallFacts:
         ({"scope": "Internal"}, "internal meeting (Gong scope Internal)"),
         ({"duration_s": 120}, "shorter than 4 minutes"),
         ({"words": 60}, "fewer than 100 words"),
-        ({"title": "Weekly Stand-up"}, "not a customer conversation (title)"),
+        (
+            {"title": "Weekly Stand-up"},
+            "internal team meeting or stand-up (title, no customer speaking)",
+        ),
     ],
 )
 def test_the_shipped_rules_skip_what_peers_skip(over: dict[str, object], reason: str) -> None:
@@ -40,8 +43,13 @@ def test_the_shipped_rules_skip_what_peers_skip(over: dict[str, object], reason:
 
 
 def test_call_types_choose_the_dimensions() -> None:
-    sales = RULES.decide(facts())
-    assert (sales.call_type, sales.dimensions, sales.skipped) == ("sales", list(DIMENSIONS), None)
+    discovery = RULES.decide(facts())
+    assert (discovery.call_type, discovery.dimensions, discovery.skipped) == (
+        "discovery",
+        list(DIMENSIONS),
+        None,
+    )
+    assert RULES.decide(facts(title="Initech - Commercials")).call_type == "sales"
     renewal = RULES.decide(facts(title="Umbrella Health - Renewal check-in"))
     assert renewal.call_type == "renewal" and "discovery" not in renewal.dimensions
     workshop = RULES.decide(facts(title="Hooli - Full-day onboarding workshop"))
@@ -76,6 +84,8 @@ def test_users_and_teams_match_anywhere_under_a_manager(tmp_path: Path) -> None:
         "version: 1.0.0\ncall_types:\n  - {name: x, dimensions: [closing]}\n",
         "version: 1.0.0\nskip:\n  - {reason: r, title_matches: '(unclosed'}\n",
         "version: 1.0.0\nskip:\n  - {reason: r, scopes: [Internal]}\n",  # a misspelt condition
+        "version: 1.0.0\nskip:\n  - {reason: r, title_excludes: [ok, '(bad']}\n",
+        "version: 1.0.0\nskip:\n  - {reason: r, title_matches_all: [ok, ['x', '[bad']]}\n",
     ],
 )
 def test_a_bad_rules_file_is_refused(tmp_path: Path, text: str) -> None:
@@ -110,3 +120,139 @@ def test_a_call_type_may_name_a_rubric_variant_that_must_exist(tmp_path: Path) -
 def test_without_a_file_every_call_is_scored_on_every_dimension(tmp_path: Path) -> None:
     decision = load(tmp_path).decide(facts(scope="Internal", words=3))
     assert decision.skipped is None and decision.dimensions == list(DIMENSIONS)
+
+
+# -- the table the shipped rules are held to ------------------------------------------------
+# (title, expected, external speakers, Gong scope). Expected is a call type, or "skip: <word
+# in the reason>". Internal meetings come with no customer speaking and a scope Gong could not
+# tell (a dial-in, an invite to an outside address); interviews with the candidate speaking.
+INTERNAL = (0, "Unknown")
+CANDIDATE = (1, "External")
+TITLES: list[tuple[str, str, int | None, str]] = [
+    # one-to-ones
+    ("Weekly 1on1 Dana/Maya", "skip: one-to-one", *INTERNAL),
+    ("Dana / Maya 1:1", "skip: one-to-one", *INTERNAL),
+    ("1-on-1 Tom & Priya", "skip: one-to-one", *INTERNAL),
+    ("One-on-one: pipeline coaching", "skip: one-to-one", *INTERNAL),
+    ("Jour fixe", "skip: one-to-one", *INTERNAL),
+    ("Jour Fixe Vertrieb Nord", "skip: one-to-one", *INTERNAL),
+    ("Mitarbeitergespräch Q4 - Jonas", "skip: one-to-one", *INTERNAL),
+    ("1on1 ミーティング", "skip: one-to-one", *INTERNAL),
+    ("田中さんとの1on1", "skip: one-to-one", *INTERNAL),
+    # stand-ups and team meetings
+    ("Weekly Stand-up", "skip: team meeting", *INTERNAL),
+    ("Sales team daily standup", "skip: team meeting", *INTERNAL),
+    ("Daily Scrum - Team Nord", "skip: team meeting", *INTERNAL),
+    ("All-hands: Q4 kickoff", "skip: team meeting", *INTERNAL),
+    ("Interne Abstimmung Vertriebsteam", "skip: team meeting", *INTERNAL),
+    ("Teambesprechung Vertrieb", "skip: team meeting", *INTERNAL),
+    ("Wöchentliche Vertriebsrunde", "skip: team meeting", *INTERNAL),
+    ("Weekly team sync", "skip: team meeting", *INTERNAL),
+    ("朝会", "skip: team meeting", *INTERNAL),
+    ("営業チーム定例", "skip: team meeting", *INTERNAL),
+    ("社内ミーティング（営業）", "skip: team meeting", *INTERNAL),  # noqa: RUF001
+    ("Pipeline review - Team West", "skip: team meeting", *INTERNAL),
+    ("Forecast call Q4", "skip: team meeting", *INTERNAL),
+    # candidate interviews
+    ("Candidate interview - Senior AE", "skip: candidate interview", *CANDIDATE),
+    ("Interview: Jane Doe for Account Executive role", "skip: candidate interview", *CANDIDATE),
+    ("Candidate interview - Customer Success Manager", "skip: candidate interview", *CANDIDATE),
+    ("Phone screen - Alex Kim", "skip: candidate interview", *CANDIDATE),
+    ("Vorstellungsgespräch Max Mustermann", "skip: candidate interview", *CANDIDATE),
+    ("Bewerbungsgespräch - Vertriebsmitarbeiterin", "skip: candidate interview", *CANDIDATE),
+    ("一次面接 山田様", "skip: candidate interview", *CANDIDATE),
+    ("契約社員 面接 - 佐藤様", "skip: candidate interview", *CANDIDATE),
+    # sales calls that mention an interview, a stand-up or a one-to-one
+    ("Customer interview - Acme (discovery)", "discovery", 1, "External"),
+    ("Kundeninterview Müller GmbH", "discovery", 1, "External"),
+    ("Acme discovery - their daily stand-up process", "discovery", 2, "External"),
+    ("Demo: Standup bot for Globex", "demo", 1, "External"),
+    ("Demo for Acme's recruiting team: candidate pipeline", "demo", 2, "External"),
+    ("採用管理システムのデモ - ABC商事", "demo", 1, "External"),
+    ("Interview - Jane Doe", "sales", 1, "External"),  # one weak word does not skip
+    ("Initech 1:1 with their CFO", "sales", 1, "External"),  # a customer speaks
+    ("Jour fixe Projekt Acme", "sales", 3, "External"),
+    ("Weekly stand-up with the Hooli implementation team", "sales", 2, "External"),
+    # renewals and QBRs: an existing customer, not a new sale
+    ("Vertragsverlängerung Acme", "renewal", 1, "External"),
+    ("Lizenzverlängerung Globex 2027", "renewal", 1, "External"),
+    ("契約更新のご相談 - ヤマト物流", "renewal", 1, "External"),
+    ("契約更新", "renewal", 1, "External"),
+    ("Acme renewal 2027", "renewal", 1, "External"),
+    ("Umbrella Health - Renewal check-in", "renewal", 1, "External"),
+    ("Globex QBR Q3", "renewal", 2, "External"),
+    ("Quarterly business review - Initech", "renewal", 2, "External"),
+    ("Quartalsgespräch Müller Maschinenbau", "renewal", 1, "External"),
+    ("四半期ビジネスレビュー（QBR）", "renewal", 1, "External"),  # noqa: RUF001
+    ("Verlängerung der Testphase - Acme", "sales", 1, "External"),  # a trial, not a renewal
+    # workshops and onboarding
+    ("Hooli - Full-day onboarding workshop", "onboarding", 3, "External"),
+    ("Onboarding-Workshop Müller GmbH", "onboarding", 2, "External"),
+    ("Schulung Admin-Konsole - Globex", "onboarding", 2, "External"),
+    ("導入キックオフ - ABC商事", "onboarding", 2, "External"),
+    ("Discovery workshop - Acme", "discovery", 2, "External"),
+    # demos and discovery
+    ("Globex - Platform demo", "demo", 1, "External"),
+    ("Produktvorführung Beacon - Müller GmbH", "demo", 1, "External"),
+    ("デモ - 株式会社サンプル", "demo", 1, "External"),
+    ("Acme Logistics - Discovery", "discovery", 1, "External"),
+    ("Müller Maschinenbau - Erstgespräch", "discovery", 1, "External"),
+    ("Bedarfsanalyse Stadtwerke Nord", "discovery", 1, "External"),
+    ("ヤマト物流 - 初回ヒアリング", "discovery", 1, "External"),
+    ("Initech - Commercials and negotiation", "sales", 1, "External"),
+]
+
+
+def classify(rules: Applicability, title: str, external: int | None, scope: str) -> str:
+    """A row's outcome as the table writes it."""
+    decision = rules.decide(facts(title=title, external_speakers=external, scope=scope))
+    return f"skip: {decision.skipped}" if decision.skipped else decision.call_type
+
+
+def matches(got: str, expected: str) -> bool:
+    if expected.startswith("skip: "):
+        return got.startswith("skip: ") and expected[6:] in got
+    return got == expected
+
+
+def test_the_table_covers_three_languages_and_both_ways() -> None:
+    japanese = [t for t, *_ in TITLES if any("\u3040" <= ch <= "\u9fff" for ch in t)]
+    german = [t for t, *_ in TITLES if any(ch in "äöüß" for ch in t.lower()) or "Jour" in t]
+    skipped = [t for t, expected, *_ in TITLES if expected.startswith("skip")]
+    assert len(TITLES) >= 40 and len(japanese) >= 10 and len(german) >= 10
+    assert 15 <= len(skipped) <= len(TITLES) - 15
+
+
+@pytest.mark.parametrize(("title", "expected", "external", "scope"), TITLES)
+def test_the_shipped_rules_classify_the_table(
+    title: str, expected: str, external: int | None, scope: str
+) -> None:
+    got = classify(RULES, title, external, scope)
+    assert matches(got, expected), f"{title!r}: {got}, expected {expected}"
+
+
+def test_a_customer_speaking_keeps_an_internal_title_scored() -> None:
+    """The same one-to-one and stand-up titles are scored once a customer speaks in them;
+    when the transcript's speakers are unknown the title (and its sales words) decide."""
+    for title in ("Weekly 1on1 Dana/Maya", "Jour fixe", "Weekly Stand-up", "朝会"):
+        assert RULES.decide(facts(title=title, external_speakers=0)).skipped
+        assert RULES.decide(facts(title=title, external_speakers=None)).skipped
+        assert RULES.decide(facts(title=title, external_speakers=1)).skipped is None
+    # an interview's candidate is external: the speakers cannot tell it from a customer
+    assert RULES.decide(facts(title="Vorstellungsgespräch", external_speakers=1)).skipped
+
+
+def test_two_weak_words_skip_where_one_does_not(tmp_path: Path) -> None:
+    (tmp_path / "applicability.yaml").write_text(
+        "version: 1.0.0\n"
+        "skip:\n"
+        "  - reason: r\n"
+        "    title_matches_all: [interview, ['round', 'runde']]\n"
+        "    title_excludes: [discovery, demo]\n"
+    )
+    rules = load(tmp_path)
+    assert rules.decide(facts(title="Interview - second round")).skipped == "r"
+    assert rules.decide(facts(title="Interview Runde 2")).skipped == "r"
+    assert rules.decide(facts(title="Interview - Jane")).skipped is None
+    assert rules.decide(facts(title="Discovery interview, round 2")).skipped is None
+    assert rules.decide(facts(title="ＩＮＴＥＲＶＩＥＷ round 2")).skipped == "r"  # noqa: RUF001 (full-width)

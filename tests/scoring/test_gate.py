@@ -142,3 +142,10 @@ def test_a_lone_stronger_sample_arbitrates_the_first_stages_median(pain: int, ho
 def test_a_failed_sample_is_a_reason_to_look() -> None:
     verdict = judge(RUBRIC, [sample(3, 4), sample(3, 4, index=1)], tolerance=1, failed=1)
     assert verdict.result.review_reasons == ["1 of 3 samples gave no valid answer"]
+
+
+def test_agreement_is_each_sample_within_the_tolerance_of_the_median() -> None:
+    spread = [sample(2, 4), sample(3, 4, index=1), sample(4, 4, index=2)]
+    assert judge(RUBRIC, spread, tolerance=1).holds  # 2 and 4 are a point from the median 3
+    assert not judge(RUBRIC, [sample(2, 4), sample(4, 4, index=1)], tolerance=1).holds
+    assert judge(RUBRIC, [sample(3, 4), sample(4, 4, index=1)], tolerance=1).holds

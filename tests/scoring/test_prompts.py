@@ -104,3 +104,64 @@ def test_the_coaching_language_is_asked_for_and_part_of_the_scoring_version() ->
     english = prompts.scoring_version("claude-sonnet-5-5")
     assert prompts.scoring_version("claude-sonnet-5-5", "English") == english
     assert prompts.scoring_version("claude-sonnet-5-5", "Deutsch") != english
+
+
+def test_the_scoring_version_follows_the_facts_code_and_the_prompt_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A release that changes how the facts are computed, the transcript header or the
+    dimension block re-scores: each is part of the version."""
+    from common.calls import metrics
+
+    base = prompts.scoring_version("claude-sonnet-5-5")
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "FACTS_VERSION", metrics.FACTS_VERSION + 1)
+        assert prompts.scoring_version("claude-sonnet-5-5") != base
+    assert prompts.scoring_version("claude-sonnet-5-5") == base
+
+    transcript_block, dimension_block = prompts.transcript_block, prompts.dimension_block
+
+    def renamed_header(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        block = transcript_block(*args, **kwargs)  # type: ignore[arg-type]
+        return block | {"text": block["text"].replace("Participants:", "Speakers:")}
+
+    def reworded_facts(*args: object, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        block = dimension_block(*args, **kwargs)  # type: ignore[arg-type]
+        return block | {"text": block["text"].replace("do not re-estimate", "use as given")}
+
+    for name, changed in (
+        ("transcript_block", renamed_header),
+        ("dimension_block", reworded_facts),
+    ):
+        with monkeypatch.context() as m:
+            m.setattr(prompts, name, changed)
+            assert prompts.scoring_version("claude-sonnet-5-5") != base, name
+    assert prompts.scoring_version("claude-sonnet-5-5") == base
+
+
+def test_the_scoring_version_follows_max_tokens() -> None:
+    base = prompts.scoring_version("claude-sonnet-5-5")
+    assert prompts.scoring_version("claude-sonnet-5-5", max_tokens=None) == base
+    v4096 = prompts.scoring_version("claude-sonnet-5-5", "English", max_tokens=4096)
+    assert v4096 == prompts.scoring_version("claude-sonnet-5-5", max_tokens=4096)
+    assert len({base, v4096, prompts.scoring_version("claude-sonnet-5-5", max_tokens=8192)}) == 3
+
+
+def test_the_japanese_call_is_given_its_pace_in_characters_against_the_japanese_norm() -> None:
+    """The engagement rubric calls 140-170 words per minute comfortable; a Japanese call's
+    facts give characters per minute and say which norm applies instead."""
+    from common.calls.transcript import utterances
+    from common.gong import CallTranscript, Party
+    from local.samples import sample_calls
+
+    call = next(c for c in sample_calls() if c["call"]["metaData"]["language"] == "jpn")
+    utts = utterances(
+        CallTranscript.model_validate(call["transcript"]),
+        [Party.model_validate(p) for p in call["call"]["parties"]],
+    )
+    assert "140-170 words per minute" in RUBRICS.rubrics["engagement"].render()
+    block = prompts.dimension_block(RUBRICS, "engagement", compute(utts))["text"]
+    pace = next(line for line in block.splitlines() if "speaking pace" in line)
+    assert "characters/min" in pace and "words/min" not in pace
+    assert "comfortable for Japanese: 300-400 characters/min" in pace
+    assert "The rubric's words-per-minute figure is for English: do not apply it." in pace

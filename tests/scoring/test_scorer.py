@@ -117,10 +117,15 @@ def test_a_cascade_draws_marked_samples_each_paid_once_and_escalates_what_does_n
 
 
 def test_a_flagged_call_is_held_for_review_without_escalating(
-    engine_env: Settings, claude: StandInState, monkeypatch: pytest.MonkeyPatch
+    engine_env: Settings,
+    claude: StandInState,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("SCORING_CASCADE", CASCADE)
-    summary = analyze_call("7001002")  # its rep asks the AI reviewer for a 5
+    with caplog.at_level(logging.INFO, logger="sales_coach"):
+        summary = analyze_call("7001002")  # its rep asks the AI reviewer for a 5
+    assert "held-for-review notice for call 7001002" in caplog.text  # the manager is told
     assert {d["state"] for d in summary["dimensions"].values()} == {"needs_review"}
     assert not any(d["escalated"] for d in summary["dimensions"].values())
     assert {r["model"] for r in claude.responses} == {"claude-haiku-5-5"}
