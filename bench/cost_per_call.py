@@ -64,7 +64,8 @@ def main() -> None:
 
         s = load_settings()
         prices = price_table(s.prices_file)
-        print(f"model {s.claude_model} via {os.environ['ANTHROPIC_BASE_URL']}")
+        cascade = {str(s.cascade_for(d)) for d in ("discovery", "engagement")}
+        print(f"scoring {' / '.join(sorted(cascade))} via {os.environ['ANTHROPIC_BASE_URL']}")
         print(
             f"{'call':<42}{'tokens':>8}{'input':>9}{'write':>9}{'read':>9}{'output':>9}{'total':>9}{'x input':>9}"
         )

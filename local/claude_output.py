@@ -37,7 +37,7 @@ REP_ONLY = re.compile(
     re.MULTILINE,
 )
 CALL_KEY = re.compile(r"^(Call: .*\nDate: .*)$", re.MULTILINE)
-NOISE = {"haiku": 0.75, "sonnet": 0.35, "opus": 0.3}  # SD of an answer around the truth
+NOISE = {"haiku": 0.55, "sonnet": 0.35, "opus": 0.3}  # SD of an answer around the truth
 CONCERN = re.compile(r"\b(concern|worried|expensive|price|budget|competitor|risk)\b", re.I)
 PHRASES = [
     "Placeholder assessment from the local stand-in; not a real model judgement.",

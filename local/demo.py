@@ -230,6 +230,7 @@ def run(stack: Stack) -> None:
         show_deals(s, stack, analysed)
         show_weekly_reports(s)
         asyncio.run(ask_as_manager(s))
+        asyncio.run(show_gate(s))
         show_agreement(s)
         show_scorecard_scales(s)
         check_gong_traffic(stack)
@@ -358,13 +359,74 @@ async def ask_as_manager(s: Settings) -> None:
         )
 
 
+async def show_gate(s: Settings) -> None:
+    """The gate's shares and run-to-run agreement per dimension; a held score confirmed by the
+    manager through the review queue, and the rep then seeing the manager's word."""
+    from fastmcp import Client
+
+    from common.scoring import publishing, run_to_run
+    from functions.mcp_tools import create_server
+
+    print("\n8. The publish gate (README 'How a score is made')")
+    with connect(s.database_url) as conn:
+        shares = publishing(conn)
+        noise = run_to_run(conn, min_units=2)  # the demo's few calls: reports need 10
+    for d, x in shares.items():
+        r = noise.get(d, {})
+        print(
+            f"   {d:<18} {x['sessions']} scored: {x['published']} published at once,"
+            f" {x['escalated']} after escalating, {x['held']} held for review;"
+            f" run-to-run alpha {r.get('alpha')} over {r.get('sessions', 0)} calls"
+            f" (sd of one sample {r.get('sd')})"
+        )
+    async with Client(create_server(s, stdio_user="maya.chen@northwind.example")) as client:
+        queue = (await client.call_tool("review_queue", {})).structured_content
+        held = [i for i in queue["items"] if i["kind"] == "review" and i["ai_score"] is not None]
+        print(f"   Maya Chen's review queue: {queue['held']} held, {queue['audit']} to audit")
+        if not held:
+            return
+        item = held[0]
+        print(
+            f"   held: {item['call_title']} {item['dimension']}, the AI suggests"
+            f" {item['ai_score']:.1f} ({'; '.join(item['review_reasons'])[:100]})"
+        )
+        done = (
+            await client.call_tool(
+                "review_score",
+                {
+                    "call_id": item["call_id"],
+                    "dimension": item["dimension"],
+                    "confirm": True,
+                    "note": "Listened to the call: the suggestion is fair.",
+                },
+            )
+        ).structured_content
+        print(
+            f"   Maya confirms it: her score {done['score']} (the AI's {done['ai_score']:.2f} kept beside it)"
+        )
+    with connect(s.database_url) as conn:
+        rep = conn.execute("SELECT email FROM users WHERE id = %s", (item["rep_id"],)).fetchone()
+    assert rep is not None
+    async with Client(create_server(s, stdio_user=rep["email"])) as client:
+        view = (
+            await client.call_tool(
+                "get_call_coaching", {"call_id": item["call_id"], "detail": "full"}
+            )
+        ).structured_content
+    shown = next(d for d in view["dimensions"] if d["dimension"] == item["dimension"])
+    print(
+        f"   the rep {item['rep_name']} now sees {item['dimension']} {shown['overall_score']}"
+        f" ({shown['shown']}); still held on this call: {view['held'] or 'nothing'}"
+    )
+
+
 def show_agreement(s: Settings) -> None:
     """Managers' Gong scorecards imported, then agreement with the AI and between managers."""
     from common.accuracy.agreement import table
     from common.accuracy.pairs import Filters, agreement
     from flows.scorecards import import_range
 
-    print("\n8. Accuracy: managers' Gong scorecards against the AI's scores")
+    print("\n9. Accuracy: managers' Gong scorecards against the AI's scores")
     imported = import_range(s, date(2026, 11, 1), date(2026, 12, 1))
     print(
         f"   imported {imported['imported']} manager scores from"
@@ -417,7 +479,7 @@ def check_gong_traffic(stack: Stack) -> None:
         )
     ]
     paths = sorted({t["path"] for t in traffic})
-    print(f"\n9. Gong traffic against Gong's published spec: {len(traffic)} exchanges on {paths}")
+    print(f"\n10. Gong traffic against Gong's published spec: {len(traffic)} exchanges on {paths}")
     if errors:
         for line in errors[:10]:
             print(f"   NOT AS SPECIFIED: {line}")

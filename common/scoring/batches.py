@@ -216,7 +216,7 @@ def _accept(scorer: Scorer, item: Item, response: ClaudeResponse | None, error: 
         scorer.chunks.record_error(job.call, job.dimension, job.model, None, f"batch: {error}")
         work = ChunkWork("claimed", job.owner, 0, None, None, mine=True)
     else:
-        scorer.chunks.record(job, item.chunk, response, "score", 1, batch=True)
+        scorer.chunks.record(job, item.chunk, response, job.purpose("score"), 1, batch=True)
         work = ChunkWork("claimed", job.owner, 1, response.text, None, mine=True)
     _resolve(scorer, item, work)
     return 1 if response is None else 0

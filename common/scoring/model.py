@@ -124,6 +124,13 @@ class Job:
     of: int = 1  # how many samples its stage draws
     stages: int = 1  # how many stages the cascade has
 
+    def purpose(self, base: str) -> str:
+        """The ledger's purpose of this sample's `score` or `repair` response: the sample is
+        named (`score-s0.2`), so the ledger shows each sample paid once."""
+        if self.stage == 0 and self.sample == 0:
+            return base
+        return f"{base}-s{self.stage}.{self.sample}"
+
     @property
     def marker(self) -> str | None:
         """What the request says about which sample it is (none for a lone first sample):

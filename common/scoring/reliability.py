@@ -24,12 +24,14 @@ from common.db import Row
 MIN_UNITS = 10  # sessions with at least two scored samples, before alpha is reported
 
 
-def interval_alpha(units: Sequence[Sequence[float | None]]) -> float | None:
+def interval_alpha(
+    units: Sequence[Sequence[float | None]], min_units: int = MIN_UNITS
+) -> float | None:
     """Krippendorff's alpha (interval metric) over units of repeated values; None when fewer
     than MIN_UNITS units have two values, or when all values are equal (nothing to explain)."""
     pairable = [[v for v in u if v is not None] for u in units]
     pairable = [u for u in pairable if len(u) >= 2]
-    if len(pairable) < MIN_UNITS:
+    if len(pairable) < min_units:
         return None
     values = [v for u in pairable for v in u]
     n = len(values)
@@ -43,12 +45,12 @@ def interval_alpha(units: Sequence[Sequence[float | None]]) -> float | None:
     return round(1 - observed / expected, 3)
 
 
-def within_sd(units: Sequence[Sequence[float | None]]) -> float | None:
+def within_sd(units: Sequence[Sequence[float | None]], min_units: int = MIN_UNITS) -> float | None:
     """The pooled within-unit standard deviation of repeated values: the run-to-run noise of
     one score (None below MIN_UNITS units with two values)."""
     pairable = [[v for v in u if v is not None] for u in units]
     pairable = [u for u in pairable if len(u) >= 2]
-    if len(pairable) < MIN_UNITS:
+    if len(pairable) < min_units:
         return None
     ss = sum(sum((v - sum(u) / len(u)) ** 2 for v in u) for u in pairable)
     df = sum(len(u) - 1 for u in pairable)
@@ -64,6 +66,7 @@ def run_to_run(
     since: datetime | None = None,
     rep_ids: Sequence[str] | None = None,
     dimension: str | None = None,
+    min_units: int = MIN_UNITS,
 ) -> dict[str, dict[str, Any]]:
     """Per dimension: alpha and noise of the dimension score, and alpha per criterion, over
     current sessions with two or more first-stage samples."""
@@ -89,10 +92,10 @@ def run_to_run(
     return {
         d: {
             "sessions": sum(1 for u in units if sum(v is not None for v in u) >= 2),
-            "alpha": interval_alpha(units),
-            "sd": within_sd(units),
-            "criteria": {c: interval_alpha(u) for c, u in sorted(criteria[d].items())},
-            "min_sessions": MIN_UNITS,
+            "alpha": interval_alpha(units, min_units),
+            "sd": within_sd(units, min_units),
+            "criteria": {c: interval_alpha(u, min_units) for c, u in sorted(criteria[d].items())},
+            "min_sessions": min_units,
         }
         for d, units in sorted(overall.items())
     }

@@ -343,6 +343,7 @@ class Scorer:
     ) -> ClaudeResponse:
         """One paid request under a concurrency slot, its intent journalled before it is sent
         and held until its response is recorded (or the request failed: nothing billed)."""
+        purpose = job.purpose(purpose)
         with ExitStack() as flight:
             with self.slots.slot(self.s.claude_slot_wait_s):
                 self.drain.check(f"call {job.call.call_id} {job.dimension} {purpose} request")

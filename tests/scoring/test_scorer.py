@@ -107,6 +107,13 @@ def test_a_cascade_draws_marked_samples_each_paid_once_and_escalates_what_does_n
         assert sum(marker in p for p in claude.prompts) == len(sessions)
     # each sample its own paid job: as many ledger rows as answers the server gave, none twice
     assert _paid(engine_env.database_url) == len(claude.responses)
+    with psycopg.connect(engine_env.database_url, row_factory=dict_row) as conn:
+        twice = conn.execute(
+            "SELECT call_id, dimension, chunk_index, purpose FROM claude_usage"
+            " GROUP BY 1, 2, 3, 4 HAVING count(*) > 1"
+        ).fetchall()
+        purposes = {r["purpose"] for r in conn.execute("SELECT purpose FROM claude_usage")}
+    assert twice == [] and {"score", "score-s0.1", "score-s0.2"} <= purposes
     escalated = sum(bool(s["escalated"]) for s in sessions)
     assert sum(r["model"] == "claude-sonnet-5-5" for r in claude.responses) == escalated
     # the same configuration again: the tier-1 cache, nothing paid
