@@ -1169,3 +1169,31 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ('x' || substr(md5('audit:' || p_session_id::text), 1, 8))::bit(32)::bigint
            / 4294967296.0::double precision
 $$;
+
+-- A confirmation (or an upheld dispute) is the AI's score standing: the rep sees the AI's
+-- exact score (3.4), not the 1-5 whole number the row holds (3). Same columns as 0019's view.
+CREATE OR REPLACE VIEW shown_scores AS
+SELECT s.call_id, s.dimension, s.id AS session_id, s.overall_score AS ai_score, s.state,
+       coalesce(s.result -> 'review_reasons', '[]'::jsonb) AS review_reasons,
+       m.id AS manager_score_id, m.score AS manager_score,
+       m.reviewer_id AS manager_reviewer_id, m.source AS manager_source,
+       m.scored_at AS manager_scored_at,
+       CASE WHEN m.id IS NOT NULL AND m.confirms_ai AND NOT m.not_applicable
+                 AND s.overall_score IS NOT NULL THEN s.overall_score
+            WHEN m.id IS NOT NULL THEN m.score::numeric(3, 2)
+            WHEN s.state = 'published' THEN s.overall_score END AS shown_score,
+       CASE WHEN m.id IS NOT NULL THEN 'manager'
+            WHEN s.state = 'published' THEN 'ai' END AS shown_source,
+       CASE WHEN m.id IS NOT NULL THEN m.not_applicable
+            WHEN s.state = 'published' THEN s.overall_score IS NULL
+            ELSE false END AS not_applicable,
+       (m.id IS NULL AND s.state <> 'published') AS held,
+       s.result
+FROM coaching_sessions s
+LEFT JOIN LATERAL (
+    SELECT x.id, x.score, x.not_applicable, x.reviewer_id, x.source, x.scored_at, x.confirms_ai
+    FROM manager_scores x
+    WHERE x.call_id = s.call_id AND x.dimension = s.dimension AND x.criterion = 'overall'
+    ORDER BY x.scored_at DESC, x.id DESC LIMIT 1
+) m ON true
+WHERE s.status = 'completed' AND s.superseded_at IS NULL;

@@ -320,6 +320,32 @@ def _label(score: float | None, source: str | None, held: bool, ai: float | None
     return f"{shown}, the AI's score"
 
 
+def without_suggestions(full: CallCoaching) -> CallCoaching:
+    """What a rep reads of their call: a held dimension says it is held and why, and nothing
+    of the AI's suggestion (its number, criteria scores or coaching text) until a manager
+    has given their word."""
+    dims = [
+        d.model_copy(
+            update={
+                "shown": HELD,
+                "ai_score": None,
+                "ai_suggestion": None,
+                "weighted_score": None,
+                "criteria": [
+                    c.model_copy(update={"ai_score": None, "rationale": ""}) for c in d.criteria
+                ],
+                "strengths": [],
+                "improvements": [],
+                "coaching_note": "",
+            }
+        )
+        if d.held
+        else d
+        for d in full.dimensions
+    ]
+    return full.model_copy(update={"dimensions": dims})
+
+
 def view(full: CallCoaching, detail: str = "summary") -> CallView:
     """Scores, the top strength and the top improvement, each with one quote and its link;
     with detail='full' every dimension and the metrics too."""

@@ -123,6 +123,8 @@ class Insights:
             find_call(conn, caller, call_id)
             full = calls.call_coaching(conn, call_id)
             log_access(conn, caller, "get_call_coaching", call_id=call_id)
+        if caller.role == "rep":  # a held score is the manager's to decide first
+            full = calls.without_suggestions(full)
         return calls.view(full, detail)
 
     def search_calls(self, identity: str | None, query: SearchQuery) -> CallPage:

@@ -39,7 +39,7 @@ from common.scoring.analysis import (
     weighted_mean,
 )
 
-GATE_VERSION = 2  # bump when what holds changes: part of the cache key of a cascade
+GATE_VERSION = 2  # bump when what holds or a sample's marker changes: in every cache key
 NO_QUOTE = "no quote found in the transcript"
 
 
@@ -98,6 +98,8 @@ def judge(
     if not all_na and any(r.not_applicable for r in results):
         n = sum(r.not_applicable for r in results)
         reasons.append(f"the dimension is N/A in {n} of {len(results)} samples")
+    if earlier is not None and len(results) == 1 and all_na != earlier.not_applicable:
+        reasons.append("the dimension is N/A in one stage and scored in the other")
     overall = None if all_na else weighted_mean((c.score, c.weight) for c in criteria)
     model_overall = _median([r.model_overall for r in results])
     reasons += overall_check(overall, model_overall)
@@ -137,9 +139,12 @@ def _criterion(
     if len(scores) > 1 and max(abs(v - statistics.median_low(scores)) for v in scores) > tolerance:
         listed = ", ".join(f"{v:g}" for v in sorted(scores))
         reasons.append(f"{crit.id}: samples disagree ({listed})")
-    if len(items) == 1 and earlier is not None and median is not None:
+    if len(items) == 1 and earlier is not None:
         before = next((c.score for c in earlier.criteria if c.criterion_id == crit.id), None)
-        if before is not None and abs(median - before) > tolerance:
+        if (median is None) != (before is None):  # an N/A the earlier samples did not give
+            said = [("N/A" if v is None else f"{v:g}") for v in (median, before)]
+            reasons.append(f"{crit.id}: {said[0]} against the first samples' {said[1]}")
+        elif median is not None and before is not None and abs(median - before) > tolerance:
             reasons.append(f"{crit.id}: {median:g} against the first samples' {before:g}")
     evidence = _evidence(items)
     if median is not None and not evidence:
@@ -184,14 +189,13 @@ def _median(values: Sequence[float | None]) -> float | None:
 
 def scoring_version_for(s: Settings, dimension: str) -> str:
     """The scorer part of the tier-1 cache key: the prompt and output version of the models
-    asked, and for a cascade its stages, samples and the gate's tolerance (a lone sample of
-    one model keeps the version it had before the gate)."""
+    asked, the gate's version (`GATE_VERSION`: what holds, and the samples' marker text),
+    and for a cascade its stages, samples and tolerance."""
     cascade = s.cascade_for(dimension)
     if len(cascade.stages) == 1 and cascade.first.samples == 1:
-        return prompts.scoring_version(
-            cascade.first.model, s.coaching_language, max_tokens=s.claude_max_output_tokens
-        )
-    setup = f"{cascade}|tolerance={s.publish_tolerance:g}|gate={GATE_VERSION}"
+        setup = f"{cascade.first.model}|gate={GATE_VERSION}"
+    else:
+        setup = f"{cascade}|tolerance={s.publish_tolerance:g}|gate={GATE_VERSION}"
     return prompts.scoring_version(
         setup, s.coaching_language, max_tokens=s.claude_max_output_tokens
     )

@@ -82,7 +82,7 @@ class Scorer:
         self.destination = destination or Sessions(database)
         self.prices = costs.price_table(s.prices_file)
         self.chunks = ChunkProtocol(s, database, ledger, self.prices, self.destination.label)
-        for model in {s.model_for(d) for d in rubrics.rubrics}:
+        for model in {m for d in rubrics.rubrics for m in s.cascade_for(d).models}:
             self.prices.check_model(model, datetime.now(UTC).date())
 
     def variant(self, call: PreparedCall, dimension: str) -> str | None:
@@ -237,10 +237,10 @@ class Scorer:
         a repair, and the requests paid. Raises when every sample failed, or on any other
         error (a stop, a rejected request) once the others have finished."""
         if len(jobs) == 1:
-            parts, n = self._score_chunks(jobs[0])
+            parts, n = self._sample(jobs[0])
             return [(jobs[0], parts)], [], n
         with ThreadPoolExecutor(len(jobs), thread_name_prefix="sample") as pool:
-            futures = [pool.submit(self._score_chunks, job) for job in jobs]
+            futures = [pool.submit(self._sample, job) for job in jobs]
         done: list[Done] = []
         failed: list[InvalidAnalysis] = []
         requests, error = 0, None
@@ -259,6 +259,17 @@ class Scorer:
         if not done:
             raise failed[0]
         return done, failed, requests
+
+    def _sample(self, job: Job) -> tuple[list[ChunkResult], int]:
+        """One sample's chunks; when the sample that leads the prefix gate fails, the gate
+        opens at once, so the samples and dimensions waiting for it go on instead of
+        waiting out its timeout."""
+        try:
+            return self._score_chunks(job)
+        except BaseException:
+            if job.gate is not None and job.lead:
+                job.gate.open_all()
+            raise
 
     def _score_chunks(self, job: Job) -> tuple[list[ChunkResult], int]:
         """The first chunk, then the others in parallel (their prefix is cached by then)."""
@@ -516,6 +527,8 @@ class Scorer:
         def look() -> Outcome | None:
             with transaction(self.database) as conn:
                 row = sessions.find_cached(conn, key, call.transcript_hash, version)
+                if row is not None and call.flags and row["state"] == "published":
+                    row = None  # the transcript's copy was published; this call is flagged
                 sessions.record_lookup(conn, call.call_id, dimension, key, hit=row is not None)
                 if row is None:
                     return None

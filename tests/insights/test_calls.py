@@ -125,6 +125,17 @@ def test_a_held_dimension_is_shown_as_held_with_the_ais_suggestion(
     assert v.held == ["discovery"] and v.ai_suggestions == {"discovery": 1.0}
     assert v.not_applicable == []  # held is not N/A
     assert v.top_improvement and v.top_improvement.dimension == "engagement"
+    # the rep reads none of the suggestion: no number, criteria scores or coaching text
+    rep = calls.view(calls.without_suggestions(full), "full")
+    held = next(x for x in rep.dimensions or [] if x.dimension == "discovery")
+    assert rep.held == ["discovery"] and rep.ai_suggestions == {}
+    assert (held.ai_score, held.weighted_score, held.strengths, held.shown) == (
+        None,
+        None,
+        [],
+        calls.HELD,
+    )
+    assert held.criteria[0].ai_score is None and held.criteria[0].rationale == ""
 
     manager(conn, "discovery", 2, "review-1")  # the manager changes it: the rep sees 2
     manager(conn, "discovery", 3, "review-1-pain", criterion="pain")

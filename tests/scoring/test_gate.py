@@ -149,3 +149,15 @@ def test_agreement_is_each_sample_within_the_tolerance_of_the_median() -> None:
     assert judge(RUBRIC, spread, tolerance=1).holds  # 2 and 4 are a point from the median 3
     assert not judge(RUBRIC, [sample(2, 4), sample(4, 4, index=1)], tolerance=1).holds
     assert judge(RUBRIC, [sample(3, 4), sample(4, 4, index=1)], tolerance=1).holds
+
+
+def test_a_lone_stronger_na_does_not_override_the_first_samples() -> None:
+    first = judge(RUBRIC, [sample(1, 2), sample(3, 2, index=1), sample(5, 2, index=2)], tolerance=1)
+    criterion_na = judge(RUBRIC, [sample(3, None, stage=1)], tolerance=1, earlier=first.result)
+    assert not criterion_na.holds
+    assert "budget: N/A against the first samples' 2" in criterion_na.result.review_reasons
+    dimension_na = judge(RUBRIC, [sample(None, None, stage=1)], tolerance=1, earlier=first.result)
+    assert not dimension_na.holds
+    assert "the dimension is N/A in one stage and scored in the other" in (
+        dimension_na.result.review_reasons
+    )
