@@ -146,14 +146,19 @@ class Job:
 def estimate_cost(
     s: Settings, call: PreparedCall, dimensions: int, prefix_tokens: int = 4000
 ) -> float:
-    """A pessimistic estimate of one analysis (first write, reads, output) for the budget guard."""
+    """A pessimistic estimate of one analysis for the budget guard: every stage of the
+    cascade asked for every dimension (each model's first write, its reads, every sample's
+    output), priced as the first dimension's cascade."""
     prices = costs.price_table(s.prices_file)
     prompt = prefix_tokens + sum(c.tokens for c in call.chunks)
-    p = prices.price(s.claude_model, datetime.now(UTC).date(), prompt)
-    per_chunk_output = 1500 * dimensions * len(call.chunks)
-    dollars = (
-        prompt * float(p.cache_write_5m)
-        + prompt * (dimensions - 1) * float(p.cache_read)
-        + per_chunk_output * float(p.output)
-    ) / 1e6
+    today = datetime.now(UTC).date()
+    dollars = 0.0
+    for stage in s.cascade_for("discovery").stages:
+        p = prices.price(stage.model, today, prompt)
+        requests = dimensions * stage.samples * len(call.chunks)
+        dollars += (
+            prompt * float(p.cache_write_5m)
+            + prompt * (requests - 1) * float(p.cache_read)
+            + 1500 * requests * float(p.output)
+        ) / 1e6
     return round(dollars, 4)

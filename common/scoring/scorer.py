@@ -122,7 +122,9 @@ class Scorer:
                 return hit
             jobs = self.stage_jobs(call, dimension, owner, force, 0, gate, lead)
             try:
-                done, failed, requests = self._run(jobs)
+                done, failed, requests = self._first_stage(
+                    call, dimension, owner, force, jobs, gate
+                )
                 return self.conclude(call, dimension, owner, done, failed, requests, force, gate)
             except (InvalidAnalysis, ClaudeRequestRejected) as exc:
                 self.save(call, dimension, jobs[0].model, None, str(exc)[:2000], force)
@@ -196,6 +198,28 @@ class Scorer:
             destination,
             self.drain,
         )
+
+    def _first_stage(
+        self,
+        call: PreparedCall,
+        dimension: str,
+        owner: str,
+        force: bool,
+        jobs: list[Job],
+        gate: PrefixGate | None,
+    ) -> tuple[list[Done], list[InvalidAnalysis], int]:
+        """The first stage's samples; when none of them gave a valid answer and the cascade
+        has a stronger stage, that stage instead (the dimension fails only when it fails too)."""
+        try:
+            return self._run(jobs)
+        except InvalidAnalysis as exc:
+            if len(self.s.cascade_for(dimension).stages) < 2:
+                raise
+            log.info(
+                "call %s %s: no valid first sample, escalating: %s", call.call_id, dimension, exc
+            )
+            done, failed, requests = self._escalate(call, dimension, owner, force, 1, gate)
+            return done, [*failed, *[exc] * len(jobs)], requests
 
     def _escalate(
         self,
@@ -421,9 +445,10 @@ class Scorer:
         grounder = Grounder(call.utterances, call.url, self.s.gong_moment_url_template)
         history: list[publish_gate.Sample] = []
         earlier: DimensionResult | None = None
+        stage = done[0][0].stage  # 1 when no first-stage sample gave a valid answer
         # a lone sample (SCORING_CASCADE empty, or `modelx1`) is one request per chunk: it
         # is held when it does not hold, never asked again
-        stage, asked_again = 0, cascade.max_requests == 1
+        asked_again = cascade.max_requests == 1
         while True:
             samples = [
                 publish_gate.Sample(
