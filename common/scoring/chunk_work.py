@@ -117,6 +117,7 @@ class ChunkProtocol:
                 response_id=response.id,
                 request_id=response.request_id,
                 model=response.model,
+                asked=job.model,
                 usage=response.usage,
                 batch=batch,
                 call_id=job.call.call_id,

@@ -125,11 +125,25 @@ class PriceTable:
     def models(self) -> set[str]:
         return {p.model for p in self._prices}
 
+    def known(self, model: str) -> bool:
+        """Whether the table prices this model id (itself, or as a dated snapshot of one)."""
+        return self._listed(model) is not None
+
+    def _listed(self, model: str) -> str | None:
+        """The table's id for a model id: itself, or the longest listed id it is a dated
+        snapshot of (`claude-haiku-5-5-20261015` is `claude-haiku-5-5`), as an API answers."""
+        ids = {p.model for p in self._prices}
+        if model in ids:
+            return model
+        stems = [m for m in ids if model.startswith(m + "-") and model[len(m) + 1 :].isdigit()]
+        return max(stems, key=len) if stems else None
+
     def price(self, model: str, on: date, prompt_tokens: int = 0) -> Price:
+        listed = self._listed(model) or model
         candidates = [
             p
             for p in self._prices
-            if p.model == model and p.effective_from <= on and p.min_prompt_tokens <= prompt_tokens
+            if p.model == listed and p.effective_from <= on and p.min_prompt_tokens <= prompt_tokens
         ]
         if not candidates:
             raise ConfigError(f"no price for model {model} on {on} in the price file")

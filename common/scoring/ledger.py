@@ -452,10 +452,15 @@ def paid(
     model: str,
     usage: Usage,
     batch: bool,
+    asked: str | None = None,
     **fields: object,
 ) -> PaidResponse:
-    """A PaidResponse priced now from the price table."""
+    """A PaidResponse priced now from the price table. `model` is the model that answered,
+    as the response names it; when the table does not know it (a model the server swapped
+    in), it is priced as the model `asked` for, and recorded as the one that answered: a paid
+    response is never left out of the ledger for want of a price."""
     now = datetime.now(UTC)
+    priced = model if asked is None or prices.known(model) else asked
     return PaidResponse(
         response_id=response_id,
         request_id=request_id,
@@ -465,7 +470,7 @@ def paid(
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_5m_tokens=usage.cache_write_5m_tokens,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        usd=prices.cost(model, usage, now.date(), batch=batch),
+        usd=prices.cost(priced, usage, now.date(), batch=batch),
         batch=batch,
         at=now,
         **fields,  # type: ignore[arg-type]

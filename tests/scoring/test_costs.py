@@ -84,3 +84,42 @@ def test_month_to_date_works_on_29_february(db_url: str) -> None:
         march = month_to_date(conn, datetime(2028, 3, 1, 9, tzinfo=UTC))
     assert float(leap["usd"]) == 0.25 and leap["requests"] == 1
     assert float(march["usd"]) == 0
+
+
+def test_a_dated_snapshot_is_priced_as_its_model() -> None:
+    day = date(2026, 12, 1)
+    assert PRICES.known("claude-haiku-5-5-20261015")
+    assert PRICES.price("claude-haiku-5-5-20261015", day) == PRICES.price("claude-haiku-5-5", day)
+    assert not PRICES.known("claude-haiku-5-5-preview")  # only a date makes a snapshot
+    with pytest.raises(ConfigError):
+        PRICES.price("claude-haiku-5-5-preview", day)
+
+
+def test_a_response_from_a_model_the_table_does_not_know_is_priced_as_the_one_asked() -> None:
+    from common.scoring.ledger import paid
+
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    where = {"call_id": "c1", "dimension": "discovery", "chunk_index": 0, "purpose": "score"}
+    entry = paid(
+        PRICES,
+        response_id="msg_1",
+        request_id=None,
+        model="claude-mystery-9",
+        usage=usage,
+        batch=False,
+        asked="claude-sonnet-5-5",
+        **where,
+    )
+    assert entry.model == "claude-mystery-9"  # the ledger says what answered
+    assert entry.usd == PRICES.cost("claude-sonnet-5-5", usage, entry.at.date())
+    served = paid(
+        PRICES,
+        response_id="msg_2",
+        request_id=None,
+        model="claude-haiku-5-5",
+        usage=usage,
+        batch=False,
+        asked="claude-sonnet-5-5",
+        **where,
+    )
+    assert served.usd == PRICES.cost("claude-haiku-5-5", usage, served.at.date())
