@@ -281,7 +281,8 @@ class ChunkResult:
 def aggregate(
     dimension: str, rubric: Rubric, parts: list[ChunkResult], grounder: Grounder
 ) -> DimensionResult:
-    """Fold chunk assessments into one result: scores weighted by coverage, quotes grounded.
+    """Fold chunk assessments into one result: scores weighted by coverage (a criterion that
+    happens once per call, `once_per_call`, by its best part instead), quotes grounded.
 
     A criterion N/A in one part is left out of that criterion's aggregate (the parts that
     scored it are re-weighted) instead of pulling it down; N/A in every part stays N/A.
