@@ -206,7 +206,7 @@ def _submit(
     return futures
 
 
-def _held_notice(service: ScoringService, call_id: str) -> None:
+def held_notice(service: ScoringService, call_id: str) -> None:
     """The rep's manager told that scores of a call wait for their review; a failure is
     logged, never raised (the analysis is done whatever happens to its notice)."""
     try:
@@ -236,7 +236,7 @@ def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: s
         elif status == "completed" and r.outcomes:
             score_alerts.after_call(database, s, r.call_id)
             if any(o.state == "needs_review" and not o.cached for o in r.outcomes.values()):
-                _held_notice(service, r.call_id)
+                held_notice(service, r.call_id)
 
     try:
         retrying(write, s.db_outage_wait_s, "outbox")

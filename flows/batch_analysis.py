@@ -13,7 +13,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from common.config import DIMENSIONS, load_settings
-from flows.analyze_call import scoring_service
+from flows.analyze_call import held_notice, scoring_service
 
 
 @flow(name="analyze-batch")
@@ -34,10 +34,16 @@ def analyze_batch(
             poll_s=poll_seconds,
             owner=f"batch:{flow_run.get_id() or 'local'}",
         )
+        held = sorted(
+            {o.call_id for o in report.outcomes if o.state == "needs_review" and not o.cached}
+        )
+        for call_id in held:  # the manager is told, as after an on-demand analysis
+            held_notice(service, call_id)
     return {
         "batch_id": report.batch_id,
         "requests": report.requests,
         "fallbacks": report.fallbacks,
         "sessions": len(report.outcomes),
         "cached": sum(o.cached for o in report.outcomes),
+        "held": sum(o.state == "needs_review" for o in report.outcomes),
     }

@@ -67,6 +67,7 @@ class Outcome:
     requests: int
     state: str = "published"  # or needs_review: held for a person (`common.scoring.gate`)
     escalated: bool = False
+    call_id: str = ""
 
 
 class PrefixGate:

@@ -514,6 +514,7 @@ class Scorer:
             requests,
             result.state,
             result.escalated,
+            call.call_id,
         )
 
     def finish(
@@ -564,7 +565,9 @@ class Scorer:
                 )
             overall = row["overall_score"]
             score = float(overall) if overall is not None else None
-            return Outcome(dimension, session_id, True, score, 0, row["state"], row["escalated"])
+            return Outcome(
+                dimension, session_id, True, score, 0, row["state"], row["escalated"], call.call_id
+            )
 
         outcome: Outcome | None = self.db(look)
         return outcome

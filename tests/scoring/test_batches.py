@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import psycopg
@@ -112,7 +113,14 @@ def test_analyze_batch_flow(engine_env: Settings, claude: StandInState) -> None:
     # a sales call's four dimensions and a renewal's three (no discovery: its call type)
     assert result["requests"] == 7 and result["sessions"] == 7 and result["cached"] == 0
     again = analyze_batch(["7001001", "7001004"], poll_seconds=0)
-    assert again == {"batch_id": None, "requests": 0, "fallbacks": 0, "sessions": 7, "cached": 7}
+    assert again == {
+        "batch_id": None,
+        "requests": 0,
+        "fallbacks": 0,
+        "sessions": 7,
+        "cached": 7,
+        "held": result["held"],
+    }
     usage = ledger(engine_env.database_url)
     assert len(usage) == 7 and all(r["is_batch"] for r in usage)
 
@@ -140,3 +148,26 @@ def test_a_rerun_after_a_restart_resumes_the_submitted_batch(
     assert len(report.outcomes) == 4 and len(ledger(s.database_url)) == 4
     with psycopg.connect(s.database_url) as conn:
         assert conn.execute("SELECT status FROM claude_batches").fetchall() == [("processed",)]
+
+
+def test_a_batch_draws_the_first_stage_and_escalates_on_demand(
+    engine_env: Settings,
+    claude: StandInState,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from flows.batch_analysis import analyze_batch
+
+    monkeypatch.setenv("SCORING_CASCADE", "claude-haiku-5-5x3>claude-sonnet-5-5x1")
+    with caplog.at_level(logging.INFO, logger="sales_coach"):
+        result = analyze_batch(["7001001", "7001002"], poll_seconds=0)
+    # three first-stage samples of each of eight dimensions in the batch, each once
+    assert result["requests"] == 24 and result["sessions"] == 8
+    usage = ledger(engine_env.database_url)
+    first = [r for r in usage if r["is_batch"]]
+    assert len(first) == 24 and {r["model"] for r in first} == {"claude-haiku-5-5"}
+    assert len({(r["call_id"], r["dimension"], r["purpose"]) for r in first}) == 24
+    later = [r for r in usage if not r["is_batch"]]  # escalations and re-asks: on demand
+    assert len(usage) == len(claude.responses) and all(r["purpose"] != "score" for r in later)
+    assert result["held"] >= 4  # the demo call is flagged: its four dimensions wait for a person
+    assert "held-for-review notice for call 7001002" in caplog.text
