@@ -57,6 +57,16 @@ def within_sd(units: Sequence[Sequence[float | None]], min_units: int = MIN_UNIT
     return round(float((ss / df) ** 0.5), 3)
 
 
+def _splits_on_na(samples: list[dict[str, Any]]) -> int:
+    """1 when some criterion (or the dimension) is N/A in some samples and scored in others."""
+    if len(samples) < 2:
+        return 0
+    ids = samples[0]["criteria"].keys()
+    keys = [[x.get("overall_score") is None for x in samples]]
+    keys += [[x["criteria"].get(c) is None for x in samples] for c in ids]
+    return int(any(len(set(k)) > 1 for k in keys))
+
+
 def _first_stage(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [x for x in samples if x.get("stage", 0) == 0]
 
@@ -81,12 +91,14 @@ def run_to_run(
         {"since": since, "reps": list(rep_ids) if rep_ids is not None else None, "dim": dimension},
     ).fetchall()
     overall: dict[str, list[list[float | None]]] = defaultdict(list)
+    na_split: dict[str, int] = defaultdict(int)
     criteria: dict[str, dict[str, list[list[float | None]]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for r in rows:
         first = _first_stage(r["samples"] or [])
         overall[r["dimension"]].append([x.get("overall_score") for x in first])
+        na_split[r["dimension"]] += _splits_on_na(first)
         for cid in first[0]["criteria"] if first else []:
             criteria[r["dimension"]][cid].append([x["criteria"].get(cid) for x in first])
     return {
@@ -94,6 +106,9 @@ def run_to_run(
             "sessions": sum(1 for u in units if sum(v is not None for v in u) >= 2),
             "alpha": interval_alpha(units, min_units),
             "sd": within_sd(units, min_units),
+            # alpha leaves N/A out, so an abstaining judge would look steadier: say how often
+            # the samples split on N/A (a criterion N/A in some samples and scored in others)
+            "na_split_share": round(na_split[d] / len(units), 3) if units else None,
             "criteria": {c: interval_alpha(u, min_units) for c, u in sorted(criteria[d].items())},
             "min_sessions": min_units,
         }
@@ -114,7 +129,8 @@ def publishing(
         SELECT dimension, count(*) AS sessions,
                count(*) FILTER (WHERE state = 'published' AND NOT escalated) AS published,
                count(*) FILTER (WHERE state = 'published' AND escalated) AS escalated,
-               count(*) FILTER (WHERE state = 'needs_review') AS held
+               count(*) FILTER (WHERE state = 'needs_review') AS held,
+               count(*) FILTER (WHERE state = 'needs_review' AND escalated) AS escalated_held
         FROM current_sessions
         WHERE (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
           AND (%(reps)s::text[] IS NULL OR rep_id = ANY(%(reps)s))
@@ -130,6 +146,7 @@ def publishing(
         out[r["dimension"]] = {
             "sessions": n,
             **counts,
+            "held_after_escalating": r["escalated_held"],
             "shares": {k: round(v / n, 3) for k, v in counts.items()},
         }
     return out

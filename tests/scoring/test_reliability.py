@@ -104,6 +104,18 @@ def test_run_to_run_and_publishing_read_the_current_sessions(db_url: str) -> Non
     assert found["alpha"] is not None and 0.5 < found["alpha"] < 1
     assert found["criteria"]["pain"] == found["alpha"]
     assert shares["sessions"] == 40 and shares["held"] == 10
+    assert shares["held_after_escalating"] == 2  # i = 0 and 20: held and escalated
+    assert found["na_split_share"] == 0.0
     assert shares["published"] + shares["escalated"] == 30
     assert shares["shares"]["held"] == pytest.approx(0.25)
     assert mine == {}
+
+
+def test_samples_that_split_on_na_are_counted_apart_from_alpha() -> None:
+    from common.scoring.reliability import _splits_on_na
+
+    same = [{"overall_score": 3, "criteria": {"a": 3, "b": None}} for _ in range(3)]
+    split = [*same[:2], {"overall_score": 3, "criteria": {"a": 3, "b": 4}}]
+    whole = [*same[:2], {"overall_score": None, "criteria": {"a": None, "b": None}}]
+    assert (_splits_on_na(same), _splits_on_na(split), _splits_on_na(whole)) == (0, 1, 1)
+    assert _splits_on_na(same[:1]) == 0
