@@ -146,6 +146,26 @@ def parser() -> argparse.ArgumentParser:
         help="bootstrap rounds for the 95%% CIs (0: none)",
     )
     g.set_defaults(func=commands.agreement)
+    v = sub.add_parser(
+        "validity",
+        help="which criteria go with won deals: odds ratio per score point within rep and stage",
+    )
+    v.add_argument(
+        "--from-csv",
+        dest="from_csv",
+        required=True,
+        metavar="FILE",
+        help="CSV with call_id,rep_id,deal_id,stage,outcome,dimension,criterion,score"
+        " (outcome won or lost; a blank score is not applicable)",
+    )
+    v.add_argument("--json", action="store_true", help="one JSON object on one line")
+    v.add_argument(
+        "--min-deals",
+        type=count(2),
+        default=100,
+        help="closed deals below which there are no numbers (default 100)",
+    )
+    v.set_defaults(func=commands.validity)
     e = sub.add_parser(
         "eval",
         help="score the calls managers scored with candidate rubrics or models (batches, half price)",

@@ -200,6 +200,26 @@ def agreement(args: argparse.Namespace) -> Any:
     return PRINTED
 
 
+def validity(args: argparse.Namespace) -> Any:
+    """Deals from a scores CSV; with --json the exact JSON shape on stdout, and the count of
+    deals still needed (when too few) on stderr."""
+    import sys
+
+    from common.validity import ValidityFileError, analyse, read_rows, table
+
+    try:
+        report = analyse(read_rows(Path(args.from_csv)), min_deals=args.min_deals)
+    except (ValidityFileError, OSError) as exc:
+        raise CoachError(str(exc)) from None
+    if not args.json:
+        print(table(report))
+        return PRINTED
+    print(json.dumps(report.public()))
+    if not report.enough_deals:
+        print(table(report), file=sys.stderr)
+    return PRINTED
+
+
 def agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:
     from common.access import load_caller, visible_reps
     from common.accuracy.pairs import Filters, agreement

@@ -198,3 +198,64 @@ def test_a_failed_analysis_run_is_one_line(
     done = run_cli(["analyze", "9999999"], env, tmp_path)
     assert_one_error_line(done)
     assert "9999999" in done.stderr
+
+
+def test_validity_from_csv_prints_the_json_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.validity.worlds import world, write_csv
+
+    path = write_csv(tmp_path / "scores.csv", world(seed=9, reps=10, deals_per_rep=15))
+    assert main(["validity", "--from-csv", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["enough_deals", "deals", "won", "criteria"]
+    assert out["enough_deals"] is True and out["deals"] == 150 and 0 < out["won"] < 150
+    assert len(out["criteria"]) == 8
+    for c in out["criteria"]:
+        assert list(c) == [
+            "dimension",
+            "criterion",
+            "odds_ratio",
+            "ci_low",
+            "ci_high",
+            "q_value",
+            "deals",
+        ]
+        assert c["ci_low"] < c["odds_ratio"] < c["ci_high"] and 0 <= c["q_value"] <= 1
+    assert main(["validity", "--from-csv", str(path)]) == 0  # the table
+    table = capsys.readouterr().out
+    assert "planted" in table and "odds ratio" in table
+
+
+def test_validity_with_too_few_deals_names_how_many_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.validity.worlds import world, write_csv
+
+    path = write_csv(tmp_path / "scores.csv", world(seed=9, reps=6, deals_per_rep=10))
+    assert main(["validity", "--from-csv", str(path), "--json", "--min-deals", "100"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out == {"enough_deals": False, "deals": 60, "won": out["won"], "criteria": []}
+    assert "too few closed deals: 60 of 100, 40 more needed" in captured.err
+    assert main(["validity", "--from-csv", str(path)]) == 0
+    assert "too few closed deals: 60 of 100, 40 more needed" in capsys.readouterr().out
+
+
+def test_validity_refuses_a_malformed_file_naming_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text(
+        "call_id,rep_id,deal_id,stage,outcome,dimension,criterion,score\n"
+        "c1,r1,d1,discovery,won,discovery,pain,3\n"
+        "c2,r1,d2,demo,maybe,discovery,pain,3\n",
+        encoding="utf-8",
+    )
+    assert main(["validity", "--from-csv", str(path), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "line 3: outcome must be won or lost" in err

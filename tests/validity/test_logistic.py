@@ -1,0 +1,41 @@
+"""The logistic fit (Newton/IRLS) against closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from common.validity import fit_logistic
+
+
+def test_a_two_by_two_table_gives_the_closed_form_odds_ratio_and_its_standard_error() -> None:
+    # exposed: 30 won, 10 lost; unexposed: 15 won, 25 lost
+    a, b, c, d = 30, 10, 15, 25
+    x = np.array([1.0] * (a + b) + [0.0] * (c + d))
+    y = np.array([1.0] * a + [0.0] * b + [1.0] * c + [0.0] * d)
+    fit = fit_logistic(np.column_stack([np.ones_like(x), x]), y)
+    assert fit is not None
+    assert math.isclose(fit.coef[1], math.log(a * d / (b * c)), rel_tol=1e-8)
+    assert math.isclose(
+        math.sqrt(fit.cov[1, 1]), math.sqrt(1 / a + 1 / b + 1 / c + 1 / d), rel_tol=1e-6
+    )
+
+
+def test_a_large_sample_recovers_the_coefficients() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(20_000, 2))
+    y = (rng.random(20_000) < 1 / (1 + np.exp(-(0.5 + 0.8 * x[:, 0] - 0.4 * x[:, 1])))).astype(
+        float
+    )
+    fit = fit_logistic(np.column_stack([np.ones(20_000), x]), y)
+    assert fit is not None
+    assert np.allclose(fit.coef, [0.5, 0.8, -0.4], atol=0.06)
+
+
+def test_separated_or_singular_data_give_no_fit() -> None:
+    x = np.arange(10.0)
+    separated = (x >= 5).astype(float)
+    assert fit_logistic(np.column_stack([np.ones(10), x]), separated) is None
+    y = np.array([0.0, 1.0] * 5)
+    assert fit_logistic(np.column_stack([np.ones(10), np.zeros(10)]), y) is None
