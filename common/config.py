@@ -219,6 +219,23 @@ class Settings(BaseSettings):
             " other; a wider spread escalates the dimension (or holds it for review)."
         ),
     )
+    validity_min_deals: int = Field(
+        100,
+        ge=2,
+        description=(
+            "Closed deals below which the validity analysis (which criteria go with won deals)"
+            " prints no numbers, only how many more are needed; also when the weekly report"
+            " starts using the company's own won-deal figures instead of vendors' benchmarks."
+        ),
+    )
+    coaching_min_events: int = Field(
+        30,
+        ge=2,
+        description=(
+            "Coaching events (a manager's override or confirmation, a resolved dispute) below"
+            " which `coaching-effect` prints no numbers, only how many more are needed."
+        ),
+    )
     audit_share: float = Field(
         0.05,
         ge=0,

@@ -153,17 +153,17 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--from-csv",
         dest="from_csv",
-        required=True,
         metavar="FILE",
         help="CSV with call_id,rep_id,deal_id,stage,outcome,dimension,criterion,score"
-        " (outcome won or lost; a blank score is not applicable)",
+        " (outcome won or lost; a blank score is not applicable); default: this project's"
+        " closed deals and the scores people may see",
     )
+    v.add_argument("--team", help="a manager's id or email: deals their team's reps own")
     v.add_argument("--json", action="store_true", help="one JSON object on one line")
     v.add_argument(
         "--min-deals",
         type=count(2),
-        default=100,
-        help="closed deals below which there are no numbers (default 100)",
+        help="closed deals below which there are no numbers (default VALIDITY_MIN_DEALS, 100)",
     )
     v.set_defaults(func=commands.validity)
     e = sub.add_parser(

@@ -201,16 +201,20 @@ def agreement(args: argparse.Namespace) -> Any:
 
 
 def validity(args: argparse.Namespace) -> Any:
-    """Deals from a scores CSV; with --json the exact JSON shape on stdout, and the count of
-    deals still needed (when too few) on stderr."""
+    """Deals from a scores CSV, or this project's own; with --json the exact JSON shape on
+    stdout, and the count of deals still needed (when too few) on stderr."""
     import sys
 
     from common.validity import ValidityFileError, analyse, read_rows, table
 
-    try:
-        report = analyse(read_rows(Path(args.from_csv)), min_deals=args.min_deals)
-    except (ValidityFileError, OSError) as exc:
-        raise CoachError(str(exc)) from None
+    if args.from_csv:
+        try:
+            rows = read_rows(Path(args.from_csv))
+        except (ValidityFileError, OSError) as exc:
+            raise CoachError(str(exc)) from None
+        report = analyse(rows, min_deals=args.min_deals or _default_min_deals())
+    else:
+        report = _validity_from_db(args)
     if not args.json:
         print(table(report))
         return PRINTED
@@ -218,6 +222,31 @@ def validity(args: argparse.Namespace) -> Any:
     if not report.enough_deals:
         print(table(report), file=sys.stderr)
     return PRINTED
+
+
+def _default_min_deals() -> int:
+    """VALIDITY_MIN_DEALS, checked as settings check it, without the settings (a database,
+    Gong keys) a run on a CSV does not need."""
+    from common.config import Settings
+
+    field = Settings.model_fields["validity_min_deals"]
+    raw = os.environ.get("VALIDITY_MIN_DEALS", "").strip()
+    if not raw:
+        return int(field.default)
+    if not raw.isdigit() or int(raw) < 2:
+        raise CoachError(f"VALIDITY_MIN_DEALS is invalid: {raw!r} ({field.description})")
+    return int(raw)
+
+
+def _validity_from_db(args: argparse.Namespace) -> Any:
+    from common.access import load_caller, visible_reps
+    from common.db import connect
+    from common.validity import from_db
+
+    settings = load_settings()
+    with connect(settings.database_url) as conn:
+        reps = visible_reps(conn, load_caller(conn, args.team)) if args.team else None
+        return from_db(conn, reps, args.min_deals or settings.validity_min_deals)
 
 
 def agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,7 +3,11 @@
 - `deals`: the scores CSV (`sales-coach validity --from-csv`) and deals as the unit.
 - `analysis`: the within-rep, within-stage odds ratio per score point of each criterion, its
   interval and q value, and the minimum of closed deals below which there are no numbers.
-- `logistic`, `fdr`: the logistic fit (numpy Newton/IRLS) and Benjamini-Hochberg q values.
+- `logistic`, `fdr`: the logistic fit (numpy Newton/IRLS, rep-clustered errors) and
+  Benjamini-Hochberg q values.
+- `source`: the project's own closed deals and the scores a person may see, as the CSV's rows.
+- `units`: conversation metrics as criteria, and the unit each odds ratio is per.
+- `benchmarks`: the company's own talk ratio and questions from its won deals.
 """
 
 from common.validity.analysis import (
@@ -14,23 +18,41 @@ from common.validity.analysis import (
     analyse_deals,
     table,
 )
+from common.validity.benchmarks import Spread, WonDealFigures, won_deal_figures
 from common.validity.deals import Deal, ScoreRow, ValidityFileError, deals, read_rows
 from common.validity.fdr import bh_q_values
 from common.validity.logistic import LogisticFit, fit_logistic
+from common.validity.source import (
+    CallScore,
+    call_scores,
+    closed_deal_rows,
+    from_db,
+)
+from common.validity.units import CONVERSATION, METRICS, unit
 
 __all__ = [
+    "CONVERSATION",
+    "METRICS",
     "MIN_DEALS",
+    "CallScore",
     "CriterionResult",
     "Deal",
     "LogisticFit",
     "Report",
     "ScoreRow",
+    "Spread",
     "ValidityFileError",
+    "WonDealFigures",
     "analyse",
     "analyse_deals",
     "bh_q_values",
+    "call_scores",
+    "closed_deal_rows",
     "deals",
     "fit_logistic",
+    "from_db",
     "read_rows",
     "table",
+    "unit",
+    "won_deal_figures",
 ]

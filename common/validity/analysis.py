@@ -11,8 +11,9 @@ over the deals where it was scored, a logistic regression of won on:
   reached late stages winning more is absorbed here.
 
 The odds ratio is exp(coefficient) per score point, with a 95% Wald interval from the
-model-based standard error; the two-sided p value of each criterion goes into
-Benjamini-Hochberg q values across the criteria given numbers. Nothing is resampled.
+rep-clustered (sandwich) standard error, since a rep's deals are not independent draws; the
+two-sided p value of each criterion goes into Benjamini-Hochberg q values across the criteria
+given numbers. Nothing is resampled.
 
 Minimums: below `min_deals` closed deals (100 by default) the report has `enough_deals` false,
 `more_needed`, and no criteria at all; a criterion scored on fewer than `min_deals` deals, or
@@ -32,6 +33,7 @@ from pydantic import BaseModel
 from common.validity.deals import Deal, Key, ScoreRow, deals
 from common.validity.fdr import bh_q_values
 from common.validity.logistic import fit_logistic
+from common.validity.units import unit
 
 MIN_DEALS = 100
 Z95 = 1.959963984540054
@@ -94,7 +96,8 @@ def within_rep_estimate(
         by_rep[d.rep_id].append(float(value))
     rep_mean = np.array([np.mean(by_rep[d.rep_id]) for d in scored])
     design = np.column_stack([np.ones(len(scored)), x - rep_mean, rep_mean, _stage_shares(scored)])
-    fit = fit_logistic(design, np.array([1.0 if d.won else 0.0 for d in scored]))
+    won = np.array([1.0 if d.won else 0.0 for d in scored])
+    fit = fit_logistic(design, won, clusters=[d.rep_id for d in scored])
     if fit is None:
         return len(scored), None
     return len(scored), (float(fit.coef[1]), math.sqrt(float(fit.cov[1, 1])))
@@ -164,4 +167,9 @@ def table(report: Report) -> str:
             interval = f"{c.ci_low:.2f}-{c.ci_high:.2f}"
             numbers = f"{c.odds_ratio:>10.2f} {interval:>16} {c.q_value:>6.3f}"
         lines.append(f"{c.dimension:<20} {c.criterion:<28} {numbers} {c.deals:>6}")
+    units = sorted({unit(c.dimension, c.criterion) for c in report.criteria} - {"per score point"})
+    if units:
+        lines.append(
+            f"Conversation metrics are measured, not scored: odds ratio {'; '.join(units)}."
+        )
     return "\n".join(lines)

@@ -2,7 +2,11 @@
 
 `fit_logistic(X, y)` maximises the binomial likelihood of 0/1 outcomes `y` on the design `X`
 (the caller adds the intercept column) and returns the coefficients with their model-based
-covariance, the inverse of the Fisher information at the optimum. It returns None when there
+covariance, the inverse of the Fisher information at the optimum, or with `clusters` (one
+label per row: the rep) the cluster-robust sandwich A^-1 B A^-1, B the sum over clusters of
+each cluster's outer product of its score, times G/(G-1) for G clusters: a rep's deals are not
+independent draws, and the model-based covariance would count each as new information. It
+returns None when there
 is no finite answer: a singular design (a column with no variation, or one column a mix of
 others) or separation (a combination of columns that predicts every outcome, so the
 coefficients run off to infinity and the likelihood never settles).
@@ -10,6 +14,7 @@ coefficients run off to infinity and the likelihood never settles).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +30,9 @@ class LogisticFit:
     cov: np.ndarray  # their covariance (inverse Fisher information)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticFit | None:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, clusters: Sequence[str] | None = None
+) -> LogisticFit | None:
     if np.linalg.matrix_rank(x) < x.shape[1]:
         return None
     beta = np.zeros(x.shape[1])
@@ -42,5 +49,17 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticFit | None:
         if np.max(np.abs(step)) < TOLERANCE:
             p = 1.0 / (1.0 + np.exp(-(x @ beta)))
             information = x.T @ (x * (p * (1 - p))[:, None])
-            return LogisticFit(coef=beta, cov=np.linalg.inv(information))
+            bread = np.linalg.inv(information)
+            if clusters is None:
+                return LogisticFit(coef=beta, cov=bread)
+            return LogisticFit(coef=beta, cov=_sandwich(bread, x * (y - p)[:, None], clusters))
     return None
+
+
+def _sandwich(bread: np.ndarray, scores: np.ndarray, clusters: Sequence[str]) -> np.ndarray:
+    labels, index = np.unique(np.asarray(clusters), return_inverse=True)
+    per_cluster = np.zeros((len(labels), scores.shape[1]))
+    np.add.at(per_cluster, index, scores)
+    groups = len(labels)
+    meat = per_cluster.T @ per_cluster * (groups / (groups - 1) if groups > 1 else 1.0)
+    return np.asarray(bread @ meat @ bread)

@@ -10,6 +10,7 @@ import pytest
 
 from common.config import Settings
 from functions.cli import main
+from local.seed import Team
 
 BAD_DATABASES = {
     "unreachable": "postgresql://coach@127.0.0.1:9/coach?connect_timeout=2",
@@ -26,6 +27,7 @@ DATABASE_COMMANDS = [
     ["forget", "--email", "x@y.example"],
     ["calibrate"],
     ["retention"],
+    ["validity"],
 ]
 
 
@@ -259,3 +261,39 @@ def test_validity_refuses_a_malformed_file_naming_its_line(
     assert main(["validity", "--from-csv", str(path), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "line 3: outcome must be won or lost" in err
+
+
+def test_validity_reads_the_projects_own_closed_deals_in_a_teams_scope(
+    settings: Settings,
+    team: Team,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from common.deals import CallDeal, Snapshot, StageMap, record_call
+
+    stages = StageMap.from_settings(settings)
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        for rep, outcome in [("u-r000", "Closed Won"), ("u-r002", "Closed Lost")]:
+            for w in range(3):
+                opp = f"006{rep}{w}"
+                record_call(
+                    conn,
+                    f"c-{rep}-{w:02d}-0",
+                    CallDeal("Salesforce", opp, now=Snapshot(name=opp, stage=outcome)),
+                    stages,
+                )
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    assert main(["validity", "--json", "--min-deals", "10"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["enough_deals"], out["deals"], out["won"]) == (False, 6, 3)
+    assert main(["validity", "--json", "--min-deals", "10", "--team", "u-m1"]) == 0
+    assert json.loads(capsys.readouterr().out)["deals"] == 0  # m0's reps' deals only
+    monkeypatch.setenv("VALIDITY_MIN_DEALS", "4")
+    assert main(["validity", "--team", "u-m0"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 closed deals, 3 won" in printed and "talk_ratio" in printed

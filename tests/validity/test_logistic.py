@@ -39,3 +39,34 @@ def test_separated_or_singular_data_give_no_fit() -> None:
     assert fit_logistic(np.column_stack([np.ones(10), x]), separated) is None
     y = np.array([0.0, 1.0] * 5)
     assert fit_logistic(np.column_stack([np.ones(10), np.zeros(10)]), y) is None
+
+
+def _sample(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.3 + 0.7 * x)))).astype(float)
+    return np.column_stack([np.ones(n), x]), y
+
+
+def test_copies_of_a_rep_s_deals_add_no_information_when_clustered_by_rep() -> None:
+    x, y = _sample(11)
+    reps = [f"r{i}" for i in range(len(y))]
+    once = fit_logistic(x, y, clusters=reps)
+    twice = fit_logistic(np.vstack([x, x]), np.concatenate([y, y]), clusters=reps + reps)
+    naive = fit_logistic(np.vstack([x, x]), np.concatenate([y, y]))
+    assert once is not None and twice is not None and naive is not None
+    assert np.allclose(once.coef, twice.coef)
+    # the model-based error believes the copies (shrinks by sqrt 2); the clustered one does not
+    assert math.isclose(math.sqrt(naive.cov[1, 1] * 2), math.sqrt(once.cov[1, 1]), rel_tol=0.1)
+    assert math.isclose(twice.cov[1, 1], once.cov[1, 1], rel_tol=1e-9)
+
+
+def test_one_deal_per_rep_gives_the_robust_sandwich_by_hand() -> None:
+    x, y = _sample(12, 300)
+    fit = fit_logistic(x, y, clusters=[str(i) for i in range(300)])
+    plain = fit_logistic(x, y)
+    assert fit is not None and plain is not None
+    p = 1 / (1 + np.exp(-(x @ plain.coef)))
+    u = x * (y - p)[:, None]
+    by_hand = plain.cov @ (u.T @ u) @ plain.cov * 300 / 299
+    assert np.allclose(fit.cov, by_hand, rtol=1e-8)
