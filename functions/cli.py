@@ -166,6 +166,16 @@ def parser() -> argparse.ArgumentParser:
         help="closed deals below which there are no numbers (default VALIDITY_MIN_DEALS, 100)",
     )
     v.set_defaults(func=commands.validity)
+    w = sub.add_parser(
+        "compliance-pack",
+        help="write the works-council pack (Markdown and one HTML page) into DIR",
+    )
+    w.add_argument("dir", help="the folder to write into (created if missing)")
+    w.add_argument(
+        "--from", dest="start", type=iso_date, help="first day, inclusive (default: 90 days)"
+    )
+    w.add_argument("--to", dest="end", type=iso_date, help="last day, inclusive (default: today)")
+    w.set_defaults(func=commands.compliance_pack)
     e = sub.add_parser(
         "eval",
         help="score the calls managers scored with candidate rubrics or models (batches, half price)",

@@ -249,6 +249,21 @@ def _validity_from_db(args: argparse.Namespace) -> Any:
         return from_db(conn, reps, args.min_deals or settings.validity_min_deals)
 
 
+def compliance_pack(args: argparse.Namespace) -> Any:
+    """The works-council pack for [--from, --to] (both days included, UTC), read in one
+    snapshot so every part counts the same rows."""
+    from psycopg import IsolationLevel
+
+    from common.compliance import write_pack
+    from common.db import connect
+
+    s, end = load_settings(), args.end or datetime.now(UTC).date()
+    with connect(s.database_url) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        files = write_pack(conn, s, Path(args.dir), args.start or end - timedelta(days=89), end)
+    return {"written": [str(p) for p in files.paths]}
+
+
 def agreement_from_db(args: argparse.Namespace) -> dict[str, Any]:
     from common.access import load_caller, visible_reps
     from common.accuracy.pairs import Filters, agreement

@@ -28,6 +28,7 @@ DATABASE_COMMANDS = [
     ["calibrate"],
     ["retention"],
     ["validity"],
+    ["compliance-pack", "/nonexistent/pack"],
 ]
 
 
@@ -297,3 +298,22 @@ def test_validity_reads_the_projects_own_closed_deals_in_a_teams_scope(
     assert main(["validity", "--team", "u-m0"]) == 0
     printed = capsys.readouterr().out
     assert "6 closed deals, 3 won" in printed and "talk_ratio" in printed
+
+
+def test_compliance_pack_writes_every_part_for_the_period(
+    settings: Settings,
+    team: Team,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RUBRICS_DIR", str(settings.rubrics_dir))
+    out = tmp_path / "pack"
+    assert main(["compliance-pack", str(out), "--from", "2026-09-01", "--to", "2026-11-30"]) == 0
+    written = {Path(p).name for p in json.loads(capsys.readouterr().out)["written"]}
+    assert {"notice.md", "oversight.md", "scope.md", "pack.html"} <= written
+    assert "2026-09-01" in (out / "oversight.md").read_text(encoding="utf-8")
+    assert main(["compliance-pack", str(out), "--from", "2026-12-01", "--to", "2026-11-30"]) == 2
