@@ -166,6 +166,22 @@ def parser() -> argparse.ArgumentParser:
         help="closed deals below which there are no numbers (default VALIDITY_MIN_DEALS, 100)",
     )
     v.set_defaults(func=commands.validity)
+    ce = sub.add_parser(
+        "coaching-effect",
+        help="did coaching change anything: coached reps' change on the coached criterion"
+        " against reps not coached in the same weeks (difference in differences)",
+    )
+    ce.add_argument("--team", help="a manager's id or email: their team's reps only")
+    ce.add_argument(
+        "--weeks", type=count(1, 26), default=4, help="weeks before and after each event"
+    )
+    ce.add_argument(
+        "--min-events",
+        type=count(2),
+        help="usable events below which there are no numbers (default COACHING_MIN_EVENTS, 30)",
+    )
+    ce.add_argument("--json", action="store_true", help="one JSON object on one line")
+    ce.set_defaults(func=commands.coaching_effect)
     w = sub.add_parser(
         "compliance-pack",
         help="write the works-council pack (Markdown and one HTML page) into DIR",

@@ -249,6 +249,20 @@ def _validity_from_db(args: argparse.Namespace) -> Any:
         return from_db(conn, reps, args.min_deals or settings.validity_min_deals)
 
 
+def coaching_effect(args: argparse.Namespace) -> Any:
+    """One line for people, or the whole result with --json."""
+    from common.access import load_caller, visible_reps
+    from common.db import connect
+    from common.validity import coaching_effect, coaching_line
+
+    s = load_settings()
+    with connect(s.database_url) as conn:
+        reps = visible_reps(conn, load_caller(conn, args.team)) if args.team else None
+        result = coaching_effect(conn, reps, args.weeks, args.min_events or s.coaching_min_events)
+    print(json.dumps(result.public()) if args.json else coaching_line(result))
+    return PRINTED
+
+
 def compliance_pack(args: argparse.Namespace) -> Any:
     """The works-council pack for [--from, --to] (both days included, UTC), read in one
     snapshot so every part counts the same rows."""

@@ -36,6 +36,7 @@ from common.insights.performance import Comparison, RepPerformance, TeamOverview
 from common.insights.results import AccessLog, AgreementOut, CostReport, HealthOut, WeeklyReportOut
 from common.insights.service import Insights
 from common.insights.skipped import SkippedPage
+from common.insights.validity import WonDealCriteria
 from common.reports.weekly import rebuild_team
 from common.storage import ObjectStore
 from functions import mcp_commands
@@ -312,6 +313,24 @@ def create_server(
         bias, QWK, Krippendorff's alpha, 95% intervals), beside how often two managers agree
         (the human ceiling). Managers and admins."""
         return answer(service.agreement_report, from_date, to_date, dimension)
+
+    @mcp.tool(annotations=READ)
+    def criteria_for_won_deals(
+        dimension: Annotated[
+            Dimension | Literal["conversation"] | None,
+            Field(
+                description="One dimension's criteria only (conversation: talk ratio,"
+                " questions, longest monologue); default: all"
+            ),
+        ] = None,
+    ) -> WonDealCriteria:
+        """Which of our rubric criteria (and conversation metrics) go with won deals: per
+        criterion, the odds ratio of winning per score point within each rep's own deals and at
+        the same stage, its 95% interval, q (false-discovery adjusted) and a reading in plain
+        words, over the closed deals of your team's reps (admins: the company). Association,
+        not proof of cause: pass the caveat on. Below the minimum of closed deals, no numbers,
+        only how many more are needed. Managers and admins."""
+        return answer(service.criteria_for_won_deals, dimension)
 
     @mcp.tool(annotations=READ)
     def access_log(

@@ -234,6 +234,7 @@ def run(stack: Stack) -> None:
         show_agreement(s)
         show_scorecard_scales(s)
         check_gong_traffic(stack)
+        show_validity(s, stack)
     finally:
         server.stop()
 
@@ -485,6 +486,41 @@ def check_gong_traffic(stack: Stack) -> None:
             print(f"   NOT AS SPECIFIED: {line}")
         raise GongContractBroken(f"{len(errors)} Gong exchanges differ from Gong's spec")
     print("   every request and every answer is one the spec allows")
+
+
+def show_validity(s: Settings, stack: Stack) -> None:
+    """Which criteria go with won deals, and did coaching change anything: on the demo's own
+    few deals (too few, with the count), then on a sample year of a company's closed deals and
+    coaching (local/sample_history.py) in a database of its own, read exactly as the company's
+    own would be."""
+    from common.db import apply_schema
+    from common.validity import coaching_effect, coaching_line, from_db, table
+    from local.sample_history import COACHED, PLANTED, seed_history
+    from local.stack import create_database
+
+    print("\n11. Which criteria go with won deals, and did coaching change anything")
+    with connect(s.database_url) as conn:
+        own = from_db(conn, None, s.validity_min_deals)
+        effect = coaching_effect(conn, None, 4, s.coaching_min_events)
+    print(f"   this demo's own deals: {table(own)}")
+    print(f"   {coaching_line(effect)}")
+    database = s.database_url.split("/")[-1].split("?")[0]
+    admin = s.database_url.replace(f"/{database}?", "/postgres?")
+    url = create_database(admin, "sales_coach_history")
+    apply_schema(url)
+    with connect(url) as conn:
+        history = seed_history(conn)
+        conn.commit()
+        report = from_db(conn, None, s.validity_min_deals)
+        effect = coaching_effect(conn, None, 4, s.coaching_min_events)
+    print(
+        f"\n   A sample company's year ({history.deals} closed deals of {len(history.reps)} reps,"
+        f" {history.calls} calls; planted: {PLANTED} changes the odds within rep and stage,"
+        f" coaching on {COACHED} lifts later scores):"
+    )
+    for text in table(report).splitlines():
+        print(f"   {text}")
+    print(f"   {coaching_line(effect)}")
 
 
 def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:

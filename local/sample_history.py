@@ -10,7 +10,8 @@ The world (`PLANTED` names what is true in it):
   `objections/next_steps` scores higher at later stages (the paperwork talk of a late call).
 - Each deal has a latent behaviour that `discovery/pain_and_impact` measures (with noise on
   each call); within rep and stage, only it changes the odds of winning.
-- A manager's override of `discovery/open_questions` on one of a rep's calls (a coaching event)
+- A manager's override of `discovery/open_questions` on one of a rep's calls (a coaching event,
+  for three reps in four)
   raises that rep's later scores on it by `COACHING_LIFT`; all reps drift up a little over the
   year (the trend a naive before/after would credit to coaching).
 - Everything else is the rep's skill and noise.
@@ -49,6 +50,7 @@ PLANTED = "discovery/pain_and_impact"
 STAGE_LINKED = "objections/next_steps"
 COACHED = "discovery/open_questions"
 COACHING_LIFT = 0.6
+EVENT_GAP = timedelta(weeks=9)  # between one rep's coaching events: more than both windows
 MANAGER = "u-hist-m"
 
 
@@ -74,16 +76,16 @@ def seed_history(
     conn: psycopg.Connection[Row],
     *,
     seed: int = 7,
-    reps: int = 20,
-    deals_per_rep: int = 10,
-    events_per_coached_rep: int = 4,
+    reps: int = 24,
+    deals_per_rep: int = 12,
+    events_per_coached_rep: int = 3,
     end: date = date(2026, 11, 27),
 ) -> History:
     """Write the world into `conn`'s database (its schema applied, no such ids yet)."""
     rng = np.random.default_rng(seed)
     rep_ids = [f"u-hist-r{r:02d}" for r in range(reps)]
     _users(conn, rep_ids)
-    start = datetime(end.year, end.month, end.day, 15, tzinfo=UTC) - timedelta(weeks=40)
+    start = datetime(end.year, end.month, end.day, 15, tzinfo=UTC) - timedelta(weeks=52)
     calls: list[_Call] = []
     won = 0
     stages = StageMap.from_settings(Settings.model_construct())
@@ -94,7 +96,7 @@ def seed_history(
             won += is_won
             calls += deal_calls
             _record_deal(conn, f"006HIST{r:02d}{d:02d}", deal_calls, is_won, stages)
-    events = _coaching(conn, rng, calls, rep_ids[: reps // 2], events_per_coached_rep)
+    events = _coaching(conn, rng, calls, rep_ids[: reps * 3 // 4], events_per_coached_rep)
     _write_calls(conn, rng, calls)
     return History(rep_ids, reps * deals_per_rep, won, len(calls), events)
 
@@ -118,7 +120,7 @@ def _deal(
     behaviour = float(rng.normal(0.0, 0.8))
     logit = -0.3 + 1.0 * skill + 0.8 * (furthest - 1.5) + 1.2 * behaviour
     is_won = bool(rng.random() < 1 / (1 + np.exp(-logit)))
-    first = start + timedelta(days=int(rng.integers(0, 30 * 8)))
+    first = start + timedelta(days=int(rng.integers(0, 300)))
     calls = []
     for k in range(furthest + 1):
         started = first + timedelta(days=int(k * 9 + rng.integers(0, 5)))
@@ -134,6 +136,8 @@ def _score(rng: np.random.Generator, skill: float, stage: int, behaviour: float,
     value = 3.0 + 0.5 * skill + float(rng.normal(0.0, 0.5))
     if key == PLANTED:
         value += behaviour
+    if key == COACHED:
+        value -= 0.6  # room to improve: the lifts stay below the scale's top
     if key == STAGE_LINKED:
         value += 0.6 * (stage - 1.5)
     return float(np.clip(round(value, 1), 1.0, 5.0))
@@ -162,9 +166,10 @@ def _coaching(
     coached: list[str],
     per_rep: int,
 ) -> int:
-    """Coaching events on COACHED for the first half of the reps, and a trend for everyone.
+    """Coaching events on COACHED for the reps in `coached`, and a trend for everyone.
     An event is a manager's override on one of the rep's calls; the rep's later calls score
-    COACHING_LIFT higher on it (after every event, capped at 5)."""
+    COACHING_LIFT higher on it (after every event, capped at 5); a rep's events are EVENT_GAP
+    apart."""
     first = min(c.started for c in calls)
     dimension, criterion = COACHED.split("/")
     for c in calls:  # everyone drifts up a little over the year: not coaching
@@ -173,8 +178,7 @@ def _coaching(
     events = 0
     for rep in coached:
         mine = sorted((c for c in calls if c.rep == rep), key=lambda c: c.started)
-        picks = sorted(rng.choice(np.arange(3, len(mine) - 3), size=per_rep, replace=False))
-        for i in picks:
+        for i in _event_calls(rng, mine, per_rep):
             event = mine[int(i)]
             for later in mine[int(i) + 1 :]:
                 s = later.scores[dimension][criterion]
@@ -196,6 +200,19 @@ def _coaching(
             )
             events += 1
     return events
+
+
+def _event_calls(rng: np.random.Generator, mine: list[_Call], per_rep: int) -> list[int]:
+    """Indexes of up to `per_rep` coached calls, each at least EVENT_GAP after the one before,
+    so an event's weeks before and after hold no other event: each event's own lift is what
+    its windows see (the earlier lifts are in both)."""
+    picks: list[int] = []
+    i = int(rng.integers(3, 6))
+    while len(picks) < per_rep and i < len(mine) - 2:
+        picks.append(i)
+        due = mine[i].started + EVENT_GAP + timedelta(days=int(rng.integers(0, 14)))
+        i = next((j for j in range(i + 1, len(mine)) if mine[j].started >= due), len(mine))
+    return picks
 
 
 def _write_calls(

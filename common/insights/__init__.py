@@ -8,6 +8,8 @@
 - `noise`: the scorer's run-to-run noise per dimension, and whether a change is within it.
 - `skipped`: the calls the applicability rules skipped in a caller's scope, and why.
 - `requests`: asking for an analysis from Claude Desktop, through the outbox.
+- `validity`: which criteria go with won deals (`common.validity`), read for people: a unit and
+  a plain-words reading per criterion, the caveat, the clearly associated ones first.
 - `service`: `Insights`, built once from settings; every MCP tool is a thin call into it, and
   every method takes the caller and refuses what is outside their scope.
 """

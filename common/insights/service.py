@@ -30,7 +30,7 @@ from common.access.scope import (
 from common.access.teams import Teams
 from common.accuracy import disputes
 from common.accuracy.pairs import Filters, agreement
-from common.config import Settings
+from common.config import DIMENSIONS, Settings
 from common.db import Database, Row
 from common.deals import DealCalls
 from common.errors import AccessDenied, InvalidRequest
@@ -47,6 +47,7 @@ from common.insights.results import (
     WeeklyReportOut,
 )
 from common.insights.skipped import SkippedPage
+from common.insights.validity import Scope, WonDealCriteria, read_report
 from common.insights.week import current_week, day_start, last_weeks, monday, week_bounds
 from common.monitoring.health import snapshot
 from common.monitoring.status import pipeline_status
@@ -54,6 +55,7 @@ from common.rubrics import RubricSet
 from common.rubrics import load as load_rubrics
 from common.scoring import costs, publishing, run_to_run
 from common.storage import ObjectStore
+from common.validity import CONVERSATION, analyse, closed_deal_rows
 
 Detail = Literal["summary", "full"]
 # (the pool, a manager's id, a week) -> the re-rendered team report's summary
@@ -346,6 +348,24 @@ class Insights:
                 run_to_run=run_to_run(conn, since, filters.rep_ids, dimension),
                 publishing=publishing(conn, since, filters.rep_ids, dimension),
             )
+
+    def criteria_for_won_deals(
+        self, identity: str | None, dimension: str | None = None
+    ) -> WonDealCriteria:
+        """Which criteria go with won deals, within rep and stage, over the closed deals owned
+        by reps in the caller's scope (a manager's team, everyone for admins); below
+        `validity_min_deals` closed deals, no numbers, only how many more are needed."""
+        if dimension is not None and dimension not in (*DIMENSIONS, CONVERSATION):
+            raise InvalidRequest(f"unknown dimension {dimension}")
+        min_deals = self.s.validity_min_deals
+        with self.conn() as conn:
+            caller = self.caller(conn, identity)
+            require_role(caller, "manager", "admin")
+            visible = self.teams.visible(conn, caller)
+            rows = closed_deal_rows(conn, visible)
+        reps = len({r.rep_id for r in rows})  # the deals' owners
+        scope: Scope = "company" if visible is None else "team"
+        return read_report(analyse(rows, min_deals), reps, min_deals, scope, dimension)
 
     def health(self, identity: str | None) -> dict[str, Any]:
         """The monitors against their thresholds and the open incidents (admins)."""

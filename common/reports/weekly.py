@@ -4,6 +4,10 @@ rows in `weekly_reports`, and the links to Slack and/or email.
 Each report goes to a stable key (re-running a week replaces it). A stored team report is
 re-rendered when one of its reps has been soft-deleted since (`rebuild_team`), so nobody reads
 a removed rep in it afterwards.
+
+The company's closed deals are read once a week (`numbers.read_validity`, with
+`VALIDITY_MIN_DEALS`): the reps' talk-ratio and questions benchmarks and each team report's
+leadership section come from them. They are the deals closed by now, whichever week is built.
 """
 
 from __future__ import annotations
@@ -53,8 +57,9 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
     tz = s.report_timezone
     with transaction(s.database_url) as conn:
         noise = week_noise(conn, week, tz)
+        validity = reports.read_validity(conn, s.validity_min_deals)
         rep_rows = reports.reps_with_calls(conn, week, tz)
-        rep_reports = [reports.rep_report(conn, r, week, tz, noise) for r in rep_rows]
+        rep_reports = [reports.rep_report(conn, r, week, tz, noise, validity) for r in rep_rows]
         rep_links = {
             r.rep_id: _publish(
                 conn,
@@ -77,7 +82,7 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
         team_links = []
         for m in managers:
             team = reports.team_report(
-                conn, m, [r for r in rep_reports if r.manager_id == m["id"]], week, tz
+                conn, m, [r for r in rep_reports if r.manager_id == m["id"]], week, tz, validity
             )
             summary = team_summary(team)
             team_links.append(
@@ -148,9 +153,9 @@ def rebuild_team(
             return {}
         rows = [r for r in reports.reps_with_calls(conn, week, tz) if r["manager_id"] == manager_id]
         noise = week_noise(conn, week, tz)
-        team = reports.team_report(
-            conn, manager, [reports.rep_report(conn, r, week, tz, noise) for r in rows], week, tz
-        )
+        validity = reports.read_validity(conn, s.validity_min_deals)
+        reps = [reports.rep_report(conn, r, week, tz, noise, validity) for r in rows]
+        team = reports.team_report(conn, manager, reps, week, tz, validity)
         links = {
             r.rep_id: store.presigned_url(render.report_key(week, "rep", r.rep_id))
             for r in team.reps

@@ -6,6 +6,8 @@
 - `logistic`, `fdr`: the logistic fit (numpy Newton/IRLS, rep-clustered errors) and
   Benjamini-Hochberg q values.
 - `source`: the project's own closed deals and the scores a person may see, as the CSV's rows.
+- `coaching`, `coaching_source`: did coaching change anything: the difference in differences of
+  coached reps' scores on the coached criterion against reps not coached in the same weeks.
 - `units`: conversation metrics as criteria, and the unit each odds ratio is per.
 - `benchmarks`: the company's own talk ratio and questions from its won deals.
 """
@@ -19,6 +21,16 @@ from common.validity.analysis import (
     table,
 )
 from common.validity.benchmarks import Spread, WonDealFigures, won_deal_figures
+from common.validity.coaching import (
+    MIN_EVENTS,
+    CoachingEffect,
+    CoachingEvent,
+    DimensionEffect,
+    ScorePoint,
+    estimate,
+)
+from common.validity.coaching import line as coaching_line
+from common.validity.coaching_source import coaching_effect
 from common.validity.deals import Deal, ScoreRow, ValidityFileError, deals, read_rows
 from common.validity.fdr import bh_q_values
 from common.validity.logistic import LogisticFit, fit_logistic
@@ -34,11 +46,16 @@ __all__ = [
     "CONVERSATION",
     "METRICS",
     "MIN_DEALS",
+    "MIN_EVENTS",
     "CallScore",
+    "CoachingEffect",
+    "CoachingEvent",
     "CriterionResult",
     "Deal",
+    "DimensionEffect",
     "LogisticFit",
     "Report",
+    "ScorePoint",
     "ScoreRow",
     "Spread",
     "ValidityFileError",
@@ -48,7 +65,10 @@ __all__ = [
     "bh_q_values",
     "call_scores",
     "closed_deal_rows",
+    "coaching_effect",
+    "coaching_line",
     "deals",
+    "estimate",
     "fit_logistic",
     "from_db",
     "read_rows",

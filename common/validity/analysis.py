@@ -10,10 +10,11 @@ over the deals where it was scored, a logistic regression of won on:
 - the share of the deal's calls at each stage (one stage left out as reference): deals that
   reached late stages winning more is absorbed here.
 
-The odds ratio is exp(coefficient) per score point, with a 95% Wald interval from the
-rep-clustered (sandwich) standard error, since a rep's deals are not independent draws; the
-two-sided p value of each criterion goes into Benjamini-Hochberg q values across the criteria
-given numbers. Nothing is resampled.
+The odds ratio is exp(coefficient) per score point, with a 95% interval from the larger of
+the rep-clustered (sandwich) and the model-based standard error, on Student's t with reps less
+one degrees of freedom: a rep's deals are not independent draws, and with few reps the
+clustered error is itself too small. The two-sided p value of each criterion goes into
+Benjamini-Hochberg q values across the criteria given numbers. Nothing is resampled.
 
 Minimums: below `min_deals` closed deals (100 by default) the report has `enough_deals` false,
 `more_needed`, and no criteria at all; a criterion scored on fewer than `min_deals` deals, or
@@ -33,10 +34,10 @@ from pydantic import BaseModel
 from common.validity.deals import Deal, Key, ScoreRow, deals
 from common.validity.fdr import bh_q_values
 from common.validity.logistic import fit_logistic
+from common.validity.student import quantile_975, two_sided_p
 from common.validity.units import unit
 
 MIN_DEALS = 100
-Z95 = 1.959963984540054
 
 
 class CriterionResult(BaseModel):
@@ -83,12 +84,18 @@ def analyse_deals(closed: Sequence[Deal], min_deals: int = MIN_DEALS) -> Report:
     return Report(enough_deals=True, deals=len(closed), won=won, criteria=criteria, more_needed=0)
 
 
+Estimate = tuple[float, float, float]  # (log odds ratio per point, its error, degrees of freedom)
+
+
 def within_rep_estimate(
     closed: Sequence[Deal], key: Key, min_deals: int
-) -> tuple[int, tuple[float, float] | None]:
-    """(deals scored on `key`, (log odds ratio per point, its standard error) or None)."""
+) -> tuple[int, Estimate | None]:
+    """(deals scored on `key`, its estimate or None). The error is the larger of the
+    rep-clustered and the model-based one, with reps less one degrees of freedom: with few reps
+    the clustered error is itself too small, and a normal quantile too narrow."""
     scored = [d for d in closed if key in d.within_stage]
-    if len(scored) < min_deals:
+    reps = len({d.rep_id for d in scored})
+    if len(scored) < min_deals or reps < 2:
         return len(scored), None
     x = np.array([d.within_stage[key] for d in scored])
     by_rep: dict[str, list[float]] = defaultdict(list)
@@ -100,7 +107,8 @@ def within_rep_estimate(
     fit = fit_logistic(design, won, clusters=[d.rep_id for d in scored])
     if fit is None:
         return len(scored), None
-    return len(scored), (float(fit.coef[1]), math.sqrt(float(fit.cov[1, 1])))
+    variance = max(float(fit.cov[1, 1]), float(fit.model_cov[1, 1]))
+    return len(scored), (float(fit.coef[1]), math.sqrt(variance), float(reps - 1))
 
 
 def _stage_shares(scored: Sequence[Deal]) -> np.ndarray:
@@ -116,13 +124,11 @@ def _stage_shares(scored: Sequence[Deal]) -> np.ndarray:
     )
 
 
-def _p_value(beta: float, se: float) -> float:
-    return math.erfc(abs(beta / se) / math.sqrt(2))
+def _p_value(beta: float, se: float, df: float) -> float:
+    return two_sided_p(beta / se, df)
 
 
-def _result(
-    key: Key, estimate: tuple[int, tuple[float, float] | None], q: float | None
-) -> CriterionResult:
+def _result(key: Key, estimate: tuple[int, Estimate | None], q: float | None) -> CriterionResult:
     n, fitted = estimate
     dimension, criterion = key
     if fitted is None:
@@ -135,13 +141,14 @@ def _result(
             q_value=None,
             deals=n,
         )
-    beta, se = fitted
+    beta, se, df = fitted
+    half = quantile_975(df) * se
     return CriterionResult(
         dimension=dimension,
         criterion=criterion,
         odds_ratio=math.exp(beta),
-        ci_low=math.exp(beta - Z95 * se),
-        ci_high=math.exp(beta + Z95 * se),
+        ci_low=math.exp(beta - half),
+        ci_high=math.exp(beta + half),
         q_value=q,
         deals=n,
     )

@@ -27,7 +27,8 @@ DIVERGED = 25.0  # |coefficient| on the logit scale: an odds ratio beyond e^25 i
 @dataclass(frozen=True)
 class LogisticFit:
     coef: np.ndarray  # one per column of X
-    cov: np.ndarray  # their covariance (inverse Fisher information)
+    cov: np.ndarray  # their covariance: clustered when clusters were given, else model_cov
+    model_cov: np.ndarray  # the inverse Fisher information
 
 
 def fit_logistic(
@@ -51,8 +52,9 @@ def fit_logistic(
             information = x.T @ (x * (p * (1 - p))[:, None])
             bread = np.linalg.inv(information)
             if clusters is None:
-                return LogisticFit(coef=beta, cov=bread)
-            return LogisticFit(coef=beta, cov=_sandwich(bread, x * (y - p)[:, None], clusters))
+                return LogisticFit(coef=beta, cov=bread, model_cov=bread)
+            cov = _sandwich(bread, x * (y - p)[:, None], clusters)
+            return LogisticFit(coef=beta, cov=cov, model_cov=bread)
     return None
 
 

@@ -28,6 +28,7 @@ DATABASE_COMMANDS = [
     ["calibrate"],
     ["retention"],
     ["validity"],
+    ["coaching-effect"],
     ["compliance-pack", "/nonexistent/pack"],
 ]
 
@@ -317,3 +318,25 @@ def test_compliance_pack_writes_every_part_for_the_period(
     assert {"notice.md", "oversight.md", "scope.md", "pack.html"} <= written
     assert "2026-09-01" in (out / "oversight.md").read_text(encoding="utf-8")
     assert main(["compliance-pack", str(out), "--from", "2026-12-01", "--to", "2026-11-30"]) == 2
+
+
+def test_coaching_effect_finds_the_sample_historys_planted_lift(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from local.sample_history import COACHING_LIFT, seed_history
+
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        history = seed_history(conn)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["coaching-effect", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["enough_events"] and out["usable_events"] <= history.events
+    assert out["ci_low"] < COACHING_LIFT < out["ci_high"] and out["ci_low"] > 0
+    assert main(["coaching-effect", "--min-events", "500"]) == 0
+    assert "too few coaching events" in capsys.readouterr().out
+    assert main(["coaching-effect", "--team", "u-nobody"]) == 2

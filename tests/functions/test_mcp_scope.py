@@ -89,6 +89,7 @@ UNSCOPED = [  # tools that take no identifier: their answers must hold nothing o
     ("list_disputes", {"status": None}),
     ("review_queue", {"limit": 200}),
     ("skipped_calls", {}),
+    ("criteria_for_won_deals", {}),
 ]
 
 

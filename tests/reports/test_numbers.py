@@ -13,7 +13,16 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from common.reports.numbers import rep_report, reps_with_calls, team_report
+from common.reports.numbers import (
+    Validity,
+    read_validity,
+    rep_report,
+    reps_with_calls,
+    team_report,
+)
+from common.validity import Spread, WonDealFigures
+from local.seed import seed
+from tests.insights.won_deals import close_every_call
 
 WEEK = date(2026, 11, 16)
 TZ = "UTC"
@@ -138,3 +147,93 @@ def test_a_change_within_noise_is_marked_and_held_scores_count_nowhere(
     assert team.held_total == 1 and team.held[0].call_id == "held"
     assert team.held[0].ai_suggestion == 1.0 and team.held[0].review_reasons == ["samples disagree"]
     assert [v for _, v in team.trend["discovery"]][-1] == 3.5
+
+
+def figures(talk: tuple[float, float], questions: tuple[float, float]) -> WonDealFigures:
+    """The company's won-deal figures with these middle halves (lost deals: talk 60-70%)."""
+
+    def spread(low: float, high: float) -> Spread:
+        return Spread(calls=40, low=low, median=(low + high) / 2, high=high)
+
+    return WonDealFigures(
+        deals=120,
+        won=55,
+        talk_ratio_won=spread(*talk),
+        talk_ratio_lost=spread(0.60, 0.70),
+        questions_won=spread(*questions),
+        questions_lost=None,
+    )
+
+
+def test_talk_and_questions_are_held_to_the_companys_won_deals_once_there_are_enough(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """Talk share 55% and 12 questions: outside the vendors' 35-52% and inside their 11-14;
+    against won deals here (50-60%, 14-18 questions) the verdicts turn around."""
+    call(conn, "c1", AT, 4.0, "Acme discovery", {"talk_ratio_rep": 0.55, "rep_questions": 12})
+    rep = {"id": "r1", "name": "Rae", "manager_id": "m1"}
+    own = Validity(rows=[], min_deals=100, figures=figures((0.50, 0.60), (14, 18.5)))
+    checks = {m.name: m for m in rep_report(conn, rep, WEEK, TZ, validity=own).metrics}
+    talk, questions = checks["Talk ratio (rep share)"], checks["Questions per discovery call"]
+    assert (talk.benchmark, talk.within) == ("won deals here: 50-60% (lost: 60-70%)", True)
+    assert (questions.benchmark, questions.within) == ("won deals here: 14-18.5", False)
+    too_few = Validity(rows=[], min_deals=100, figures=None)
+    for vendors in (
+        rep_report(conn, rep, WEEK, TZ),
+        rep_report(conn, rep, WEEK, TZ, None, too_few),
+    ):
+        checks = {m.name: m for m in vendors.metrics}
+        talk, questions = checks["Talk ratio (rep share)"], checks["Questions per discovery call"]
+        assert (talk.benchmark, talk.within) == ("about 43% (vendors' pooled benchmark)", False)
+        assert (questions.benchmark, questions.within) == (
+            "11-14 (vendors' pooled benchmark)",
+            True,
+        )
+
+
+M0_REPS = [f"u-r{r:03d}" for r in range(0, 40, 2)]  # seed: rep r is manager r % 2's
+M1_REPS = [f"u-r{r:03d}" for r in range(1, 40, 2)]
+
+
+@pytest.fixture
+def teams(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """Two managers of 20 reps each, 12 calls a rep, every call its own closed deal: within
+    each of m0's reps a call with less than the rep's median talk share mostly wins (a planted
+    effect, each outcome flipped with probability 0.15); m1's deals are a fair coin."""
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as c:
+        now = datetime.combine(WEEK + timedelta(weeks=1), datetime.min.time(), tzinfo=UTC)
+        seed(c, reps=40, managers=2, weeks=6, calls_per_week=2, now=now)
+        close_every_call(c, M0_REPS, seed=5, planted=True)
+        close_every_call(c, M1_REPS, seed=6)
+        yield c
+
+
+def test_the_leadership_section_names_what_goes_with_the_teams_won_deals(
+    teams: psycopg.Connection[Any],
+) -> None:
+    validity = read_validity(teams, min_deals=100)
+    m0 = {"id": "u-m0", "name": "Manager 0"}
+    section = team_report(teams, m0, [], WEEK, TZ, validity).leadership
+    assert section is not None and section.enough_deals
+    assert (section.deals, section.reps) == (240, 20)
+    assert section.top and section.top[0].criterion == "talk_ratio"  # planted: found first
+    talk = section.top[0]
+    assert talk.odds_ratio is not None and talk.ci_high is not None and talk.ci_high < 1
+    assert talk.reading.startswith("each 10 points more of the rep's share of talk goes with")
+    assert "not proof of cause" in section.caveat
+    assert section.line.startswith("240 closed deals of 20 reps")
+    m1 = team_report(teams, {"id": "u-m1", "name": "Manager 1"}, [], WEEK, TZ, validity)
+    assert m1.leadership is not None and m1.leadership.deals == 240  # m1's own deals only
+    assert m1.leadership.top == []  # a fair coin there: nothing called (BH: P <= 0.10)
+
+
+def test_below_the_minimum_the_section_says_how_many_more_deals_are_needed(
+    teams: psycopg.Connection[Any],
+) -> None:
+    validity = read_validity(teams, min_deals=300)
+    assert validity.figures is not None  # 480 closed deals in the company: its own figures
+    section = team_report(teams, {"id": "u-m0", "name": "M"}, [], WEEK, TZ, validity).leadership
+    assert section is not None and not section.enough_deals and section.top == []
+    assert section.line == "too few closed deals: 240 of 300, 60 more needed"
+    assert read_validity(teams, min_deals=481).figures is None  # the vendors' figures stay
+    assert team_report(teams, {"id": "u-m0", "name": "M"}, [], WEEK, TZ).leadership is None

@@ -205,3 +205,66 @@ def test_a_change_within_noise_and_held_scores_are_shown_as_such() -> None:
     html = render_team(team, {})
     assert "Held for review (1)" in html and "1.5 (suggestion)" in html
     assert "no quote for price_handling" in html and "within run-to-run noise" in html
+
+
+def test_the_team_report_names_the_criteria_that_go_with_won_deals() -> None:
+    """The clear criteria with their readings and the caveat; none clear; or how many more
+    closed deals are needed; no section without the company's deals."""
+    from common.insights.validity import CriterionReading
+    from common.reports.numbers import Leadership, TeamReport
+    from common.reports.render import render_team
+
+    found = CriterionReading(
+        dimension="discovery",
+        criterion="<script>x</script>",  # rubric text, escaped like any other
+        odds_ratio=1.8,
+        ci_low=1.2,
+        ci_high=2.6,
+        q_value=0.012,
+        deals=130,
+        unit="per score point",
+        clear=True,
+        reading="each score point more goes with 1.80x the odds of winning (95% interval 1.20-2.60)",
+    )
+    section = Leadership(
+        enough_deals=True,
+        deals=130,
+        won=61,
+        reps=20,
+        min_deals=100,
+        more_needed=0,
+        line="130 closed deals of 20 reps, 61 won: 1 of 23 criteria clearly go with winning",
+        caveat="Association within reps and stages, not proof of cause.",
+        top=[found],
+    )
+    team = TeamReport(
+        manager_id="m1",
+        manager_name="Mia",
+        week_start=WEEK,
+        reps=[],
+        trend={"discovery": [("16 Nov", 3.5)]},
+        leadership=section,
+    )
+    html = render_team(team, {})
+    assert "Which criteria go with won deals" in html and "not proof of cause" in html
+    assert "1.80x the odds of winning (95% interval 1.20-2.60)" in html and "0.012" in html
+    assert "<script>x" not in html and "&lt;script&gt;x" in html
+    none_clear = section.model_copy(update={"top": []})
+    html = render_team(team.model_copy(update={"leadership": none_clear}), {})
+    assert "No criterion goes clearly with winning or losing yet" in html
+    few = Leadership(
+        enough_deals=False,
+        deals=37,
+        won=20,
+        reps=4,
+        min_deals=100,
+        more_needed=63,
+        line="too few closed deals: 37 of 100, 63 more needed",
+        caveat="Too few closed deals to say anything: 37 of 100, 63 more needed.",
+        top=[],
+    )
+    html = render_team(team.model_copy(update={"leadership": few}), {})
+    assert "too few closed deals: 37 of 100, 63 more needed." in html
+    assert "No criterion" not in html and "<table><tr><th>dimension" not in html
+    html = render_team(team.model_copy(update={"leadership": None}), {})
+    assert "Which criteria go with won deals" not in html

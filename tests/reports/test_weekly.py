@@ -18,9 +18,11 @@ from starlette.routing import Route
 
 from common.config import Settings, load_settings
 from common.reports.numbers import previous_week
+from common.storage import ObjectStore
 from flows.weekly_review import build_week
 from local.seed import seed
 from local.serve import serve
+from tests.insights.won_deals import close_every_call
 
 WEEK = previous_week(datetime.now(UTC), "UTC")
 
@@ -137,3 +139,34 @@ def test_team_report_shows_agreement_with_managers(seeded: Settings) -> None:
     row = re.search(r"<td>overall</td><td>(\d+)</td>\s*<td>(\d+)%</td>", pages["u-m0"])
     assert row and int(row.group(1)) == scored and row.group(2) == "100"
     assert "Agreement with managers" not in pages["u-m1"]  # no manager scores: no section
+
+
+def test_the_companys_closed_deals_reach_the_reports_once_there_are_enough(
+    seeded: Settings,
+) -> None:
+    """Every seeded call its own closed deal (a fair coin): 72 deals, 36 a team. Below
+    VALIDITY_MIN_DEALS (100) the team report says how many more are needed and the rep's
+    benchmarks are the vendors'; at 20 the rep's are the company's won deals' figures and the
+    team report has its criteria section."""
+    store = ObjectStore.from_settings(seeded)
+
+    def pages() -> dict[str, str]:
+        with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
+            rows = conn.execute(
+                "SELECT subject_id, object_key FROM weekly_reports WHERE week_start = %s",
+                (WEEK,),
+            ).fetchall()
+        return {r["subject_id"]: store.get_bytes(r["object_key"]).decode() for r in rows}
+
+    with psycopg.connect(seeded.database_url, row_factory=dict_row, autocommit=True) as conn:
+        close_every_call(conn, ["u-r000", "u-r001", "u-r002", "u-r003"], seed=3)
+    build_week(seeded, WEEK, deliver=False)
+    before = pages()
+    assert "too few closed deals: 36 of 100, 64 more needed" in before["u-m0"]
+    assert "vendors&#39; pooled benchmark" in before["u-r000"]
+    assert "won deals here" not in before["u-r000"]
+
+    build_week(seeded.model_copy(update={"validity_min_deals": 20}), WEEK, deliver=False)
+    after = pages()
+    assert "36 closed deals of 2 reps" in after["u-m0"] and "not proof of cause" in after["u-m0"]
+    assert "won deals here: " in after["u-r000"] and "vendors" not in after["u-r000"]
