@@ -14,6 +14,7 @@ earliest call breaking a tie), so an engineer joining one call does not split th
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ scoped AS (
     SELECT id, primary_user_id AS rep_id, started_at FROM calls
     WHERE started_at IS NOT NULL AND primary_user_id IS NOT NULL
       AND (%(all)s OR primary_user_id = ANY(%(visible)s))
+      AND (%(every_call)s OR id = ANY(%(calls)s))
 ),
 manager AS (
     SELECT DISTINCT ON (x.call_id, x.dimension, x.criterion)
@@ -86,11 +88,20 @@ ORDER BY d.id, c.started_at, c.id
 """
 
 
-def call_scores(conn: psycopg.Connection[Row], visible: AbstractSet[str] | None) -> list[CallScore]:
-    """Every score a person may see, of the calls of the reps in `visible` (None: all)."""
-    rows = conn.execute(
-        _SCORES, {"all": visible is None, "visible": sorted(visible or ())}
-    ).fetchall()
+def call_scores(
+    conn: psycopg.Connection[Row],
+    visible: AbstractSet[str] | None,
+    calls: Sequence[str] | None = None,
+) -> list[CallScore]:
+    """Every score a person may see, of the calls of the reps in `visible` (None: all),
+    among `calls` (None: every call)."""
+    params = {
+        "all": visible is None,
+        "visible": sorted(visible or ()),
+        "every_call": calls is None,
+        "calls": list(calls or ()),
+    }
+    rows = conn.execute(_SCORES, params).fetchall()
     return [
         CallScore(
             call_id=r["call_id"],
@@ -114,7 +125,7 @@ def closed_deal_rows(
     owner = owners(calls)
     calls = [c for c in calls if visible is None or owner[c["deal_id"]] in visible]
     scores: dict[str, list[CallScore]] = {}
-    for s in call_scores(conn, None) if calls else []:
+    for s in call_scores(conn, None, [c["call_id"] for c in calls]) if calls else []:
         scores.setdefault(s.call_id, []).append(s)
     rows: list[ScoreRow] = []
     for c in calls:
