@@ -101,7 +101,8 @@ def within_rep_estimate(
     by_rep: dict[str, list[float]] = defaultdict(list)
     for d, value in zip(scored, x, strict=True):
         by_rep[d.rep_id].append(float(value))
-    rep_mean = np.array([np.mean(by_rep[d.rep_id]) for d in scored])
+    means = {rep: sum(values) / len(values) for rep, values in by_rep.items()}
+    rep_mean = np.array([means[d.rep_id] for d in scored])
     design = np.column_stack([np.ones(len(scored)), x - rep_mean, rep_mean, _stage_shares(scored)])
     won = np.array([1.0 if d.won else 0.0 for d in scored])
     fit = fit_logistic(design, won, clusters=[d.rep_id for d in scored])

@@ -71,39 +71,60 @@ def read_rows(path: Path) -> list[ScoreRow]:
 
 
 def deals(rows: Iterable[ScoreRow]) -> list[Deal]:
-    """Each deal of `rows` once, in the order first seen."""
+    """Each deal of `rows` once, in the order first seen (one pass over the rows per step:
+    a large company's closed deals are a million rows)."""
     rows = list(rows)
-    per_call: dict[tuple[str, Key], list[float]] = defaultdict(list)
-    for r in rows:
-        if r.score is not None:
-            per_call[(r.call_id, (r.dimension, r.criterion))].append(r.score)
-    call_score = {k: sum(v) / len(v) for k, v in per_call.items()}
-    call_stage = {r.call_id: r.stage for r in rows}
-    at_stage: dict[tuple[Key, str], list[float]] = defaultdict(list)
-    for (call, key), score in call_score.items():
-        at_stage[(key, call_stage[call])].append(score)
-    stage_mean = {k: sum(v) / len(v) for k, v in at_stage.items()}
+    per_call: dict[str, dict[Key, list[float]]] = defaultdict(lambda: defaultdict(list))
+    call_stage: dict[str, str] = {}
     deal_calls: dict[str, dict[str, None]] = defaultdict(dict)  # insertion-ordered sets
+    first: dict[str, ScoreRow] = {}
     for r in rows:
+        call_stage[r.call_id] = r.stage
         deal_calls[r.deal_id][r.call_id] = None
-    first = {r.deal_id: r for r in reversed(rows)}
-    keys = sorted({key for _, key in call_score})
-    out = []
-    for deal_id, calls in deal_calls.items():
-        stages: dict[str, float] = defaultdict(float)
-        for call in calls:
-            stages[call_stage[call]] += 1 / len(calls)
-        scores, within = {}, {}
-        for key in keys:
-            scored = [c for c in calls if (c, key) in call_score]
-            if scored:
-                scores[key] = sum(call_score[(c, key)] for c in scored) / len(scored)
-                within[key] = sum(
-                    call_score[(c, key)] - stage_mean[(key, call_stage[c])] for c in scored
-                ) / len(scored)
-        r = first[deal_id]
-        out.append(Deal(deal_id, r.rep_id, r.outcome == "won", dict(stages), scores, within))
-    return out
+        first.setdefault(r.deal_id, r)
+        if r.score is not None:
+            per_call[r.call_id][(r.dimension, r.criterion)].append(r.score)
+    call_score = {
+        call: {key: sum(v) / len(v) for key, v in keys.items()} for call, keys in per_call.items()
+    }
+    at_stage: dict[tuple[Key, str], list[float]] = defaultdict(list)
+    for call, scores in call_score.items():
+        for key, score in scores.items():
+            at_stage[(key, call_stage[call])].append(score)
+    stage_mean = {k: sum(v) / len(v) for k, v in at_stage.items()}
+    return [
+        _deal(deal_id, list(calls), first[deal_id], call_score, call_stage, stage_mean)
+        for deal_id, calls in deal_calls.items()
+    ]
+
+
+def _deal(
+    deal_id: str,
+    calls: list[str],
+    first: ScoreRow,
+    call_score: dict[str, dict[Key, float]],
+    call_stage: dict[str, str],
+    stage_mean: dict[tuple[Key, str], float],
+) -> Deal:
+    stages: dict[str, float] = defaultdict(float)
+    totals: dict[Key, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # n, sum, within
+    for call in calls:
+        stage = call_stage[call]
+        stages[stage] += 1 / len(calls)
+        for key, score in call_score.get(call, {}).items():
+            t = totals[key]
+            t[0] += 1
+            t[1] += score
+            t[2] += score - stage_mean[(key, stage)]
+    keys = sorted(totals)
+    return Deal(
+        deal_id,
+        first.rep_id,
+        first.outcome == "won",
+        dict(stages),
+        {k: totals[k][1] / totals[k][0] for k in keys},
+        {k: totals[k][2] / totals[k][0] for k in keys},
+    )
 
 
 def _cells(path: Path) -> list[tuple[int, list[str]]]:
