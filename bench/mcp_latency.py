@@ -43,6 +43,7 @@ from psycopg.rows import dict_row
 from common import access
 from common.config import load_settings
 from common.db import apply_schema
+from common.validity import refresh_reports
 from functions.mcp_tools import create_server
 from local.seed import seed
 from local.serve import free_port
@@ -78,6 +79,7 @@ def tools(reps: int, weeks: int, managers: int) -> dict[str, Callable[[int], dic
         "agreement_report": lambda i: {"dimension": (None, "discovery")[i % 2]},
         "analyze_call(cached)": lambda i: {"call_id": call_id(i)},
         "get_weekly_report": lambda i: {"rep": team[i % len(team)]} if i % 2 else {},
+        "criteria_for_won_deals": lambda i: {"dimension": (None, "discovery")[i % 2]},
         "record_manager_score": lambda i: {
             "call_id": call_id(i + 1000),
             "dimension": "discovery",
@@ -151,6 +153,10 @@ def seed_year(db_url: str, reps: int, weeks: int, calls_per_week: int, managers:
             " JOIN users u ON u.id = s.rep_id WHERE hashtext(s.call_id) % 33 = 0"
         )
         _step(conn, t, "manager scores")
+        _closed_deals(conn)
+        _step(conn, t, "deals")
+        refresh_reports(conn, 100, datetime.now(UTC))  # what the daily deal refresh keeps
+        _step(conn, t, "validity reports (the company's and each manager's)")
         _weekly_reports(conn)
         conn.commit()
         conn.autocommit = True
@@ -172,6 +178,45 @@ def _step(conn: psycopg.Connection[Any], started: float, what: str) -> None:
     conn.execute("ANALYZE")
     conn.commit()
     print(f"  seeded {what} ({time.perf_counter() - started:.0f}s)", flush=True)
+
+
+def _closed_deals(conn: psycopg.Connection[Any]) -> None:
+    """Each rep's calls in deals of four, one stage per call; those whose last call is over
+    eight weeks old closed (40% won), a week after it."""
+    conn.execute(
+        """
+        CREATE TEMP TABLE bench_deal_calls AS
+        SELECT id, primary_user_id AS rep, started_at,
+               (row_number() OVER (PARTITION BY primary_user_id ORDER BY started_at) - 1) AS n
+        FROM calls
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO deals (crm_system, opportunity_id, name, stage, outcome, close_date)
+        SELECT 'Salesforce', 'bench-' || rep || '-' || k, 'Bench ' || rep || ' ' || k,
+               CASE WHEN won THEN 'Closed Won' WHEN closed THEN 'Closed Lost' ELSE 'Qualification'
+               END,
+               CASE WHEN won THEN 'won' WHEN closed THEN 'lost' ELSE 'open' END,
+               CASE WHEN closed THEN (last + interval '7 days')::date END
+        FROM (SELECT rep, n / 4 AS k, max(started_at) AS last,
+                     max(started_at) < now() - interval '8 weeks' AS closed,
+                     max(started_at) < now() - interval '8 weeks' AND random() < 0.4 AS won
+              FROM bench_deal_calls GROUP BY rep, n / 4) d
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO call_deals (call_id, deal_id, stage_at_call)
+        SELECT c.id, d.id,
+               (ARRAY['Qualification', 'Needs Analysis', 'Proposal/Price Quote',
+                      'Negotiation/Review'])[c.n % 4 + 1]
+        FROM bench_deal_calls c
+        JOIN deals d ON d.crm_system = 'Salesforce'
+                    AND d.opportunity_id = 'bench-' || c.rep || '-' || c.n / 4
+        """
+    )
+    conn.execute("DROP TABLE bench_deal_calls")
 
 
 def _weekly_reports(conn: psycopg.Connection[Any]) -> None:

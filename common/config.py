@@ -322,6 +322,33 @@ class Settings(BaseSettings):
     )
     report_recipients: str = Field("", description="Comma-separated report email recipients.")
 
+    # -- the rep's note after each call ---------------------------------------------------
+    rep_notes: bool = Field(
+        False,
+        description="Send each rep a short coaching note after each call (published or"
+        " confirmed scores only), by Slack DM or e-mail as they prefer. Off: none is queued"
+        " or sent.",
+    )
+    rep_note_default_cadence: Literal["each_call", "daily", "weekly", "off"] = Field(
+        "each_call",
+        description="A rep's cadence until they choose one (set_note_preferences): each_call,"
+        " daily (a digest at 08:00 in REPORT_TIMEZONE), weekly (Mondays 08:00) or off.",
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        description="Slack bot token (xoxb-...) that DMs reps their notes; scopes chat:write,"
+        " im:write, im:history, users:read, users:read.email. Unset: notes go by e-mail.",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api", description="Slack Web API base URL (a local stand-in in tests)."
+    )
+    ack_link_secret: SecretStr | None = Field(
+        None,
+        description="Secret that signs a note's one-click acknowledgement link (served at"
+        " MCP_PUBLIC_URL/notes/ack). Unset, or MCP_PUBLIC_URL unset: no link; reps acknowledge"
+        " with the acknowledge_note tool.",
+    )
+
     # -- MCP ---------------------------------------------------------------------------
     mcp_user: str = Field(
         "", description="Gong user id or email the stdio MCP server (Claude Desktop) acts as."

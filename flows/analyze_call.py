@@ -41,6 +41,7 @@ from common.db import retrying, transaction
 from common.errors import ClaudeError, is_transient
 from common.intake import outbox
 from common.monitoring import score_alerts
+from common.repnotes import queue_for_call
 from common.scoring.drain import Draining
 from common.scoring.model import Outcome, PrefixGate, PreparedCall
 from common.scoring.service import Plan, ScoringService
@@ -216,6 +217,18 @@ def held_notice(service: ScoringService, call_id: str) -> None:
         log.warning("held notice for call %s not sent: %s", call_id, type(exc).__name__)
 
 
+def rep_note(service: ScoringService, call_id: str) -> None:
+    """The rep's note on the call queued (`common.repnotes`, when REP_NOTES is on); a failure
+    is logged, never raised."""
+    if not service.s.rep_notes:
+        return
+    try:
+        with transaction(service.database) as conn:
+            queue_for_call(conn, call_id, service.s, rubric_set=service.rubrics)
+    except Exception as exc:
+        log.warning("rep note for call %s not queued: %s", call_id, type(exc).__name__)
+
+
 def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: str) -> None:
     """The call's end to the outbox (its policy is `outbox.record_outcome`)."""
     s, database = service.s, service.database
@@ -237,6 +250,7 @@ def _report(service: ScoringService, r: CallRun, dimensions: list[str], owner: s
             score_alerts.after_call(database, s, r.call_id)
             if any(o.state == "needs_review" and not o.cached for o in r.outcomes.values()):
                 held_notice(service, r.call_id)
+            rep_note(service, r.call_id)
 
     try:
         retrying(write, s.db_outage_wait_s, "outbox")

@@ -6,6 +6,7 @@ caller), registered by `functions.mcp_tools.create_server` beside the read tools
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -14,7 +15,10 @@ from typing import Annotated, Any, Literal
 from fastmcp import Context, FastMCP
 from mcp.types import ToolAnnotations
 from pydantic import Field, StrictBool, StrictInt
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
+from common import repnotes
 from common.accuracy import disputes, reviews
 from common.accuracy.disputes import DisputeOut
 from common.accuracy.reviews import ReviewQueue, ReviewRecorded
@@ -23,10 +27,12 @@ from common.insights import requests
 from common.insights.calls import view
 from common.insights.commands import Commands
 from common.insights.results import AnalysisStatus, ManagerScoreRecorded
-from functions.mcp_boundary import WRITE, Answer, CallId, Detail, Dimension, tool_errors
+from functions.mcp_boundary import WRITE, Answer, CallId, Detail, Dimension, Rep, tool_errors
 
+IDEMPOTENT = ToolAnnotations(read_only_hint=False, idempotent_hint=True, open_world_hint=False)
 LOOKUP_TURN_WAIT_S = 5.0  # longest analyze_call waits for the caller's next look-up turn
 ManagerAnswer = StrictInt | Literal["na"]
+log = logging.getLogger("sales_coach.mcp")
 
 
 class Reviews:
@@ -45,11 +51,33 @@ class Reviews:
 
     def review(self, identity: str | None, **answer: Any) -> ReviewRecorded:
         with self.reads.conn() as conn:
-            return reviews.review(conn, self.reads.caller(conn, identity), **answer)
+            return reviews.review(conn, self.reads.caller(conn, identity), **answer, s=self.s)
 
     def dispute(self, identity: str | None, **dispute: Any) -> DisputeOut:
         with self.reads.conn() as conn:
             return disputes.open_by_rep(conn, self.reads.caller(conn, identity), **dispute)
+
+
+class Notes:
+    """The rep's notes after each call, as the caller (`common.repnotes` does the work and
+    the checks)."""
+
+    def __init__(self, commands: Commands, s: Settings) -> None:
+        self.reads, self.s = commands.reads, s
+
+    def acknowledge(self, identity: str | None, note_id: int) -> repnotes.NoteAcknowledged:
+        with self.reads.conn() as conn:
+            return repnotes.acknowledge_as(conn, self.reads.caller(conn, identity), note_id)
+
+    def preferences(self, identity: str | None, **chosen: Any) -> repnotes.NotePreferences:
+        with self.reads.conn() as conn:
+            caller = self.reads.caller(conn, identity)
+            return repnotes.set_preferences(conn, caller, self.s, **chosen)
+
+    def hold(self, identity: str | None, rep: str, hold: bool) -> repnotes.NotePreferences:
+        with self.reads.conn() as conn:
+            caller = self.reads.caller(conn, identity)
+            return repnotes.hold_notes(conn, caller, self.s, rep, hold)
 
 
 def register(
@@ -194,6 +222,74 @@ def register(
             return await _analyze(
                 commands, s, who(), call_id, list(dimensions or []), force, detail, ctx
             )
+
+    _register_notes(mcp, Notes(commands, s), answer, s)
+
+
+def _register_notes(mcp: FastMCP, notes: Notes, answer: Answer, s: Settings) -> None:
+    """The rep's note tools, and the one-click acknowledgement link (GET: a page with one
+    button, so a link previewer acknowledges nothing; POST: the click, its time kept)."""
+
+    @mcp.tool(annotations=IDEMPOTENT)
+    def acknowledge_note(
+        note_id: Annotated[
+            StrictInt, Field(ge=1, description="The note's number, as its message names it")
+        ],
+    ) -> repnotes.NoteAcknowledged:
+        """Acknowledge a coaching note sent to you after one of your calls (the first time is
+        kept). Your own notes only."""
+        return answer(notes.acknowledge, note_id)
+
+    @mcp.tool(annotations=IDEMPOTENT)
+    def set_note_preferences(
+        channel: Annotated[
+            Literal["slack", "email"] | None,
+            Field(description="Where your notes go: a Slack DM or e-mail (null: unchanged)"),
+        ] = None,
+        cadence: Annotated[
+            Literal["each_call", "daily", "weekly", "off"] | None,
+            Field(
+                description="each_call, daily (one digest a morning), weekly (Mondays) or off"
+                " (null: unchanged)"
+            ),
+        ] = None,
+    ) -> repnotes.NotePreferences:
+        """How you get the short coaching note after each of your calls: the channel and how
+        often. Notes not yet sent follow the change; off skips them."""
+        return answer(notes.preferences, channel=channel, cadence=cadence)
+
+    @mcp.tool(annotations=IDEMPOTENT)
+    def hold_notes(
+        rep: Annotated[Rep, Field(description="The rep whose notes you hold or release")],
+        hold: Annotated[
+            StrictBool,
+            Field(
+                description="true: hold each note until you have reviewed the call; false: release"
+            ),
+        ],
+    ) -> repnotes.NotePreferences:
+        """Hold a rep's coaching notes until you have looked: each call's note waits until
+        you review a score of that call (review_score), or until you lift the hold (then the
+        held notes go out). Managers and admins, for reps in their team."""
+        return answer(notes.hold, rep, hold)
+
+    @mcp.custom_route(repnotes.ACK_PATH, methods=["GET", "POST"], include_in_schema=False)
+    async def acknowledge_link(request: Request) -> HTMLResponse:
+        note, sig = request.query_params.get("note"), request.query_params.get("sig")
+        if request.method == "GET":
+            valid = repnotes.verified_note(s, note, sig) is not None
+            page = repnotes.ack_page(None, confirm=valid)
+            return HTMLResponse(page, status_code=200 if valid else 403)
+        try:
+            done = await asyncio.to_thread(
+                repnotes.acknowledge_by_link, s, notes.reads.database, note, sig
+            )
+        except Exception as exc:
+            log.warning("note acknowledgement failed: %s", type(exc).__name__)
+            return HTMLResponse(repnotes.ack_page(None, confirm=False), status_code=503)
+        return HTMLResponse(
+            repnotes.ack_page(done, confirm=False), status_code=200 if done else 403
+        )
 
 
 async def _requested(

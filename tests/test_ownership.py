@@ -24,6 +24,10 @@ OWNERS = {
     "score_alerts": "common/monitoring/score_alerts.py",
     "deals": "common/deals/store.py",
     "call_deals": "common/deals/store.py",
+    "rep_notes": "common/repnotes/outbox.py",
+    "rep_note_prefs": "common/repnotes/outbox.py",
+    "rep_note_deliveries": "common/repnotes/outbox.py",
+    "validity_reports": "common/validity/reports.py",
 }
 WRITE = re.compile(
     r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+"

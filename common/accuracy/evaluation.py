@@ -113,12 +113,17 @@ def start_run(service: ScoringService, label: str, sample: int | None) -> tuple[
     """A new eval run (`eval_runs`) over the calls managers scored: (its id, the calls)."""
     with transaction(service.database) as conn:
         call_ids = calls_with_manager_scores(conn, sample)
-        row = conn.execute(
-            "INSERT INTO eval_runs (rubrics_dir, calls) VALUES (%s, %s) RETURNING id",
-            (label, len(call_ids)),
-        ).fetchone()
+        return new_run(conn, label, len(call_ids)), call_ids
+
+
+def new_run(conn: psycopg.Connection[Row], label: str, calls: int) -> int:
+    """An `eval_runs` row: what the run's results and ledger rows (`eval:<id>`) hang from."""
+    row = conn.execute(
+        "INSERT INTO eval_runs (rubrics_dir, calls) VALUES (%s, %s) RETURNING id",
+        (label, calls),
+    ).fetchone()
     assert row is not None
-    return int(row["id"]), call_ids
+    return int(row["id"])
 
 
 def score_run(
@@ -127,8 +132,22 @@ def score_run(
     """Score the run's calls on every dimension through Message Batches (within the month's
     budget) and mark the run finished; returns how many calls were scored."""
     ready, _ = service.prepare(call_ids)
-    service.check_budget(0.0, override=False)  # refuse when the month's budget is spent
     work = [(ready[c], list(DIMENSIONS)) for c in call_ids if c in ready]
+    return score_work(service, scorer, run_id, work, poll_s)
+
+
+def score_work(
+    service: ScoringService,
+    scorer: Scorer,
+    run_id: int,
+    work: list[tuple[PreparedCall, list[str]]],
+    poll_s: float,
+    estimate_usd: float = 0.0,
+) -> int:
+    """Score prepared calls on the dimensions named with each through Message Batches, with a
+    scorer whose destination is the run's `EvalResults`, refused when the month's budget
+    cannot take `estimate_usd`; marks the run finished and returns how many calls."""
+    service.check_budget(estimate_usd, override=False)
     batches.analyze(
         scorer,
         work,

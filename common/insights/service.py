@@ -47,7 +47,7 @@ from common.insights.results import (
     WeeklyReportOut,
 )
 from common.insights.skipped import SkippedPage
-from common.insights.validity import Scope, WonDealCriteria, read_report
+from common.insights.validity import Scope, WonDealCriteria, not_computed, read_report
 from common.insights.week import current_week, day_start, last_weeks, monday, week_bounds
 from common.monitoring.health import snapshot
 from common.monitoring.status import pipeline_status
@@ -55,7 +55,7 @@ from common.rubrics import RubricSet
 from common.rubrics import load as load_rubrics
 from common.scoring import costs, publishing, run_to_run
 from common.storage import ObjectStore
-from common.validity import CONVERSATION, analyse, closed_deal_rows
+from common.validity import COMPANY, CONVERSATION, kept_report, team_key
 
 Detail = Literal["summary", "full"]
 # (the pool, a manager's id, a week) -> the re-rendered team report's summary
@@ -357,15 +357,16 @@ class Insights:
         `validity_min_deals` closed deals, no numbers, only how many more are needed."""
         if dimension is not None and dimension not in (*DIMENSIONS, CONVERSATION):
             raise InvalidRequest(f"unknown dimension {dimension}")
-        min_deals = self.s.validity_min_deals
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             require_role(caller, "manager", "admin")
-            visible = self.teams.visible(conn, caller)
-            rows = closed_deal_rows(conn, visible)
-        reps = len({r.rep_id for r in rows})  # the deals' owners
-        scope: Scope = "company" if visible is None else "team"
-        return read_report(analyse(rows, min_deals), reps, min_deals, scope, dimension)
+            scope: Scope = "company" if caller.is_admin else "team"
+            kept = kept_report(conn, COMPANY if caller.is_admin else team_key(caller.id))
+        if kept is None:
+            return not_computed(scope, self.s.validity_min_deals)
+        return read_report(
+            kept.report, kept.reps, kept.min_deals, scope, dimension, kept.computed_at
+        )
 
     def health(self, identity: str | None) -> dict[str, Any]:
         """The monitors against their thresholds and the open incidents (admins)."""

@@ -11,6 +11,7 @@ winning or losing (interval excluding 1 and q below `Q_CLEAR`), furthest from 1 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -51,10 +52,19 @@ class WonDealCriteria(BaseModel):
     criteria: list[CriterionReading]
     caveat: str
     units: str = Field(description="What each odds ratio is per")
+    computed_at: datetime | None = Field(
+        default=None,
+        description="When the daily deal refresh computed this (None: not yet computed)",
+    )
 
 
 def read_report(
-    report: Report, reps: int, min_deals: int, scope: Scope, dimension: str | None = None
+    report: Report,
+    reps: int,
+    min_deals: int,
+    scope: Scope,
+    dimension: str | None = None,
+    computed_at: datetime | None = None,
 ) -> WonDealCriteria:
     """The report over the deals of `reps` reps, for people; `dimension` keeps that
     dimension's criteria only (their q values stay those adjusted across every criterion)."""
@@ -69,6 +79,25 @@ def read_report(
         more_needed=report.more_needed,
         criteria=[reading(c, min_deals) for c in kept],
         caveat=caveat(report, min_deals),
+        units=units_note(),
+        computed_at=computed_at,
+    )
+
+
+def not_computed(scope: Scope, min_deals: int) -> WonDealCriteria:
+    """The answer before the daily deal refresh has computed this scope's report."""
+    return WonDealCriteria(
+        scope=scope,
+        enough_deals=False,
+        deals=0,
+        won=0,
+        reps=0,
+        min_deals=min_deals,
+        more_needed=0,
+        criteria=[],
+        caveat="Not computed yet: the daily deal refresh (the refresh-deals flow) computes it"
+        " for the company and each manager's team; an admin can run `sales-coach validity`"
+        " to see it now.",
         units=units_note(),
     )
 

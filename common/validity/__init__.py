@@ -8,6 +8,8 @@
 - `source`: the project's own closed deals and the scores a person may see, as the CSV's rows.
 - `coaching`, `coaching_source`: did coaching change anything: the difference in differences of
   coached reps' scores on the coached criterion against reps not coached in the same weeks.
+- `reports`: the reports kept for the company and each manager's team, computed by the daily
+  deal refresh and read by the MCP tool (owns `validity_reports`).
 - `units`: conversation metrics as criteria, and the unit each odds ratio is per.
 - `benchmarks`: the company's own talk ratio and questions from its won deals.
 """
@@ -34,6 +36,9 @@ from common.validity.coaching_source import coaching_effect
 from common.validity.deals import Deal, ScoreRow, ValidityFileError, deals, read_rows
 from common.validity.fdr import bh_q_values
 from common.validity.logistic import LogisticFit, fit_logistic
+from common.validity.reports import COMPANY, Kept, team_key
+from common.validity.reports import latest as kept_report
+from common.validity.reports import refresh as refresh_reports
 from common.validity.source import (
     CallScore,
     call_scores,
@@ -43,6 +48,7 @@ from common.validity.source import (
 from common.validity.units import CONVERSATION, METRICS, unit
 
 __all__ = [
+    "COMPANY",
     "CONVERSATION",
     "METRICS",
     "MIN_DEALS",
@@ -53,6 +59,7 @@ __all__ = [
     "CriterionResult",
     "Deal",
     "DimensionEffect",
+    "Kept",
     "LogisticFit",
     "Report",
     "ScorePoint",
@@ -71,8 +78,11 @@ __all__ = [
     "estimate",
     "fit_logistic",
     "from_db",
+    "kept_report",
     "read_rows",
+    "refresh_reports",
     "table",
+    "team_key",
     "unit",
     "won_deal_figures",
 ]

@@ -55,6 +55,7 @@ def _rep_calls(rep: str) -> list[tuple[str, dict[str, Any]]]:
         ("compare_reps", {"reps": [rep]}),
         ("compare_reps", {"reps": ["u-r001", rep]}),
         ("get_weekly_report", {"rep": rep}),
+        ("hold_notes", {"rep": rep, "hold": True}),
     ]
 
 
@@ -90,6 +91,7 @@ UNSCOPED = [  # tools that take no identifier: their answers must hold nothing o
     ("review_queue", {"limit": 200}),
     ("skipped_calls", {}),
     ("criteria_for_won_deals", {}),
+    ("set_note_preferences", {}),
 ]
 
 
@@ -116,6 +118,11 @@ def world(settings: Settings, team: Team) -> Settings:
             "INSERT INTO disputes (id, call_id, rep_id, dimension, reason) OVERRIDING SYSTEM VALUE"
             " VALUES (77, 'c-u-r000-00-0', 'u-r000', 'discovery', 'unfair')"
         )
+        conn.execute(  # a note to m0's rep: its id must not acknowledge it for others
+            "INSERT INTO rep_notes (id, call_id, rep_id, body, action, focus, status,"
+            " next_attempt_at) OVERRIDING SYSTEM VALUE VALUES (77, 'c-u-r000-00-0', 'u-r000',"
+            " 'b', 'a', 'discovery.x', 'sent', now())"
+        )
         conn.execute(  # scores of m0's team held for review: the queue must not show them
             "UPDATE coaching_sessions SET state = 'needs_review'"
             " WHERE call_id IN ('c-u-r000-01-0', 'c-u-r002-03-1')"
@@ -140,6 +147,7 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
         exercised = {t for t, _ in UNSCOPED + _rep_calls("x") + _call_calls("x")}
         exercised.add("resolve_dispute")  # by the dispute's id, below
         exercised.add("list_deal_calls")  # by the deal's id or name, below
+        exercised.add("acknowledge_note")  # by the note's id, below
         assert exercised == {t.name for t in await client.list_tools()}  # every tool
         for rep in OTHER_REPS:
             for tool, args in _rep_calls(rep):
@@ -167,6 +175,11 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
             "99", "77"
         )
         _assert_clean(refused, "resolve_dispute")
+        refused = await _refusal(client, "acknowledge_note", {"note_id": 77})
+        assert refused == (await _refusal(client, "acknowledge_note", {"note_id": 99})).replace(
+            "99", "77"
+        )
+        _assert_clean(refused, "acknowledge_note")
         for tool, args in UNSCOPED:
             try:
                 result = (await client.call_tool(tool, args)).structured_content

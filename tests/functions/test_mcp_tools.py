@@ -132,6 +132,9 @@ async def test_tools_document_every_parameter_with_enums_bounds_and_hints(as_use
         "dispute_score",
         "resolve_dispute",
         "review_score",
+        "acknowledge_note",
+        "set_note_preferences",
+        "hold_notes",
     }
     reads = set(tools) - writes
     assert all(tools[t].annotations.read_only_hint for t in reads)  # type: ignore[union-attr]

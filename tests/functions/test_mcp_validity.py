@@ -4,6 +4,7 @@ numbers below VALIDITY_MIN_DEALS, only how many more closed deals are needed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -12,7 +13,7 @@ from fastmcp.exceptions import ToolError
 from psycopg.rows import dict_row
 
 from common.config import Settings
-from common.validity import from_db
+from common.validity import from_db, refresh_reports
 from local.seed import Team
 from tests.insights.won_deals import close_deal, close_every_call
 from tests.mcp_helpers import call
@@ -29,7 +30,22 @@ def deals(settings: Settings, team: Team) -> Settings:
         close_every_call(conn, [*M0_REPS, "u-r004", *M1_REPS], seed=11, leave="c-%-05-%")
         close_deal(conn, "006SHAREDM0", ["c-u-r000-05-0", "c-u-r000-05-1", "c-u-r001-05-0"], True)
         close_deal(conn, "006SHAREDM1", ["c-u-r002-05-0", "c-u-r003-05-0", "c-u-r003-05-1"], False)
+    _refresh(settings, settings.validity_min_deals)
     return settings
+
+
+def _refresh(settings: Settings, min_deals: int) -> None:
+    """What the daily deal refresh does after reading the deals: keep the reports."""
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        refresh_reports(conn, min_deals, datetime.now(UTC))
+
+
+async def test_before_the_daily_refresh_the_answer_says_it_is_not_computed_yet(
+    settings: Settings, team: Team, as_user: Any
+) -> None:
+    answer = await call(await as_user("u-m0"), "criteria_for_won_deals")
+    assert (answer["enough_deals"], answer["computed_at"], answer["criteria"]) == (False, None, [])
+    assert "Not computed yet" in answer["caveat"]
 
 
 async def test_a_manager_counts_the_deals_their_reps_own_and_reps_are_refused(
@@ -59,8 +75,8 @@ async def test_too_few_closed_deals_say_how_many_more_are_needed(
 async def test_with_enough_deals_the_numbers_are_the_teams(deals: Settings, as_user: Any) -> None:
     """VALIDITY_MIN_DEALS 15: m0's 21 deals give numbers, those of the analysis over exactly
     the deals m0's reps own, each with its unit and reading, and the caveat."""
-    few = deals.model_copy(update={"validity_min_deals": 15})
-    manager = await as_user("u-m0", few)
+    _refresh(deals, 15)
+    manager = await as_user("u-m0")
     answer = await call(manager, "criteria_for_won_deals")
     with psycopg.connect(deals.database_url, row_factory=dict_row) as conn:
         expected = from_db(conn, set(M0_REPS), 15)
