@@ -493,6 +493,8 @@ def show_validity(s: Settings, stack: Stack) -> None:
     few deals (too few, with the count), then on a sample year of a company's closed deals and
     coaching (local/sample_history.py) in a database of its own, read exactly as the company's
     own would be."""
+    from urllib.parse import urlsplit, urlunsplit
+
     from common.db import apply_schema
     from common.validity import coaching_effect, coaching_line, from_db, table
     from local.sample_history import COACHED, PLANTED, seed_history
@@ -504,9 +506,9 @@ def show_validity(s: Settings, stack: Stack) -> None:
         effect = coaching_effect(conn, None, 4, s.coaching_min_events)
     print(f"   this demo's own deals: {table(own)}")
     print(f"   {coaching_line(effect)}")
-    database = s.database_url.split("/")[-1].split("?")[0]
-    admin = s.database_url.replace(f"/{database}?", "/postgres?")
-    url = create_database(admin, "sales_coach_history")
+    parts = urlsplit(s.database_url)
+    create_database(urlunsplit(parts._replace(path="/postgres")), "sales_coach_history")
+    url = urlunsplit(parts._replace(path="/sales_coach_history"))
     apply_schema(url)
     with connect(url) as conn:
         history = seed_history(conn)

@@ -7,8 +7,9 @@ over the deals where it was scored, a logistic regression of won on:
   rep's deals: the within-rep score, whose coefficient is what is estimated and reported;
 - the rep's mean of it (the between-rep part, Mundlak's device): strong reps scoring higher
   and winning more is absorbed here, never in the within-rep coefficient;
-- the share of the deal's calls at each stage (one stage left out as reference): deals that
-  reached late stages winning more is absorbed here.
+- the share of the deal's calls at each stage (one stage left out as reference; a stage on
+  fewer than MIN_STAGE_DEALS deals, or whose deals all ended alike, pooled with it): deals
+  that reached late stages winning more is absorbed here.
 
 The odds ratio is exp(coefficient) per score point, with a 95% interval from the larger of
 the rep-clustered (sandwich) and the model-based standard error, on Student's t with reps less
@@ -38,6 +39,7 @@ from common.validity.student import quantile_975, two_sided_p
 from common.validity.units import unit
 
 MIN_DEALS = 100
+MIN_STAGE_DEALS = 10  # a stage on fewer deals is pooled with the reference stage
 
 
 class CriterionResult(BaseModel):
@@ -114,12 +116,20 @@ def within_rep_estimate(
 
 def _stage_shares(scored: Sequence[Deal]) -> np.ndarray:
     """Columns of the share of each deal's calls at each stage, the most common stage left out
-    (the shares sum to one, so the intercept stands for it)."""
+    (the shares sum to one, so the intercept stands for it). A stage on fewer than
+    MIN_STAGE_DEALS deals, or whose deals all ended alike, is pooled with that reference: its
+    own column would predict those few outcomes perfectly, and with the fit running off to
+    infinity no criterion would get numbers (one CRM stage name used once did that)."""
     totals: dict[str, float] = defaultdict(float)
+    deals_at: dict[str, int] = defaultdict(int)
+    outcomes: dict[str, set[bool]] = defaultdict(set)
     for d in scored:
         for stage, share in d.stages.items():
             totals[stage] += share
-    kept = sorted(totals, key=lambda s: (-totals[s], s))[1:]
+            deals_at[stage] += 1
+            outcomes[stage].add(d.won)
+    common = [s for s in totals if deals_at[s] >= MIN_STAGE_DEALS and len(outcomes[s]) == 2]
+    kept = sorted(common, key=lambda s: (-totals[s], s))[1:]
     return np.array([[d.stages.get(s, 0.0) for s in kept] for d in scored]).reshape(
         len(scored), len(kept)
     )

@@ -115,3 +115,29 @@ def test_a_criterion_scored_on_too_few_deals_has_no_numbers() -> None:
         "deals": 50,
     }
     assert result["planted"]["odds_ratio"] is not None
+
+
+def test_a_stage_named_on_a_few_deals_does_not_take_every_criterion_s_numbers() -> None:
+    """Four deals at a stage no other deal reached, all won: its own column would predict them
+    perfectly and the fit would never settle, leaving every criterion without numbers."""
+    rows = score_rows(world(seed=21, reps=10, deals_per_rep=15))
+    extra = []
+    for k in range(4):
+        for criterion in {r.criterion for r in rows}:
+            extra.append(
+                rows[0].model_copy(
+                    update={
+                        "call_id": f"odd-{k}",
+                        "deal_id": f"odd-{k}",
+                        "rep_id": f"rep{k}",
+                        "stage": "Prospecting (legacy)",
+                        "outcome": "won",
+                        "criterion": criterion,
+                        "score": 3.0,
+                    }
+                )
+            )
+    report = analyse(rows + extra, min_deals=100)
+    assert report.deals == 154
+    assert all(c.odds_ratio is not None for c in report.criteria)
+    assert by_criterion(report)["planted"]["odds_ratio"] > 1
