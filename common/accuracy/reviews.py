@@ -27,7 +27,7 @@ from common.config import Settings
 from common.db import Row
 from common.errors import AccessDenied, InvalidRequest
 from common.monitoring.alerts import deliver
-from common.repnotes import after_review
+from common.repnotes import follow_review
 
 log = logging.getLogger("sales_coach.reviews")
 AUDIT_DAYS = 28  # the audit draws from sessions scored this recently (older ones are history)
@@ -191,7 +191,7 @@ def review(
     criteria of that session's rubric (a variant's too). Managers and admins, for calls in
     their scope, not their own; one answer per session (a later change of mind is
     `record_manager_score`). Given the settings `s`, the rep's note on the call follows
-    (`common.repnotes.after_review`)."""
+    (`common.repnotes.follow_review`)."""
     require_role(caller, "manager", "admin")
     rep_id = find_call(conn, caller, call_id)
     if rep_id == caller.id:
@@ -245,7 +245,7 @@ def review(
         )
         written[criterion] = value
     if s is not None:
-        _rep_note(conn, call_id, s)
+        follow_review(conn, call_id, s)
     return ReviewRecorded(
         kind=kind,
         call_id=call_id,
@@ -257,16 +257,6 @@ def review(
         criteria={c: v for c, v in written.items() if c != "overall"},
         rubric_version=session["rubric_version"],
     )
-
-
-def _rep_note(conn: psycopg.Connection[Row], call_id: str, s: Settings) -> None:
-    """The rep's note after a person's word (in a savepoint: a failure is logged and leaves
-    the review recorded)."""
-    try:
-        with conn.transaction():
-            after_review(conn, call_id, s)
-    except Exception as exc:
-        log.warning("rep note for call %s not queued: %s", call_id, type(exc).__name__)
 
 
 def _value(answer: Answer | None) -> int | None:

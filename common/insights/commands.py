@@ -19,6 +19,7 @@ from common.gong import GongClient
 from common.insights import requests
 from common.insights.results import ManagerScoreRecorded
 from common.insights.service import Insights, log_access
+from common.repnotes import follow_review
 
 
 class Commands:
@@ -70,6 +71,7 @@ class Commands:
                 note=reason,
                 rubric_version=self.rubrics.rubric_version(dimension),
             )
+            follow_review(conn, call_id, self.s)  # the rep's note follows the person's word
             name = conn.execute("SELECT name FROM users WHERE id = %s", (rep_id,)).fetchone()
         return ManagerScoreRecorded(
             id=score_id,
@@ -136,7 +138,7 @@ class Commands:
                 raise InvalidRequest(f"no dispute {dispute_id}")
             if dispute.rep_id == caller.id:
                 raise AccessDenied("you cannot resolve disputes of your own calls")
-            return disputes.resolve(
+            resolved = disputes.resolve(
                 conn,
                 dispute_id,
                 manager_id=caller.id,
@@ -145,6 +147,8 @@ class Commands:
                 reason=reason,
                 rubric_version=self.rubrics.rubric_version(dispute.dimension),
             )
+            follow_review(conn, dispute.call_id, self.s)
+            return resolved
 
     def request_analysis(
         self, identity: str | None, call_id: str, dims: list[str], force: bool

@@ -18,6 +18,8 @@ calls `after_review` (which also releases a note held for their look).
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 
 from common.config import Settings
@@ -43,11 +45,23 @@ from common.repnotes.outbox import (
 )
 from common.repnotes.prefs import CADENCES, Cadence, NotePreferences, due_at
 
+log = logging.getLogger("sales_coach.repnotes")
+
 
 def after_review(conn: psycopg.Connection[Row], call_id: str, s: Settings) -> int | None:
     """A manager confirmed or changed a score of the call: its note is (re)written from what
     is shown now and, if it was held for their look, released."""
     return queue_for_call(conn, call_id, s, looked=True)
+
+
+def follow_review(conn: psycopg.Connection[Row], call_id: str, s: Settings) -> None:
+    """`after_review` in a savepoint: a failure is logged and leaves the person's word
+    recorded (a review, a manager's score, a resolved dispute)."""
+    try:
+        with conn.transaction():
+            after_review(conn, call_id, s)
+    except Exception as exc:
+        log.warning("rep note for call %s not queued: %s", call_id, type(exc).__name__)
 
 
 __all__ = [
@@ -70,6 +84,7 @@ __all__ = [
     "compose",
     "deliver_due",
     "due_at",
+    "follow_review",
     "hold_notes",
     "queue_for_call",
     "render",

@@ -138,3 +138,43 @@ def queue_for_call_off(s: Settings, call_id: str) -> int | None:
     off = s.model_copy(update={"rep_notes": False})
     with connect(off) as conn:
         return queue_for_call(conn, call_id, off, now=NOW)
+
+
+def test_a_managers_score_or_a_resolved_dispute_releases_a_held_note(s: Settings) -> None:
+    """Not only the review queue: a manager's own score on the call and their decision on a
+    dispute are a person having looked, so the held note goes (rewritten from what is shown)."""
+    from common.accuracy import disputes
+    from common.insights.commands import Commands
+    from common.insights.service import Insights
+    from common.storage import ObjectStore
+
+    with connect(s) as conn:
+        hold_notes(conn, MANAGER, s, "u-a", True, now=NOW)
+    add_call(s, "c1", "u-a", NOW - timedelta(hours=3), {})
+    add_call(s, "c2", "u-a", NOW - timedelta(hours=2), {})
+    queue(s, "c1")
+    queue(s, "c2")
+    assert [note(s, c)["status"] for c in ("c1", "c2")] == ["held", "held"]  # type: ignore[index]
+    reads = Insights(s, ObjectStore.from_settings(s), rubrics=RUBRICS)
+    commands = Commands(reads)
+    try:
+        commands.record_manager_score(
+            "u-m", call_id="c1", dimension="discovery", criterion="overall", score=4, reason="ok"
+        )
+        assert note(s, "c1")["status"] == "pending"  # type: ignore[index]
+        with connect(s) as conn:
+            opened = disputes.open_dispute(
+                conn,
+                call_id="c2",
+                rep_id="u-a",
+                dimension="discovery",
+                criterion="overall",
+                reason="unfair",
+            )
+        assert note(s, "c2")["status"] == "held"  # type: ignore[index]
+        commands.resolve_dispute(
+            "u-m", dispute_id=opened.id, decision="uphold", score=None, reason="fair"
+        )
+        assert note(s, "c2")["status"] == "pending"  # type: ignore[index]
+    finally:
+        reads.close()
