@@ -7,6 +7,7 @@ names the setting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,7 @@ from common.errors import ConfigError
 DIMENSIONS: tuple[str, ...] = ("product_knowledge", "discovery", "objections", "engagement")
 OUTCOMES: tuple[str, ...] = ("won", "lost", "open")  # a deal's outcome (DEAL_STAGE_OUTCOMES)
 ROOT = Path(__file__).resolve().parent.parent
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # a job role (JOB_ROLE_TITLES)
 
 
 class Settings(BaseSettings):
@@ -74,6 +76,18 @@ class Settings(BaseSettings):
         " `Stage Name=won|lost|open` (case-insensitive; default: Salesforce's standard stages)."
         " A stage not listed is decided by Probability 100 (won) or 0 (lost), else reported as"
         " unmapped and kept open.",
+    )
+    job_role_titles: str = Field(
+        "account executive=ae,sales engineer=se,solutions=se,customer success=csm",
+        description="Job role from Gong's user title, comma-separated `title phrase=role`: the"
+        " first phrase the title contains (case-insensitive) gives the role, any slug (ae, se,"
+        " csm or the company's own). Rubric variants and rankings follow the role; an admin's"
+        " `set-job-role` wins over the title.",
+    )
+    default_job_role: str = Field(
+        "ae",
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="Job role of a person whose Gong title matches no JOB_ROLE_TITLES phrase.",
     )
 
     # -- webhook -------------------------------------------------------------------------
@@ -334,6 +348,11 @@ class Settings(BaseSettings):
         description="A rep's cadence until they choose one (set_note_preferences): each_call,"
         " daily (a digest at 08:00 in REPORT_TIMEZONE), weekly (Mondays 08:00) or off.",
     )
+    plans_send_unapproved: bool = Field(
+        False,
+        description="Send a rep's weekly plan draft that no manager approved within a day of"
+        " drafting, as drafted (marked unreviewed). Off: only approved plans are sent.",
+    )
     slack_bot_token: SecretStr | None = Field(
         None,
         description="Slack bot token (xoxb-...) that DMs reps their notes; scopes chat:write,"
@@ -481,6 +500,17 @@ class Settings(BaseSettings):
             stage, sep, outcome = pair.rpartition("=")
             if not sep or not stage.strip() or outcome.strip().lower() not in OUTCOMES:
                 raise ValueError(f"each entry is `Stage Name=won|lost|open`; got {pair.strip()!r}")
+        return value
+
+    @field_validator("job_role_titles")
+    @classmethod
+    def _title_roles(cls, value: str) -> str:
+        for pair in filter(str.strip, value.split(",")):
+            phrase, sep, role = pair.rpartition("=")
+            if not sep or not phrase.strip() or not _SLUG.fullmatch(role.strip().lower()):
+                raise ValueError(
+                    f"each entry is `title phrase=role` (a slug); got {pair.strip()!r}"
+                )
         return value
 
     @field_validator("redact")

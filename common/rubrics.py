@@ -71,6 +71,20 @@ class Rubric(BaseModel):
     not_applicable_when: str | None = Field(
         None, description="When the whole dimension may be N/A for a call (unset: never)."
     )
+    roles: list[str] = Field(
+        default_factory=list,
+        description=(
+            "A variant's job roles (`common.calls.roles`): it scores the calls of reps in these"
+            " roles instead of the dimension's rubric (unset: a call type names it)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _roles(self) -> Rubric:
+        bad = [r for r in self.roles if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", r)]
+        if bad:
+            raise ValueError(f"roles must be job role slugs (ae, se, csm, ...); got {bad}")
+        return self
 
     @model_validator(mode="after")
     def _weights(self) -> Rubric:
@@ -85,6 +99,8 @@ class Rubric(BaseModel):
         data = self.model_dump(exclude={"version"})
         if data["not_applicable_when"] is None:
             del data["not_applicable_when"]
+        if not data["roles"]:
+            del data["roles"]
         for criterion in data["criteria"]:
             for key, unset in (("examples", []), ("not_applicable_when", None)):
                 if criterion[key] == unset:
@@ -139,6 +155,13 @@ class RubricSet:
     rubrics: dict[str, Rubric]
     knowledge: tuple[KnowledgeDoc, ...]
     variants: dict[str, Rubric] = field(default_factory=dict)  # rubrics/variants/<name>.yaml
+
+    def role_variant(self, dimension: str, role: str | None) -> str | None:
+        """The variant that scores the dimension for reps in `role`, if there is one."""
+        return next(
+            (n for n, v in self.variants.items() if v.dimension == dimension and role in v.roles),
+            None,
+        )
 
     def rubric_for(self, dimension: str, variant: str | None = None) -> Rubric:
         """The dimension's rubric, or the named variant of it (a call type's choice)."""
@@ -210,7 +233,21 @@ def load(directory: Path) -> RubricSet:
         rubrics[dimension] = load_rubric(path)
     docs = tuple(load_knowledge_doc(p) for p in sorted((directory / "knowledge_base").glob("*.md")))
     variants = {p.stem: _variant(p) for p in sorted((directory / "variants").glob("*.yaml"))}
+    _one_per_role(variants)
     return RubricSet(rubrics, docs, variants)
+
+
+def _one_per_role(variants: dict[str, Rubric]) -> None:
+    """A role has at most one variant of a dimension: which would score its calls otherwise?"""
+    seen: dict[tuple[str, str], str] = {}
+    for name, variant in variants.items():
+        for role in variant.roles:
+            other = seen.setdefault((variant.dimension, role), name)
+            if other != name:
+                raise RubricError(
+                    f"rubrics/variants/{other}.yaml and {name}.yaml both score"
+                    f" {variant.dimension} for the job role {role!r}: keep one"
+                )
 
 
 def _variant(path: Path) -> Rubric:

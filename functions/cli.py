@@ -17,7 +17,7 @@ from typing import Any
 from common.config import DIMENSIONS
 from common.errors import CoachError
 from functions import cli_commands as commands
-from functions import cli_preview
+from functions import cli_preview, cli_roles
 
 
 def iso_date(text: str) -> date:
@@ -267,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--token", help="remote with bearer tokens: the user's token (omit for OAuth)")
     c.set_defaults(func=commands.desktop)
     cli_preview.add_parser(sub)
+    cli_roles.add_parser(sub)
     return p
 
 

@@ -71,13 +71,14 @@ def backfill(args: argparse.Namespace) -> Any:
 
 
 def sync_users(args: argparse.Namespace) -> Any:
+    from common.calls import roles
     from common.calls.store import upsert_users
     from common.db import transaction
     from common.gong import GongClient
 
     s = load_settings()
     with GongClient.from_settings(s) as gong, transaction(s.database_url) as conn:
-        return {"users": upsert_users(conn, list(gong.users()))}
+        return {"users": upsert_users(conn, list(gong.users()), roles.titles_from(s))}
 
 
 def analyze(args: argparse.Namespace) -> Any:

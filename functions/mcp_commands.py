@@ -27,6 +27,7 @@ from common.insights import requests
 from common.insights.calls import view
 from common.insights.commands import Commands
 from common.insights.results import AnalysisStatus, ManagerScoreRecorded
+from functions import mcp_plans, mcp_roles
 from functions.mcp_boundary import WRITE, Answer, CallId, Detail, Dimension, Rep, tool_errors
 
 IDEMPOTENT = ToolAnnotations(read_only_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -224,6 +225,8 @@ def register(
             )
 
     _register_notes(mcp, Notes(commands, s), answer, s)
+    mcp_roles.register(mcp, commands, answer)
+    mcp_plans.register(mcp, commands, answer, s)
 
 
 def _register_notes(mcp: FastMCP, notes: Notes, answer: Answer, s: Settings) -> None:

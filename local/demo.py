@@ -23,6 +23,7 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 import httpx
 
+from common.calls import roles
 from common.calls.store import upsert_users
 from common.config import Settings, load_settings
 from common.db import connect
@@ -184,6 +185,7 @@ def run(stack: Stack) -> None:
     from flows.dispatcher import dispatch_once
     from functions.webhook import create_app
 
+    slack, slack_server = start_slack(stack)
     s = load_settings()
     server = serve(create_app(s), port=port)
     try:
@@ -191,8 +193,12 @@ def run(stack: Stack) -> None:
         print("\n2. What landed in webhook_events (the outbox)")
         show_events(s)
         with GongClient.from_settings(s) as gong, connect(s.database_url) as conn:
-            synced = upsert_users(conn, list(gong.users()))
+            people = list(gong.users())
+            synced = upsert_users(conn, people, roles.titles_from(s))
             conn.commit()
+        for person in people:  # the company's Slack workspace knows its people by e-mail
+            if person.emailAddress:
+                slack.add_user(person.emailAddress)
         print(f"\n   synced {synced} users (reps and their manager) from Gong's /v2/users")
         print(
             "\n3. The dispatcher starts analyze-calls runs; each call reports its end to the outbox"
@@ -235,8 +241,11 @@ def run(stack: Stack) -> None:
         show_scorecard_scales(s)
         check_gong_traffic(stack)
         show_validity(s, stack)
+        asyncio.run(show_reps_loop(s, slack))
     finally:
         server.stop()
+        slack.release.set()
+        slack_server.stop()
 
 
 def show_deals(s: Settings, stack: Stack, call_ids: list[str]) -> None:
@@ -523,6 +532,161 @@ def show_validity(s: Settings, stack: Stack) -> None:
     for text in table(report).splitlines():
         print(f"   {text}")
     print(f"   {coaching_line(effect)}")
+
+
+def start_slack(stack: Stack) -> tuple[Any, Any]:
+    """The Slack stand-in (local/slack_server.py) the reps' notes go to, and the settings that
+    turn the notes on: REP_NOTES, the bot token, the Slack API's address, the link secret."""
+    from local.slack_server import SlackState
+    from local.slack_server import create_app as slack_app
+
+    slack = SlackState(token="xoxb-demo-token")
+    slack_server = serve(slack_app(slack))
+    os.environ.update(
+        {
+            "REP_NOTES": "true",
+            "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_API_URL": f"{slack_server.url}/api",
+            "ACK_LINK_SECRET": "demo-ack-link-secret",
+        }
+    )
+    return slack, slack_server
+
+
+async def show_reps_loop(s: Settings, slack: Any) -> None:
+    """The rep's loop: each analysed call's note delivered by Slack DM and acknowledged; the
+    week's plan drafted, edited and approved by the manager, sent and acknowledged; the
+    works-council pack written."""
+    from common.db import Database
+    from common.repnotes import deliver_due
+
+    print("\n12. The rep's loop: a note after each call, a weekly plan the manager approves")
+    db = Database(s.database_url, max_size=2)
+    try:
+        delivered = deliver_due(s, db)
+        print(
+            f"   notes delivered by Slack DM: {delivered.sent} ({delivered.messages} messages,"
+            f" {delivered.retrying} retrying, {delivered.failed} failed)"
+        )
+        await show_one_note(s, slack)
+        await show_weekly_plan(s, db)
+    finally:
+        db.close()
+    show_compliance_pack(s)
+
+
+async def show_one_note(s: Settings, slack: Any) -> None:
+    from fastmcp import Client
+
+    from functions.mcp_tools import create_server
+
+    with connect(s.database_url) as conn:
+        note = conn.execute(
+            "SELECT n.id, n.call_id, n.body, n.action, n.moment_link, u.email, u.name, c.title"
+            " FROM rep_notes n JOIN users u ON u.id = n.rep_id JOIN calls c ON c.id = n.call_id"
+            " WHERE n.status = 'sent' ORDER BY n.call_id LIMIT 1"
+        ).fetchone()
+    if note is None:
+        print("   no note was sent")
+        return
+    print(f'   {note["name"]}\'s note on "{note["title"]}" (call {note["call_id"]}):')
+    print(f"     {note['body']}")
+    print(f"     Next: {note['action']}")
+    print(f"     The moment: {note['moment_link']}")
+    print(f"     in Slack: {len(slack.messages_to(note['email']))} message(s) in the bot's DM")
+    async with Client(create_server(s, stdio_user=note["email"])) as client:
+        ack = await client.call_tool("acknowledge_note", {"note_id": note["id"]})
+    print(
+        f"   {note['name']} acknowledges it (acknowledge_note):"
+        f" at {ack.structured_content['acknowledged_at']}"
+    )
+
+
+async def show_weekly_plan(s: Settings, db: Any) -> None:
+    from fastmcp import Client
+
+    from common.plans import deliver_plans, draft_week
+    from functions.mcp_tools import create_server
+    from local.samples import BASE
+
+    week = (BASE - timedelta(days=BASE.weekday())).date()
+    with connect(s.database_url) as conn:
+        drafted = draft_week(conn, s, week)
+        conn.commit()
+    manager = "maya.chen@northwind.example"
+    async with Client(create_server(s, stdio_user=manager)) as client:
+        listed = (
+            await client.call_tool("list_plans", {"week": week.isoformat()})
+        ).structured_content
+        plans = listed["plans"]
+        print(
+            f"   weekly plans drafted for the week of {week}: {len(drafted)}; Maya Chen sees {len(plans)}"
+        )
+        if not plans:
+            return
+        plan = plans[0]
+        _print_plan(plan)
+        edited = (
+            await client.call_tool(
+                "edit_plan",
+                {
+                    "plan_id": plan["id"],
+                    "exercise": {
+                        "situation": (plan["exercise"] or {}).get("situation", "")
+                        + " Practise it with me on Thursday's 1:1."
+                    },
+                },
+            )
+        ).structured_content
+        approved = (
+            await client.call_tool("approve_plan", {"plan_id": plan["id"]})
+        ).structured_content
+    print(
+        f"   Maya Chen edits the exercise ({len(edited['history'])} change kept) and approves it:"
+        f" {approved['status']}"
+    )
+    sent = deliver_plans(s, db)
+    with connect(s.database_url) as conn:
+        rep = conn.execute(
+            "SELECT email, name FROM users WHERE id = %s", (plan["rep_id"],)
+        ).fetchone()
+    assert rep is not None
+    async with Client(create_server(s, stdio_user=rep["email"])) as client:
+        ack = (
+            await client.call_tool("acknowledge_plan", {"plan_id": plan["id"]})
+        ).structured_content
+    print(
+        f"   sent only once approved ({sent.sent} sent); {rep['name']} acknowledges it at {ack['acknowledged_at']}"
+    )
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    print(f"   {plan['rep_name']}'s draft ({plan['status']}):")
+    for item in plan["working"]:
+        print(f"     working:  {item['text']}")
+    for item in plan["tighten"]:
+        print(f"     tighten:  {item['text']}")
+    ex = plan["exercise"]
+    if ex:
+        who, said = (
+            ("the customer said", ex["customer_said"])
+            if ex.get("customer_said")
+            else ("the rep said", ex.get("rep_said") or "")
+        )
+        print(f"     exercise: {ex['situation']}")
+        print(f'               {who}: "{said}" ({ex.get("link")})')
+        print(f"               a strong answer covers: {ex.get('strong_answer')}")
+
+
+def show_compliance_pack(s: Settings) -> None:
+    from common.compliance import write_pack
+    from local.samples import BASE
+
+    out = DATA_DIR / "compliance-pack"
+    with connect(s.database_url) as conn:
+        files = write_pack(conn, s, out, (BASE - timedelta(days=30)).date(), date.today())
+    names = ", ".join(p.name for p in files.paths)
+    print(f"\n13. The works-council pack (not legal advice), written to {out}: {names}")
 
 
 def unanalysed(s: Settings) -> list[tuple[str, str, str | None]]:

@@ -28,6 +28,10 @@ OWNERS = {
     "rep_note_prefs": "common/repnotes/outbox.py",
     "rep_note_deliveries": "common/repnotes/outbox.py",
     "validity_reports": "common/validity/reports.py",
+    "user_roles": "common/calls/roles.py",
+    "weekly_plans": "common/plans/store.py",
+    "weekly_plan_edits": "common/plans/store.py",
+    "weekly_plan_deliveries": "common/plans/store.py",
 }
 WRITE = re.compile(
     r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO|COPY)\s+"

@@ -50,7 +50,7 @@ def test_fields_added_after_release_change_the_hash_only_when_set(rubric_dir: Pa
     import hashlib
     import json
 
-    data = bare.model_dump(exclude={"version", "not_applicable_when"})
+    data = bare.model_dump(exclude={"version", "not_applicable_when", "roles"})
     for c in data["criteria"]:
         for key in ("examples", "not_applicable_when", "rep_words_only", "once_per_call"):
             del c[key]
@@ -60,6 +60,8 @@ def test_fields_added_after_release_change_the_hash_only_when_set(rubric_dir: Pa
     ruled = bare.model_copy(update={"not_applicable_when": "an internal meeting"})
     assert ruled.content_hash() != as_released
     assert "The whole dimension is N/A when: an internal meeting" in ruled.render()
+    for_roles = bare.model_copy(update={"roles": ["se"]})  # a variant for sales engineers
+    assert for_roles.content_hash() != as_released
 
 
 def test_marking_a_behaviour_once_per_call_needs_a_version_bump(

@@ -9,6 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from common import deals
+from common.calls import roles
 from common.calls.flags import Flag
 from common.calls.metrics import ConversationMetrics
 from common.calls.redaction import redact_transcript
@@ -184,8 +185,11 @@ def record_applicability(
     )
 
 
-def upsert_users(conn: psycopg.Connection[Row], users: list[User]) -> int:
-    """Sync Gong users; roles are ours (kept), managers are linked once all users exist."""
+def upsert_users(
+    conn: psycopg.Connection[Row], users: list[User], titles: roles.TitleMap = roles.DEFAULT_MAP
+) -> int:
+    """Sync Gong users; access roles are ours (kept), managers are linked once all users
+    exist; job roles follow Gong's titles (`titles`, JOB_ROLE_TITLES) unless an admin set one."""
     for u in users:
         conn.execute(
             """
@@ -205,11 +209,15 @@ def upsert_users(conn: psycopg.Connection[Row], users: list[User]) -> int:
         "UPDATE users SET role = 'manager' WHERE role = 'rep'"
         " AND id IN (SELECT manager_id FROM users WHERE manager_id IS NOT NULL)"
     )
+    roles.apply_gong_titles(conn, [(u.id, u.title) for u in users], titles)
     return len(users)
 
 
-def ensure_rep(conn: psycopg.Connection[Row], call: Call) -> None:
-    """Make sure the call's primary rep exists as a user (before the next user sync)."""
+def ensure_rep(
+    conn: psycopg.Connection[Row], call: Call, titles: roles.TitleMap = roles.DEFAULT_MAP
+) -> None:
+    """Make sure the call's primary rep exists as a user (before the next user sync), with a
+    job role (from the title the call gives them, when no sync has given one)."""
     rep_id = call.metaData.primaryUserId
     if not rep_id:
         return
@@ -224,3 +232,4 @@ def ensure_rep(conn: psycopg.Connection[Row], call: Call) -> None:
             party.title if party else None,
         ),
     )
+    roles.ensure_role(conn, rep_id, party.title if party else None, titles)

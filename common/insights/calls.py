@@ -23,6 +23,7 @@ from common import deals
 from common.access.scope import not_in_scope
 from common.accuracy import manager_scores
 from common.accuracy.manager_scores import ManagerScoreOut
+from common.calls import roles
 from common.calls.flags import Flag
 from common.config import DIMENSIONS
 from common.db import Row
@@ -115,6 +116,11 @@ class CallHeader(BaseModel):
     rep_name: str | None
     gong_url: str | None
     call_type: str | None = Field(None, description="The type the applicability rules chose")
+    job_role: str | None = Field(
+        None,
+        description="The rep's job role when the call started (ae, se, csm or the company's"
+        " own): it chose the rubric variants the scores are on, and the reps they compare with",
+    )
     skipped: str | None = Field(None, description="Why the rules skipped the call (not scored)")
     deal: CallDealOut | None = Field(
         None,
@@ -197,7 +203,9 @@ class CallPage(BaseModel):
     )
 
 
-def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
+def call_coaching(
+    conn: psycopg.Connection[Row], call_id: str, default_role: str = roles.DEFAULT_ROLE
+) -> CallCoaching:
     call = conn.execute(
         "SELECT c.*, u.name AS rep_name FROM calls c LEFT JOIN users u ON u.id = c.primary_user_id"
         " WHERE c.id = %s",
@@ -230,6 +238,9 @@ def call_coaching(conn: psycopg.Connection[Row], call_id: str) -> CallCoaching:
         rep_name=call["rep_name"],
         gong_url=safe_link(call["url"]),
         call_type=call["call_type"],
+        job_role=roles.role_at(
+            conn, call["primary_user_id"], call["started_at"] or call["created_at"], default_role
+        ),
         skipped=call["skipped_reason"],
         deal=deals.for_call(conn, call_id),
         metrics=call["metrics"],

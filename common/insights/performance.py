@@ -6,7 +6,11 @@ recurring improvements (the same advice on more than one call).
 `call_scores` holds only shown scores (a manager's word, else a published AI score): a
 dimension held for review enters no average here, and is counted as held instead. A change
 against the previous four weeks that run-to-run noise explains (`noise`) is called that, not
-an improvement or a decline."""
+an improvement or a decline.
+
+Reps are ranked and compared only within a job role (`common.calls.roles`): an SE's scores are
+on other rubrics than an AE's. A call counts under the role its rep had when it started, so a
+rep whose role changed is two lines (one per role), each against its own previous weeks."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from pydantic import BaseModel, Field
 
+from common.calls import roles
 from common.calls.transcript import normalise
 from common.config import DIMENSIONS
 from common.db import Row
@@ -34,6 +39,7 @@ _DIM_AVGS = ", ".join(f"round(avg({d}), 2)::float AS {d}" for d in DIMENSIONS)
 class RepRef(BaseModel):
     rep_id: str
     rep_name: str
+    job_role: str | None = Field(default=None, description="The job role the rep is ranked within")
 
 
 class WeekScores(BaseModel):
@@ -63,6 +69,9 @@ class Recurring(BaseModel):
 class RepPerformance(BaseModel):
     rep_id: str
     rep_name: str
+    job_role: str | None = Field(
+        default=None, description="The rep's job role at the end of the range"
+    )
     weeks: list[WeekScores]
     averages: dict[str, float]
     trend_per_week: dict[str, float] = Field(
@@ -77,6 +86,9 @@ class RepPerformance(BaseModel):
 class RepWeek(BaseModel):
     rep_id: str
     rep_name: str
+    job_role: str = Field(
+        roles.DEFAULT_ROLE, description="Job role of these calls: the rep is ranked within it"
+    )
     calls: int
     scores: dict[str, float]
     previous_4_weeks: dict[str, float]
@@ -90,26 +102,39 @@ class RepWeek(BaseModel):
     held: int = Field(default=0, description="Dimensions of this week's calls held for review")
 
 
-LISTED = 20  # reps named in improved / needs_help; the totals count them all
+LISTED = 20  # reps named in improved / needs_help per job role; the totals count them all
 
 
 class TeamOverview(BaseModel):
     week: date
-    reps: list[RepWeek] = Field(description="This page of the team, by name")
-    reps_total: int = Field(description="Reps in the team view (pages: offset and limit)")
+    reps: list[RepWeek] = Field(
+        description="This page of the team, by job role, then name (a rep whose role changed"
+        " this week has a line per role)"
+    )
+    reps_total: int = Field(description="Lines in the team view (pages: offset and limit)")
+    job_roles: dict[str, int] = Field(
+        default={},
+        description="Lines per job role: reps are ranked within their role only (an SE never"
+        " against AEs), and improved / needs_help list each role's reps in turn",
+    )
     calls: int = Field(description="Analysed calls of the whole team view this week")
-    improved: list[RepRef] = Field(description=f"Most improved first (up to {LISTED})")
+    improved: list[RepRef] = Field(
+        description=f"By job role; within a role most improved first (up to {LISTED} a role)"
+    )
     improved_total: int = Field(
         description="Reps up 0.25 or more on their previous 4 weeks, beyond run-to-run noise"
     )
-    needs_help: list[RepRef] = Field(description=f"Lowest average first (up to {LISTED})")
+    needs_help: list[RepRef] = Field(
+        description=f"By job role; within a role lowest average first (up to {LISTED} a role)"
+    )
     needs_help_total: int = Field(
         description="Reps with calls this week down 0.25 or more (beyond run-to-run noise),"
         " or averaging under 2.5"
     )
     within_noise: list[RepRef] = Field(
         default=[],
-        description=f"Up or down 0.25 or more, but within run-to-run noise (up to {LISTED})",
+        description="Up or down 0.25 or more, but within run-to-run noise (by job role, up to"
+        f" {LISTED} a role)",
     )
     within_noise_total: int = 0
     held: int = Field(
@@ -132,9 +157,12 @@ class HeldScore(BaseModel):
 
 
 class RepComparison(BaseModel):
-    rank: int
+    rank: int = Field(description="Within the job role: reps of other roles are not ranked here")
     rep_id: str
     rep_name: str
+    job_role: str = Field(
+        roles.DEFAULT_ROLE, description="Job role of these calls (the rubrics they are scored on)"
+    )
     calls: int
     average: float | None
     scores: dict[str, float]
@@ -145,7 +173,12 @@ class Comparison(BaseModel):
     since: datetime
     until: datetime
     dimension: str | None
-    reps: list[RepComparison]
+    reps: list[RepComparison] = Field(description="By job role, ranked within each role")
+    split_by_role: str | None = Field(
+        None,
+        description="Set when the reps are in more than one job role: they are ranked within"
+        " each role only, never across",
+    )
 
 
 def _scores(row: Row) -> dict[str, float]:
@@ -234,29 +267,45 @@ def _mean_of(averages: tuple[float | None, ...]) -> float | None:
 
 
 def _week_rows(
-    conn: psycopg.Connection[Row], rep_ids: list[str], start: datetime, end: datetime
-) -> dict[str, _Weeks]:
-    """Each rep's `_Weeks` for the week [start, end), in one pass over the five weeks.
-    Rounded in SQL and read as tuples: a team of 1,000 reps is 1,000 rows, and building
-    dicts and rounding in Python cost more than the query."""
-    week = "started_at >= %(start)s"
+    conn: psycopg.Connection[Row],
+    rep_ids: list[str],
+    start: datetime,
+    end: datetime,
+    default_role: str | None = None,
+) -> dict[tuple[str, str | None], _Weeks]:
+    """Each rep's `_Weeks` for the week [start, end), in one pass over the five weeks, keyed
+    (rep, None); with `default_role`, keyed (rep, job role at the call): a rep whose role
+    changed has a row per role (`default_role` for a rep with no role recorded). Rounded in
+    SQL and read as tuples: a team of 1,000 reps is 1,000 rows, and building dicts and
+    rounding in Python cost more than the query."""
+    week = "cs.started_at >= %(start)s"
     dims = ", ".join(
         f"round(avg({d}) FILTER (WHERE {week}), 2)::float,"
         f" round(avg({d}) FILTER (WHERE NOT {week}), 2)::float,"
         f" count({d}) FILTER (WHERE {week}), count({d}) FILTER (WHERE NOT {week})"
         for d in DIMENSIONS
     )
+    role, join = "NULL::text", ""
+    if default_role is not None:
+        role = "coalesce(jr.job_role, %(default)s)"
+        join = roles.ROLE_AT_CALL.format(rep="cs.rep_id", at="cs.started_at")
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(
-            f"""SELECT rep_id, count(*) FILTER (WHERE {week}),
+            f"""SELECT cs.rep_id, {role}, count(*) FILTER (WHERE {week}),
                        count(*) FILTER (WHERE NOT {week}),
                        coalesce(sum(held) FILTER (WHERE {week}), 0)::int, {dims}
-                FROM call_scores WHERE rep_id = ANY(%(reps)b)
-                  AND started_at >= %(since)s AND started_at < %(end)s GROUP BY rep_id""",
-            {"reps": rep_ids, "start": start, "end": end, "since": start - timedelta(weeks=4)},
+                FROM call_scores cs {join} WHERE cs.rep_id = ANY(%(reps)b)
+                  AND cs.started_at >= %(since)s AND cs.started_at < %(end)s GROUP BY 1, 2""",
+            {
+                "reps": rep_ids,
+                "start": start,
+                "end": end,
+                "since": start - timedelta(weeks=4),
+                "default": default_role,
+            },
         ).fetchall()
     return {
-        rep_id: _Weeks(
+        (rep_id, job_role): _Weeks(
             calls,
             before,
             tuple(v[0::4]),
@@ -265,8 +314,13 @@ def _week_rows(
             tuple(v[3::4]),
             held,
         )
-        for rep_id, calls, before, held, *v in rows
+        for rep_id, job_role, calls, before, held, *v in rows
     }
+
+
+def _by_rep(rows: dict[tuple[str, str | None], _Weeks]) -> dict[str, _Weeks]:
+    """`_week_rows` without roles, keyed by rep."""
+    return {rep_id: w for (rep_id, _), w in rows.items()}
 
 
 def _overall_within_noise(w: _Weeks, change: float | None, noise: Noise) -> bool | None:
@@ -289,7 +343,7 @@ def week_and_before(
 ) -> tuple[dict[str, tuple[int, dict[str, float]]], dict[str, dict[str, float]]]:
     """`rep_totals` of the week [start, end) and `averages` of the four weeks before it, in
     one pass over the five weeks."""
-    rows = _week_rows(conn, rep_ids, start, end)
+    rows = _by_rep(_week_rows(conn, rep_ids, start, end))
     this_week = {r: (w.calls, _scores_of(w.now)) for r, w in rows.items() if w.calls}
     before = {r: _scores_of(w.before) for r, w in rows.items() if w.calls_before}
     return this_week, before
@@ -314,7 +368,7 @@ def week_changes(
 ) -> tuple[dict[str, DimensionChange], int]:
     """Per dimension, the rep's change this week against the four before, judged against
     run-to-run noise; and how many of the week's dimensions are held for review."""
-    w = _week_rows(conn, [rep_id], start, end).get(rep_id, _NONE)
+    w = _week_rows(conn, [rep_id], start, end).get((rep_id, None), _NONE)
     noise = noise if noise is not None else noise_mod.current(conn)
     out = {}
     for i, d in enumerate(DIMENSIONS):
@@ -413,7 +467,12 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 def rep_performance(
-    conn: psycopg.Connection[Row], rep: RepRef, since: datetime, until: datetime, tz: str
+    conn: psycopg.Connection[Row],
+    rep: RepRef,
+    since: datetime,
+    until: datetime,
+    tz: str,
+    default_role: str = roles.DEFAULT_ROLE,
 ) -> RepPerformance:
     weeks = weekly(conn, [rep.rep_id], since, until, tz)
     first = weeks[0].week if weeks else since.date()
@@ -426,6 +485,7 @@ def rep_performance(
     return RepPerformance(
         rep_id=rep.rep_id,
         rep_name=rep.rep_name,
+        job_role=roles.role_at(conn, rep.rep_id, until, default_role),
         weeks=weeks,
         averages=averages(conn, [rep.rep_id], since, until).get(rep.rep_id, {}),
         trend_per_week=trend,
@@ -445,14 +505,16 @@ class _Line(NamedTuple):
 
     @property
     def ref(self) -> RepRef:
-        return RepRef(rep_id=self.rep_id, rep_name=self.name)
+        return RepRef(rep_id=self.rep_id, rep_name=self.name, job_role=self.job_role)
 
     within_noise: bool | None = None
+    job_role: str = roles.DEFAULT_ROLE
 
     def row(self) -> RepWeek:
         return RepWeek(
             rep_id=self.rep_id,
             rep_name=self.name,
+            job_role=self.job_role,
             calls=self.weeks.calls,
             scores=_scores_of(self.weeks.now),
             previous_4_weeks=_scores_of(self.weeks.before),
@@ -477,6 +539,37 @@ _NONE = _Weeks(
 )
 
 
+def _by_role(rows: dict[tuple[str, str | None], _Weeks]) -> dict[str, dict[str, _Weeks]]:
+    """rep -> job role -> weeks."""
+    found: dict[str, dict[str, _Weeks]] = {}
+    for (rep_id, role), weeks in rows.items():
+        found.setdefault(rep_id, {})[str(role)] = weeks
+    return found
+
+
+def _rep_lines(mine: dict[str, _Weeks], role_at_end: str) -> list[tuple[str, _Weeks]]:
+    """(job role, weeks) per role the rep's calls of the week were under; a rep with none
+    this week is one line in their role at the week's end, against its previous weeks."""
+    lines = [(role, w) for role, w in mine.items() if w.calls]
+    return lines or [(role_at_end, mine.get(role_at_end, _NONE))]
+
+
+def _line(rep_id: str, name: str, role: str, weeks: _Weeks, noise: Noise) -> _Line:
+    now_avg = _mean_of(weeks.now) if weeks.calls else None
+    then_avg = _mean_of(weeks.before) if weeks.calls_before else None
+    change = round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
+    within = _overall_within_noise(weeks, change, noise)
+    return _Line(rep_id, name, weeks, change, now_avg, within, role)
+
+
+def _within_roles(lines: list[_Line]) -> list[RepRef]:
+    """`lines` (ranked) role by role, up to LISTED of each role."""
+    by_role: dict[str, list[_Line]] = {}
+    for line in lines:
+        by_role.setdefault(line.job_role, []).append(line)
+    return [line.ref for role in sorted(by_role) for line in by_role[role][:LISTED]]
+
+
 def team_overview(
     conn: psycopg.Connection[Row],
     reps: Mapping[str, str],
@@ -487,27 +580,24 @@ def team_overview(
     limit: int = 50,
     sold_only: frozenset[str] = frozenset(),
     noise: Noise | None = None,
+    default_role: str = roles.DEFAULT_ROLE,
 ) -> TeamOverview:
     """Each rep's week (`reps`: id -> name) against their previous four weeks, a page at a
-    time (by name); who improved and who needs help over the whole team. Those in
-    `sold_only` (managers) are listed only for weeks they had calls. Only the page's reps
-    become models: the ranking reads tuples. A move within run-to-run noise (`noise`, the
-    last four weeks' when not given) is listed as such, not as improved or needing help."""
+    time (by job role, then name); who improved and who needs help over the whole team,
+    ranked within each job role only. Those in `sold_only` (managers) are listed only for
+    weeks they had calls. Only the page's reps become models: the ranking reads tuples. A
+    move within run-to-run noise (`noise`, the last four weeks' when not given) is listed as
+    such, not as improved or needing help."""
     start, end = week_bounds(week, tz)
-    rows = _week_rows(conn, list(reps), start, end)
+    rows = _by_role(_week_rows(conn, list(reps), start, end, default_role))
+    at_end = roles.roles_at(conn, list(reps), end, default_role)
     noise = noise if noise is not None else noise_mod.current(conn)
     lines = []
-    for rep_id, name in sorted(reps.items(), key=lambda item: item[1]):
-        weeks = rows.get(rep_id, _NONE)
-        if not weeks.calls and rep_id in sold_only:
-            continue
-        now_avg = _mean_of(weeks.now) if weeks.calls else None
-        then_avg = _mean_of(weeks.before) if weeks.calls_before else None
-        change = (
-            round(now_avg - then_avg, 2) if now_avg is not None and then_avg is not None else None
-        )
-        within = _overall_within_noise(weeks, change, noise)
-        lines.append(_Line(rep_id, name, weeks, change, now_avg, within))
+    for rep_id, name in reps.items():
+        for role, weeks in _rep_lines(rows.get(rep_id, {}), at_end[rep_id]):
+            if weeks.calls or rep_id not in sold_only:
+                lines.append(_line(rep_id, name, role, weeks, noise))
+    lines.sort(key=lambda line: (line.job_role, line.name, line.rep_id))
     improved = sorted(
         (line for line in lines if line.moved and (line.change or 0) > 0),
         key=lambda line: -(line.change or 0),
@@ -529,15 +619,36 @@ def team_overview(
         week=start.date(),
         reps=[line.row() for line in lines[offset : offset + limit]],
         reps_total=len(lines),
+        job_roles=dict(Counter(line.job_role for line in lines)),
         calls=sum(line.weeks.calls for line in lines),
-        improved=[line.ref for line in improved[:LISTED]],
+        improved=_within_roles(improved),
         improved_total=len(improved),
-        needs_help=[line.ref for line in needs_help[:LISTED]],
+        needs_help=_within_roles(needs_help),
         needs_help_total=len(needs_help),
-        within_noise=[line.ref for line in noisy[:LISTED]],
+        within_noise=_within_roles(noisy),
         within_noise_total=len(noisy),
         held=sum(line.weeks.held for line in lines),
     )
+
+
+def _role_totals(
+    conn: psycopg.Connection[Row],
+    rep_ids: list[str],
+    since: datetime,
+    until: datetime,
+    default_role: str,
+) -> dict[tuple[str, str], tuple[int, dict[str, float], int]]:
+    """Per (rep, job role at the call): analysed calls, per-dimension averages and held
+    dimensions of calls started in [since, until)."""
+    rows = conn.execute(
+        f"""SELECT cs.rep_id, coalesce(jr.job_role, %(default)s) AS job_role, count(*) AS calls,
+                   coalesce(sum(cs.held), 0)::int AS held, {_DIM_AVGS}
+            FROM call_scores cs {roles.ROLE_AT_CALL.format(rep="cs.rep_id", at="cs.started_at")}
+            WHERE cs.rep_id = ANY(%(reps)b) AND cs.started_at >= %(since)s
+              AND cs.started_at < %(until)s GROUP BY 1, 2""",
+        {"reps": rep_ids, "since": since, "until": until, "default": default_role},
+    ).fetchall()
+    return {(r["rep_id"], r["job_role"]): (r["calls"], _scores(r), r["held"]) for r in rows}
 
 
 def compare(
@@ -546,30 +657,44 @@ def compare(
     since: datetime,
     until: datetime,
     dimension: str | None,
+    default_role: str = roles.DEFAULT_ROLE,
 ) -> Comparison:
-    totals = rep_totals(conn, [r.rep_id for r in reps], since, until)
-    held = held_counts(conn, [r.rep_id for r in reps], since, until)
+    """The reps side by side, ranked within each job role (split, never ranked across): a
+    rep's calls count under the role they had at each call; a rep with no calls in the range
+    is listed in their role at its end."""
+    ids = [r.rep_id for r in reps]
+    totals = _role_totals(conn, ids, since, until, default_role)
+    at_end = roles.roles_at(conn, ids, until, default_role)
     rows = []
     for rep in reps:
-        calls, scores = totals.get(rep.rep_id, (0, {}))
-        if dimension:
-            scores = {dimension: scores[dimension]} if dimension in scores else {}
-        rows.append((rep, calls, scores, _mean(scores)))
-    rows.sort(key=lambda t: (t[3] is None, -(t[3] or 0), t[0].rep_name))
-    return Comparison(
-        since=since,
-        until=until,
-        dimension=dimension,
-        reps=[
+        mine = [(role, v) for (rep_id, role), v in totals.items() if rep_id == rep.rep_id]
+        for role, (calls, scores, held) in mine or [(at_end[rep.rep_id], (0, {}, 0))]:
+            if dimension:
+                scores = {dimension: scores[dimension]} if dimension in scores else {}
+            rows.append((role, rep, calls, scores, _mean(scores), held))
+    rows.sort(key=lambda t: (t[0], t[4] is None, -(t[4] or 0), t[1].rep_name))
+    ranked, rank = [], 0
+    for i, (role, rep, calls, scores, avg, held) in enumerate(rows):
+        rank = 1 if i == 0 or rows[i - 1][0] != role else rank + 1
+        ranked.append(
             RepComparison(
-                rank=i + 1,
+                rank=rank,
                 rep_id=rep.rep_id,
                 rep_name=rep.rep_name,
+                job_role=role,
                 calls=calls,
                 average=avg,
                 scores=scores,
-                held=held.get(rep.rep_id, 0),
+                held=held,
             )
-            for i, (rep, calls, scores, avg) in enumerate(rows)
-        ],
+        )
+    found = sorted({r.job_role for r in ranked})
+    split = (
+        f"these reps are in {len(found)} job roles ({', '.join(found)}): each is scored on its"
+        " role's rubrics, so they are ranked within each role only, never across"
+        if len(found) > 1
+        else None
+    )
+    return Comparison(
+        since=since, until=until, dimension=dimension, reps=ranked, split_by_role=split
     )

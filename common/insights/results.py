@@ -23,6 +23,7 @@ class AnalysisStatus(BaseModel):
 class WeeklyRep(BaseModel):
     rep_id: str
     rep_name: str
+    job_role: str | None = Field(None, description="The rep's job role that week")
     calls: int
     scores: dict[str, float]
 

@@ -123,7 +123,7 @@ class Insights:
         with self.conn() as conn:
             caller = self.caller(conn, identity)
             find_call(conn, caller, call_id)
-            full = calls.call_coaching(conn, call_id)
+            full = calls.call_coaching(conn, call_id, self.s.default_job_role)
             log_access(conn, caller, "get_call_coaching", call_id=call_id)
         if caller.role == "rep":  # a held score is the manager's to decide first
             full = calls.without_suggestions(full)
@@ -188,7 +188,12 @@ class Insights:
         with self.conn() as conn:
             rep_id, name = find_rep(conn, self.caller(conn, identity), rep)
             return performance.rep_performance(
-                conn, RepRef(rep_id=rep_id, rep_name=name), since, until, self.s.report_timezone
+                conn,
+                RepRef(rep_id=rep_id, rep_name=name),
+                since,
+                until,
+                self.s.report_timezone,
+                self.s.default_job_role,
             )
 
     def team_overview(
@@ -207,7 +212,14 @@ class Insights:
 
             def overview(chosen: date) -> TeamOverview:
                 return performance.team_overview(
-                    conn, names, chosen, tz, offset=offset, limit=limit, sold_only=sold_only
+                    conn,
+                    names,
+                    chosen,
+                    tz,
+                    offset=offset,
+                    limit=limit,
+                    sold_only=sold_only,
+                    default_role=self.s.default_job_role,
                 )
 
             if week is not None:
@@ -232,7 +244,9 @@ class Insights:
             caller = self.caller(conn, identity)
             refs = [RepRef(rep_id=i, rep_name=n) for i, n in find_reps(conn, caller, reps)]
             unique = list({r.rep_id: r for r in refs}.values())
-            return performance.compare(conn, unique, since, until, dimension)
+            return performance.compare(
+                conn, unique, since, until, dimension, self.s.default_job_role
+            )
 
     # -- weekly reports ---------------------------------------------------------------------
 
@@ -449,6 +463,7 @@ def _weekly_reps(
         WeeklyRep(
             rep_id=rep_id,
             rep_name=rep_name,
+            job_role=numbers.get("job_role"),
             calls=numbers.get("calls", 0),
             scores=numbers.get("scores", {}),
         )

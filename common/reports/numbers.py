@@ -33,6 +33,7 @@ from common.access.scope import Caller, visible_reps
 from common.accuracy import disputes
 from common.accuracy.disputes import DisputeOut
 from common.accuracy.pairs import Filters, agreement
+from common.calls import roles
 from common.config import DIMENSIONS
 from common.db import Row
 from common.deals import ClosedDeal
@@ -116,6 +117,7 @@ class RepReport(BaseModel):
     rep_name: str
     manager_id: str | None
     week_start: date
+    job_role: str = roles.DEFAULT_ROLE  # at the week's end: the team report groups by it
     calls: int
     scores: dict[str, float]
     previous: dict[str, float]
@@ -134,7 +136,7 @@ class TeamReport(BaseModel):
     manager_id: str
     manager_name: str
     week_start: date
-    reps: list[RepReport]
+    reps: list[RepReport]  # by job role, then name: compared within a role only
     trend: dict[str, list[tuple[str, float | None]]]
     agreement: dict[str, Any] | None = None  # AI vs managers over the last four weeks
     disputes: list[DisputeOut] = []  # the team's open disputes, oldest first
@@ -258,9 +260,11 @@ def rep_report(
     tz: str,
     noise: Noise | None = None,
     validity: Validity | None = None,
+    default_role: str = roles.DEFAULT_ROLE,
 ) -> RepReport:
-    """A rep's week; `validity` (the company's closed deals) sets the talk-ratio and
-    questions benchmarks to its won deals' figures once there are enough (else vendors')."""
+    """A rep's week, with the rep's job role at its end; `validity` (the company's closed
+    deals) sets the talk-ratio and questions benchmarks to its won deals' figures once there
+    are enough (else vendors')."""
     start, end = week_bounds(week_start, tz)
     this_week, previous = week_and_before(conn, [rep["id"]], start, end)
     calls, now = this_week.get(rep["id"], (0, {}))
@@ -272,6 +276,7 @@ def rep_report(
         rep_name=rep["name"],
         manager_id=rep["manager_id"],
         week_start=week_start,
+        job_role=roles.role_at(conn, rep["id"], end - timedelta(microseconds=1), default_role),
         calls=calls,
         scores=now,
         previous=before,
@@ -309,8 +314,9 @@ def team_report(
     tz: str,
     validity: Validity | None = None,
 ) -> TeamReport:
-    """A manager's team's week; with `validity`, the leadership section over the closed deals
-    owned by the reps in the manager's scope (their team, all the way down)."""
+    """A manager's team's week, its reps grouped by job role (compared within a role only);
+    with `validity`, the leadership section over the closed deals owned by the reps in the
+    manager's scope (their team, all the way down)."""
     start, end = week_bounds(week_start, tz)
     rep_ids = [r.rep_id for r in reps]
     window = Filters(start=(start - timedelta(weeks=3)).date(), end=end.date(), rep_ids=rep_ids)
@@ -320,7 +326,7 @@ def team_report(
         manager_id=manager["id"],
         manager_name=manager["name"],
         week_start=week_start,
-        reps=reps,
+        reps=sorted(reps, key=lambda r: r.job_role),  # stable: by name within a role
         trend=_trend(conn, rep_ids, start, tz),
         agreement=result if result["ai_vs_manager"]["overall"]["n"] else None,
         disputes=disputes.listed(conn, rep_ids, "open"),

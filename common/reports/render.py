@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import jinja2
 
+from common.calls import roles
 from common.config import DIMENSIONS, Settings
 from common.insights.links import safe_link
 from common.monitoring.alerts import send_email
@@ -20,6 +21,7 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _ENV.filters["http_link"] = safe_link  # Gong data may carry javascript: URLs: shown as text
+_ENV.filters["job_role"] = roles.label  # "se" -> "sales engineer"
 
 
 def _common() -> dict[str, object]:

@@ -59,7 +59,10 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
         noise = week_noise(conn, week, tz)
         validity = reports.read_validity(conn, s.validity_min_deals)
         rep_rows = reports.reps_with_calls(conn, week, tz)
-        rep_reports = [reports.rep_report(conn, r, week, tz, noise, validity) for r in rep_rows]
+        rep_reports = [
+            reports.rep_report(conn, r, week, tz, noise, validity, s.default_job_role)
+            for r in rep_rows
+        ]
         rep_links = {
             r.rep_id: _publish(
                 conn,
@@ -70,7 +73,15 @@ def build_week(s: Settings, week: date, deliver: bool = True) -> dict[str, Any]:
                 render.render_rep(r),
                 r.model_dump(
                     mode="json",
-                    include={"calls", "scores", "previous", "change", "within_noise", "held"},
+                    include={
+                        "job_role",
+                        "calls",
+                        "scores",
+                        "previous",
+                        "change",
+                        "within_noise",
+                        "held",
+                    },
                 ),
             )
             for r in rep_reports
@@ -136,7 +147,13 @@ def team_summary(team: reports.TeamReport) -> dict[str, Any]:
     return {
         "manager": {"id": team.manager_id, "name": team.manager_name},
         "reps": {
-            r.rep_id: {"name": r.rep_name, "calls": r.calls, "scores": r.scores} for r in team.reps
+            r.rep_id: {
+                "name": r.rep_name,
+                "job_role": r.job_role,
+                "calls": r.calls,
+                "scores": r.scores,
+            }
+            for r in team.reps
         },
         "held": team.held_total,
     }
@@ -154,7 +171,9 @@ def rebuild_team(
         rows = [r for r in reports.reps_with_calls(conn, week, tz) if r["manager_id"] == manager_id]
         noise = week_noise(conn, week, tz)
         validity = reports.read_validity(conn, s.validity_min_deals)
-        reps = [reports.rep_report(conn, r, week, tz, noise, validity) for r in rows]
+        reps = [
+            reports.rep_report(conn, r, week, tz, noise, validity, s.default_job_role) for r in rows
+        ]
         team = reports.team_report(conn, manager, reps, week, tz, validity)
         links = {
             r.rep_id: store.presigned_url(render.report_key(week, "rep", r.rep_id))

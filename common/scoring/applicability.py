@@ -16,6 +16,11 @@ words of a sales call that merely mentions an interview or a stand-up), `no_exte
 internal meeting, whatever its title), `shorter_than_s`, `fewer_words_than`, `users` (Gong user
 ids of the call's rep) and `teams` (manager ids: a rep anywhere under one of them).
 
+Rubric variants: a call type may name one per dimension (`rubrics:`); else a variant naming the
+rep's job role at the call (`roles: [se]` in rubrics/variants/<name>.yaml, `common.calls.roles`)
+scores that dimension; else the dimension's rubric. A variant is for a call type or for roles,
+not both. Each variant has its own rubric version, so a role's rubric never shares a cache key.
+
 A title is a weak signal and a skipped call is never coached, so the shipped title rules need
 a strong phrase ("1:1", "Vorstellungsgespräch", "面接") or two weak words, step aside for sales
 words, and skip an internal meeting only when no customer speaks in it. The table in
@@ -56,6 +61,7 @@ class CallFacts:
     # speakers in the transcript Gong places outside the company (Speaker.internal False);
     # None: not counted, and the title rules decide alone
     external_speakers: int | None = None
+    job_role: str | None = None  # the rep's job role when the call started (None: unknown)
 
 
 class Conditions(BaseModel):
@@ -149,6 +155,7 @@ class Decision:
     dimensions: list[str]
     skipped: str | None = None  # the reason, when a skip rule matched
     variants: dict[str, str] = field(default_factory=dict)  # dimension -> rubric variant
+    job_role: str | None = None  # the rep's job role the variants were chosen for
 
 
 DEFAULT = CallType(name="sales", dimensions=list(DIMENSIONS))
@@ -166,11 +173,19 @@ class Applicability(BaseModel):
         kind = next((t for t in self.call_types if t.name == call_type), DEFAULT)
         return list(kind.dimensions)
 
-    def decide(self, f: CallFacts) -> Decision:
+    def decide(self, f: CallFacts, rubrics: RubricSet | None = None) -> Decision:
+        """The call's type, dimensions and rubric variants: the type's, else (with `rubrics`)
+        those naming the rep's job role."""
         kind = next((t for t in self.call_types if t.holds(f)), DEFAULT)
         rule = next((r for r in self.skip if r.holds(f)), None)
         skipped = rule.reason if rule else None
-        return Decision(kind.name, list(kind.dimensions), skipped, dict(kind.rubrics))
+        variants = dict(kind.rubrics)
+        if rubrics is not None and f.job_role:
+            for dimension in kind.dimensions:
+                by_role = rubrics.role_variant(dimension, f.job_role)
+                if by_role is not None:
+                    variants.setdefault(dimension, by_role)
+        return Decision(kind.name, list(kind.dimensions), skipped, variants, f.job_role)
 
     def check_variants(self, rubrics: RubricSet) -> None:
         """Every variant a call type names exists, for the dimension it is named for."""
@@ -182,6 +197,12 @@ class Applicability(BaseModel):
                         f"{FILE}: call type {kind.name!r} names rubric variant {name!r} for"
                         f" {dimension}, but rubrics/variants/{name}.yaml is missing or is"
                         " not a rubric of that dimension"
+                    )
+                if variant.roles:
+                    raise RubricError(
+                        f"{FILE}: call type {kind.name!r} names rubric variant {name!r}, which"
+                        f" names job roles {variant.roles}: a variant is for a call type or"
+                        " for roles, not both"
                     )
 
 

@@ -16,9 +16,11 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from common.access.scope import managers_above
+from common.calls import roles
 from common.calls.flags import Flag, reviewer_lines
 from common.calls.metrics import compute
 from common.calls.store import (
@@ -74,6 +76,7 @@ class ScoringService:
         self.s, self.scorer, self.store, self.database = s, scorer, store, database
         self.rules = rules or Applicability(version="0.0.0")  # none: every call, every dimension
         self.stages = StageMap.from_settings(s)  # a stored call's deal: won / lost / open
+        self.titles = roles.titles_from(s)  # a new rep's job role from their Gong title
 
     @classmethod
     def from_settings(cls, s: Settings, database: Database | None = None) -> ScoringService:
@@ -164,7 +167,7 @@ class ScoringService:
 
         def store() -> None:
             with transaction(self.database) as conn:
-                ensure_rep(conn, fetched.call)
+                ensure_rep(conn, fetched.call, self.titles)
                 upsert_call(conn, fetched, metrics, sum(tokens), flags, stages=self.stages)
 
         retrying(store, self.s.db_outage_wait_s)
@@ -230,9 +233,12 @@ class ScoringService:
         return plan
 
     def decide(self, call: PreparedCall) -> Decision:
-        """What the applicability rules say about the call."""
+        """What the applicability rules say about the call, and the rubric variants of the
+        rep's job role when the call started."""
+        started = datetime.fromisoformat(call.started) if call.started else None
         with transaction(self.database) as conn:
             managers = managers_above(conn, call.rep_id) if call.rep_id else frozenset()
+            role = roles.role_at(conn, call.rep_id, started, self.s.default_job_role)
         facts = CallFacts(
             title=call.title,
             scope=call.scope,
@@ -244,8 +250,9 @@ class ScoringService:
             rep_id=call.rep_id,
             managers=managers,
             external_speakers=_external_speakers(call),
+            job_role=role,
         )
-        return self.rules.decide(facts)
+        return self.rules.decide(facts, self.rubrics)
 
     def check_budget(self, estimate_usd: float, override: bool) -> None:
         with transaction(self.database) as conn:

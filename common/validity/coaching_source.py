@@ -9,8 +9,13 @@ A coaching event is a manager's word on one criterion of a rep's call, as the re
 - a resolved dispute (upheld or overridden, on `resolved_at`), unless its manager score (the
   resolution recorded as one) is already an event above: then the dispute is that event, once.
 
-Coaching plans are not recorded yet. Days are UTC dates; the coached call's day is the call's
-`started_at`, so the effect's `before` window ends where the coached call is.
+- a weekly plan a manager approved and that was sent (acknowledged or not): one event per
+  criterion its tighten items and exercise name, on the day of its approval; its "coached call"
+  day is the plan's week's Monday, as the plan was drafted from that week's lowest scores. A
+  draft sent unapproved (PLANS_SEND_UNAPPROVED) is no manager's word: no event.
+
+Days are UTC dates; the coached call's day is the call's `started_at`, so the effect's
+`before` window ends where the coached call is.
 """
 
 from __future__ import annotations
@@ -52,6 +57,13 @@ FROM disputes d LEFT JOIN calls c ON c.id = d.call_id
 WHERE d.status IN ('upheld', 'overridden') AND d.resolved_at IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM counted k WHERE k.id = d.manager_score_id)
   AND (%(all)s OR d.rep_id = ANY(%(visible)s))
+UNION ALL
+SELECT p.rep_id, split_part(k, '.', 1), split_part(k, '.', 2),
+       (p.approved_at AT TIME ZONE 'UTC')::date, 'plan', p.week_start
+FROM weekly_plans p CROSS JOIN LATERAL unnest(p.coached) k
+WHERE p.status IN ('sent', 'acknowledged') AND p.approved_at IS NOT NULL
+  AND p.approved_by IS DISTINCT FROM p.rep_id
+  AND (%(all)s OR p.rep_id = ANY(%(visible)s))
 ORDER BY at, rep_id, dimension, criterion, kind
 """
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
+from psycopg.types.json import Jsonb
 
 from common.config import Settings
 from common.insights.week import previous_week
@@ -56,6 +57,7 @@ def _rep_calls(rep: str) -> list[tuple[str, dict[str, Any]]]:
         ("compare_reps", {"reps": ["u-r001", rep]}),
         ("get_weekly_report", {"rep": rep}),
         ("hold_notes", {"rep": rep, "hold": True}),
+        ("set_job_role", {"user": rep, "role": "se"}),  # admins only
     ]
 
 
@@ -92,6 +94,14 @@ UNSCOPED = [  # tools that take no identifier: their answers must hold nothing o
     ("skipped_calls", {}),
     ("criteria_for_won_deals", {}),
     ("set_note_preferences", {}),
+    ("list_plans", {}),
+]
+PLAN_TOOLS: list[
+    tuple[str, dict[str, Any]]
+] = [  # by the plan's id: m0's rep's plan must read as one that does not exist
+    ("edit_plan", {"working": [{"text": "x"}]}),
+    ("approve_plan", {}),
+    ("acknowledge_plan", {}),
 ]
 
 
@@ -123,6 +133,16 @@ def world(settings: Settings, team: Team) -> Settings:
             " next_attempt_at) OVERRIDING SYSTEM VALUE VALUES (77, 'c-u-r000-00-0', 'u-r000',"
             " 'b', 'a', 'discovery.x', 'sent', now())"
         )
+        conn.execute(  # last week's plan of m0's rep, sent: its id must not open it to others
+            "INSERT INTO weekly_plans (id, rep_id, week_start, status, working, exercise,"
+            " approved_by, approved_at, sent_at) OVERRIDING SYSTEM VALUE VALUES (77, 'u-r000',"
+            " %s, 'sent', %s, %s, 'u-m0', now(), now())",
+            (
+                previous_week(datetime.now(UTC), "UTC"),
+                Jsonb([{"text": "Rep 000 does well"}]),
+                Jsonb({"situation": "x", "strong_answer": "y", "call_id": "c-u-r000-00-0"}),
+            ),
+        )
         conn.execute(  # scores of m0's team held for review: the queue must not show them
             "UPDATE coaching_sessions SET state = 'needs_review'"
             " WHERE call_id IN ('c-u-r000-01-0', 'c-u-r002-03-1')"
@@ -148,6 +168,7 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
         exercised.add("resolve_dispute")  # by the dispute's id, below
         exercised.add("list_deal_calls")  # by the deal's id or name, below
         exercised.add("acknowledge_note")  # by the note's id, below
+        exercised |= {tool for tool, _ in PLAN_TOOLS}  # by the plan's id, below
         assert exercised == {t.name for t in await client.list_tools()}  # every tool
         for rep in OTHER_REPS:
             for tool, args in _rep_calls(rep):
@@ -180,6 +201,11 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
             "99", "77"
         )
         _assert_clean(refused, "acknowledge_note")
+        for tool, extra in PLAN_TOOLS:
+            refused = await _refusal(client, tool, {"plan_id": 77, **extra})
+            nowhere = await _refusal(client, tool, {"plan_id": 99, **extra})
+            assert refused == nowhere.replace("99", "77"), tool
+            _assert_clean(refused, tool)
         for tool, args in UNSCOPED:
             try:
                 result = (await client.call_tool(tool, args)).structured_content
@@ -205,6 +231,9 @@ async def test_nothing_of_another_team_comes_back(world: Settings, caller: str) 
         contested = conn.execute("SELECT count(*), max(status) FROM disputes").fetchone()
     assert queued == [] and scored == (1,)  # nothing started, nothing recorded
     assert contested == (1, "open")  # nothing disputed or resolved from outside
+    with psycopg.connect(world.database_url) as conn:
+        plan = conn.execute("SELECT status, acknowledged_at FROM weekly_plans").fetchall()
+    assert plan == [("sent", None)]  # nothing edited or acknowledged from outside
 
 
 def _assert_clean(text: str, where: str) -> None:

@@ -135,6 +135,10 @@ async def test_tools_document_every_parameter_with_enums_bounds_and_hints(as_use
         "acknowledge_note",
         "set_note_preferences",
         "hold_notes",
+        "edit_plan",
+        "approve_plan",
+        "acknowledge_plan",
+        "set_job_role",
     }
     reads = set(tools) - writes
     assert all(tools[t].annotations.read_only_hint for t in reads)  # type: ignore[union-attr]
@@ -342,3 +346,31 @@ async def test_a_manager_reads_their_teams_skipped_calls_and_why(
     assert [i["call_id"] for i in m1["items"]] == ["sk-c"]
     with pytest.raises(ToolError, match="no rep matching"):
         await (await as_user("u-m1")).call_tool("skipped_calls", {"rep": "u-r000"})
+
+
+async def test_an_admin_sets_a_job_role_and_scores_say_it_and_rank_within_it(
+    as_user: Any,
+) -> None:
+    admin, manager = await as_user("u-admin"), await as_user("u-m1")
+    with pytest.raises(ToolError, match="admin"):
+        await manager.call_tool("set_job_role", {"user": "Rep 001", "role": "se"})
+    with pytest.raises(ToolError, match="slug"):
+        await admin.call_tool("set_job_role", {"user": "Rep 001", "role": "Sales Engineer"})
+    changed = await call(admin, "set_job_role", user="rep1@example.com", role="se")
+    assert (changed["user_id"], changed["job_role"], changed["previous"]) == ("u-r001", "se", None)
+    assert [(p["job_role"], p["source"], p["set_by"]) for p in changed["history"]] == [
+        ("se", "admin", "u-admin")
+    ]
+    coaching = await call(manager, "get_call_coaching", call_id="c-u-r001-00-0")
+    assert coaching["job_role"] == "se"  # the first role a person gets covers their past calls
+    other = await call(manager, "get_call_coaching", call_id="c-u-r003-00-0")
+    assert other["job_role"] == "ae"  # no role recorded: DEFAULT_JOB_ROLE
+    overview = await call(manager, "team_overview")
+    assert [(r["rep_id"], r["job_role"]) for r in overview["reps"]] == [
+        ("u-r003", "ae"),
+        ("u-r005", "ae"),
+        ("u-r001", "se"),
+    ]
+    compared = await call(manager, "compare_reps", reps=["u-r001", "u-r003", "u-r005"])
+    assert [(r["job_role"], r["rank"]) for r in compared["reps"]][-1] == ("se", 1)
+    assert "ranked within each role only" in compared["split_by_role"]

@@ -127,3 +127,91 @@ def test_held_scores_enter_no_average_ranking_or_trend(db_url: str) -> None:
     assert [r.held for r in ranked.reps] == [1, 0]
     assert [c.average for c in perf.best_calls] == [4.0] and perf.held == 1
     assert total == 1 and held[0].rep_id == "r1" and held[0].ai_suggestion == 1.0
+
+
+# -- job roles: ranked and compared within a role only ------------------------------------------
+
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def _in_role(conn: psycopg.Connection[dict[str, object]], rep: str, role: str) -> None:
+    from common.calls import roles
+
+    conn.execute("INSERT INTO users (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (rep, rep))
+    roles.set_job_role(conn, rep, role, since=LONG_AGO)  # type: ignore[arg-type]
+
+
+def test_needs_help_and_improved_rank_within_each_job_role(db_url: str) -> None:
+    """SEs are scored on harsher rubrics: across roles they would fill the top of the list.
+    Within roles, each role's reps are listed lowest first, AEs apart from SEs."""
+    tz = "UTC"
+    week = current_week(datetime.now(UTC) - timedelta(weeks=1), tz)
+    start, _ = week_bounds(week, tz)
+    levels = {  # rep: (role, before, this week)
+        "a1": ("ae", 2.4, 2.4),
+        "a2": ("ae", 3.5, 3.5),
+        "a3": ("ae", 4.0, 3.0),
+        "s1": ("se", 1.5, 1.5),
+        "s2": ("se", 2.0, 2.0),
+    }
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        for rep, (role, before, now) in levels.items():
+            _in_role(conn, rep, role)
+            _call(conn, rep, start - timedelta(weeks=2), before)
+            _call(conn, rep, start + timedelta(days=1), now)
+        overview = performance.team_overview(conn, {r: r.upper() for r in levels}, week, tz)
+    assert [(r.rep_id, r.job_role) for r in overview.needs_help] == [
+        ("a1", "ae"),
+        ("a3", "ae"),
+        ("s1", "se"),
+        ("s2", "se"),
+    ]
+    assert [(r.rep_id, r.job_role) for r in overview.reps] == [
+        ("a1", "ae"),
+        ("a2", "ae"),
+        ("a3", "ae"),
+        ("s1", "se"),
+        ("s2", "se"),
+    ]
+    assert overview.job_roles == {"ae": 3, "se": 2} and overview.needs_help_total == 4
+
+
+def test_a_reps_change_is_measured_within_their_role_at_each_call(db_url: str) -> None:
+    """An AE who became an SE this week: their AE weeks are no baseline for their SE calls,
+    so a lower score on the SE rubric is no decline."""
+    from common.calls import roles
+
+    tz = "UTC"
+    week = current_week(datetime.now(UTC) - timedelta(weeks=1), tz)
+    start, _ = week_bounds(week, tz)
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        _in_role(conn, "x", "ae")
+        _call(conn, "x", start - timedelta(weeks=2), 4.0)
+        roles.set_job_role(conn, "x", "se", since=start)  # type: ignore[arg-type]
+        _call(conn, "x", start + timedelta(days=1), 3.0)
+        overview = performance.team_overview(conn, {"x": "X"}, week, tz)
+    [line] = overview.reps
+    assert (line.job_role, line.calls, line.change, line.previous_4_weeks) == ("se", 1, None, {})
+    assert overview.needs_help_total == 0
+
+
+def test_compare_splits_reps_by_role_and_ranks_within_each(db_url: str) -> None:
+    tz = "UTC"
+    week = current_week(datetime.now(UTC) - timedelta(weeks=1), tz)
+    start, end = week_bounds(week, tz)
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        for rep, role, score in (("a1", "ae", 2.5), ("a2", "ae", 3.5), ("s1", "se", 4.5)):
+            _in_role(conn, rep, role)
+            _call(conn, rep, start + timedelta(days=1), score)
+        _in_role(conn, "quiet", "csm")  # no calls: listed in their role, unranked by score
+        refs = [RepRef(rep_id=r, rep_name=r.upper()) for r in ("a1", "s1", "a2", "quiet")]
+        mixed = performance.compare(conn, refs, start, end, "discovery")
+        same = performance.compare(conn, refs[::2], start, end, None)
+    assert [(r.job_role, r.rank, r.rep_id) for r in mixed.reps] == [
+        ("ae", 1, "a2"),
+        ("ae", 2, "a1"),
+        ("csm", 1, "quiet"),
+        ("se", 1, "s1"),  # the best score of all, ranked among SEs only
+    ]
+    assert mixed.split_by_role and "ae, csm, se" in mixed.split_by_role
+    assert same.split_by_role is None and [r.rank for r in same.reps] == [1, 2]

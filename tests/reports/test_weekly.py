@@ -170,3 +170,33 @@ def test_the_companys_closed_deals_reach_the_reports_once_there_are_enough(
     after = pages()
     assert "36 closed deals of 2 reps" in after["u-m0"] and "not proof of cause" in after["u-m0"]
     assert "won deals here: " in after["u-r000"] and "vendors" not in after["u-r000"]
+
+
+def test_the_team_report_groups_its_reps_by_job_role(seeded: Settings) -> None:
+    """m1's team: Rep 001 an account executive, Rep 003 a sales engineer. Each role is its
+    own table (compared within itself only), and each rep's report names the role."""
+    from common.calls import roles
+
+    with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
+        roles.set_job_role(conn, "u-r003", "se", since=datetime(2020, 1, 1, tzinfo=UTC))
+    build_week(seeded, WEEK)
+    store = ObjectStore.from_settings(seeded)
+    with psycopg.connect(seeded.database_url, row_factory=dict_row) as conn:
+        found = {
+            (r["scope"], r["subject_id"]): r
+            for r in conn.execute(
+                "SELECT scope, subject_id, summary, object_key FROM weekly_reports"
+            )
+        }
+    team = found[("team", "u-m1")]
+    assert {i: v["job_role"] for i, v in team["summary"]["reps"].items()} == {
+        "u-r001": "ae",
+        "u-r003": "se",
+    }
+    assert found[("rep", "u-r003")]["summary"]["job_role"] == "se"
+    html = httpx.get(store.presigned_url(team["object_key"])).text
+    ae, se = html.index("Account executive (1)"), html.index("Sales engineer (1)")
+    assert ae < html.index("Rep 001") < se < html.index("Rep 003")
+    assert html.count("<th>rep</th>") == 2  # a table per role: no rank across them
+    rep_html = httpx.get(store.presigned_url(found[("rep", "u-r003")]["object_key"])).text
+    assert "Sales engineer &middot; weekly coaching review" in rep_html

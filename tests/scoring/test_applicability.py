@@ -256,3 +256,71 @@ def test_two_weak_words_skip_where_one_does_not(tmp_path: Path) -> None:
     assert rules.decide(facts(title="Interview - Jane")).skipped is None
     assert rules.decide(facts(title="Discovery interview, round 2")).skipped is None
     assert rules.decide(facts(title="ＩＮＴＥＲＶＩＥＷ round 2")).skipped == "r"  # noqa: RUF001 (full-width)
+
+
+def _with_role_variants(tmp_path: Path, *variants: tuple[str, str, str]) -> Path:
+    """A copy of rubrics/ with variants (file name, dimension, roles) of the dimension's own
+    rubric, renamed and versioned 1.0.0."""
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "rubrics"
+    shutil.copytree(ROOT / "rubrics", folder)
+    for name, dimension, roles in variants:
+        data = yaml.safe_load((folder / f"{dimension}.yaml").read_text())
+        data |= {"version": "1.0.0", "title": f"{data['title']} ({roles})", "roles": [roles]}
+        (folder / "variants" / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    return folder
+
+
+def test_a_variant_naming_a_role_scores_that_roles_calls_on_its_own_version(
+    tmp_path: Path,
+) -> None:
+    from common.rubrics import load as load_rubrics
+
+    rubrics = load_rubrics(
+        _with_role_variants(
+            tmp_path,
+            ("product_knowledge_se", "product_knowledge", "se"),
+            ("discovery_se", "discovery", "se"),
+        )
+    )
+    RULES.check_variants(rubrics)
+    se = RULES.decide(facts(job_role="se"), rubrics)
+    ae = RULES.decide(facts(job_role="ae"), rubrics)
+    assert se.variants == {"product_knowledge": "product_knowledge_se", "discovery": "discovery_se"}
+    assert ae.variants == {} and (se.job_role, ae.job_role) == ("se", "ae")
+    assert RULES.decide(facts(job_role="se")).variants == {}  # no rubrics given: none by role
+    # a call type's variant comes first; the role's for the other dimensions
+    workshop = RULES.decide(facts(title="Kick-off and onboarding", job_role="se"), rubrics)
+    assert workshop.variants == {
+        "discovery": "discovery_onboarding",
+        "product_knowledge": "product_knowledge_se",
+    }
+    # a different rubric for the role is a different rubric version: never the AE's cache key
+    base, for_se = (
+        rubrics.rubric_version("product_knowledge"),
+        rubrics.rubric_version("product_knowledge", "product_knowledge_se"),
+    )
+    assert base != for_se and for_se.endswith("+variant.product_knowledge_se")
+
+
+def test_one_variant_per_role_and_dimension_and_none_for_both_a_type_and_roles(
+    tmp_path: Path,
+) -> None:
+    from common.rubrics import load as load_rubrics
+
+    twice = _with_role_variants(
+        tmp_path, ("engagement_se", "engagement", "se"), ("engagement_se2", "engagement", "se")
+    )
+    with pytest.raises(RubricError, match="both score engagement for the job role 'se'"):
+        load_rubrics(twice)
+    (twice / "variants" / "engagement_se2.yaml").unlink()
+    rubrics = load_rubrics(twice)
+    (tmp_path / "applicability.yaml").write_text(
+        "version: 1.0.0\ncall_types:\n"
+        "  - {name: demo, dimensions: [engagement], rubrics: {engagement: engagement_se}}\n"
+    )
+    with pytest.raises(RubricError, match="for a call type or for roles, not both"):
+        load(tmp_path).check_variants(rubrics)

@@ -116,3 +116,40 @@ def test_points_are_the_scores_a_person_sees_and_the_effect_says_too_few(conn: C
     result = coaching_effect(conn, None, weeks=4, min_events=30)
     assert (result.enough_events, result.events, result.usable_events) == (False, 2, 0)
     assert result.more_needed == 30 and result.effect is None
+
+
+def _plan(
+    conn: Conn,
+    rep: str,
+    week: str,
+    status: str,
+    approved: str | None,
+    coached: list[str],
+) -> None:
+    conn.execute(
+        "INSERT INTO users (id, name) VALUES (%s, %s), ('m1', 'M') ON CONFLICT DO NOTHING",
+        (rep, rep),
+    )
+    conn.execute(
+        "INSERT INTO weekly_plans (rep_id, week_start, status, coached, approved_by, approved_at)"
+        " VALUES (%s, %s, %s, %s, CASE WHEN %s::timestamptz IS NULL THEN NULL ELSE 'm1' END, %s)",
+        (rep, week, status, coached, approved, approved),
+    )
+
+
+def test_an_approved_sent_plan_is_an_event_per_criterion_it_coaches(conn: Conn) -> None:
+    listening, steps = "discovery.listening", "objections.next_steps"
+    _plan(conn, "r1", "2024-03-04", "sent", "2024-03-11 23:30-05", [listening, steps])
+    _plan(conn, "r2", "2024-03-04", "acknowledged", "2024-03-13 09:00+00", ["engagement.patience"])
+    _plan(conn, "r1", "2024-03-11", "approved", "2024-03-18 09:00+00", [listening])  # not sent
+    _plan(conn, "r2", "2024-03-11", "sent", None, [steps])  # sent unapproved: no manager's word
+    _plan(conn, "r3", "2024-03-11", "draft", None, [steps])
+    found = {
+        (e.rep_id, e.dimension, e.criterion, e.at, e.kind, e.call_at) for e in events(conn, None)
+    }
+    assert found == {
+        ("r1", "discovery", "listening", date(2024, 3, 12), "plan", date(2024, 3, 4)),
+        ("r1", "objections", "next_steps", date(2024, 3, 12), "plan", date(2024, 3, 4)),
+        ("r2", "engagement", "patience", date(2024, 3, 13), "plan", date(2024, 3, 4)),
+    }
+    assert {e.rep_id for e in events(conn, {"r2"})} == {"r2"}
