@@ -49,7 +49,7 @@ from pydantic import BaseModel
 MIN_EVENTS = 30
 CHUNK = 250  # bootstrap rounds per matrix product (bounds memory with many reps and events)
 Key = tuple[str, str]  # (dimension, criterion)
-Kind = Literal["override", "confirmation", "dispute", "plan"]
+Kind = Literal["override", "confirmation", "dispute", "plan", "note"]
 
 
 class ScorePoint(BaseModel):

@@ -14,6 +14,9 @@ A coaching event is a manager's word on one criterion of a rep's call, as the re
   day is the plan's week's Monday, as the plan was drafted from that week's lowest scores. A
   draft sent unapproved (PLANS_SEND_UNAPPROVED) is no manager's word: no event.
 
+- a note after a call that the rep acknowledged: one event on the note's focus criterion, on
+  the day of the acknowledgement; its coached call is the note's call.
+
 Days are UTC dates; the coached call's day is the call's `started_at`, so the effect's
 `before` window ends where the coached call is.
 """
@@ -64,6 +67,11 @@ FROM weekly_plans p CROSS JOIN LATERAL unnest(p.coached) k
 WHERE p.status IN ('sent', 'acknowledged') AND p.approved_at IS NOT NULL
   AND p.approved_by IS DISTINCT FROM p.rep_id
   AND (%(all)s OR p.rep_id = ANY(%(visible)s))
+UNION ALL
+SELECT n.rep_id, split_part(n.focus, '.', 1), split_part(n.focus, '.', 2),
+       (n.acknowledged_at AT TIME ZONE 'UTC')::date, 'note', (c.started_at AT TIME ZONE 'UTC')::date
+FROM rep_notes n JOIN calls c ON c.id = n.call_id
+WHERE n.acknowledged_at IS NOT NULL AND (%(all)s OR n.rep_id = ANY(%(visible)s))
 ORDER BY at, rep_id, dimension, criterion, kind
 """
 

@@ -153,3 +153,26 @@ def test_an_approved_sent_plan_is_an_event_per_criterion_it_coaches(conn: Conn) 
         ("r2", "engagement", "patience", date(2024, 3, 13), "plan", date(2024, 3, 4)),
     }
     assert {e.rep_id for e in events(conn, {"r2"})} == {"r2"}
+
+
+def test_a_note_the_rep_acknowledged_is_an_event_on_its_focus(conn: Conn) -> None:
+    for rep in ("r1", "r2"):
+        conn.execute(
+            "INSERT INTO users (id, email, name, role) VALUES (%s, %s, %s, 'rep')",
+            (rep, f"{rep}@example.com", rep),
+        )
+    for call, rep, acknowledged in [
+        ("c1", "r1", "2024-03-08 09:00+00"),
+        ("c2", "r2", None),  # sent, never acknowledged: no event
+    ]:
+        conn.execute(
+            "INSERT INTO rep_notes (call_id, rep_id, body, action, focus, status, next_attempt_at,"
+            " sent_at, acknowledged_at) VALUES (%s, %s, 'b', 'a', 'discovery.listening', 'sent',"
+            " now(), now(), %s)",
+            (call, rep, acknowledged),
+        )
+    found = [
+        (e.rep_id, e.dimension, e.criterion, e.at, e.kind, e.call_at) for e in events(conn, None)
+    ]
+    assert found == [("r1", "discovery", "listening", date(2024, 3, 8), "note", date(2024, 3, 5))]
+    assert events(conn, {"r2"}) == []
